@@ -1,0 +1,86 @@
+/**
+ * createApp(deps): the whole HTTP surface as a Hono app — request ids and access logs, the
+ * two FHIR bases, the health endpoint, and one error handler that turns anything thrown
+ * into an OperationOutcome. No I/O happens at import or construction.
+ */
+import { randomUUID } from 'node:crypto';
+import { Hono, type Context } from 'hono';
+import type { Logger } from 'pino';
+import { FhirError, outcome } from './fhir/outcome.ts';
+import { UpstreamError, toFhirError } from './nextech/errors.ts';
+import type { Services } from './resources/context.ts';
+import type { AppEnv } from './routes/env.ts';
+import { fhirApi } from './routes/fhir-api.ts';
+import { headerPracticeBase, pathPracticeBase } from './routes/fhir-base.ts';
+import { fhirJson } from './routes/respond.ts';
+
+export interface AppDeps {
+  services: Services;
+  logger: Logger;
+  software?: { name: string; version: string };
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+export function createApp(deps: AppDeps): Hono<AppEnv> {
+  const { services, logger } = deps;
+  const app = new Hono<AppEnv>();
+  const publicBase = services.config.publicBaseUrl;
+  app.use(async (c, next) => {
+    const incoming = c.req.header('x-request-id');
+    const requestId = incoming !== undefined && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    const log = logger.child({ requestId });
+    c.set('requestId', requestId);
+    c.set('log', log);
+    const started = performance.now();
+    await next();
+    c.res.headers.set('x-request-id', requestId);
+    log.info(
+      {
+        method: c.req.method,
+        route: c.req.routePath,
+        status: c.res.status,
+        ms: Math.round(performance.now() - started),
+        practice: c.var.fhirBase?.practiceId,
+      },
+      'request',
+    );
+  });
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+
+  const api = fhirApi({
+    services,
+    software: deps.software ?? { name: 'nextech-fhir-facade', version: '0.1.0' },
+    startedAt: new Date(services.now()).toISOString(),
+  });
+  app.use('/fhir/*', headerPracticeBase(publicBase, services.config.defaultPracticeId));
+  app.use('/practices/:practiceId/fhir/*', pathPracticeBase(publicBase));
+  app.route('/fhir', api);
+  app.route('/practices/:practiceId/fhir', api);
+
+  app.notFound((c) => fhirJson(c, outcome('error', 'not-found', 'No such endpoint on this server'), 404));
+  app.onError((err, c) => errorResponse(err, c));
+  return app;
+}
+
+function errorResponse(err: Error, c: Context<AppEnv>): Response {
+  const fhirError = asFhirError(err);
+  if (!fhirError) {
+    // A bug, not the client's fault: log what we can without request data, answer 500.
+    c.var.log.error({ err: { name: err.name, stack: err.stack } }, 'unhandled error');
+    return fhirJson(c, outcome('fatal', 'exception', 'Internal server error'), 500);
+  }
+  if (err instanceof UpstreamError) {
+    c.var.log.warn({ endpoint: err.endpoint, failure: err.failure.kind, status: fhirError.status }, 'upstream failure');
+  }
+  return fhirJson(c, fhirError.outcome, fhirError.status, fhirError.headers);
+}
+
+function asFhirError(err: Error): FhirError | undefined {
+  if (err instanceof FhirError) return err;
+  if (err instanceof UpstreamError) return toFhirError(err);
+  // The client went away mid-request: nobody reads this answer.
+  if (err.name === 'AbortError') return new FhirError(499, outcome('error', 'incomplete', 'Request aborted by the client'));
+  return undefined;
+}

@@ -1,0 +1,132 @@
+/**
+ * Managed credentials: the service holds a Nextech refresh token and keeps a valid access
+ * token. It refreshes ahead of expiry, runs one refresh at a time however many requests
+ * wait on it, keeps each rotated refresh token, and after a failed refresh waits a cool-off
+ * before trying again rather than hammering the token endpoint.
+ */
+import { request, type Dispatcher } from 'undici';
+import { z } from 'zod';
+import type { ManagedCredentials } from '../config.ts';
+import type { Credentials } from '../nextech/client.ts';
+import { UpstreamError } from '../nextech/errors.ts';
+
+const TokenResponseSchema = z.object({
+  access_token: z.string().min(1),
+  expires_in: z.coerce.number().positive().optional(),
+  refresh_token: z.string().min(1).optional(),
+});
+
+export interface ManagedTokenOptions {
+  credentials: ManagedCredentials;
+  dispatcher?: Dispatcher;
+  timeoutMs: number;
+  now?: () => number;
+  /** Called with every rotated refresh token so it can be persisted. */
+  onRotate?: (refreshToken: string) => void;
+  /** Wait after a failed refresh before another attempt. */
+  coolOffMs?: number;
+}
+
+export type ManagedState = 'empty' | 'valid' | 'failed';
+
+export class ManagedToken implements Credentials {
+  #access?: { token: string; expiresAt: number; refreshAt: number };
+  #refreshToken: string;
+  #inflight?: Promise<string>;
+  #failedUntil = 0;
+  #state: ManagedState = 'empty';
+  /** How many refreshes were made (observable in tests and metrics). */
+  refreshCount = 0;
+
+  constructor(private readonly opts: ManagedTokenOptions) {
+    this.#refreshToken = opts.credentials.refreshToken;
+  }
+
+  get state(): ManagedState {
+    return this.#state;
+  }
+
+  token(): Promise<string> {
+    const now = this.#now();
+    if (this.#access && now < this.#access.refreshAt) return Promise.resolve(this.#access.token);
+    // Still valid but due for refresh: refresh now, but a failure must not fail the request.
+    return this.#refresh().catch((err: unknown) => {
+      if (this.#access && now < this.#access.expiresAt) return this.#access.token;
+      throw err;
+    });
+  }
+
+  async rejected(token: string): Promise<boolean> {
+    if (this.#access?.token === token) this.#access = undefined;
+    try {
+      await this.#refresh();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  #now(): number {
+    return this.opts.now?.() ?? Date.now();
+  }
+
+  #refresh(): Promise<string> {
+    if (this.#inflight) return this.#inflight;
+    if (this.#now() < this.#failedUntil) {
+      return Promise.reject(new UpstreamError({ kind: 'credentials', detail: 'cooling off' }, 'token'));
+    }
+    this.#inflight = this.#doRefresh().finally(() => {
+      this.#inflight = undefined;
+    });
+    return this.#inflight;
+  }
+
+  async #doRefresh(): Promise<string> {
+    const c = this.opts.credentials;
+    const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: this.#refreshToken, client_id: c.clientId });
+    if (c.clientSecret) form.set('client_secret', c.clientSecret);
+    if (c.resource) form.set('resource', c.resource);
+    let body: unknown;
+    let status: number;
+    try {
+      const res = await request(c.tokenUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        body: form.toString(),
+        signal: AbortSignal.timeout(this.opts.timeoutMs),
+        ...(this.opts.dispatcher ? { dispatcher: this.opts.dispatcher } : {}),
+      });
+      status = res.statusCode;
+      body = await res.body.json().catch(() => undefined);
+    } catch {
+      this.#fail();
+      throw new UpstreamError({ kind: 'credentials', detail: 'token endpoint unreachable' }, 'token');
+    }
+    const parsed = TokenResponseSchema.safeParse(body);
+    if (status !== 200 || !parsed.success) {
+      this.#fail();
+      throw new UpstreamError({ kind: 'credentials', detail: `token endpoint answered ${status}` }, 'token');
+    }
+    this.#accept(parsed.data);
+    return parsed.data.access_token;
+  }
+
+  #accept(t: z.infer<typeof TokenResponseSchema>): void {
+    const now = this.#now();
+    const lifetimeMs = (t.expires_in ?? 3600) * 1000;
+    // Refresh when 10% of the lifetime (at least 30 s, at most 5 min) remains.
+    const margin = Math.min(300_000, Math.max(30_000, lifetimeMs * 0.1));
+    this.#access = { token: t.access_token, expiresAt: now + lifetimeMs, refreshAt: now + Math.max(0, lifetimeMs - margin) };
+    this.refreshCount++;
+    this.#state = 'valid';
+    if (t.refresh_token && t.refresh_token !== this.#refreshToken) {
+      this.#refreshToken = t.refresh_token;
+      this.opts.onRotate?.(t.refresh_token);
+    }
+  }
+
+  #fail(): void {
+    this.#state = 'failed';
+    this.#failedUntil = this.#now() + (this.opts.coolOffMs ?? 5_000);
+  }
+}

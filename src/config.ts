@@ -1,0 +1,125 @@
+/**
+ * The service's configuration: every environment variable it reads, parsed once with zod.
+ * `loadConfig(env)` returns a frozen Config or throws ConfigError naming every bad
+ * variable at once. No other module reads process.env.
+ */
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const absoluteUrl = z
+  .string()
+  .url()
+  .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL')
+  .transform((u) => u.replace(/\/+$/, ''));
+const practiceId = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'letters, digits and "-" only (1-64)');
+const seconds = z.coerce.number().positive().max(3600);
+const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+const EnvSchema = z.object({
+  PORT: port.default(8080),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  PUBLIC_BASE_URL: absoluteUrl.optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  NEXTECH_BASE_URL: absoluteUrl.optional(),
+  NEXTECH_PRACTICE_ID: practiceId.optional(),
+  NEXTECH_AUTH: z.enum(['passthrough', 'managed']).optional(),
+  NEXTECH_TOKEN_URL: absoluteUrl.optional(),
+  NEXTECH_CLIENT_ID: z.string().min(1).optional(),
+  NEXTECH_CLIENT_SECRET: z.string().min(1).optional(),
+  NEXTECH_RESOURCE: z.string().min(1).optional(),
+  NEXTECH_REFRESH_TOKEN: z.string().min(1).optional(),
+  NEXTECH_TIMEOUT_SECONDS: seconds.default(20),
+  NEXTECH_CONNECT_TIMEOUT_SECONDS: seconds.default(5),
+  CHART_NUMBER_SYSTEM: z.string().min(1).default('urn:nextech:practice:{practiceId}:chart-number'),
+  PATIENT_ID_SYSTEM: z.string().min(1).default('urn:nextech:practice:{practiceId}:patient-id'),
+  EXPOSE_SSN: flag.default(false),
+});
+
+export type AuthMode = 'passthrough' | 'managed';
+
+export interface ManagedCredentials {
+  tokenUrl: string;
+  clientId: string;
+  clientSecret?: string;
+  resource?: string;
+  refreshToken: string;
+}
+
+export interface Config {
+  port: number;
+  host: string;
+  /**
+   * Absolute base of this service, no trailing slash (e.g. http://localhost:8080). When not
+   * configured, the server fills it in from the port it actually listens on.
+   */
+  publicBaseUrl?: string;
+  logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL'];
+  /** Nextech EHR API base; undefined means "start the embedded sandbox". */
+  nextechBaseUrl?: string;
+  defaultPracticeId?: string;
+  auth: AuthMode;
+  /** Present when auth is managed and credentials were configured. */
+  managed?: ManagedCredentials;
+  timeouts: { requestMs: number; connectMs: number };
+  identifierSystems: { chartNumber: string; patientId: string };
+  exposeSsn: boolean;
+}
+
+/** The configuration once the service runs: every default resolved. */
+export type RuntimeConfig = Readonly<Config & { publicBaseUrl: string }>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Parses the environment. Managed mode needs NEXTECH_TOKEN_URL, NEXTECH_CLIENT_ID and
+ * NEXTECH_REFRESH_TOKEN unless the embedded sandbox is used (NEXTECH_BASE_URL unset), in
+ * which case the sandbox supplies them at start-up.
+ */
+export function loadConfig(env: Record<string, string | undefined>): Readonly<Config> {
+  // Empty strings mean "unset", as in most process managers' env files.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = EnvSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+  const auth: AuthMode = e.NEXTECH_AUTH ?? 'managed';
+  let managed: ManagedCredentials | undefined;
+  if (auth === 'managed' && e.NEXTECH_BASE_URL !== undefined) {
+    for (const name of ['NEXTECH_TOKEN_URL', 'NEXTECH_CLIENT_ID', 'NEXTECH_REFRESH_TOKEN'] as const) {
+      if (e[name] === undefined) problems.push(`${name}: required when NEXTECH_AUTH=managed`);
+    }
+    if (e.NEXTECH_TOKEN_URL && e.NEXTECH_CLIENT_ID && e.NEXTECH_REFRESH_TOKEN) {
+      managed = {
+        tokenUrl: e.NEXTECH_TOKEN_URL,
+        clientId: e.NEXTECH_CLIENT_ID,
+        refreshToken: e.NEXTECH_REFRESH_TOKEN,
+        ...(e.NEXTECH_CLIENT_SECRET ? { clientSecret: e.NEXTECH_CLIENT_SECRET } : {}),
+        ...(e.NEXTECH_RESOURCE ? { resource: e.NEXTECH_RESOURCE } : {}),
+      };
+    }
+  }
+  for (const name of ['CHART_NUMBER_SYSTEM', 'PATIENT_ID_SYSTEM'] as const) {
+    if (!/^(urn:|https?:\/\/)/.test(e[name])) problems.push(`${name}: must be an absolute URI (urn: or http(s)://)`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze({
+    port: e.PORT,
+    host: e.HOST,
+    ...(e.PUBLIC_BASE_URL ? { publicBaseUrl: e.PUBLIC_BASE_URL } : {}),
+    logLevel: e.LOG_LEVEL,
+    ...(e.NEXTECH_BASE_URL ? { nextechBaseUrl: e.NEXTECH_BASE_URL } : {}),
+    ...(e.NEXTECH_PRACTICE_ID ? { defaultPracticeId: e.NEXTECH_PRACTICE_ID } : {}),
+    auth,
+    ...(managed ? { managed } : {}),
+    timeouts: { requestMs: e.NEXTECH_TIMEOUT_SECONDS * 1000, connectMs: e.NEXTECH_CONNECT_TIMEOUT_SECONDS * 1000 },
+    identifierSystems: { chartNumber: e.CHART_NUMBER_SYSTEM, patientId: e.PATIENT_ID_SYSTEM },
+    exposeSsn: e.EXPOSE_SSN,
+  });
+}

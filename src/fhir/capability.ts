@@ -1,0 +1,58 @@
+/**
+ * The CapabilityStatement, built from the same registry the routes use, so it lists exactly
+ * the interactions and search parameters that work (https://hl7.org/fhir/R4/capabilitystatement.html).
+ */
+import type { CapabilityStatement, CapabilityStatementRestResource } from 'fhir/r4';
+import type { ResourceModule } from '../resources/registry-types.ts';
+
+export interface CapabilityInput {
+  modules: readonly ResourceModule[];
+  baseUrl: string;
+  software: { name: string; version: string };
+  /** When the statement was built (service start). */
+  date: string;
+}
+
+export function capabilityStatement({ modules, baseUrl, software, date }: CapabilityInput): CapabilityStatement {
+  return {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date,
+    publisher: 'nextech-fhir-facade',
+    kind: 'instance',
+    software,
+    implementation: { description: 'FHIR R4 facade for the Nextech EHR API', url: baseUrl },
+    fhirVersion: '4.0.1',
+    format: ['application/fhir+json', 'json'],
+    rest: [
+      {
+        mode: 'server',
+        documentation: 'Read-only access to Nextech EHR data. Only JSON is supported.',
+        resource: modules.map(resourceEntry),
+      },
+    ],
+  };
+}
+
+function resourceEntry(m: ResourceModule): CapabilityStatementRestResource {
+  return {
+    type: m.type,
+    profile: m.profile,
+    supportedProfile: [m.profile],
+    documentation: m.documentation,
+    interaction: m.interactions.map((code) => ({ code })),
+    versioning: 'no-version',
+    readHistory: false,
+    updateCreate: false,
+    conditionalCreate: false,
+    conditionalRead: 'not-supported',
+    conditionalUpdate: false,
+    conditionalDelete: 'not-supported',
+    searchParam: m.searchParams.map((p) => ({
+      name: p.name,
+      definition: p.definition,
+      type: p.type,
+      documentation: p.documentation,
+    })),
+  };
+}

@@ -1,0 +1,118 @@
+/**
+ * In-memory search matching on FHIR resources: each parameter's FHIRPath expression selects
+ * the values (compiled once per definition), and the type's rules decide a match. This is
+ * how the facade filters exactly whatever the upstream API could only narrow down.
+ */
+import fhirpath from 'fhirpath';
+import r4 from 'fhirpath/fhir-context/r4';
+import type { FhirResource } from 'fhir/r4';
+import { dateValueRange, matchesDate, type DateRange } from './date.ts';
+import { matchesString, type StringModifier } from './string.ts';
+import type { ParsedParam, ParsedValue, SearchParamDef, TokenValue } from './types.ts';
+
+type Selector = (resource: FhirResource) => unknown[];
+const compiled = new WeakMap<SearchParamDef, Selector>();
+
+/** The compiled FHIRPath selector of a definition (compiled on first use, then cached). */
+export function selectorFor(def: SearchParamDef): Selector {
+  let fn = compiled.get(def);
+  if (!fn) {
+    const path = fhirpath.compile(def.expression, r4);
+    fn = (resource) => path(resource) as unknown[];
+    compiled.set(def, fn);
+  }
+  return fn;
+}
+
+/** Whether a resource satisfies every parameter (AND) — each by any of its values (OR). */
+export function matchesAll(resource: FhirResource, params: readonly ParsedParam[], now: number): boolean {
+  return params.every((p) => matchesParam(resource, p, now));
+}
+
+export function matchesParam(resource: FhirResource, p: ParsedParam, now: number): boolean {
+  const nodes = selectorFor(p.def)(resource);
+  if (p.modifier === 'not') return !p.values.some((v) => matchesValue(nodes, v, undefined, now));
+  return p.values.some((v) => matchesValue(nodes, v, p.modifier, now));
+}
+
+function matchesValue(nodes: unknown[], v: ParsedValue, modifier: string | undefined, now: number): boolean {
+  switch (v.kind) {
+    case 'missing':
+      return (nodes.length === 0) === v.missing;
+    case 'string':
+      return nodes.flatMap(stringsOf).some((s) => matchesString(s, v.text, modifier as StringModifier));
+    case 'token':
+      return nodes.flatMap(tokensOf).some((t) => matchesToken(t, v.token));
+    case 'date':
+      return nodes.flatMap(rangesOf).some((r) => matchesDate(r, v.date, now));
+    case 'reference':
+      return nodes.some((n) => matchesReference(n, v.ref.resourceType, v.ref.id));
+  }
+}
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null;
+}
+
+function asStrings(x: unknown): string[] {
+  if (typeof x === 'string') return [x];
+  return Array.isArray(x) ? x.filter((s): s is string => typeof s === 'string') : [];
+}
+
+/** The searchable strings of an element: a HumanName's parts, a plain string itself. */
+function stringsOf(node: unknown): string[] {
+  if (typeof node === 'string') return [node];
+  if (!isRecord(node)) return [];
+  return ['text', 'family', 'given', 'prefix', 'suffix', 'line', 'city', 'district', 'state', 'postalCode', 'country'].flatMap(
+    (k) => asStrings(node[k]),
+  );
+}
+
+interface TokenNode {
+  system?: string;
+  code: string;
+  phone?: boolean;
+}
+
+/** Token-like pieces of an element: Identifier, ContactPoint, Coding, CodeableConcept, code. */
+function tokensOf(node: unknown): TokenNode[] {
+  if (typeof node === 'string') return [{ code: node }];
+  if (!isRecord(node)) return [];
+  if (Array.isArray(node.coding)) return node.coding.flatMap(tokensOf);
+  const code = node.value ?? node.code;
+  if (typeof code !== 'string') return [];
+  const system = typeof node.system === 'string' ? node.system : undefined;
+  const phone = system === 'phone' || system === 'fax' || system === 'sms';
+  return [{ code, ...(system === undefined ? {} : { system }), ...(phone ? { phone } : {}) }];
+}
+
+/** Phone numbers are compared by their digits, so `5550123` finds `(555) 0123`. */
+const digits = (s: string) => s.replace(/\D/g, '');
+
+function matchesToken(node: TokenNode, search: TokenValue): boolean {
+  if (search.system !== undefined) {
+    if (search.system === '' ? node.system !== undefined : node.system !== search.system) return false;
+  }
+  if (search.code === undefined) return true;
+  if (node.phone && digits(search.code) !== '') return digits(node.code) === digits(search.code);
+  return node.code === search.code;
+}
+
+function rangesOf(node: unknown): DateRange[] {
+  if (typeof node === 'string') {
+    const r = dateValueRange(node);
+    return r ? [r] : [];
+  }
+  if (!isRecord(node)) return [];
+  // A Period: an open end extends to infinity (https://hl7.org/fhir/R4/search.html#date).
+  const start = typeof node.start === 'string' ? dateValueRange(node.start)?.start : undefined;
+  const end = typeof node.end === 'string' ? dateValueRange(node.end)?.end : undefined;
+  if (start === undefined && end === undefined) return [];
+  return [{ start: start ?? Number.NEGATIVE_INFINITY, end: end ?? Number.POSITIVE_INFINITY }];
+}
+
+function matchesReference(node: unknown, type: string | undefined, id: string): boolean {
+  if (!isRecord(node) || typeof node.reference !== 'string') return false;
+  const [t, i] = node.reference.split('/').slice(-2);
+  return i === id && (type === undefined || t === type);
+}

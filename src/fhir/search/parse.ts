@@ -1,0 +1,159 @@
+/**
+ * Search parsing as a pure function: query pairs → typed SearchRequest, and back again
+ * (formatSearch), so the `self`, `next` and `previous` links are written by the same code
+ * that reads them and always round-trip.
+ *
+ * https://hl7.org/fhir/R4/search.html — comma = OR within one parameter, repetition = AND;
+ * unknown parameters are ignored unless the client sends `Prefer: handling=strict`;
+ * unknown modifiers are always an error.
+ */
+import { invalidParam } from '../outcome.ts';
+import { parseDateSearchValue } from './date.ts';
+import { splitUnescaped, unescapeValue } from './escape.ts';
+import {
+  DEFAULT_COUNT,
+  MAX_COUNT,
+  MAX_OFFSET,
+  MAX_VALUE_LENGTH,
+  type ParsedParam,
+  type ParsedValue,
+  type SearchParamDef,
+  type SearchRequest,
+} from './types.ts';
+
+/** Parameters defined for every interaction, handled outside search (https://hl7.org/fhir/R4/http.html#parameters). */
+const PROTOCOL_PARAMS = new Set(['_format', '_pretty']);
+
+export interface ParseOptions {
+  /** `Prefer: handling=strict`: unknown or empty parameters are errors. */
+  strict: boolean;
+  /** This server's FHIR base, to recognise absolute references to our own resources. */
+  baseUrl: string;
+}
+
+export interface ParseResult {
+  request: SearchRequest;
+  /** Names of parameters that were ignored (lenient handling), for the client's information. */
+  ignored: string[];
+}
+
+/** Parses query pairs (from the URL and/or a form body) into a SearchRequest. */
+export function parseSearch(
+  resourceType: string,
+  defs: ReadonlyMap<string, SearchParamDef>,
+  pairs: ReadonlyArray<readonly [string, string]>,
+  opts: ParseOptions,
+): ParseResult {
+  const params: ParsedParam[] = [];
+  const ignored: string[] = [];
+  let count: number | undefined;
+  let offset: number | undefined;
+  for (const [key, value] of pairs) {
+    if (value.length > MAX_VALUE_LENGTH) throw invalidParam(key, `value longer than ${MAX_VALUE_LENGTH} characters`);
+    if (PROTOCOL_PARAMS.has(key)) continue;
+    if (key === '_count') {
+      if (count !== undefined) throw invalidParam(key, 'may be given only once');
+      count = Math.min(parseNonNegative(key, value, Number.MAX_SAFE_INTEGER), MAX_COUNT);
+      continue;
+    }
+    if (key === '_offset') {
+      if (offset !== undefined) throw invalidParam(key, 'may be given only once');
+      offset = parseNonNegative(key, value, MAX_OFFSET);
+      continue;
+    }
+    const [name = '', modifier] = splitKey(key);
+    const def = defs.get(name);
+    if (!def) {
+      if (opts.strict) throw invalidParam(name, `is not a supported search parameter for ${resourceType}`);
+      ignored.push(name);
+      continue;
+    }
+    if (value === '') {
+      if (opts.strict) throw invalidParam(key, 'has no value');
+      ignored.push(key);
+      continue;
+    }
+    params.push(parseParam(def, modifier, value, opts));
+  }
+  return { request: { resourceType, params, count: count ?? DEFAULT_COUNT, offset: offset ?? 0 }, ignored };
+}
+
+function splitKey(key: string): [string, string | undefined] {
+  const i = key.indexOf(':');
+  return i < 0 ? [key, undefined] : [key.slice(0, i), key.slice(i + 1)];
+}
+
+function parseNonNegative(name: string, value: string, max: number): number {
+  if (!/^\d{1,9}$/.test(value)) throw invalidParam(name, 'must be a non-negative whole number');
+  const n = Number(value);
+  if (n > max) throw invalidParam(name, `must be at most ${max}`);
+  return n;
+}
+
+function parseParam(def: SearchParamDef, modifier: string | undefined, value: string, opts: ParseOptions): ParsedParam {
+  const label = modifier === undefined ? def.name : `${def.name}:${modifier}`;
+  if (modifier !== undefined && modifier !== 'missing' && !(def.modifiers ?? []).includes(modifier)) {
+    throw invalidParam(label, `the modifier :${modifier} is not supported for this parameter`);
+  }
+  const parts = splitUnescaped(value, ',');
+  const values = parts.map((part): ParsedValue => {
+    if (part === '') throw invalidParam(label, 'has an empty value in its comma-separated list');
+    if (modifier === 'missing') {
+      if (part !== 'true' && part !== 'false') throw invalidParam(label, 'must be true or false');
+      return { kind: 'missing', raw: part, missing: part === 'true' };
+    }
+    return parseValue(def, label, part, opts);
+  });
+  return modifier === undefined ? { def, values } : { def, modifier, values };
+}
+
+function parseValue(def: SearchParamDef, label: string, raw: string, opts: ParseOptions): ParsedValue {
+  switch (def.type) {
+    case 'string':
+      return { kind: 'string', raw, text: unescapeValue(raw) };
+    case 'token': {
+      const bar = splitUnescaped(raw, '|');
+      if (bar.length > 2) throw invalidParam(label, 'a token has at most one unescaped "|"');
+      if (bar.length === 1) return { kind: 'token', raw, token: { code: unescapeValue(raw) } };
+      const [system = '', code = ''] = bar;
+      const token = { system: unescapeValue(system), ...(code === '' ? {} : { code: unescapeValue(code) }) };
+      if (token.system === '' && code === '') throw invalidParam(label, 'a token needs a system or a code');
+      return { kind: 'token', raw, token };
+    }
+    case 'date':
+      return { kind: 'date', raw, date: parseDateSearchValue(label, raw) };
+    case 'reference':
+      return { kind: 'reference', raw, ref: parseReference(def, label, unescapeValue(raw), opts.baseUrl) };
+  }
+}
+
+const ID = /^[A-Za-z0-9\-.]{1,64}$/;
+
+/** `123`, `Patient/123` or `{our base}/Patient/123`; anything else cannot be one of ours. */
+function parseReference(def: SearchParamDef, label: string, value: string, baseUrl: string) {
+  const local = value.startsWith(`${baseUrl}/`) ? value.slice(baseUrl.length + 1) : value;
+  if (/^[a-z]+:\/\//i.test(local)) throw invalidParam(label, 'absolute references must point to this server');
+  const segments = local.split('/');
+  const [first = '', second] = segments;
+  if (segments.length === 1 && ID.test(first)) return { id: first };
+  if (segments.length === 2 && second !== undefined && ID.test(second) && (def.targets ?? []).includes(first)) {
+    return { resourceType: first, id: second };
+  }
+  throw invalidParam(label, `must be an id, ${(def.targets ?? []).join('/')}/[id], or an absolute URL of this server`);
+}
+
+/** Writes a request back as a query string: only the applied parameters, then paging. */
+export function formatSearch(req: SearchRequest, page: { offset: number; count?: number } = req): string {
+  const parts = req.params.map((p) => {
+    const key = p.modifier === undefined ? p.def.name : `${p.def.name}:${p.modifier}`;
+    return `${key}=${p.values.map((v) => encodeValue(v.raw)).join(',')}`;
+  });
+  parts.push(`_count=${page.count ?? req.count}`);
+  if (page.offset > 0) parts.push(`_offset=${page.offset}`);
+  return parts.join('&');
+}
+
+/** Percent-encodes a value but keeps the characters that read well and are legal in a query. */
+function encodeValue(raw: string): string {
+  return encodeURIComponent(raw).replace(/%3A/gi, ':').replace(/%2F/gi, '/');
+}

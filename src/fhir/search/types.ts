@@ -1,0 +1,66 @@
+/**
+ * The typed form of a FHIR search: parameter definitions (the registry's vocabulary) and a
+ * parsed request. Pure data; parse.ts produces it, match.ts and the resource modules use it.
+ */
+import type { DateSearchValue } from './date.ts';
+
+/** https://hl7.org/fhir/R4/search.html#ptypes (the types this server implements). */
+export type SearchParamType = 'string' | 'token' | 'date' | 'reference';
+
+export interface SearchParamDef {
+  /** The parameter's name as it appears in the URL, e.g. `birthdate`. */
+  name: string;
+  type: SearchParamType;
+  /** FHIRPath selecting the values searched, e.g. `Patient.name.family`. */
+  expression: string;
+  /** Canonical URL of the SearchParameter (US Core's where it has one). */
+  definition: string;
+  documentation: string;
+  /** Modifiers accepted beyond `missing` (which every parameter takes). */
+  modifiers?: readonly string[];
+  /** For code-valued tokens: the implied CodeSystem, so `system|code` can be checked. */
+  implicitSystem?: string;
+  /** Reference targets, for reference parameters. */
+  targets?: readonly string[];
+}
+
+export interface TokenValue {
+  /** undefined: any system; '': no system (`|code`); otherwise that system. */
+  system?: string;
+  /** undefined: any code (`system|`). */
+  code?: string;
+}
+
+export interface ReferenceValue {
+  resourceType?: string;
+  id: string;
+}
+
+export type ParsedValue =
+  | { kind: 'string'; raw: string; text: string }
+  | { kind: 'token'; raw: string; token: TokenValue }
+  | { kind: 'date'; raw: string; date: DateSearchValue }
+  | { kind: 'reference'; raw: string; ref: ReferenceValue }
+  | { kind: 'missing'; raw: string; missing: boolean };
+
+/** One occurrence of a parameter in the query: its values are OR-ed (comma); occurrences AND. */
+export interface ParsedParam {
+  def: SearchParamDef;
+  modifier?: string;
+  values: ParsedValue[];
+}
+
+export interface SearchRequest {
+  resourceType: string;
+  params: ParsedParam[];
+  /** Page size after clamping to the server maximum. */
+  count: number;
+  offset: number;
+}
+
+export const DEFAULT_COUNT = 10;
+export const MAX_COUNT = 50;
+/** Deeper pages than this are refused: each page re-runs the upstream search. */
+export const MAX_OFFSET = 10_000;
+/** A single search value longer than this is refused before any work is done. */
+export const MAX_VALUE_LENGTH = 256;

@@ -1,0 +1,50 @@
+/**
+ * Process entry: load the configuration (exit non-zero naming every bad variable), start
+ * the service, print where it listens, and shut down cleanly on SIGTERM/SIGINT.
+ */
+import { ConfigError, loadConfig } from './config.ts';
+import { createLogger } from './logging.ts';
+import { startService } from './server.ts';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+  const service = await startService(config, { logger });
+  const base = `${service.config.publicBaseUrl}/fhir`;
+  const lines = [`FHIR base: ${base}`, `CapabilityStatement: curl -s ${base}/metadata`];
+  if (service.sandbox) {
+    lines.push(
+      `Nextech: embedded sandbox at ${service.sandbox.apiBaseUrl} (practices ${service.sandbox.sandbox.data.practices.map((p) => p.practiceId).join(', ')}; default ${service.config.defaultPracticeId ?? '-'})`,
+      `Try:  curl -s '${base}/Patient?family=smith&birthdate=ge1970'`,
+    );
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+  logger.info({ port: service.config.port, sandbox: Boolean(service.sandbox), auth: service.config.auth }, 'started');
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    service.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`Failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

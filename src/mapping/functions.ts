@@ -1,0 +1,43 @@
+/**
+ * The whitelist of named functions a mapping may call. Each takes the selected value (or the
+ * whole record when the node has no `from`) and the per-request context, and returns a
+ * value or undefined. Adding a function here is the only way to add logic to mappings.
+ */
+import { patientResourceId } from './ids.ts';
+
+export interface MappingContext {
+  practiceId: string;
+  /** Named per-request values mappings may read with `{ context: name }`. */
+  values: Readonly<Record<string, unknown>>;
+}
+
+export type MappingFunction = (value: unknown, ctx: MappingContext) => unknown;
+
+const DATE = /^(\d{4})-(\d{2})-(\d{2})/;
+
+/** The calendar date as written at the start of an ISO date/date-time, never shifted by a zone. */
+export function calendarDate(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const m = DATE.exec(value);
+  if (!m) return undefined;
+  const [, y, mo, d] = m.map(Number) as [number, number, number, number];
+  const check = new Date(Date.UTC(y, mo - 1, d));
+  const valid = check.getUTCFullYear() === y && check.getUTCMonth() === mo - 1 && check.getUTCDate() === d;
+  return valid && y >= 1 ? m[0] : undefined;
+}
+
+/** A FHIR instant (UTC, `Z`) from an ISO date-time; a value without a zone is read as UTC. */
+export function instant(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const zoned = /(Z|[+-]\d{2}:?\d{2})$/.test(value) ? value : `${value}Z`;
+  const ms = Date.parse(zoned);
+  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
+}
+
+export const mappingFunctions: Readonly<Record<string, MappingFunction>> = {
+  calendarDate,
+  instant,
+  string: (v) => (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean' ? String(v) : undefined),
+  trim: (v) => (typeof v === 'string' ? v.trim() || undefined : undefined),
+  patientResourceId: (record) => patientResourceId(record),
+};

@@ -1,0 +1,64 @@
+/**
+ * The Patient resource: read by id and search, both answered from Nextech's patient search.
+ */
+import type { Patient } from 'fhir/r4';
+import { notFound } from '../../fhir/outcome.ts';
+import { matchesAll } from '../../fhir/search/match.ts';
+import type { SearchRequest } from '../../fhir/search/types.ts';
+import { parsePatientId } from '../../mapping/ids.ts';
+import type { EhrPatient } from '../../nextech/schemas.ts';
+import { mappingContext, practiceSystem, type RequestContext } from '../context.ts';
+import type { ResourceModule, SearchResult } from '../registry-types.ts';
+import { patientSearchParams } from './params.ts';
+import { planPatientSearch } from './plan.ts';
+
+function toFhir(ctx: RequestContext, rows: EhrPatient[]): Patient[] {
+  const mctx = mappingContext(ctx);
+  return rows.map((row) => ctx.services.mappings.patient(row, mctx));
+}
+
+async function read(ctx: RequestContext, id: string): Promise<Patient> {
+  const loc = parsePatientId(id);
+  if (!loc) throw notFound('Patient');
+  const rows = await ctx.services.nextech.searchPatients(ctx.call, loc.term);
+  const row = rows.find((r) => r.patientId === loc.patientId);
+  const [patient] = row ? toFhir(ctx, [row]) : [];
+  // Only the id we issued for this record reads it back: another key for the same patientId is not an alias.
+  if (!patient || patient.id !== id) throw notFound('Patient');
+  return patient;
+}
+
+async function search(ctx: RequestContext, req: SearchRequest): Promise<SearchResult> {
+  const chartSystem = practiceSystem(ctx.services.config.identifierSystems.chartNumber, ctx.call.practiceId);
+  const plan = planPatientSearch(req, chartSystem);
+  if (plan.kind === 'empty') return { matches: [] };
+  const batches = await Promise.all(plan.terms.map((term) => ctx.services.nextech.searchPatients(ctx.call, term)));
+  const unique = new Map<number, EhrPatient>();
+  for (const row of batches.flat()) unique.set(row.patientId, row);
+  const now = ctx.services.now();
+  const matches = toFhir(ctx, [...unique.values()]).filter((p) => matchesAll(p, req.params, now));
+  return { matches: matches.sort(byName) };
+}
+
+/** Default order: family, given names, birth date, then id, so pages are stable. */
+function byName(a: Patient, b: Patient): number {
+  return (
+    compareText(a.name?.[0]?.family, b.name?.[0]?.family) ||
+    compareText(a.name?.[0]?.given?.join(' '), b.name?.[0]?.given?.join(' ')) ||
+    compareText(a.birthDate, b.birthDate) ||
+    compareText(a.id, b.id)
+  );
+}
+
+const collator = new Intl.Collator('en', { sensitivity: 'base' });
+const compareText = (a = '', b = '') => collator.compare(a, b);
+
+export const patientModule: ResourceModule = {
+  type: 'Patient',
+  profile: 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient',
+  documentation: 'Patients of the practice, from Nextech patient search. Read needs no state: see README for the id scheme.',
+  interactions: ['read', 'search-type'],
+  searchParams: patientSearchParams,
+  read,
+  search,
+};

@@ -1,0 +1,22 @@
+/**
+ * The Hono environment shared by the app's middleware and routes: what each request knows
+ * about itself after the FHIR-base middleware has run.
+ */
+import type { Logger } from 'pino';
+import type { FhirError } from '../fhir/outcome.ts';
+
+export interface FhirBase {
+  /** This request's FHIR base URL (absolute, no trailing slash). */
+  baseUrl: string;
+  practiceId?: string;
+  /** Why no practice could be determined; thrown when a route needs one. */
+  practiceError?: FhirError;
+}
+
+export interface AppEnv {
+  Variables: {
+    requestId: string;
+    log: Logger;
+    fhirBase: FhirBase;
+  };
+}

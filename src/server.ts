@@ -1,0 +1,118 @@
+/**
+ * Starting and stopping the service: builds the Nextech client (against the configured API
+ * or, when none is configured, an embedded sandbox started in-process with managed
+ * credentials it issues), compiles the mappings, and serves the app. Used by src/index.ts
+ * and by the tests, which start everything on port 0.
+ */
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import type { Logger } from 'pino';
+import { createApp } from './app.ts';
+import { ManagedToken } from './auth/managed-token.ts';
+import { passthroughCredentials } from './auth/passthrough.ts';
+import type { Config, ManagedCredentials, RuntimeConfig } from './config.ts';
+import { loadMappings } from './mapping/load.ts';
+import { NextechClient, type Credentials } from './nextech/client.ts';
+import type { Services } from './resources/context.ts';
+import {
+  SANDBOX_CLIENT_ID,
+  SANDBOX_CLIENT_SECRET,
+  SANDBOX_PRACTICE_IDS,
+  SANDBOX_RESOURCE,
+  startSandbox,
+  type RunningSandbox,
+} from './sandbox/index.ts';
+
+export interface RunningService {
+  /** e.g. http://localhost:8080 */
+  origin: string;
+  config: RuntimeConfig;
+  services: Services;
+  /** The embedded sandbox, when no NEXTECH_BASE_URL was configured. */
+  sandbox?: RunningSandbox;
+  managedToken?: ManagedToken;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger: Logger;
+  /** Overrides config.port (tests use 0). */
+  port?: number;
+  now?: () => number;
+}
+
+interface Upstream {
+  baseUrl: string;
+  managed?: ManagedCredentials;
+  defaultPracticeId?: string;
+  sandbox?: RunningSandbox;
+}
+
+async function resolveUpstream(config: Readonly<Config>): Promise<Upstream> {
+  if (config.nextechBaseUrl !== undefined) {
+    return { baseUrl: config.nextechBaseUrl, ...pick(config) };
+  }
+  const sandbox = await startSandbox({ port: 0 });
+  const tokens = sandbox.sandbox.issueTokens(SANDBOX_CLIENT_ID);
+  return {
+    baseUrl: sandbox.apiBaseUrl,
+    sandbox,
+    defaultPracticeId: config.defaultPracticeId ?? SANDBOX_PRACTICE_IDS[0],
+    managed: {
+      tokenUrl: sandbox.tokenUrl,
+      clientId: SANDBOX_CLIENT_ID,
+      clientSecret: SANDBOX_CLIENT_SECRET,
+      resource: SANDBOX_RESOURCE,
+      refreshToken: tokens.refreshToken,
+    },
+  };
+}
+
+function pick(config: Readonly<Config>): Omit<Upstream, 'baseUrl'> {
+  return {
+    ...(config.managed ? { managed: config.managed } : {}),
+    ...(config.defaultPracticeId ? { defaultPracticeId: config.defaultPracticeId } : {}),
+  };
+}
+
+export async function startService(config: Readonly<Config>, opts: StartOptions): Promise<RunningService> {
+  const upstream = await resolveUpstream(config);
+  const managedToken =
+    config.auth === 'managed' && upstream.managed
+      ? new ManagedToken({ credentials: upstream.managed, timeoutMs: config.timeouts.requestMs })
+      : undefined;
+  const credentials: Credentials = managedToken ?? passthroughCredentials;
+  const nextech = new NextechClient({ baseUrl: upstream.baseUrl, credentials, timeouts: config.timeouts });
+  const mappings = loadMappings();
+  // Listen first (port 0 picks a free port), then build the app with the final public base.
+  let handle: (req: Request, env: unknown) => Response | Promise<Response> = () => new Response(null, { status: 503 });
+  const server = serve({ fetch: (req, env) => handle(req, env), port: opts.port ?? config.port, hostname: config.host });
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const port = (server.address() as AddressInfo).port;
+  const runtimeConfig: RuntimeConfig = Object.freeze({
+    ...config,
+    publicBaseUrl: config.publicBaseUrl ?? `http://localhost:${port}`,
+    ...(upstream.defaultPracticeId ? { defaultPracticeId: upstream.defaultPracticeId } : {}),
+  });
+  const services: Services = { config: runtimeConfig, nextech, mappings, now: opts.now ?? Date.now };
+  const app = createApp({ services, logger: opts.logger });
+  handle = (req, env) => app.fetch(req, env);
+  return {
+    origin: `http://localhost:${port}`,
+    config: runtimeConfig,
+    services,
+    ...(upstream.sandbox ? { sandbox: upstream.sandbox } : {}),
+    ...(managedToken ? { managedToken } : {}),
+    close: async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        if ('closeAllConnections' in server) server.closeAllConnections();
+      });
+      await nextech.close();
+      await upstream.sandbox?.close();
+    },
+  };
+}
