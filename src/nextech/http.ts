@@ -75,8 +75,8 @@ export async function getJson(opts: GetOptions): Promise<RawResponse> {
     throw classify(err, opts);
   }
   if (res.statusCode < 200 || res.statusCode >= 300) {
-    // Drain without reading into memory or logs: the body may carry patient data.
-    res.body.destroy();
+    // Discard the body unread (it may carry patient data); a failure to drain is irrelevant.
+    await res.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
     throw new UpstreamError(failureForStatus(res.statusCode, res.headers), opts.endpoint);
   }
   let text: string;
@@ -99,6 +99,7 @@ async function readLimited(body: Dispatcher.ResponseData['body'], limit: number)
     const buf = chunk as Buffer;
     size += buf.length;
     if (size > limit) {
+      body.on('error', () => undefined);
       body.destroy();
       throw new UpstreamError({ kind: 'bad-response', detail: 'body too large' }, 'body');
     }

@@ -1,0 +1,88 @@
+/**
+ * `createSandbox`: the whole embedded Nextech API as one Hono app plus the handles tests
+ * need (the generated data, the recorded calls, token shortcuts). Creating one builds
+ * the data in memory and does no I/O, so tests can make many.
+ */
+import { Hono } from 'hono';
+import { apiRoutes } from './api.ts';
+import type { RecordedCall } from './call-log.ts';
+import { buildSandboxData, DEFAULT_SEED } from './data.ts';
+import {
+  DEFAULT_ACCESS_TOKEN_TTL_SECONDS,
+  DEFAULT_SANDBOX_CLIENT,
+  SANDBOX_RESOURCE,
+  type SandboxClient,
+} from './defaults.ts';
+import { authorizeRoutes } from './oauth-authorize.ts';
+import { tokenRoutes } from './oauth-token.ts';
+import { createTokenStore, type IssuedTokens } from './token-store.ts';
+import type { SandboxData } from './types.ts';
+
+export type { RecordedCall } from './call-log.ts';
+export type { SandboxClient } from './defaults.ts';
+export {
+  SANDBOX_CLIENT_ID,
+  SANDBOX_CLIENT_SECRET,
+  SANDBOX_PASSWORD,
+  SANDBOX_REDIRECT_URI,
+  SANDBOX_RESOURCE,
+  SANDBOX_USERNAME,
+} from './defaults.ts';
+export { SANDBOX_PRACTICE_IDS } from './practices.ts';
+
+/** How to build a sandbox; every field has a default. */
+export interface SandboxOptions {
+  /** Seed of the synthetic data (default: a fixed seed, so data never changes). */
+  seed?: number;
+  /** Access token lifetime (default 3600, Nextech's documented hour). */
+  accessTokenTtlSeconds?: number;
+  /** Registered OAuth clients (default: the documented client id, see SANDBOX_CLIENT_ID). */
+  clients?: SandboxClient[];
+  /** The clock for token expiry and the default encounter search end (default: real time). */
+  now?: () => Date;
+}
+
+/** A built sandbox. */
+export interface Sandbox {
+  /** The whole HTTP surface: `/oauth2/*` and `/ehr/api/*`. */
+  app: Hono;
+  /** The generated data, for tests to compute expected answers independently. */
+  data: SandboxData;
+  /** Every request to `/ehr/api/*`, in order. The array is cleared in place by resetCalls. */
+  calls: RecordedCall[];
+  resetCalls(): void;
+  /** Issues a token pair without the login dance (for `npm start` and tests). */
+  issueTokens(clientId?: string): IssuedTokens;
+  /** Invalidates every access token, refresh token and authorization code. */
+  revokeAll(): void;
+}
+
+/** Builds a sandbox: data from the seed, OAuth endpoints and the Nextech API routes. */
+export function createSandbox(options: SandboxOptions = {}): Sandbox {
+  const now = options.now ?? ((): Date => new Date());
+  const data = buildSandboxData(options.seed ?? DEFAULT_SEED);
+  const clients = new Map((options.clients ?? [DEFAULT_SANDBOX_CLIENT]).map((c) => [c.clientId, c]));
+  const store = createTokenStore(options.accessTokenTtlSeconds ?? DEFAULT_ACCESS_TOKEN_TTL_SECONDS, now);
+  const calls: RecordedCall[] = [];
+
+  const app = new Hono();
+  app.route('/oauth2', authorizeRoutes(clients, store));
+  app.route('/oauth2', tokenRoutes(clients, store, SANDBOX_RESOURCE));
+  app.route('/ehr/api', apiRoutes({ data, store, calls, now }));
+  app.notFound((c) => c.json({ message: 'Not found.' }, 404));
+  // Never leak a stack trace, even from the sandbox: the facade must cope with a bare 500.
+  app.onError((_err, c) => c.json({ message: 'An error has occurred.' }, 500));
+
+  const firstClient = clients.keys().next().value;
+  return {
+    app,
+    data,
+    calls,
+    resetCalls: () => void calls.splice(0, calls.length),
+    issueTokens(clientId = firstClient) {
+      if (clientId === undefined || !clients.has(clientId)) throw new Error(`Unknown sandbox client: ${clientId}`);
+      return store.issueTokens(clientId);
+    },
+    revokeAll: () => store.revokeAll(),
+  };
+}

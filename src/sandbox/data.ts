@@ -1,0 +1,69 @@
+/**
+ * Builds the whole `SandboxData` from one seed: both practices, their doctors, patients
+ * (random plus the fixed edge cases) and encounters. Each patient draws from its own
+ * random stream, so adding or moving one patient never reshuffles the others. CCD
+ * documents are not stored; `ccd.ts` rebuilds them on demand from the stored seeds.
+ */
+import { utcMidnight } from './calendar.ts';
+import { EDGE_PATIENT_SPECS, edgePatientId, type EdgePatientSpec } from './edge-cases.ts';
+import { generateEncounters } from './encounters.ts';
+import { edgePatient, randomPatient } from './patients.ts';
+import { PRACTICE_SPECS, type PracticeSpec } from './practices.ts';
+import { createRng, mixSeed } from './random.ts';
+import type { SandboxData, SandboxPatient, SandboxPractice } from './types.ts';
+
+/** The seed used when none is given; any fixed number would do. */
+export const DEFAULT_SEED = 20_240_601;
+
+function fixedPatientsById(practice: PracticeSpec): Map<number, EdgePatientSpec> {
+  const specs = EDGE_PATIENT_SPECS[practice.practiceId] ?? [];
+  return new Map(specs.map((spec, i) => [edgePatientId(practice.patientIdBase, i), spec]));
+}
+
+function buildPractice(seed: number, practice: PracticeSpec): SandboxPractice {
+  const fixed = fixedPatientsById(practice);
+  let encounterId = practice.encounterIdBase;
+  const patients: SandboxPatient[] = [];
+  for (let index = 0; index < practice.patientCount; index++) {
+    const patientId = practice.patientIdBase + index + 1;
+    const rng = createRng(mixSeed(seed, patientId));
+    const spec = fixed.get(patientId);
+    const json = spec
+      ? edgePatient(rng, practice, index, patientId, spec)
+      : randomPatient(rng, practice, index, patientId);
+    // The calendar date as written, whatever time or offset follows it.
+    const birthDate = json.dob.slice(0, 10);
+    const encounters = generateEncounters(rng, {
+      seed,
+      practice,
+      birthDay: utcMidnight(birthDate),
+      plan: spec ? (spec.encounters ?? 'some') : 'random',
+      nextEncounterId: () => ++encounterId,
+    });
+    patients.push({ patientId, json, birthDate, ccdSeed: mixSeed(seed, patientId, 7), encounters });
+  }
+  return {
+    practiceId: practice.practiceId,
+    name: practice.name,
+    specialty: practice.specialty,
+    departments: practice.departments,
+    locations: practice.locations,
+    doctors: practice.doctors.map((d) => ({ ...d })),
+    patients,
+  };
+}
+
+/** All sandbox data for a seed; the same seed always gives identical data. */
+export function buildSandboxData(seed: number = DEFAULT_SEED): SandboxData {
+  return { seed, practices: PRACTICE_SPECS.map((practice) => buildPractice(seed, practice)) };
+}
+
+/** A practice by id, or undefined. */
+export function findPractice(data: SandboxData, practiceId: string): SandboxPractice | undefined {
+  return data.practices.find((p) => p.practiceId === practiceId);
+}
+
+/** A patient of one practice by id, or undefined (patients never leak across practices). */
+export function findPatient(data: SandboxData, practiceId: string, patientId: number): SandboxPatient | undefined {
+  return findPractice(data, practiceId)?.patients.find((p) => p.patientId === patientId);
+}
