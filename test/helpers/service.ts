@@ -38,6 +38,7 @@ export async function startTestService(env: Record<string, string> = {}): Promis
     running,
     origin: running.origin,
     fhir: `${running.origin}/fhir`,
+    // Tests that configure their own upstream (NEXTECH_BASE_URL) have no embedded sandbox.
     sandbox: running.sandbox?.sandbox as Sandbox,
     logs,
     close: () => running.close(),

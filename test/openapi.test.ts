@@ -1,0 +1,38 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { resourceModules } from '../src/resources/registry.ts';
+
+interface Operation {
+  parameters?: ({ name?: string; in?: string } | { $ref: string })[];
+}
+type PathItem = Partial<Record<'get' | 'post', Operation>>;
+const spec = parse(readFileSync(new URL('../openapi.yaml', import.meta.url), 'utf8')) as { paths: Record<string, PathItem> };
+
+describe('openapi.yaml', () => {
+  it('documents metadata and every registered interaction', () => {
+    expect(spec.paths['/metadata']?.get).toBeDefined();
+    for (const m of resourceModules) {
+      if (m.interactions.includes('search-type')) {
+        expect(spec.paths[`/${m.type}`]?.get, `GET /${m.type}`).toBeDefined();
+        expect(spec.paths[`/${m.type}/_search`]?.post, `POST /${m.type}/_search`).toBeDefined();
+      }
+      if (m.interactions.includes('read')) expect(spec.paths[`/${m.type}/{id}`]?.get, `GET /${m.type}/{id}`).toBeDefined();
+    }
+  });
+
+  it('lists every search parameter of every resource, and no others', () => {
+    for (const m of resourceModules) {
+      const documented = (spec.paths[`/${m.type}`]?.get?.parameters ?? [])
+        .filter((p): p is { name: string; in: string } => 'in' in p && p.in === 'query')
+        .map((p) => p.name.split(':')[0]);
+      expect(new Set(documented)).toEqual(new Set(m.searchParams.map((p) => p.name)));
+    }
+  });
+
+  it('documents no FHIR path the registry does not serve', () => {
+    const served = new Set(['/metadata', '/healthz']);
+    for (const m of resourceModules) for (const suffix of ['', '/_search', '/{id}']) served.add(`/${m.type}${suffix}`);
+    expect(Object.keys(spec.paths).filter((p) => !served.has(p))).toEqual([]);
+  });
+});
