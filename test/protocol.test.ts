@@ -56,6 +56,9 @@ describe('FHIR protocol', () => {
   it('answers writes with 405', async () => {
     await expectOutcome(`${svc.fhir}/Patient`, 405, { method: 'POST', body: '{}' });
     await expectOutcome(`${svc.fhir}/Patient/1-A`, 405, { method: 'DELETE' });
+    await expectOutcome(`${svc.fhir}/Patient/1-A`, 405, { method: 'PUT', body: '{}' });
+    // A GET on an unknown sub-path is simply not found.
+    await expectOutcome(`${svc.fhir}/Patient/1-A/_history`, 404);
   });
 
   it('marks patient data as not cacheable and not sniffable, and returns a request id', async () => {

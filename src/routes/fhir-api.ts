@@ -23,6 +23,7 @@ export interface FhirApiOptions {
 }
 
 const FORM = 'application/x-www-form-urlencoded';
+const WRITE_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE'];
 /** POST _search bodies larger than this are refused (413) before they are read whole. */
 export const MAX_FORM_BYTES = 64 * 1024;
 
@@ -58,8 +59,7 @@ function addResourceRoutes(api: Hono<AppEnv>, m: ResourceModule, services: Servi
   if (m.interactions.includes('read')) {
     api.get(`/${m.type}/:id`, async (c) => fhirJson(c, await m.read(requestContext(c, services), c.req.param('id'))));
   }
-  api.all(`/${m.type}`, methodNotAllowed);
-  api.all(`/${m.type}/*`, methodNotAllowed);
+  api.on(WRITE_METHODS, [`/${m.type}`, `/${m.type}/*`], methodNotAllowed);
 }
 
 function methodNotAllowed(): never {
