@@ -13,6 +13,9 @@ const absoluteUrl = z
   .transform((u) => u.replace(/\/+$/, ''));
 const practiceId = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'letters, digits and "-" only (1-64)');
 const seconds = z.coerce.number().positive().max(3600);
+/** An identifier system template: an absolute URI, `{practiceId}` filled in per practice. */
+const systemUri = (fallback: string) =>
+  z.string().regex(/^(urn:|https?:\/\/)\S+$/, 'must be an absolute URI (urn: or http(s)://)').default(fallback);
 const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
 const EnvSchema = z.object({
@@ -30,8 +33,10 @@ const EnvSchema = z.object({
   NEXTECH_REFRESH_TOKEN: z.string().min(1).optional(),
   NEXTECH_TIMEOUT_SECONDS: seconds.default(20),
   NEXTECH_CONNECT_TIMEOUT_SECONDS: seconds.default(5),
-  CHART_NUMBER_SYSTEM: z.string().min(1).default('urn:nextech:practice:{practiceId}:chart-number'),
-  PATIENT_ID_SYSTEM: z.string().min(1).default('urn:nextech:practice:{practiceId}:patient-id'),
+  CHART_NUMBER_SYSTEM: systemUri('urn:nextech:practice:{practiceId}:chart-number'),
+  PATIENT_ID_SYSTEM: systemUri('urn:nextech:practice:{practiceId}:patient-id'),
+  ENCOUNTER_ID_SYSTEM: systemUri('urn:nextech:practice:{practiceId}:encounter-id'),
+  DOCTOR_ID_SYSTEM: systemUri('urn:nextech:practice:{practiceId}:doctor-id'),
   EXPOSE_SSN: flag.default(false),
 });
 
@@ -61,7 +66,7 @@ export interface Config {
   /** Present when auth is managed and credentials were configured. */
   managed?: ManagedCredentials;
   timeouts: { requestMs: number; connectMs: number };
-  identifierSystems: { chartNumber: string; patientId: string };
+  identifierSystems: { chartNumber: string; patientId: string; encounterId: string; doctorId: string };
   exposeSsn: boolean;
 }
 
@@ -84,17 +89,25 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
   // Empty strings mean "unset", as in most process managers' env files.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = EnvSchema.safeParse(cleaned);
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  // One message per variable, every variable at once: schema problems and the cross-checks.
+  const problems = new Map<string, string>();
+  for (const i of parsed.success ? [] : parsed.error.issues) {
+    const name = i.path.join('.');
+    if (!problems.has(name)) problems.set(name, i.message);
+  }
+  const managedMode = (cleaned.NEXTECH_AUTH ?? 'managed') === 'managed' && cleaned.NEXTECH_BASE_URL !== undefined;
+  if (managedMode) {
+    for (const name of ['NEXTECH_TOKEN_URL', 'NEXTECH_CLIENT_ID', 'NEXTECH_REFRESH_TOKEN'] as const) {
+      if (cleaned[name] === undefined) problems.set(name, 'required when NEXTECH_AUTH=managed');
+    }
+  }
+  if (!parsed.success || problems.size > 0) {
+    throw new ConfigError([...problems].map(([name, why]) => `${name}: ${why}`));
   }
   const e = parsed.data;
-  const problems: string[] = [];
   const auth: AuthMode = e.NEXTECH_AUTH ?? 'managed';
   let managed: ManagedCredentials | undefined;
-  if (auth === 'managed' && e.NEXTECH_BASE_URL !== undefined) {
-    for (const name of ['NEXTECH_TOKEN_URL', 'NEXTECH_CLIENT_ID', 'NEXTECH_REFRESH_TOKEN'] as const) {
-      if (e[name] === undefined) problems.push(`${name}: required when NEXTECH_AUTH=managed`);
-    }
+  if (managedMode) {
     if (e.NEXTECH_TOKEN_URL && e.NEXTECH_CLIENT_ID && e.NEXTECH_REFRESH_TOKEN) {
       managed = {
         tokenUrl: e.NEXTECH_TOKEN_URL,
@@ -105,10 +118,6 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
       };
     }
   }
-  for (const name of ['CHART_NUMBER_SYSTEM', 'PATIENT_ID_SYSTEM'] as const) {
-    if (!/^(urn:|https?:\/\/)/.test(e[name])) problems.push(`${name}: must be an absolute URI (urn: or http(s)://)`);
-  }
-  if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     port: e.PORT,
     host: e.HOST,
@@ -117,9 +126,14 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     ...(e.NEXTECH_BASE_URL ? { nextechBaseUrl: e.NEXTECH_BASE_URL } : {}),
     ...(e.NEXTECH_PRACTICE_ID ? { defaultPracticeId: e.NEXTECH_PRACTICE_ID } : {}),
     auth,
-    ...(managed ? { managed } : {}),
-    timeouts: { requestMs: e.NEXTECH_TIMEOUT_SECONDS * 1000, connectMs: e.NEXTECH_CONNECT_TIMEOUT_SECONDS * 1000 },
-    identifierSystems: { chartNumber: e.CHART_NUMBER_SYSTEM, patientId: e.PATIENT_ID_SYSTEM },
+    ...(managed ? { managed: Object.freeze(managed) } : {}),
+    timeouts: Object.freeze({ requestMs: e.NEXTECH_TIMEOUT_SECONDS * 1000, connectMs: e.NEXTECH_CONNECT_TIMEOUT_SECONDS * 1000 }),
+    identifierSystems: Object.freeze({
+      chartNumber: e.CHART_NUMBER_SYSTEM,
+      patientId: e.PATIENT_ID_SYSTEM,
+      encounterId: e.ENCOUNTER_ID_SYSTEM,
+      doctorId: e.DOCTOR_ID_SYSTEM,
+    }),
     exposeSsn: e.EXPOSE_SSN,
   });
 }

@@ -79,7 +79,11 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
   const upstream = await resolveUpstream(config);
   const managedToken =
     config.auth === 'managed' && upstream.managed
-      ? new ManagedToken({ credentials: upstream.managed, timeoutMs: config.timeouts.requestMs })
+      ? new ManagedToken({
+          credentials: upstream.managed,
+          timeoutMs: config.timeouts.requestMs,
+          ...(opts.now ? { now: opts.now } : {}),
+        })
       : undefined;
   const credentials: Credentials = managedToken ?? passthroughCredentials;
   const nextech = new NextechClient({ baseUrl: upstream.baseUrl, credentials, timeouts: config.timeouts });

@@ -56,14 +56,25 @@ export class ManagedToken implements Credentials {
     });
   }
 
+  /**
+   * Nextech refused `token`. If it is already replaced (a late 401 from before a refresh),
+   * retry with the current one; otherwise refresh once. A failed refresh throws the
+   * credentials error (503): the caller never sent a token, so a 401 would mislead it.
+   */
   async rejected(token: string): Promise<boolean> {
-    if (this.#access?.token === token) this.#access = undefined;
-    try {
-      await this.#refresh();
+    if (this.#inflight) {
+      await this.#inflight;
       return true;
-    } catch {
-      return false;
     }
+    if (this.#access && this.#access.token !== token && this.#now() < this.#access.expiresAt) return true;
+    if (this.#access?.token === token) this.#access = undefined;
+    await this.#refresh();
+    return true;
+  }
+
+  /** A 401 even after a fresh token: the credentials themselves are not accepted. */
+  unauthorizedError(): UpstreamError {
+    return new UpstreamError({ kind: 'credentials', detail: 'Nextech refused a fresh access token' }, 'token');
   }
 
   #now(): number {

@@ -20,7 +20,8 @@ function mediaType(part: string): { type: string; q: number } {
 /** Throws 406 unless the request accepts FHIR JSON. */
 export function assertJsonAcceptable(accept: string | undefined, format: string | undefined): void {
   if (format !== undefined && format !== '') {
-    if (JSON_FORMATS.has(mediaType(format).type)) return;
+    // `application/fhir+json` typed into a URL unencoded arrives with a space for the `+`.
+    if (JSON_FORMATS.has(mediaType(format.replace(/ /g, '+')).type)) return;
     throw notAcceptable();
   }
   if (accept === undefined || accept.trim() === '') return;

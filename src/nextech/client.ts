@@ -29,8 +29,13 @@ export interface CallContext {
 /** Supplies the bearer token for a call (pass-through or managed). */
 export interface Credentials {
   token(ctx: CallContext): Promise<string>;
-  /** Called after an upstream 401; returns true if a retry with a new token makes sense. */
+  /**
+   * Called after an upstream 401; resolves true if a retry with a new token makes sense,
+   * false to pass the 401 on, or rejects with the error the caller should see instead.
+   */
   rejected(token: string): Promise<boolean>;
+  /** The error to answer when a retried call is refused again (default: the 401 itself). */
+  unauthorizedError?(): UpstreamError;
 }
 
 export interface NextechClientOptions {
@@ -126,9 +131,12 @@ export class NextechClient {
       } catch (err) {
         if (!(err instanceof UpstreamError) || ctx.signal?.aborted) throw err;
         const f = err.failure;
-        if (f.kind === 'unauthorized' && !reauthenticated && (await this.#opts.credentials.rejected(token))) {
-          reauthenticated = true;
-          continue;
+        if (f.kind === 'unauthorized') {
+          if (reauthenticated) throw this.#opts.credentials.unauthorizedError?.() ?? err;
+          if (await this.#opts.credentials.rejected(token)) {
+            reauthenticated = true;
+            continue;
+          }
         }
         const transient = f.kind === 'connection' || (f.kind === 'server-error' && TRANSIENT.has(f.status));
         const backoff = jitteredBackoff(attempt);

@@ -1,0 +1,227 @@
+// loadConfig (src/config.ts): the environment is parsed once, every bad variable is named in
+// one ConfigError, and the result is frozen. The last test runs the real entry point to see
+// the process exit with status 2 and the message on stderr.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const MANAGED_CREDENTIALS = {
+  NEXTECH_TOKEN_URL: 'https://login.example.org/oauth2/token/',
+  NEXTECH_CLIENT_ID: 'facade',
+  NEXTECH_REFRESH_TOKEN: 'r-123',
+};
+
+function configError(env: Record<string, string | undefined>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError, but the configuration loaded');
+}
+
+describe('loadConfig', () => {
+  it('fills every default from an empty environment', () => {
+    expect(loadConfig({})).toEqual({
+      port: 8080,
+      host: '0.0.0.0',
+      logLevel: 'info',
+      auth: 'managed',
+      timeouts: { requestMs: 20_000, connectMs: 5_000 },
+      identifierSystems: {
+        chartNumber: 'urn:nextech:practice:{practiceId}:chart-number',
+        patientId: 'urn:nextech:practice:{practiceId}:patient-id',
+        encounterId: 'urn:nextech:practice:{practiceId}:encounter-id',
+        doctorId: 'urn:nextech:practice:{practiceId}:doctor-id',
+      },
+      exposeSsn: false,
+    });
+  });
+
+  it('reads every variable it knows', () => {
+    const config = loadConfig({
+      PORT: '9090',
+      HOST: '127.0.0.1',
+      PUBLIC_BASE_URL: 'https://fhir.example.org',
+      LOG_LEVEL: 'debug',
+      NEXTECH_BASE_URL: 'https://api.nextech.example/ehr',
+      NEXTECH_PRACTICE_ID: '1001',
+      NEXTECH_AUTH: 'managed',
+      ...MANAGED_CREDENTIALS,
+      NEXTECH_CLIENT_SECRET: 's3cret',
+      NEXTECH_RESOURCE: 'api://nextech',
+      NEXTECH_TIMEOUT_SECONDS: '7.5',
+      NEXTECH_CONNECT_TIMEOUT_SECONDS: '2',
+      CHART_NUMBER_SYSTEM: 'https://ehr.example.org/{practiceId}/charts',
+      PATIENT_ID_SYSTEM: 'urn:oid:2.16.840.1.113883.3.{practiceId}',
+      ENCOUNTER_ID_SYSTEM: 'urn:x-ehr:{practiceId}:encounters',
+      DOCTOR_ID_SYSTEM: 'https://ehr.example.org/{practiceId}/doctors',
+      EXPOSE_SSN: 'true',
+    });
+    expect(config).toEqual({
+      port: 9090,
+      host: '127.0.0.1',
+      publicBaseUrl: 'https://fhir.example.org',
+      logLevel: 'debug',
+      nextechBaseUrl: 'https://api.nextech.example/ehr',
+      defaultPracticeId: '1001',
+      auth: 'managed',
+      managed: {
+        tokenUrl: 'https://login.example.org/oauth2/token',
+        clientId: 'facade',
+        refreshToken: 'r-123',
+        clientSecret: 's3cret',
+        resource: 'api://nextech',
+      },
+      timeouts: { requestMs: 7_500, connectMs: 2_000 },
+      identifierSystems: {
+        chartNumber: 'https://ehr.example.org/{practiceId}/charts',
+        patientId: 'urn:oid:2.16.840.1.113883.3.{practiceId}',
+        encounterId: 'urn:x-ehr:{practiceId}:encounters',
+        doctorId: 'https://ehr.example.org/{practiceId}/doctors',
+      },
+      exposeSsn: true,
+    });
+  });
+
+  it('names every bad variable in one ConfigError', () => {
+    const err = configError({ PORT: 'abc', NEXTECH_AUTH: 'bogus', NEXTECH_BASE_URL: 'not-a-url' });
+    const named = new Set(err.problems.map((p) => p.slice(0, p.indexOf(':'))));
+    expect([...named].sort()).toEqual(['NEXTECH_AUTH', 'NEXTECH_BASE_URL', 'PORT']);
+    for (const name of named) expect(err.message).toContain(`${name}:`);
+  });
+
+  it('names bad variables from both validation stages in one ConfigError', () => {
+    const err = configError({ PORT: 'abc', CHART_NUMBER_SYSTEM: 'chart-number' });
+    expect(err.message).toContain('PORT:');
+    expect(err.message).toContain('CHART_NUMBER_SYSTEM:');
+  });
+
+  it('names each missing credential in managed mode against a real Nextech', () => {
+    const err = configError({ NEXTECH_BASE_URL: 'https://api.nextech.example', NEXTECH_AUTH: 'managed' });
+    expect(err.problems).toEqual([
+      'NEXTECH_TOKEN_URL: required when NEXTECH_AUTH=managed',
+      'NEXTECH_CLIENT_ID: required when NEXTECH_AUTH=managed',
+      'NEXTECH_REFRESH_TOKEN: required when NEXTECH_AUTH=managed',
+    ]);
+  });
+
+  it('names only the credential that is missing', () => {
+    const err = configError({ NEXTECH_BASE_URL: 'https://api.nextech.example', ...MANAGED_CREDENTIALS, NEXTECH_CLIENT_ID: undefined });
+    expect(err.problems).toEqual(['NEXTECH_CLIENT_ID: required when NEXTECH_AUTH=managed']);
+  });
+
+  it('defaults to managed mode, so credentials are needed without NEXTECH_AUTH', () => {
+    const err = configError({ NEXTECH_BASE_URL: 'https://api.nextech.example' });
+    expect(err.problems).toHaveLength(3);
+  });
+
+  it('needs no credentials in managed mode with the embedded sandbox', () => {
+    const config = loadConfig({ NEXTECH_AUTH: 'managed' });
+    expect(config.auth).toBe('managed');
+    expect(config.managed).toBeUndefined();
+  });
+
+  it('needs no credentials in passthrough mode with a real Nextech', () => {
+    const config = loadConfig({ NEXTECH_BASE_URL: 'https://api.nextech.example', NEXTECH_AUTH: 'passthrough' });
+    expect(config.auth).toBe('passthrough');
+    expect(config.nextechBaseUrl).toBe('https://api.nextech.example');
+    expect(config.managed).toBeUndefined();
+  });
+
+  it('treats empty strings as unset', () => {
+    const config = loadConfig({
+      PORT: '',
+      NEXTECH_BASE_URL: '',
+      NEXTECH_AUTH: '',
+      PUBLIC_BASE_URL: '',
+      EXPOSE_SSN: '',
+      CHART_NUMBER_SYSTEM: '',
+    });
+    expect(config).toEqual(loadConfig({}));
+  });
+
+  it('strips trailing slashes from URLs', () => {
+    const config = loadConfig({
+      PUBLIC_BASE_URL: 'http://localhost:8080/',
+      NEXTECH_BASE_URL: 'https://api.nextech.example/ehr//',
+      ...MANAGED_CREDENTIALS,
+    });
+    expect(config.publicBaseUrl).toBe('http://localhost:8080');
+    expect(config.nextechBaseUrl).toBe('https://api.nextech.example/ehr');
+    expect(config.managed?.tokenUrl).toBe('https://login.example.org/oauth2/token');
+  });
+
+  it('refuses a URL that is not http(s)', () => {
+    expect(configError({ PUBLIC_BASE_URL: 'ftp://files.example.org' }).message).toContain('PUBLIC_BASE_URL:');
+  });
+
+  it('returns a frozen object', () => {
+    const config = loadConfig({});
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(() => {
+      (config as { port: number }).port = 1;
+    }).toThrow(TypeError);
+  });
+
+  const flags: Array<[string, boolean]> = [
+    ['true', true],
+    ['1', true],
+    ['false', false],
+    ['0', false],
+  ];
+  for (const [value, want] of flags) {
+    it(`reads EXPOSE_SSN=${value} as ${want}`, () => {
+      expect(loadConfig({ EXPOSE_SSN: value }).exposeSsn).toBe(want);
+    });
+  }
+  for (const value of ['yes', 'TRUE', 'on']) {
+    it(`refuses EXPOSE_SSN=${value}`, () => {
+      expect(configError({ EXPOSE_SSN: value }).message).toContain('EXPOSE_SSN:');
+    });
+  }
+
+  const systems: Array<[string, boolean]> = [
+    ['urn:nextech:charts', true],
+    ['http://ehr.example.org/charts', true],
+    ['https://ehr.example.org/{practiceId}/charts', true],
+    ['chart-number', false],
+    ['ehr.example.org/charts', false],
+    ['mailto:charts@example.org', false],
+  ];
+  for (const [value, ok] of systems) {
+    it(`${ok ? 'accepts' : 'refuses'} CHART_NUMBER_SYSTEM=${value}`, () => {
+      if (ok) expect(loadConfig({ CHART_NUMBER_SYSTEM: value }).identifierSystems.chartNumber).toBe(value);
+      else expect(configError({ CHART_NUMBER_SYSTEM: value }).problems).toEqual(['CHART_NUMBER_SYSTEM: must be an absolute URI (urn: or http(s)://)']);
+    });
+  }
+
+  it('names every identifier system that is not an absolute URI', () => {
+    const names = ['CHART_NUMBER_SYSTEM', 'PATIENT_ID_SYSTEM', 'ENCOUNTER_ID_SYSTEM', 'DOCTOR_ID_SYSTEM'];
+    const err = configError(Object.fromEntries(names.map((n) => [n, 'relative/{practiceId}'])));
+    expect(err.problems).toEqual(names.map((n) => `${n}: must be an absolute URI (urn: or http(s)://)`));
+  });
+
+  it('refuses out-of-range numbers', () => {
+    const err = configError({ PORT: '70000', NEXTECH_TIMEOUT_SECONDS: '0', NEXTECH_CONNECT_TIMEOUT_SECONDS: '7200' });
+    for (const name of ['PORT', 'NEXTECH_TIMEOUT_SECONDS', 'NEXTECH_CONNECT_TIMEOUT_SECONDS']) expect(err.message).toContain(`${name}:`);
+  });
+});
+
+describe('the process entry point', () => {
+  it('exits with status 2 and names every bad variable on stderr', () => {
+    const result = spawnSync('npx', ['tsx', 'src/index.ts'], {
+      cwd: ROOT,
+      env: { ...process.env, PORT: 'abc', NEXTECH_AUTH: 'bogus' },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(result.error).toBeUndefined();
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('PORT:');
+    expect(result.stderr).toContain('NEXTECH_AUTH:');
+  });
+});

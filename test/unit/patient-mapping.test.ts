@@ -1,0 +1,128 @@
+// Golden cases for mappings/patient.map.yaml, kept as data in
+// test/fixtures/patient-mapping.cases.json and run by one loop (the fhirpath.js way). Each
+// case is a Nextech patient as the API sends it, the practice and environment it is served
+// under, and the exact FHIR Patient expected. The runner takes the real path: zod schema
+// (as the Nextech client parses it) → compiled mapping → context from mappingContext().
+// vitest runs this under TZ=America/New_York, and the cases run again under zones east and
+// west of UTC, so a birthDate shifted by the machine's zone shows up as a wrong day.
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { loadConfig } from '../../src/config.ts';
+import { loadMappings } from '../../src/mapping/load.ts';
+import { NextechClient } from '../../src/nextech/client.ts';
+import { EhrPatientSchema } from '../../src/nextech/schemas.ts';
+import { mappingContext, type RequestContext } from '../../src/resources/context.ts';
+import { assertValidFhir } from '../helpers/validator.ts';
+
+const CaseSchema = z.object({
+  name: z.string().min(1),
+  input: z.record(z.string(), z.unknown()),
+  context: z.object({
+    practiceId: z.string().min(1),
+    /** Environment variables for loadConfig (EXPOSE_SSN, *_SYSTEM templates). */
+    env: z.record(z.string(), z.string()).optional(),
+  }),
+  expected: z.record(z.string(), z.unknown()),
+});
+type Case = z.infer<typeof CaseSchema>;
+
+const cases = z
+  .array(CaseSchema)
+  .min(1)
+  .parse(JSON.parse(readFileSync(new URL('../fixtures/patient-mapping.cases.json', import.meta.url), 'utf8')));
+
+const mappings = loadMappings();
+/** Never called: mapping does no I/O. Constructing it opens no connection. */
+const nextech = new NextechClient({
+  baseUrl: 'http://nextech.invalid',
+  credentials: {
+    token: () => Promise.reject(new Error('mapping tests make no upstream calls')),
+    rejected: () => Promise.resolve(false),
+  },
+  timeouts: { requestMs: 1000, connectMs: 1000 },
+});
+
+/** The request context a route would build for this case's practice and environment. */
+function requestContext(c: Case): RequestContext {
+  const config = { ...loadConfig(c.context.env ?? {}), publicBaseUrl: 'http://fhir.test' };
+  return {
+    services: { config, nextech, mappings, now: () => 0 },
+    call: { practiceId: c.context.practiceId },
+    baseUrl: `${config.publicBaseUrl}/fhir`,
+  };
+}
+
+function mapCase(c: Case) {
+  const row = EhrPatientSchema.parse(c.input);
+  return mappings.patient(row, mappingContext(requestContext(c)));
+}
+
+describe('patient.map.yaml golden cases', () => {
+  it('has uniquely named cases', () => {
+    expect(new Set(cases.map((c) => c.name)).size).toBe(cases.length);
+  });
+
+  for (const c of cases) {
+    it(c.name, () => {
+      expect(mapCase(c)).toEqual(c.expected);
+    });
+  }
+});
+
+/** Zones either side of UTC, with their offset at the epoch (Date#getTimezoneOffset). */
+const zones: Array<[string, number]> = [
+  ['Asia/Tokyo', -540],
+  ['Pacific/Honolulu', 600],
+];
+
+for (const [zone, offset] of zones) {
+  describe(`patient.map.yaml golden cases under TZ=${zone}`, () => {
+    const saved = process.env.TZ;
+    beforeAll(() => {
+      process.env.TZ = zone;
+    });
+    afterAll(() => {
+      if (saved === undefined) delete process.env.TZ;
+      else process.env.TZ = saved;
+    });
+
+    it('runs in that zone', () => {
+      expect(new Date(0).getTimezoneOffset()).toBe(offset);
+    });
+
+    for (const c of cases) {
+      it(c.name, () => {
+        expect(mapCase(c)).toEqual(c.expected);
+      });
+    }
+  });
+}
+
+describe('patient.map.yaml expected outputs', () => {
+  for (const c of cases) {
+    it(`is valid FHIR R4: ${c.name}`, () => {
+      expect(() => assertValidFhir(c.expected)).not.toThrow();
+    });
+  }
+});
+
+describe('SSN handling', () => {
+  const hidden = cases.filter((c) => c.context.env?.EXPOSE_SSN !== 'true' && typeof c.input.ssn === 'string' && c.input.ssn !== '');
+  const exposed = cases.filter((c) => c.context.env?.EXPOSE_SSN === 'true' && typeof c.input.ssn === 'string' && c.input.ssn !== '');
+
+  it('has cases on both sides', () => {
+    expect(hidden.length).toBeGreaterThan(0);
+    expect(exposed.length).toBeGreaterThan(0);
+  });
+
+  for (const c of hidden) {
+    it(`puts the SSN nowhere in the output unless EXPOSE_SSN=true: ${c.name}`, () => {
+      const text = JSON.stringify(mapCase(c));
+      const ssn = String(c.input.ssn);
+      expect(text).not.toContain(ssn);
+      expect(text).not.toContain(ssn.replace(/\D/g, ''));
+      expect(text).not.toContain('us-ssn');
+    });
+  }
+});
