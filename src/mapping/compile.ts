@@ -55,9 +55,19 @@ function compileArray(nodes: unknown[], path: string, scope: Scope): Eval {
   };
 }
 
+/** Compiles a `$when` (one condition or a list) into a test that all of them hold. */
+function compileWhen(raw: unknown, path: string, scope: Scope): (record: unknown, ctx: MappingContext) => boolean {
+  const conditions = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+  const tests = conditions.map((c, i) => compileExpr(c, `${path}.$when[${i}]`, scope));
+  return (record, ctx) =>
+    tests.every((t) => {
+      const w = t(record, ctx);
+      return present(w) && w !== false;
+    });
+}
+
 function compileObject(node: Record<string, unknown>, path: string, scope: Scope): Eval {
-  const conditions = node.$when === undefined ? [] : Array.isArray(node.$when) ? node.$when : [node.$when];
-  const whens = conditions.map((c, i) => compileExpr(c, `${path}.$when[${i}]`, scope));
+  const when = compileWhen(node.$when, path, scope);
   const fields = Object.entries(node)
     .filter(([k]) => k !== '$when')
     .map(([k, v]) => {
@@ -65,10 +75,7 @@ function compileObject(node: Record<string, unknown>, path: string, scope: Scope
       return [k, compileNode(v, `${path}.${k}`, scope)] as const;
     });
   return (record, ctx) => {
-    for (const when of whens) {
-      const w = when(record, ctx);
-      if (!present(w) || w === false) return undefined;
-    }
+    if (!when(record, ctx)) return undefined;
     const out: Record<string, unknown> = {};
     for (const [k, f] of fields) {
       const v = f(record, ctx);
@@ -83,7 +90,7 @@ function compileExpr(raw: unknown, path: string, scope: Scope): Eval {
   if (!parsed.success) throw new MappingError(scope.file, path, parsed.error.issues.map((i) => i.message).join('; '));
   const n = parsed.data;
   const select = n.from !== undefined ? compileFrom(n.from, path, scope) : undefined;
-  const { context } = n;
+  const context = n.$context;
   if (context !== undefined && !scope.env.contextKeys.has(context)) {
     throw new MappingError(scope.file, path, `unknown context value "${context}"`);
   }
@@ -91,7 +98,9 @@ function compileExpr(raw: unknown, path: string, scope: Scope): Eval {
   if (n.fn !== undefined && !fn) throw new MappingError(scope.file, path, `unknown function "${n.fn}"`);
   const table = n.table === undefined ? undefined : scope.env.tables.get(n.table);
   if (n.table !== undefined && !table) throw new MappingError(scope.file, path, `unknown code table "${n.table}"`);
+  const when = compileWhen(n.$when, path, scope);
   return (record, ctx) => {
+    if (!when(record, ctx)) return undefined;
     let v: unknown = select ? select(record) : context !== undefined ? ctx.values[context] : record;
     if (fn) v = fn(v, ctx);
     if (table) v = lookup(table, v);
@@ -112,7 +121,7 @@ function compileFrom(expr: string, path: string, scope: Scope): (record: unknown
     throw new MappingError(scope.file, path, `"${expr}" is not a valid FHIRPath expression`);
   }
   return (record) => {
-    const out = compiled(record);
+    const out = compiled(record).filter(present);
     return out.length === 0 ? undefined : out.length === 1 ? out[0] : out;
   };
 }

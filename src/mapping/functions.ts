@@ -3,6 +3,7 @@
  * whole record when the node has no `from`) and the per-request context, and returns a
  * value or undefined. Adding a function here is the only way to add logic to mappings.
  */
+import * as encounter from './encounter-functions.ts';
 import { patientResourceId } from './ids.ts';
 
 export interface MappingContext {
@@ -40,4 +41,15 @@ export const mappingFunctions: Readonly<Record<string, MappingFunction>> = {
   string: (v) => (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean' ? String(v) : undefined),
   trim: (v) => (typeof v === 'string' ? v.trim() || undefined : undefined),
   patientResourceId: (record) => patientResourceId(record),
+  encounterResourceId: encounter.encounterResourceId,
+  documentResourceId: encounter.documentResourceId,
+  encounterReference: encounter.encounterReference,
+  encounterStatus: encounter.encounterStatus,
+  doctorDisplay: encounter.doctorDisplay,
+  binaryUrl: encounter.binaryUrl,
+  documentTitle: encounter.documentTitle,
+  lockedDocStatus: encounter.lockedDocStatus,
+  base64: encounter.base64,
+  utf8Size: encounter.utf8Size,
+  sha1Base64: encounter.sha1Base64,
 };

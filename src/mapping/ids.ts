@@ -6,11 +6,16 @@
  * `{patientId}.{hex of the key's UTF-8 bytes}`. The key is the chart number (or, for a
  * patient without one, the last name). Reading it back searches Nextech with `term=key`
  * and keeps the row whose patientId matches; the key is only a locator, so a key shortened
- * to fit FHIR's 64-character id limit still works (Nextech matches names by substring).
+ * to fit still works when it is a name (Nextech matches names by substring). Patient ids are
+ * kept to 38 characters so that Encounter and DocumentReference ids, which embed them, fit
+ * FHIR's 64 (see encounter-ids.ts); a chart number too long for that is replaced by the
+ * last name.
  * The first non-digit character tells the two forms apart, so they never collide.
  */
 
 const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
+/** The longest Patient id issued. */
+export const MAX_PATIENT_ID_LENGTH = 38;
 const PLAIN_KEY = /^[A-Za-z0-9][A-Za-z0-9.-]*$/;
 
 export interface PatientLocator {
@@ -23,6 +28,7 @@ interface PatientLike {
   patientId: number;
   chartNumber?: string | undefined;
   lastName?: string | undefined;
+  firstName?: string | undefined;
 }
 
 function isPatientLike(x: unknown): x is PatientLike {
@@ -33,9 +39,13 @@ function isPatientLike(x: unknown): x is PatientLike {
 export function patientResourceId(record: unknown): string | undefined {
   if (!isPatientLike(record)) return undefined;
   const head = String(record.patientId);
-  const key = (record.chartNumber ?? record.lastName ?? '').trim();
-  if (key === '') return head;
-  const room = 64 - head.length - 1;
+  const room = MAX_PATIENT_ID_LENGTH - head.length - 1;
+  const chart = record.chartNumber?.trim() ?? '';
+  // A chart number must fit whole (Nextech matches it exactly); a name may be cut short.
+  const chartFits = chart !== '' && (PLAIN_KEY.test(chart) ? chart.length : Buffer.byteLength(chart, 'utf8') * 2) <= room;
+  const key = chartFits ? chart : [record.lastName, record.firstName].map((k) => k?.trim() ?? '').find((k) => k !== '');
+  // Nothing to search by: the id cannot be read back (documented; Nextech records have names).
+  if (key === undefined) return head;
   if (PLAIN_KEY.test(key)) return `${head}-${key.slice(0, room)}`;
   // Keep whole characters, as many as fit.
   let taken = '';

@@ -6,9 +6,9 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Patient } from 'fhir/r4';
+import type { DocumentReference, Encounter, Patient } from 'fhir/r4';
 import { parse } from 'yaml';
-import { EhrPatientSchema } from '../nextech/schemas.ts';
+import { EhrEncounterSchema, EhrPatientSchema } from '../nextech/schemas.ts';
 import { compileMapping, MappingError, type CompiledMapping } from './compile.ts';
 import { CodeTableSchema, MappingFileSchema, type CodeTable } from './spec.ts';
 
@@ -16,15 +16,32 @@ import { CodeTableSchema, MappingFileSchema, type CodeTable } from './spec.ts';
 export const MAPPINGS_DIR = fileURLToPath(new URL('../../mappings/', import.meta.url));
 
 /** Context values every mapping may read with `{ context: name }`. */
-export const CONTEXT_KEYS = new Set(['practiceId', 'chartNumberSystem', 'patientIdSystem', 'exposeSsn']);
+export const CONTEXT_KEYS = new Set([
+  'practiceId',
+  'chartNumberSystem',
+  'patientIdSystem',
+  'encounterIdSystem',
+  'doctorIdSystem',
+  'exposeSsn',
+  // Per search, for encounter-based resources:
+  'patientResourceId',
+  'patientReference',
+  'section',
+  'includeData',
+  'baseUrl',
+  'now',
+]);
 
 export interface Mappings {
   patient: CompiledMapping<Patient>;
+  encounter: CompiledMapping<Encounter>;
+  documentReference: CompiledMapping<DocumentReference>;
 }
 
 /** Record shapes mappings can read, by the name used in a mapping's `source:`. */
 const SOURCES: Record<string, ReadonlySet<string>> = {
   patient: new Set(Object.keys(EhrPatientSchema.shape)),
+  encounter: new Set(Object.keys(EhrEncounterSchema.shape)),
 };
 
 function readYaml(file: string): unknown {
@@ -60,5 +77,9 @@ function loadOne<T>(dir: string, name: string, tables: ReadonlyMap<string, CodeT
 /** Loads and compiles every mapping the service uses. */
 export function loadMappings(dir: string = MAPPINGS_DIR): Mappings {
   const tables = loadCodeTables(dir);
-  return { patient: loadOne<Patient>(dir, 'patient.map.yaml', tables) };
+  return {
+    patient: loadOne<Patient>(dir, 'patient.map.yaml', tables),
+    encounter: loadOne<Encounter>(dir, 'encounter.map.yaml', tables),
+    documentReference: loadOne<DocumentReference>(dir, 'document-reference.map.yaml', tables),
+  };
 }

@@ -5,8 +5,9 @@
  * - a list builds an array (items that come out empty are dropped);
  * - `{ from: <FHIRPath over the Nextech record>, fn?, table? }` selects a value, then
  *   transforms it with a whitelisted function and/or translates it with a code table;
- * - `{ context: <name> }` takes a per-request value (e.g. the practice's identifier system);
+ * - `{ $context: <name> }` takes a per-request value (e.g. the practice's identifier system);
  * - `{ fn: <name> }` alone applies a function to the whole record;
+ * - `$when` on an expression node makes its value conditional too.
  * - any other object builds an object; `$when: <expression node>` keeps it only when the
  *   expression has a value (`true` for flags) — or, given a list, when all of them do — so
  *   e.g. an identifier without a value vanishes.
@@ -16,8 +17,9 @@ import { z } from 'zod';
 export type Literal = string | number | boolean;
 
 export interface ExprNode {
+  $when?: ExprNode | ExprNode[];
   from?: string;
-  context?: string;
+  $context?: string;
   fn?: string;
   table?: string;
 }
@@ -31,13 +33,15 @@ export interface ObjectNode {
 export const ExprNodeSchema = z
   .object({
     from: z.string().min(1).optional(),
-    context: z.string().min(1).optional(),
+    $context: z.string().min(1).optional(),
     fn: z.string().min(1).optional(),
     table: z.string().min(1).optional(),
+    /** Conditions, as on objects: the value is produced only when they hold. */
+    $when: z.unknown().optional(),
   })
   .strict()
-  .refine((n) => !(n.from !== undefined && n.context !== undefined), 'use either from or context, not both')
-  .refine((n) => n.from !== undefined || n.context !== undefined || n.fn !== undefined, 'needs from, context or fn');
+  .refine((n) => !(n.from !== undefined && n.$context !== undefined), 'use either from or $context, not both')
+  .refine((n) => n.from !== undefined || n.$context !== undefined || n.fn !== undefined, 'needs from, $context or fn');
 
 export const MappingFileSchema = z
   .object({
@@ -62,5 +66,8 @@ export const CodeTableSchema = z
   .strict();
 export type CodeTable = z.infer<typeof CodeTableSchema>;
 
-/** Keys that make an object an expression node rather than an object to build. */
-export const EXPR_KEYS = ['from', 'context', 'fn', 'table'] as const;
+/**
+ * Keys that make an object an expression node rather than an object to build. `$context`
+ * carries a `$` because FHIR itself has elements named `context` (DocumentReference).
+ */
+export const EXPR_KEYS = ['from', '$context', 'fn', 'table'] as const;

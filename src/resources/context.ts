@@ -32,6 +32,10 @@ export function mappingContext(ctx: RequestContext): MappingContext {
       practiceId,
       chartNumberSystem: practiceSystem(systems.chartNumber, practiceId),
       patientIdSystem: practiceSystem(systems.patientId, practiceId),
+      encounterIdSystem: practiceSystem(systems.encounterId, practiceId),
+      doctorIdSystem: practiceSystem(systems.doctorId, practiceId),
+      baseUrl: ctx.baseUrl,
+      now: ctx.services.now(),
       exposeSsn: ctx.services.config.exposeSsn,
     },
   };

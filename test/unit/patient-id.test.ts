@@ -29,12 +29,15 @@ const roundTrips: RoundTrip[] = [
   { name: 'the chart number wins over the last name', record: { patientId: 9, chartNumber: 'C9', lastName: 'Smith' }, id: '9-C9', term: 'C9' },
 ];
 
+// Patient ids are at most 38 characters (MAX_PATIENT_ID_LENGTH), so that Encounter ids
+// embedding them fit FHIR's 64. LONG_ID (15 digits) + separator leaves 22 for the key.
 const longKeys: Array<{ name: string; record: RoundTrip['record']; id: string }> = [
-  { name: 'a long plain key is cut to fit 64 characters', record: { patientId: LONG_ID, chartNumber: 'x'.repeat(100) }, id: `${LONG_ID}-${'x'.repeat(48)}` },
-  { name: 'a long two-byte key keeps whole characters', record: { patientId: LONG_ID, chartNumber: 'ë'.repeat(100) }, id: `${LONG_ID}.${hex('ë'.repeat(12))}` },
-  { name: 'a long key of astral characters never splits a surrogate pair', record: { patientId: 7, chartNumber: '😀'.repeat(40) }, id: `7.${hex('😀'.repeat(7))}` },
-  { name: 'a long mixed key keeps as many bytes as fit', record: { patientId: LONG_ID, lastName: `AB ${'x'.repeat(100)}` }, id: `${LONG_ID}.${hex(`AB ${'x'.repeat(21)}`)}` },
-  { name: 'a key that fits exactly is not cut', record: { patientId: 1, chartNumber: 'y'.repeat(62) }, id: `1-${'y'.repeat(62)}` },
+  { name: 'a chart number too long to fit gives way to the last name', record: { patientId: LONG_ID, chartNumber: 'x'.repeat(100), lastName: 'Smith' }, id: `${LONG_ID}-Smith` },
+  { name: 'a long plain last name is cut to fit', record: { patientId: LONG_ID, lastName: 'x'.repeat(100) }, id: `${LONG_ID}-${'x'.repeat(22)}` },
+  { name: 'a long two-byte name keeps whole characters', record: { patientId: LONG_ID, lastName: 'ë'.repeat(100) }, id: `${LONG_ID}.${hex('ë'.repeat(5))}` },
+  { name: 'a long name of astral characters never splits a surrogate pair', record: { patientId: 7, lastName: '😀'.repeat(40) }, id: `7.${hex('😀'.repeat(4))}` },
+  { name: 'a long mixed name keeps as many bytes as fit', record: { patientId: LONG_ID, lastName: `AB ${'x'.repeat(100)}` }, id: `${LONG_ID}.${hex(`AB ${'x'.repeat(8)}`)}` },
+  { name: 'a chart number that fits exactly is not cut', record: { patientId: 1, chartNumber: 'y'.repeat(36) }, id: `1-${'y'.repeat(36)}` },
 ];
 
 const notOurs: Array<[string, string]> = [
@@ -69,7 +72,8 @@ describe('patientResourceId / parsePatientId', () => {
       const id = patientResourceId(c.record) ?? '';
       expect(id).toBe(c.id);
       expect(id).toMatch(FHIR_ID);
-      const key = c.record.chartNumber ?? c.record.lastName ?? '';
+      expect(id.length).toBeLessThanOrEqual(38);
+      const key = c.id.includes('Smith') ? 'Smith' : (c.record.chartNumber ?? c.record.lastName ?? '');
       const loc = parsePatientId(id);
       expect(loc?.patientId).toBe(c.record.patientId);
       expect(loc?.term.length).toBeGreaterThan(0);

@@ -17,8 +17,11 @@ import {
   MAX_VALUE_LENGTH,
   type ParsedParam,
   type ParsedValue,
+  type ResourceView,
+  type SearchCapabilities,
   type SearchParamDef,
   type SearchRequest,
+  type SummaryMode,
 } from './types.ts';
 
 /** Parameters defined for every interaction, handled outside search (https://hl7.org/fhir/R4/http.html#parameters). */
@@ -29,6 +32,21 @@ export interface ParseOptions {
   strict: boolean;
   /** This server's FHIR base, to recognise absolute references to our own resources. */
   baseUrl: string;
+  capabilities?: SearchCapabilities;
+}
+
+const NO_CAPABILITIES: SearchCapabilities = { includes: [], revincludes: [], sorts: [] };
+const SUMMARY_MODES = new Set<string>(['true', 'false', 'data', 'count']);
+const ELEMENT = /^[a-z][A-Za-z0-9]*$/;
+
+/** The result parameters (https://hl7.org/fhir/R4/search.html#return) being collected. */
+interface ResultParams {
+  count?: number;
+  offset?: number;
+  include: string[];
+  revinclude: string[];
+  sort?: { param: string; descending: boolean };
+  view: ResourceView;
 }
 
 export interface ParseResult {
@@ -46,26 +64,17 @@ export function parseSearch(
 ): ParseResult {
   const params: ParsedParam[] = [];
   const ignored: string[] = [];
-  let count: number | undefined;
-  let offset: number | undefined;
+  const result: ResultParams = { include: [], revinclude: [], view: {} };
+  const caps = opts.capabilities ?? NO_CAPABILITIES;
   for (const [key, value] of pairs) {
     if (value.length > MAX_VALUE_LENGTH) throw invalidParam(key, `value longer than ${MAX_VALUE_LENGTH} characters`);
     if (PROTOCOL_PARAMS.has(key)) continue;
-    if (key === '_count') {
-      if (count !== undefined) throw invalidParam(key, 'may be given only once');
-      count = Math.min(parseNonNegative(key, value, Number.MAX_SAFE_INTEGER), MAX_COUNT);
-      continue;
-    }
-    if (key === '_offset') {
-      if (offset !== undefined) throw invalidParam(key, 'may be given only once');
-      offset = parseNonNegative(key, value, MAX_OFFSET);
-      continue;
-    }
+    if (key.startsWith('_') && parseResultParam(key, value, result, caps, opts.strict)) continue;
     const [name = '', modifier] = splitKey(key);
     const def = defs.get(name);
     if (!def) {
-      if (opts.strict) throw invalidParam(name, `is not a supported search parameter for ${resourceType}`);
-      ignored.push(name);
+      if (opts.strict) throw invalidParam(name || key, `is not a supported search parameter for ${resourceType}`);
+      ignored.push(name || key);
       continue;
     }
     if (value === '') {
@@ -75,8 +84,72 @@ export function parseSearch(
     }
     params.push(parseParam(def, modifier, value, opts));
   }
-  return { request: { resourceType, params, count: count ?? DEFAULT_COUNT, offset: offset ?? 0 }, ignored };
+  const { count, offset, include, revinclude, sort, view } = result;
+  const request: SearchRequest = {
+    resourceType,
+    params,
+    count: count ?? DEFAULT_COUNT,
+    offset: offset ?? 0,
+    include,
+    revinclude,
+    view,
+    ...(sort ? { sort } : {}),
+  };
+  return { request, ignored };
 }
+
+/** Handles `_count`, `_offset`, `_include`, `_revinclude`, `_sort`, `_summary`, `_elements`; false for any other key. */
+function parseResultParam(key: string, value: string, r: ResultParams, caps: SearchCapabilities, strict: boolean): boolean {
+  const once = <T>(current: T | undefined, parse: () => T): T => {
+    if (current !== undefined) throw invalidParam(key, 'may be given only once');
+    return parse();
+  };
+  switch (key) {
+    case '_count':
+      r.count = once(r.count, () => Math.min(parseNonNegative(key, value, Number.MAX_SAFE_INTEGER), MAX_COUNT));
+      return true;
+    case '_offset':
+      r.offset = once(r.offset, () => parseNonNegative(key, value, MAX_OFFSET));
+      return true;
+    case '_include':
+    case '_revinclude': {
+      const allowed = key === '_include' ? caps.includes : caps.revincludes;
+      const list = key === '_include' ? r.include : r.revinclude;
+      if (!allowed.includes(value)) {
+        if (strict) throw invalidParam(key, `supported values: ${allowed.join(', ') || 'none'}`);
+        return false;
+      }
+      if (!list.includes(value)) list.push(value);
+      return true;
+    }
+    case '_sort': {
+      const descending = value.startsWith('-');
+      const param = descending ? value.slice(1) : value;
+      if (caps.sorts.includes(param)) {
+        r.sort = once(r.sort, () => ({ param, descending }));
+        return true;
+      }
+      if (strict) throw invalidParam(key, `supported values: ${caps.sorts.flatMap((p) => [p, `-${p}`]).join(', ') || 'none'}`);
+      return false;
+    }
+    case '_summary':
+      r.view.summary = once(r.view.summary, () => {
+        if (!SUMMARY_MODES.has(value)) throw invalidParam(key, 'supported values: true, false, data, count');
+        return value as SummaryMode;
+      });
+      return true;
+    case '_elements':
+      r.view.elements = once(r.view.elements, () => {
+        const names = value.split(',').map((e) => e.trim());
+        if (names.some((e) => !ELEMENT.test(e))) throw invalidParam(key, 'must list top-level element names');
+        return names;
+      });
+      return true;
+    default:
+      return false;
+  }
+}
+
 
 function splitKey(key: string): [string, string | undefined] {
   const i = key.indexOf(':');
@@ -84,7 +157,7 @@ function splitKey(key: string): [string, string | undefined] {
 }
 
 function parseNonNegative(name: string, value: string, max: number): number {
-  if (!/^\d{1,9}$/.test(value)) throw invalidParam(name, 'must be a non-negative whole number');
+  if (!/^\d{1,15}$/.test(value)) throw invalidParam(name, 'must be a non-negative whole number');
   const n = Number(value);
   if (n > max) throw invalidParam(name, `must be at most ${max}`);
   return n;
@@ -148,6 +221,11 @@ export function formatSearch(req: SearchRequest, page: { offset: number; count?:
     const key = p.modifier === undefined ? p.def.name : `${p.def.name}:${p.modifier}`;
     return `${key}=${p.values.map((v) => encodeValue(v.raw)).join(',')}`;
   });
+  for (const inc of req.include) parts.push(`_include=${encodeValue(inc)}`);
+  for (const rev of req.revinclude) parts.push(`_revinclude=${encodeValue(rev)}`);
+  if (req.sort) parts.push(`_sort=${req.sort.descending ? '-' : ''}${req.sort.param}`);
+  if (req.view.summary) parts.push(`_summary=${req.view.summary}`);
+  if (req.view.elements) parts.push(`_elements=${req.view.elements.join(',')}`);
   parts.push(`_count=${page.count ?? req.count}`);
   if (page.offset > 0) parts.push(`_offset=${page.offset}`);
   return parts.join('&');

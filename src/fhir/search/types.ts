@@ -50,12 +50,36 @@ export interface ParsedParam {
   values: ParsedValue[];
 }
 
+/** `_summary` values this server implements (https://hl7.org/fhir/R4/search.html#summary). */
+export type SummaryMode = 'true' | 'false' | 'data' | 'count';
+
+/** How much of each resource to return: `_summary` and `_elements`. */
+export interface ResourceView {
+  summary?: SummaryMode;
+  /** Top-level element names to keep (`_elements`). */
+  elements?: string[];
+}
+
+/** What a resource type offers beyond its parameters, checked while parsing. */
+export interface SearchCapabilities {
+  /** `_include` values, e.g. `Encounter:patient`. */
+  includes: readonly string[];
+  /** `_revinclude` values, e.g. `DocumentReference:encounter`. */
+  revincludes: readonly string[];
+  /** Parameters `_sort` accepts (each also as `-name`). */
+  sorts: readonly string[];
+}
+
 export interface SearchRequest {
   resourceType: string;
   params: ParsedParam[];
   /** Page size after clamping to the server maximum. */
   count: number;
   offset: number;
+  include: string[];
+  revinclude: string[];
+  sort?: { param: string; descending: boolean };
+  view: ResourceView;
 }
 
 export const DEFAULT_COUNT = 10;

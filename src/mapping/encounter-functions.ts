@@ -1,0 +1,93 @@
+/**
+ * Mapping functions for encounter records (`{ summary, ccd }`): ids, status, the doctor's
+ * display name, and the CCD attachment's bytes, size and hash. Registered by name in
+ * functions.ts; each reads the per-request context for what the record lacks (the
+ * Patient's id, the section asked for, the FHIR base, the clock).
+ */
+import { createHash } from 'node:crypto';
+import type { MappingContext } from './functions.ts';
+import { encounterResourceIdOf } from './encounter-ids.ts';
+
+interface EncounterLike {
+  summary: {
+    encounterId: number;
+    encounterDate: string;
+    encounterLocked?: boolean | undefined;
+    doctorFirstName?: string | undefined;
+    doctorLastName?: string | undefined;
+    doctorProfessionalDesignation?: string | undefined;
+    type?: string | undefined;
+  };
+  ccd: string;
+}
+
+function isEncounter(x: unknown): x is EncounterLike {
+  const s = (x as { summary?: { encounterId?: unknown; encounterDate?: unknown } } | null)?.summary;
+  return typeof s?.encounterId === 'number' && typeof s.encounterDate === 'string';
+}
+
+const text = (ctx: MappingContext, key: string): string | undefined => {
+  const v = ctx.values[key];
+  return typeof v === 'string' ? v : undefined;
+};
+
+const DAY_MS = 86_400_000;
+
+/** See mappings/encounter.map.yaml for the rule. */
+export function encounterStatus(record: unknown, ctx: MappingContext): string | undefined {
+  if (!isEncounter(record)) return undefined;
+  const start = Date.parse(record.summary.encounterDate);
+  const now = Number(ctx.values.now);
+  if (record.summary.encounterLocked === true) return 'finished';
+  if (start > now) return 'planned';
+  return now - start < DAY_MS ? 'in-progress' : 'finished';
+}
+
+/** "Jane Roe, MD" — or without the designation, or undefined without a name. */
+export function doctorDisplay(record: unknown): string | undefined {
+  if (!isEncounter(record)) return undefined;
+  const s = record.summary;
+  const name = [s.doctorFirstName, s.doctorLastName].filter(Boolean).join(' ');
+  if (name === '') return undefined;
+  return s.doctorProfessionalDesignation ? `${name}, ${s.doctorProfessionalDesignation}` : name;
+}
+
+export function encounterResourceId(record: unknown, ctx: MappingContext): string | undefined {
+  const patient = text(ctx, 'patientResourceId');
+  if (!isEncounter(record) || patient === undefined) return undefined;
+  return encounterResourceIdOf(record.summary.encounterId, record.summary.encounterDate, patient);
+}
+
+export function documentResourceId(record: unknown, ctx: MappingContext): string | undefined {
+  const patient = text(ctx, 'patientResourceId');
+  if (!isEncounter(record) || patient === undefined) return undefined;
+  return encounterResourceIdOf(record.summary.encounterId, record.summary.encounterDate, patient, text(ctx, 'section'));
+}
+
+export function encounterReference(record: unknown, ctx: MappingContext): string | undefined {
+  const id = encounterResourceId(record, ctx);
+  return id === undefined ? undefined : `Encounter/${id}`;
+}
+
+export function binaryUrl(record: unknown, ctx: MappingContext): string | undefined {
+  const id = documentResourceId(record, ctx);
+  const base = text(ctx, 'baseUrl');
+  return id === undefined || base === undefined ? undefined : `${base}/Binary/${id}`;
+}
+
+/** "Continuity of Care Document — Office Visit, 2021-03-15" (plus the section, if one). */
+export function documentTitle(record: unknown, ctx: MappingContext): string | undefined {
+  if (!isEncounter(record)) return undefined;
+  const day = record.summary.encounterDate.slice(0, 10);
+  const visit = record.summary.type ? `${record.summary.type}, ${day}` : day;
+  const section = text(ctx, 'section');
+  return `Continuity of Care Document — ${visit}${section ? ` (section: ${section})` : ''}`;
+}
+
+export const lockedDocStatus = (locked: unknown) => (locked === true ? 'final' : 'preliminary');
+
+/** The attachment functions work on the CCD's exact UTF-8 bytes. */
+export const base64 = (v: unknown) => (typeof v === 'string' && v !== '' ? Buffer.from(v, 'utf8').toString('base64') : undefined);
+export const utf8Size = (v: unknown) => (typeof v === 'string' && v !== '' ? Buffer.byteLength(v, 'utf8') : undefined);
+export const sha1Base64 = (v: unknown) =>
+  typeof v === 'string' && v !== '' ? createHash('sha1').update(v, 'utf8').digest('base64') : undefined;
