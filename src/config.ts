@@ -38,6 +38,9 @@ const EnvSchema = z.object({
   ENCOUNTER_ID_SYSTEM: systemUri('urn:nextech:practice:{practiceId}:encounter-id'),
   DOCTOR_ID_SYSTEM: systemUri('urn:nextech:practice:{practiceId}:doctor-id'),
   EXPOSE_SSN: flag.default(false),
+  ENCOUNTER_CACHE_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
+  ENCOUNTER_CACHE_MB: z.coerce.number().int().min(1).max(16_384).default(256),
+  CATEGORY_CACHE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(600),
 });
 
 export type AuthMode = 'passthrough' | 'managed';
@@ -68,6 +71,7 @@ export interface Config {
   timeouts: { requestMs: number; connectMs: number };
   identifierSystems: { chartNumber: string; patientId: string; encounterId: string; doctorId: string };
   exposeSsn: boolean;
+  caches: { encounterTtlMs: number; encounterMaxBytes: number; categoryTtlMs: number };
 }
 
 /** The configuration once the service runs: every default resolved. */
@@ -135,5 +139,10 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
       doctorId: e.DOCTOR_ID_SYSTEM,
     }),
     exposeSsn: e.EXPOSE_SSN,
+    caches: Object.freeze({
+      encounterTtlMs: e.ENCOUNTER_CACHE_SECONDS * 1000,
+      encounterMaxBytes: e.ENCOUNTER_CACHE_MB * 1024 * 1024,
+      categoryTtlMs: e.CATEGORY_CACHE_SECONDS * 1000,
+    }),
   });
 }

@@ -13,7 +13,9 @@ import { passthroughCredentials } from './auth/passthrough.ts';
 import type { Config, ManagedCredentials, RuntimeConfig } from './config.ts';
 import { loadMappings } from './mapping/load.ts';
 import { NextechClient, type Credentials } from './nextech/client.ts';
+import { CategoryCache } from './resources/category-cache.ts';
 import type { Services } from './resources/context.ts';
+import { EncounterStore } from './resources/encounter-store.ts';
 import {
   SANDBOX_CLIENT_ID,
   SANDBOX_CLIENT_SECRET,
@@ -101,7 +103,16 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
     publicBaseUrl: config.publicBaseUrl ?? `http://localhost:${port}`,
     ...(upstream.defaultPracticeId ? { defaultPracticeId: upstream.defaultPracticeId } : {}),
   });
-  const services: Services = { config: runtimeConfig, nextech, mappings, now: opts.now ?? Date.now };
+  const now = opts.now ?? Date.now;
+  const caches = config.caches;
+  const services: Services = {
+    config: runtimeConfig,
+    nextech,
+    mappings,
+    encounters: new EncounterStore(nextech, { ttlMs: caches.encounterTtlMs, maxBytes: caches.encounterMaxBytes, now }),
+    categories: new CategoryCache(nextech, caches.categoryTtlMs, now),
+    now,
+  };
   const app = createApp({ services, logger: opts.logger });
   handle = (req, env) => app.fetch(req, env);
   return {

@@ -18,11 +18,15 @@ describe('openapi.yaml', () => {
         expect(spec.paths[`/${m.type}/_search`]?.post, `POST /${m.type}/_search`).toBeDefined();
       }
       if (m.interactions.includes('read')) expect(spec.paths[`/${m.type}/{id}`]?.get, `GET /${m.type}/{id}`).toBeDefined();
+      for (const op of m.operations ?? []) {
+        expect(spec.paths[`/${m.type}/$${op.name}`]?.get, `GET $${op.name}`).toBeDefined();
+        expect(spec.paths[`/${m.type}/$${op.name}`]?.post, `POST $${op.name}`).toBeDefined();
+      }
     }
   });
 
   it('lists every search parameter of every resource, and no others', () => {
-    for (const m of resourceModules) {
+    for (const m of resourceModules.filter((x) => x.interactions.includes('search-type'))) {
       const documented = (spec.paths[`/${m.type}`]?.get?.parameters ?? [])
         .filter((p): p is { name: string; in: string } => 'in' in p && p.in === 'query')
         .map((p) => p.name.split(':')[0]);
@@ -32,7 +36,11 @@ describe('openapi.yaml', () => {
 
   it('documents no FHIR path the registry does not serve', () => {
     const served = new Set(['/metadata', '/healthz']);
-    for (const m of resourceModules) for (const suffix of ['', '/_search', '/{id}']) served.add(`/${m.type}${suffix}`);
+    for (const m of resourceModules) {
+      if (m.interactions.includes('search-type')) for (const suffix of ['', '/_search']) served.add(`/${m.type}${suffix}`);
+      if (m.interactions.includes('read')) served.add(`/${m.type}/{id}`);
+      for (const op of m.operations ?? []) served.add(`/${m.type}/$${op.name}`);
+    }
     expect(Object.keys(spec.paths).filter((p) => !served.has(p))).toEqual([]);
   });
 });

@@ -22,7 +22,10 @@ describe('FHIR protocol', () => {
     for (const m of resourceModules) {
       const r = resources.find((x) => x.type === m.type);
       expect(r?.interaction?.map((i) => i.code)).toEqual([...m.interactions]);
-      expect(r?.searchParam?.map((p) => p.name)).toEqual(m.searchParams.map((p) => p.name));
+      expect((r?.searchParam ?? []).map((p) => p.name)).toEqual(m.searchParams.map((p) => p.name));
+      expect(r?.searchInclude ?? []).toEqual([...m.capabilities.includes]);
+      expect(r?.searchRevInclude ?? []).toEqual([...m.capabilities.revincludes]);
+      expect((r?.operation ?? []).map((o) => o.name)).toEqual((m.operations ?? []).map((o) => o.name));
     }
   });
 

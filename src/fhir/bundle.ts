@@ -6,6 +6,7 @@
 import type { Bundle, BundleEntry, BundleLink, FhirResource, OperationOutcome } from 'fhir/r4';
 import { formatSearch } from './search/parse.ts';
 import type { SearchRequest } from './search/types.ts';
+import { applyView } from './view.ts';
 
 export interface SearchsetInput {
   /** Every match, in order; the requested page is sliced here. */
@@ -15,27 +16,46 @@ export interface SearchsetInput {
   baseUrl: string;
   /** Parameters that were ignored (lenient handling), reported as an outcome entry. */
   ignored?: readonly string[];
+  /** `_include`/`_revinclude` resources for this page (search.mode `include`). */
+  included?: readonly FhirResource[];
+  /** Elements `_summary=true` keeps, for the matches' resource type. */
+  summaryElements?: ReadonlySet<string>;
+  /** For operations returning a searchset: the path after the base and its own query. */
+  operation?: { path: string; query: string };
+}
+
+/** The matches on the requested page (none for `_summary=count`). */
+export function pageOf<T>(matches: readonly T[], request: SearchRequest): T[] {
+  if (request.view.summary === 'count') return [];
+  return matches.slice(request.offset, request.offset + request.count);
 }
 
 /** https://hl7.org/fhir/R4/http.html#search and https://hl7.org/fhir/R4/bundle.html#searchset */
-export function searchset({ matches, request, baseUrl, ignored = [] }: SearchsetInput): Bundle {
+export function searchset(input: SearchsetInput): Bundle {
+  const { matches, request, baseUrl, ignored = [], included = [], summaryElements = new Set() } = input;
   const { offset, count } = request;
   const total = matches.length;
-  const page = matches.slice(offset, offset + count);
+  const page = pageOf(matches, request);
+  const path = input.operation?.path ?? request.resourceType;
+  const prefix = input.operation?.query ? `${input.operation.query}&` : '';
   const link = (relation: string, at: number): BundleLink => ({
     relation,
-    url: `${baseUrl}/${request.resourceType}?${formatSearch(request, { offset: at })}`,
+    url: `${baseUrl}/${path}?${prefix}${formatSearch(request, { offset: at })}`,
   });
   const links: BundleLink[] = [link('self', offset), link('first', 0)];
-  if (count > 0 && offset + count < total) links.push(link('next', offset + count));
-  if (count > 0 && offset > 0) links.push(link('previous', Math.max(0, offset - count)));
-  const entry: BundleEntry[] = page.map((resource) => ({
-    fullUrl: `${baseUrl}/${resource.resourceType}/${resource.id ?? ''}`,
-    resource,
-    search: { mode: 'match' },
-  }));
+  const paging = count > 0 && request.view.summary !== 'count';
+  if (paging && offset + count < total) links.push(link('next', offset + count));
+  if (paging && offset > 0) links.push(link('previous', Math.max(0, offset - count)));
+  const entry: BundleEntry[] = [
+    ...page.map((r) => entryOf(applyView(r, request.view, summaryElements), baseUrl, 'match')),
+    ...included.map((r) => entryOf(r, baseUrl, 'include')),
+  ];
   if (ignored.length > 0) entry.push({ resource: ignoredOutcome(ignored), search: { mode: 'outcome' } });
   return { resourceType: 'Bundle', type: 'searchset', total, link: links, ...(entry.length > 0 ? { entry } : {}) };
+}
+
+function entryOf(resource: FhirResource, baseUrl: string, mode: 'match' | 'include'): BundleEntry {
+  return { fullUrl: `${baseUrl}/${resource.resourceType}/${resource.id ?? ''}`, resource, search: { mode } };
 }
 
 function ignoredOutcome(names: readonly string[]): OperationOutcome {

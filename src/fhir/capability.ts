@@ -28,13 +28,14 @@ export function capabilityStatement({ modules, baseUrl, software, date }: Capabi
       {
         mode: 'server',
         documentation: 'Read-only access to Nextech EHR data. Only JSON is supported.',
-        resource: modules.map(resourceEntry),
+        resource: modules.map((m) => resourceEntry(m, baseUrl)),
       },
     ],
   };
 }
 
-function resourceEntry(m: ResourceModule): CapabilityStatementRestResource {
+function resourceEntry(m: ResourceModule, baseUrl: string): CapabilityStatementRestResource {
+  const canonical = (url: string) => url.replace('{base}', baseUrl);
   return {
     type: m.type,
     profile: m.profile,
@@ -48,11 +49,20 @@ function resourceEntry(m: ResourceModule): CapabilityStatementRestResource {
     conditionalRead: 'not-supported',
     conditionalUpdate: false,
     conditionalDelete: 'not-supported',
-    searchParam: m.searchParams.map((p) => ({
-      name: p.name,
-      definition: p.definition,
-      type: p.type,
-      documentation: p.documentation,
-    })),
+    ...(m.capabilities.includes.length > 0 ? { searchInclude: [...m.capabilities.includes] } : {}),
+    ...(m.capabilities.revincludes.length > 0 ? { searchRevInclude: [...m.capabilities.revincludes] } : {}),
+    ...(m.searchParams.length > 0
+      ? {
+          searchParam: m.searchParams.map((p) => ({
+            name: p.name,
+            definition: canonical(p.definition),
+            type: p.type,
+            documentation: p.documentation,
+          })),
+        }
+      : {}),
+    ...(m.operations && m.operations.length > 0
+      ? { operation: m.operations.map((o) => ({ name: o.name, definition: o.definition, documentation: o.documentation })) }
+      : {}),
   };
 }

@@ -5,12 +5,17 @@
 import type { RuntimeConfig } from '../config.ts';
 import type { Mappings } from '../mapping/load.ts';
 import type { MappingContext } from '../mapping/functions.ts';
+import { createHash } from 'node:crypto';
 import type { CallContext, NextechClient } from '../nextech/client.ts';
+import type { CategoryCache } from './category-cache.ts';
+import type { EncounterStore } from './encounter-store.ts';
 
 export interface Services {
   config: RuntimeConfig;
   nextech: NextechClient;
   mappings: Mappings;
+  encounters: EncounterStore;
+  categories: CategoryCache;
   now: () => number;
 }
 
@@ -20,6 +25,29 @@ export interface RequestContext {
   call: CallContext;
   /** This request's FHIR base, e.g. http://host/fhir or http://host/practices/1001/fhir. */
   baseUrl: string;
+  /** Who is asking, for keying shared caches (never the token itself). */
+  callerKey: string;
+  /** Work already started in this request, by key, so no upstream read is repeated. */
+  memo: Map<string, Promise<unknown>>;
+}
+
+/**
+ * A non-reversible fingerprint of the caller: in pass-through mode a hash of its token (each
+ * token sees only what Nextech lets it see), in managed mode the service itself.
+ */
+export function callerKeyOf(callerToken: string | undefined, managed: boolean): string {
+  if (managed || callerToken === undefined) return 'service';
+  return createHash('sha256').update(callerToken).digest('base64url').slice(0, 22);
+}
+
+/** Runs `work` once per key within one request. */
+export function once<T>(ctx: RequestContext, key: string, work: () => Promise<T>): Promise<T> {
+  let p = ctx.memo.get(key) as Promise<T> | undefined;
+  if (!p) {
+    p = work();
+    ctx.memo.set(key, p);
+  }
+  return p;
 }
 
 /** The per-request values mappings may read, for this practice. */

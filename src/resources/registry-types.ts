@@ -4,7 +4,7 @@
  * the tests that check openapi.yaml all read the same declaration.
  */
 import type { FhirResource } from 'fhir/r4';
-import type { SearchParamDef, SearchRequest } from '../fhir/search/types.ts';
+import type { ResourceView, SearchCapabilities, SearchParamDef, SearchRequest } from '../fhir/search/types.ts';
 import type { RequestContext } from './context.ts';
 
 export type Interaction = 'read' | 'search-type';
@@ -12,6 +12,18 @@ export type Interaction = 'read' | 'search-type';
 export interface SearchResult {
   /** Every match, already filtered exactly and sorted; the route slices the page. */
   matches: FhirResource[];
+  /** Resources for `_include`/`_revinclude`, given the page of matches being returned. */
+  included?: (page: FhirResource[]) => Promise<FhirResource[]>;
+}
+
+/** A FHIR operation served at `[base]/{type}/${name}` (GET and POST). */
+export interface OperationDef {
+  name: string;
+  /** Canonical URL of its OperationDefinition. */
+  definition: string;
+  documentation: string;
+  /** Runs the operation on its parameters (from the URL and/or a form body). */
+  run(ctx: RequestContext, params: ReadonlyArray<readonly [string, string]>): Promise<FhirResource>;
 }
 
 export interface ResourceModule {
@@ -21,6 +33,12 @@ export interface ResourceModule {
   documentation: string;
   interactions: readonly Interaction[];
   searchParams: readonly SearchParamDef[];
-  read(ctx: RequestContext, id: string): Promise<FhirResource>;
+  /** `_include`, `_revinclude` and `_sort` values it supports. */
+  capabilities: SearchCapabilities;
+  /** Top-level elements kept by `_summary=true` (the Σ elements of the R4 definition). */
+  summaryElements: ReadonlySet<string>;
+  operations?: readonly OperationDef[];
+  /** `view` lets a module skip work for elements that will be left out. */
+  read(ctx: RequestContext, id: string, view: ResourceView): Promise<FhirResource>;
   search(ctx: RequestContext, request: SearchRequest): Promise<SearchResult>;
 }

@@ -1,18 +1,20 @@
 /**
  * The FHIR API routes, generated from the resource registry: `metadata`, and for each
- * resource its read, GET search and POST `_search`. Handlers are thin: they parse, ask the
- * resource module, and hand plain data to the bundle builder.
+ * resource its operations, read, GET search and POST `_search`. Handlers are thin: they
+ * parse, ask the resource module, and hand plain data to the bundle builder.
  */
 import { Hono, type Context } from 'hono';
-import { searchset } from '../fhir/bundle.ts';
+import { pageOf, searchset } from '../fhir/bundle.ts';
 import { capabilityStatement } from '../fhir/capability.ts';
 import { assertJsonAcceptable } from '../fhir/negotiate.ts';
 import { FhirError, outcome } from '../fhir/outcome.ts';
-import { parseSearch } from '../fhir/search/parse.ts';
+import { parseSearch, parseView } from '../fhir/search/parse.ts';
+import { applyView } from '../fhir/view.ts';
 import { missingBearer, bearerToken } from '../auth/passthrough.ts';
-import type { RequestContext, Services } from '../resources/context.ts';
+import { callerKeyOf, type RequestContext, type Services } from '../resources/context.ts';
 import { resourceModules, searchParamIndex } from '../resources/registry.ts';
 import type { ResourceModule } from '../resources/registry-types.ts';
+import { binaryRoute } from './binary-route.ts';
 import type { AppEnv } from './env.ts';
 import { fhirJson } from './respond.ts';
 
@@ -24,11 +26,13 @@ export interface FhirApiOptions {
 
 const FORM = 'application/x-www-form-urlencoded';
 const WRITE_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE'];
-/** POST _search bodies larger than this are refused (413) before they are read whole. */
+/** POST bodies (search, operations) larger than this are refused (413) before they are read whole. */
 export const MAX_FORM_BYTES = 64 * 1024;
 
 export function fhirApi(opts: FhirApiOptions): Hono<AppEnv> {
   const api = new Hono<AppEnv>();
+  // Binary negotiates its own formats (the raw document or FHIR JSON).
+  api.get('/Binary/:id', (c) => binaryRoute(c, requestContext(c, opts.services)));
   api.use(async (c, next) => {
     assertJsonAcceptable(c.req.header('accept'), new URL(c.req.url).searchParams.get('_format') ?? undefined);
     await next();
@@ -44,22 +48,36 @@ export function fhirApi(opts: FhirApiOptions): Hono<AppEnv> {
 }
 
 function addResourceRoutes(api: Hono<AppEnv>, m: ResourceModule, services: Services): void {
-  const search = async (c: Context<AppEnv>, pairs: [string, string][]) => {
-    const ctx = requestContext(c, services);
-    const strict = /(^|[;,\s])handling\s*=\s*strict\b/i.test(c.req.header('prefer') ?? '');
-    const defs = searchParamIndex.get(m.type) ?? new Map();
-    const { request, ignored } = parseSearch(m.type, defs, pairs, { strict, baseUrl: ctx.baseUrl });
-    const result = await m.search(ctx, request);
-    return fhirJson(c, searchset({ matches: result.matches, request, baseUrl: ctx.baseUrl, ignored }));
-  };
+  for (const op of m.operations ?? []) {
+    const run = async (c: Context<AppEnv>, pairs: [string, string][]) => fhirJson(c, await op.run(requestContext(c, services), pairs));
+    api.get(`/${m.type}/$${op.name}`, (c) => run(c, queryPairs(c)));
+    api.post(`/${m.type}/$${op.name}`, async (c) => run(c, [...queryPairs(c), ...(await formPairs(c))]));
+  }
   if (m.interactions.includes('search-type')) {
-    api.get(`/${m.type}`, (c) => search(c, queryPairs(c)));
-    api.post(`/${m.type}/_search`, async (c) => search(c, [...queryPairs(c), ...(await formPairs(c))]));
+    api.get(`/${m.type}`, (c) => search(c, m, services, queryPairs(c)));
+    api.post(`/${m.type}/_search`, async (c) => search(c, m, services, [...queryPairs(c), ...(await formPairs(c))]));
   }
   if (m.interactions.includes('read')) {
-    api.get(`/${m.type}/:id`, async (c) => fhirJson(c, await m.read(requestContext(c, services), c.req.param('id'))));
+    api.get(`/${m.type}/:id`, async (c) => {
+      const view = parseView(queryPairs(c));
+      const resource = await m.read(requestContext(c, services), c.req.param('id'), view);
+      return fhirJson(c, applyView(resource, view, m.summaryElements));
+    });
   }
   api.on(WRITE_METHODS, [`/${m.type}`, `/${m.type}/*`], methodNotAllowed);
+}
+
+async function search(c: Context<AppEnv>, m: ResourceModule, services: Services, pairs: [string, string][]) {
+  const ctx = requestContext(c, services);
+  const strict = /(^|[;,\s])handling\s*=\s*strict\b/i.test(c.req.header('prefer') ?? '');
+  const defs = searchParamIndex.get(m.type) ?? new Map();
+  const { request, ignored } = parseSearch(m.type, defs, pairs, { strict, baseUrl: ctx.baseUrl, capabilities: m.capabilities });
+  const result = await m.search(ctx, request);
+  const included = result.included ? await result.included(pageOf(result.matches, request)) : [];
+  return fhirJson(
+    c,
+    searchset({ matches: result.matches, request, baseUrl: ctx.baseUrl, ignored, included, summaryElements: m.summaryElements }),
+  );
 }
 
 function methodNotAllowed(): never {
@@ -76,6 +94,8 @@ function requestContext(c: Context<AppEnv>, services: Services): RequestContext 
     services,
     baseUrl: base.baseUrl,
     call: { practiceId: base.practiceId, signal: c.req.raw.signal, ...(callerToken ? { callerToken } : {}) },
+    callerKey: callerKeyOf(callerToken, services.config.auth === 'managed'),
+    memo: new Map(),
   };
 }
 
@@ -86,7 +106,7 @@ function queryPairs(c: Context): [string, string][] {
 async function formPairs(c: Context): Promise<[string, string][]> {
   const type = (c.req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
   if (type !== FORM) {
-    throw new FhirError(415, outcome('error', 'not-supported', `POST _search takes a ${FORM} body`));
+    throw new FhirError(415, outcome('error', 'not-supported', `POST takes a ${FORM} body here`));
   }
   const length = Number(c.req.header('content-length') ?? '0');
   if (length > MAX_FORM_BYTES) throw tooLarge();
@@ -96,4 +116,4 @@ async function formPairs(c: Context): Promise<[string, string][]> {
 }
 
 const tooLarge = () =>
-  new FhirError(413, outcome('error', 'too-costly', `The search body is larger than ${MAX_FORM_BYTES} bytes`));
+  new FhirError(413, outcome('error', 'too-costly', `The request body is larger than ${MAX_FORM_BYTES} bytes`));

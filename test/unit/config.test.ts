@@ -38,6 +38,7 @@ describe('loadConfig', () => {
         doctorId: 'urn:nextech:practice:{practiceId}:doctor-id',
       },
       exposeSsn: false,
+      caches: { encounterTtlMs: 60_000, encounterMaxBytes: 256 * 1024 * 1024, categoryTtlMs: 600_000 },
     });
   });
 
@@ -60,6 +61,9 @@ describe('loadConfig', () => {
       ENCOUNTER_ID_SYSTEM: 'urn:x-ehr:{practiceId}:encounters',
       DOCTOR_ID_SYSTEM: 'https://ehr.example.org/{practiceId}/doctors',
       EXPOSE_SSN: 'true',
+      ENCOUNTER_CACHE_SECONDS: '0',
+      ENCOUNTER_CACHE_MB: '32',
+      CATEGORY_CACHE_SECONDS: '30',
     });
     expect(config).toEqual({
       port: 9090,
@@ -84,6 +88,7 @@ describe('loadConfig', () => {
         doctorId: 'https://ehr.example.org/{practiceId}/doctors',
       },
       exposeSsn: true,
+      caches: { encounterTtlMs: 0, encounterMaxBytes: 32 * 1024 * 1024, categoryTtlMs: 30_000 },
     });
   });
 

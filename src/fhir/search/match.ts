@@ -26,23 +26,25 @@ export function selectorFor(def: SearchParamDef): Selector {
 
 /** Whether a resource satisfies every parameter (AND) — each by any of its values (OR). */
 export function matchesAll(resource: FhirResource, params: readonly ParsedParam[], now: number): boolean {
-  return params.every((p) => matchesParam(resource, p, now));
+  return params.every((p) => p.def.upstreamOnly === true || matchesParam(resource, p, now));
 }
 
 export function matchesParam(resource: FhirResource, p: ParsedParam, now: number): boolean {
   const nodes = selectorFor(p.def)(resource);
-  if (p.modifier === 'not') return !p.values.some((v) => matchesValue(nodes, v, undefined, now));
-  return p.values.some((v) => matchesValue(nodes, v, p.modifier, now));
+  if (p.modifier === 'not') return !p.values.some((v) => matchesValue(nodes, p.def, v, undefined, now));
+  return p.values.some((v) => matchesValue(nodes, p.def, v, p.modifier, now));
 }
 
-function matchesValue(nodes: unknown[], v: ParsedValue, modifier: string | undefined, now: number): boolean {
+function matchesValue(nodes: unknown[], def: SearchParamDef, v: ParsedValue, modifier: string | undefined, now: number): boolean {
   switch (v.kind) {
     case 'missing':
       return (nodes.length === 0) === v.missing;
     case 'string':
       return nodes.flatMap(stringsOf).some((s) => matchesString(s, v.text, modifier as StringModifier));
     case 'token':
-      return nodes.flatMap(tokensOf).some((t) => matchesToken(t, v.token));
+      // `:text` searches the human-readable text of a code (https://hl7.org/fhir/R4/search.html#token).
+      if (modifier === 'text') return nodes.flatMap(textsOf).some((s) => matchesString(s, v.token.code ?? '', undefined));
+      return nodes.flatMap((n) => tokensOf(n, def.implicitSystem)).some((t) => matchesToken(t, v.token));
     case 'date':
       return nodes.flatMap(rangesOf).some((r) => matchesDate(r, v.date, now));
     case 'reference':
@@ -75,15 +77,22 @@ interface TokenNode {
 }
 
 /** Token-like pieces of an element: Identifier, ContactPoint, Coding, CodeableConcept, code. */
-function tokensOf(node: unknown): TokenNode[] {
-  if (typeof node === 'string') return [{ code: node }];
+function tokensOf(node: unknown, implicitSystem?: string): TokenNode[] {
+  if (typeof node === 'string') return [implicitSystem ? { code: node, system: implicitSystem } : { code: node }];
   if (!isRecord(node)) return [];
-  if (Array.isArray(node.coding)) return node.coding.flatMap(tokensOf);
+  if (Array.isArray(node.coding)) return node.coding.flatMap((c) => tokensOf(c));
   const code = node.value ?? node.code;
   if (typeof code !== 'string') return [];
   const system = typeof node.system === 'string' ? node.system : undefined;
   const phone = system === 'phone' || system === 'fax' || system === 'sms';
   return [{ code, ...(system === undefined ? {} : { system }), ...(phone ? { phone } : {}) }];
+}
+
+/** The text of a CodeableConcept and the displays of its codings (or of a Coding). */
+function textsOf(node: unknown): string[] {
+  if (!isRecord(node)) return [];
+  const own = [node.text, node.display].filter((t): t is string => typeof t === 'string');
+  return Array.isArray(node.coding) ? [...own, ...node.coding.flatMap(textsOf)] : own;
 }
 
 /** Phone numbers are compared by their digits, so `5550123` finds `(555) 0123`. */

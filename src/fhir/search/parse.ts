@@ -215,6 +215,18 @@ function parseReference(def: SearchParamDef, label: string, value: string, baseU
   throw invalidParam(label, `must be an id, ${(def.targets ?? []).join('/')}/[id], or an absolute URL of this server`);
 }
 
+/**
+ * The `_summary`/`_elements` of a read (https://hl7.org/fhir/R4/search.html#summary also
+ * applies to read); anything else in the query is not a read's business and is ignored.
+ */
+export function parseView(pairs: ReadonlyArray<readonly [string, string]>): ResourceView {
+  const result: ResultParams = { include: [], revinclude: [], view: {} };
+  for (const [key, value] of pairs) {
+    if (key === '_summary' || key === '_elements') parseResultParam(key, value, result, NO_CAPABILITIES, true);
+  }
+  return result.view;
+}
+
 /** Writes a request back as a query string: only the applied parameters, then paging. */
 export function formatSearch(req: SearchRequest, page: { offset: number; count?: number } = req): string {
   const parts = req.params.map((p) => {

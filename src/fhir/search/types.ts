@@ -13,7 +13,10 @@ export interface SearchParamDef {
   type: SearchParamType;
   /** FHIRPath selecting the values searched, e.g. `Patient.name.family`. */
   expression: string;
-  /** Canonical URL of the SearchParameter (US Core's where it has one). */
+  /**
+   * Canonical URL of the SearchParameter (US Core's where it has one). `{base}` stands for
+   * this server's FHIR base, for parameters this server defines itself.
+   */
   definition: string;
   documentation: string;
   /** Modifiers accepted beyond `missing` (which every parameter takes). */
@@ -22,6 +25,11 @@ export interface SearchParamDef {
   implicitSystem?: string;
   /** Reference targets, for reference parameters. */
   targets?: readonly string[];
+  /**
+   * Shapes the upstream request instead of filtering resources (e.g. `section`), so it is
+   * not matched in memory; its `expression` is then empty.
+   */
+  upstreamOnly?: boolean;
 }
 
 export interface TokenValue {

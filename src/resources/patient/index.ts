@@ -7,7 +7,7 @@ import { matchesAll } from '../../fhir/search/match.ts';
 import type { SearchRequest } from '../../fhir/search/types.ts';
 import { parsePatientId } from '../../mapping/ids.ts';
 import type { EhrPatient } from '../../nextech/schemas.ts';
-import { mappingContext, practiceSystem, type RequestContext } from '../context.ts';
+import { mappingContext, once, practiceSystem, type RequestContext } from '../context.ts';
 import type { ResourceModule, SearchResult } from '../registry-types.ts';
 import { patientSearchParams } from './params.ts';
 import { planPatientSearch } from './plan.ts';
@@ -17,10 +17,18 @@ function toFhir(ctx: RequestContext, rows: EhrPatient[]): Patient[] {
   return rows.map((row) => ctx.services.mappings.patient(row, mctx));
 }
 
+/**
+ * Reads a Patient by id: one upstream search by the term the id carries, once per request
+ * (other resources use it to check a `patient` reference and for `_include`).
+ */
+export function readPatient(ctx: RequestContext, id: string): Promise<Patient> {
+  return once(ctx, `Patient/${id}`, () => read(ctx, id));
+}
+
 async function read(ctx: RequestContext, id: string): Promise<Patient> {
   const loc = parsePatientId(id);
   if (!loc) throw notFound('Patient');
-  const rows = await ctx.services.nextech.searchPatients(ctx.call, loc.term);
+  const rows = await searchTerm(ctx, loc.term);
   const row = rows.find((r) => r.patientId === loc.patientId);
   const [patient] = row ? toFhir(ctx, [row]) : [];
   // Only the id we issued for this record reads it back: another key for the same patientId is not an alias.
@@ -32,13 +40,16 @@ async function search(ctx: RequestContext, req: SearchRequest): Promise<SearchRe
   const chartSystem = practiceSystem(ctx.services.config.identifierSystems.chartNumber, ctx.call.practiceId);
   const plan = planPatientSearch(req, chartSystem);
   if (plan.kind === 'empty') return { matches: [] };
-  const batches = await Promise.all(plan.terms.map((term) => ctx.services.nextech.searchPatients(ctx.call, term)));
+  const batches = await Promise.all(plan.terms.map((term) => searchTerm(ctx, term)));
   const unique = new Map<number, EhrPatient>();
   for (const row of batches.flat()) unique.set(row.patientId, row);
   const now = ctx.services.now();
   const matches = toFhir(ctx, [...unique.values()]).filter((p) => matchesAll(p, req.params, now));
   return { matches: matches.sort(byName) };
 }
+
+const searchTerm = (ctx: RequestContext, term: string) =>
+  once(ctx, `patient-search\u0000${term}`, () => ctx.services.nextech.searchPatients(ctx.call, term));
 
 /** Default order: family, given names, birth date, then id, so pages are stable. */
 function byName(a: Patient, b: Patient): number {
@@ -59,6 +70,12 @@ export const patientModule: ResourceModule = {
   documentation: 'Patients of the practice, from Nextech patient search. Read needs no state: see README for the id scheme.',
   interactions: ['read', 'search-type'],
   searchParams: patientSearchParams,
-  read,
+  capabilities: { includes: [], revincludes: [], sorts: [] },
+  // Σ elements of R4 Patient.
+  summaryElements: new Set([
+    'identifier', 'active', 'name', 'telecom', 'gender', 'birthDate', 'deceasedBoolean', 'deceasedDateTime',
+    'address', 'managingOrganization', 'link',
+  ]),
+  read: (ctx, id) => readPatient(ctx, id),
   search,
 };

@@ -1,0 +1,48 @@
+/**
+ * Binary: each CCD as a FHIR Binary (`Binary/{id}` with a DocumentReference's id). The
+ * route also serves the raw HTML when the client asks for `text/html` (routes/binary-route.ts).
+ */
+import type { Binary } from 'fhir/r4';
+import { FhirError, notFound } from '../fhir/outcome.ts';
+import type { RequestContext } from './context.ts';
+import { loadDocument } from './document-reference/index.ts';
+import type { ResourceModule } from './registry-types.ts';
+
+export interface CcdDocument {
+  html: string;
+  patientReference: string;
+}
+
+/** The CCD behind a document id (one upstream call, plus the section list for section ids). */
+export async function readCcd(ctx: RequestContext, id: string): Promise<CcdDocument> {
+  try {
+    const { doc, loaded } = await loadDocument(ctx, id, false);
+    return { html: loaded.record.ccd, patientReference: doc.subject?.reference ?? '' };
+  } catch (err) {
+    if (err instanceof FhirError && err.status === 404) throw notFound('Binary');
+    throw err;
+  }
+}
+
+export async function readBinary(ctx: RequestContext, id: string): Promise<Binary> {
+  const ccd = await readCcd(ctx, id);
+  return {
+    resourceType: 'Binary',
+    id,
+    contentType: 'text/html',
+    securityContext: { reference: ccd.patientReference },
+    data: Buffer.from(ccd.html, 'utf8').toString('base64'),
+  };
+}
+
+export const binaryModule: ResourceModule = {
+  type: 'Binary',
+  profile: 'http://hl7.org/fhir/StructureDefinition/Binary',
+  documentation: 'The CCD of a DocumentReference (same id): raw text/html when asked for with Accept: text/html, else a FHIR Binary.',
+  interactions: ['read'],
+  searchParams: [],
+  capabilities: { includes: [], revincludes: [], sorts: [] },
+  summaryElements: new Set(['contentType', 'securityContext']),
+  read: (ctx, id) => readBinary(ctx, id),
+  search: () => Promise.resolve({ matches: [] }),
+};

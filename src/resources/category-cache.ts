@@ -1,0 +1,27 @@
+/**
+ * The valid CCD section names (GET /encounters/categories), cached per practice and caller
+ * with a TTL: they change rarely, and a DocumentReference search with `section` must check
+ * its value before asking Nextech for encounters.
+ */
+import type { CallContext, NextechClient } from '../nextech/client.ts';
+
+export class CategoryCache {
+  readonly #entries = new Map<string, { expires: number; names: Promise<string[]> }>();
+
+  constructor(
+    private readonly nextech: NextechClient,
+    private readonly ttlMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get(call: CallContext, callerKey: string): Promise<string[]> {
+    const key = `${call.practiceId}\u0000${callerKey}`;
+    const hit = this.#entries.get(key);
+    if (hit && hit.expires > this.now()) return hit.names;
+    const { signal: _signal, ...shared } = call;
+    const names = this.nextech.listCategories(shared);
+    this.#entries.set(key, { expires: this.now() + this.ttlMs, names });
+    names.catch(() => this.#entries.delete(key));
+    return names;
+  }
+}

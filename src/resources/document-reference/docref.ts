@@ -1,0 +1,104 @@
+/**
+ * US Core `$docref` (http://hl7.org/fhir/us/core/OperationDefinition/docref): the CCD
+ * DocumentReferences of a patient's encounters between `start` and `end`; with neither,
+ * the patient's most current CCD. `type` other than the CCD's LOINC 34133-9 finds nothing;
+ * documents are always made on demand, so `on-demand` changes nothing. Paged like a search.
+ */
+import type { Bundle, DocumentReference } from 'fhir/r4';
+import { searchset } from '../../fhir/bundle.ts';
+import { invalidParam } from '../../fhir/outcome.ts';
+import { dateValueRange } from '../../fhir/search/date.ts';
+import { parseSearch } from '../../fhir/search/parse.ts';
+import { parsePatientId } from '../../mapping/ids.ts';
+import type { RequestContext } from '../context.ts';
+import { loadTargets, toDocumentReference } from '../encounter/load.ts';
+import { patientRequired } from '../encounter/targets.ts';
+import type { OperationDef } from '../registry-types.ts';
+import { byDate } from '../sort.ts';
+import { DOCUMENT_SUMMARY_ELEMENTS, wantsData } from './view.ts';
+
+const OP_PARAMS = new Set(['patient', 'start', 'end', 'type', 'on-demand', 'profile']);
+const CCD_TYPE = { system: 'http://loinc.org', code: '34133-9' };
+
+interface DocrefArgs {
+  patientResourceId: string;
+  start?: number;
+  end?: number;
+  typeMatches: boolean;
+}
+
+function single(pairs: ReadonlyArray<readonly [string, string]>, name: string): string | undefined {
+  const values = pairs.filter(([k]) => k === name).map(([, v]) => v);
+  if (values.length > 1) throw invalidParam(name, 'may be given only once');
+  return values[0] === '' ? undefined : values[0];
+}
+
+function parseArgs(pairs: ReadonlyArray<readonly [string, string]>, baseUrl: string): DocrefArgs {
+  const patient = single(pairs, 'patient');
+  if (patient === undefined) throw patientRequired(['patient']);
+  const id = patient.replace(`${baseUrl}/`, '').replace(/^Patient\//, '');
+  if (!parsePatientId(id)) throw invalidParam('patient', 'must be the id of a Patient on this server');
+  const bound = (name: 'start' | 'end') => {
+    const v = single(pairs, name);
+    if (v === undefined) return undefined;
+    const r = /^\d{4}(-\d{2}(-\d{2})?)?$/.test(v) ? dateValueRange(v) : undefined;
+    if (!r) throw invalidParam(name, 'must be a date (YYYY, YYYY-MM or YYYY-MM-DD)');
+    return name === 'start' ? r.start : r.end;
+  };
+  const onDemand = single(pairs, 'on-demand');
+  if (onDemand !== undefined && onDemand !== 'true' && onDemand !== 'false') throw invalidParam('on-demand', 'must be true or false');
+  const type = single(pairs, 'type');
+  const start = bound('start');
+  const end = bound('end');
+  return {
+    patientResourceId: id,
+    ...(start === undefined ? {} : { start }),
+    ...(end === undefined ? {} : { end }),
+    typeMatches: type === undefined || typeIsCcd(type),
+  };
+}
+
+function typeIsCcd(raw: string): boolean {
+  const [system, code] = raw.includes('|') ? raw.split('|', 2) : [undefined, raw];
+  return code === CCD_TYPE.code && (system === undefined || system === '' || system === CCD_TYPE.system);
+}
+
+async function run(ctx: RequestContext, pairs: ReadonlyArray<readonly [string, string]>): Promise<Bundle> {
+  const args = parseArgs(pairs, ctx.baseUrl);
+  // Paging and views work as for a search; the operation's own parameters are kept aside.
+  const rest = pairs.filter(([k]) => !OP_PARAMS.has(k));
+  const { request } = parseSearch('DocumentReference', new Map(), rest, { strict: false, baseUrl: ctx.baseUrl });
+  const opQuery = pairs
+    .filter(([k]) => OP_PARAMS.has(k))
+    .map(([k, v]) => `${k}=${encodeURIComponent(v)}`)
+    .join('&');
+  let docs: DocumentReference[] = [];
+  if (args.typeMatches && (args.start === undefined || args.end === undefined || args.start < args.end)) {
+    const patientId = parsePatientId(args.patientResourceId)?.patientId ?? 0;
+    const target = { patientResourceId: args.patientResourceId, patientId, ...pick(args) };
+    const loaded = await loadTargets(ctx, [target]);
+    docs = loaded.map((e) => toDocumentReference(ctx, e, { includeData: wantsData(request.view) })).sort(byDate<DocumentReference>((d) => d.date, request));
+    const now = ctx.services.now();
+    // No range: "the patient's most current CCD" — the latest that is not in the future.
+    if (args.start === undefined && args.end === undefined) docs = docs.filter((d) => Date.parse(d.date ?? '') <= now).slice(0, 1);
+  }
+  return searchset({
+    matches: docs,
+    request,
+    baseUrl: ctx.baseUrl,
+    operation: { path: 'DocumentReference/$docref', query: opQuery },
+    summaryElements: DOCUMENT_SUMMARY_ELEMENTS,
+  });
+}
+
+const pick = (a: DocrefArgs) => ({
+  ...(a.start === undefined ? {} : { start: a.start }),
+  ...(a.end === undefined ? {} : { end: a.end }),
+});
+
+export const docrefOperation: OperationDef = {
+  name: 'docref',
+  definition: 'http://hl7.org/fhir/us/core/OperationDefinition/docref',
+  documentation: 'US Core Fetch DocumentReference: patient (required), start, end, type, on-demand. GET and POST.',
+  run,
+};

@@ -1,0 +1,68 @@
+/**
+ * The DocumentReference resource: one per encounter CCD, with the HTML as base64
+ * (attachment data left out, and its encoding skipped, when the client asks for a summary).
+ * Search by patient, encounter or id, plus dates, category, type, status and `section`;
+ * read by id with one upstream call; the US Core `$docref` operation.
+ */
+import type { DocumentReference } from 'fhir/r4';
+import { notFound } from '../../fhir/outcome.ts';
+import { matchesAll } from '../../fhir/search/match.ts';
+import type { ResourceView, SearchRequest } from '../../fhir/search/types.ts';
+import { parseEncounterId } from '../../mapping/encounter-ids.ts';
+import type { RequestContext } from '../context.ts';
+import { loadById } from '../encounter/index.ts';
+import { loadTargets, toDocumentReference, type LoadedEncounter } from '../encounter/load.ts';
+import { planTargets } from '../encounter/targets.ts';
+import type { ResourceModule, SearchResult } from '../registry-types.ts';
+import { byDate } from '../sort.ts';
+import { docrefOperation } from './docref.ts';
+import { documentReferenceSearchParams } from './params.ts';
+import { requestedSection, sectionForKey } from './section.ts';
+import { DOCUMENT_SUMMARY_ELEMENTS, wantsData } from './view.ts';
+
+/** A document by id, with the record behind it: one upstream call (plus the section list for section ids). */
+export async function loadDocument(
+  ctx: RequestContext,
+  id: string,
+  includeData: boolean,
+): Promise<{ doc: DocumentReference; loaded: LoadedEncounter }> {
+  const loc = parseEncounterId(id);
+  if (!loc) throw notFound('DocumentReference');
+  const section = loc.sectionKey === undefined ? undefined : await sectionForKey(ctx, loc.sectionKey);
+  if (loc.sectionKey !== undefined && section === undefined) throw notFound('DocumentReference');
+  const loaded = await loadById(ctx, id, section);
+  const doc = loaded ? toDocumentReference(ctx, loaded, { includeData, ...(section ? { section } : {}) }) : undefined;
+  // Only the exact id we issue reads the record back (not another date or patient key).
+  if (!loaded || !doc || doc.id !== id) throw notFound('DocumentReference');
+  return { doc, loaded };
+}
+
+async function read(ctx: RequestContext, id: string, view: ResourceView): Promise<DocumentReference> {
+  return (await loadDocument(ctx, id, wantsData(view))).doc;
+}
+
+async function search(ctx: RequestContext, req: SearchRequest): Promise<SearchResult> {
+  const now = ctx.services.now();
+  // Plan (and reject bad input) before any upstream call; then check the section.
+  const plan = planTargets(req, { patient: ['patient'], encounterIds: ['_id', 'encounter'], dates: ['date', 'period'] }, now);
+  const section = await requestedSection(ctx, req);
+  if (plan.kind === 'empty') return { matches: [] };
+  const loaded = await loadTargets(ctx, plan.targets, section);
+  const opts = { includeData: wantsData(req.view), ...(section ? { section } : {}) };
+  const docs = loaded.map((e) => toDocumentReference(ctx, e, opts)).filter((d) => matchesAll(d, req.params, now));
+  return { matches: docs.sort(byDate<DocumentReference>((d) => d.date, req)) };
+}
+
+export const documentReferenceModule: ResourceModule = {
+  type: 'DocumentReference',
+  profile: 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-documentreference',
+  documentation:
+    'The CCD of each Nextech encounter as base64 HTML (contentType text/html), also readable as Binary/{id}. Ids as for Encounter.',
+  interactions: ['read', 'search-type'],
+  searchParams: documentReferenceSearchParams,
+  capabilities: { includes: [], revincludes: [], sorts: ['date'] },
+  summaryElements: DOCUMENT_SUMMARY_ELEMENTS,
+  operations: [docrefOperation],
+  read,
+  search,
+};

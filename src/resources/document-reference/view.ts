@@ -1,0 +1,17 @@
+/**
+ * What of a DocumentReference a client asked for: its Σ elements (for `_summary=true`) and
+ * whether the attachment's base64 data is wanted at all, so its encoding can be skipped.
+ */
+import type { ResourceView } from '../../fhir/search/types.ts';
+import { keepsElement } from '../../fhir/view.ts';
+
+// Σ elements of R4 DocumentReference.
+export const DOCUMENT_SUMMARY_ELEMENTS: ReadonlySet<string> = new Set([
+  'masterIdentifier', 'identifier', 'status', 'docStatus', 'type', 'category', 'subject', 'date', 'author',
+  'authenticator', 'custodian', 'relatesTo', 'description', 'securityLabel', 'content', 'context',
+]);
+
+/** Not for `_summary=true` (attachment data is not a summary element) nor views without `content`. */
+export function wantsData(view: ResourceView): boolean {
+  return view.summary !== 'true' && keepsElement(view, DOCUMENT_SUMMARY_ELEMENTS, 'content');
+}

@@ -1,0 +1,87 @@
+/**
+ * The Encounter resource: search by patient (and date, type, class, status, identifier),
+ * read by id with one upstream call, `_include=Encounter:patient` and
+ * `_revinclude=DocumentReference:encounter` served from the same upstream listing.
+ */
+import type { Encounter, FhirResource } from 'fhir/r4';
+import { notFound } from '../../fhir/outcome.ts';
+import { matchesAll } from '../../fhir/search/match.ts';
+import type { SearchRequest } from '../../fhir/search/types.ts';
+import { parseEncounterId } from '../../mapping/encounter-ids.ts';
+import type { RequestContext } from '../context.ts';
+import { readPatient } from '../patient/index.ts';
+import type { ResourceModule, SearchResult } from '../registry-types.ts';
+import { byDate } from '../sort.ts';
+import { fetchTarget, loadTargets, toDocumentReference, toEncounter, type LoadedEncounter } from './load.ts';
+import { encounterSearchParams } from './params.ts';
+import { planTargets } from './targets.ts';
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The record behind an Encounter or DocumentReference id: one upstream listing of that
+ * patient's encounters on that UTC day. Undefined when there is no such record.
+ */
+export async function loadById(ctx: RequestContext, id: string, section?: string): Promise<LoadedEncounter | undefined> {
+  const loc = parseEncounterId(id);
+  if (!loc) return undefined;
+  const start = Date.parse(`${loc.date}T00:00:00Z`);
+  const target = { patientResourceId: loc.patientResourceId, patientId: loc.patient.patientId, start, end: start + DAY_MS };
+  const rows = await fetchTarget(ctx, target, section);
+  return rows.find((e) => e.record.summary.encounterId === loc.encounterId);
+}
+
+async function read(ctx: RequestContext, id: string): Promise<Encounter> {
+  const loc = parseEncounterId(id);
+  const found = loc && !loc.sectionKey ? await loadById(ctx, id) : undefined;
+  const encounter = found ? toEncounter(ctx, found) : undefined;
+  // Only the exact id we issue reads the record back (not another date or patient key).
+  if (!encounter || encounter.id !== id) throw notFound('Encounter');
+  return encounter;
+}
+
+async function search(ctx: RequestContext, req: SearchRequest): Promise<SearchResult> {
+  const now = ctx.services.now();
+  const plan = planTargets(req, { patient: ['patient'], encounterIds: ['_id'], dates: ['date'] }, now);
+  if (plan.kind === 'empty') return { matches: [] };
+  const loaded = await loadTargets(ctx, plan.targets);
+  const pairs = loaded.map((e) => ({ e, r: toEncounter(ctx, e) })).filter((x) => matchesAll(x.r, req.params, now));
+  const order = byDate<Encounter>((r) => r.period?.start, req);
+  pairs.sort((a, b) => order(a.r, b.r));
+  const recordOf = new Map(pairs.map((x) => [x.r, x.e]));
+  return {
+    matches: pairs.map((x) => x.r),
+    included: async (page) => {
+      const out: FhirResource[] = [];
+      if (req.include.includes('Encounter:patient')) {
+        const ids = [...new Set(page.map((r) => (r as Encounter).subject?.reference?.replace(/^Patient\//, '') ?? ''))];
+        out.push(...(await Promise.all(ids.filter(Boolean).map((id) => readPatient(ctx, id)))));
+      }
+      if (req.revinclude.includes('DocumentReference:encounter')) {
+        for (const r of page) {
+          const e = recordOf.get(r as Encounter);
+          if (e) out.push(toDocumentReference(ctx, e, {}));
+        }
+      }
+      return out;
+    },
+  };
+}
+
+export const encounterModule: ResourceModule = {
+  type: 'Encounter',
+  profile: 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-encounter',
+  documentation:
+    'Encounters of a patient from Nextech encounter search. Ids carry the patient and the date, so a read is one upstream call (see README).',
+  interactions: ['read', 'search-type'],
+  searchParams: encounterSearchParams,
+  capabilities: { includes: ['Encounter:patient'], revincludes: ['DocumentReference:encounter'], sorts: ['date'] },
+  // Σ elements of R4 Encounter.
+  summaryElements: new Set([
+    'identifier', 'status', 'class', 'type', 'serviceType', 'priority', 'subject', 'episodeOfCare', 'basedOn',
+    'participant', 'appointment', 'period', 'length', 'reasonCode', 'reasonReference', 'diagnosis', 'account',
+    'serviceProvider', 'partOf',
+  ]),
+  read,
+  search,
+};

@@ -1,0 +1,87 @@
+/**
+ * Loads the encounter records a plan names, through the shared EncounterStore (so every
+ * use within a request, and a following page, shares one upstream call), after checking
+ * that each patient reference really is a patient of this practice.
+ */
+import type { DocumentReference, Encounter } from 'fhir/r4';
+import type { EncounterQuery } from '../../nextech/client.ts';
+import type { EhrEncounter } from '../../nextech/schemas.ts';
+import type { MappingContext } from '../../mapping/functions.ts';
+import { mappingContext, type RequestContext } from '../context.ts';
+import { readPatient } from '../patient/index.ts';
+import type { EncounterTarget } from './targets.ts';
+import { FhirError } from '../../fhir/outcome.ts';
+
+export interface LoadedEncounter {
+  record: EhrEncounter;
+  patientResourceId: string;
+}
+
+/** The upstream query for a target: instants, `end` inclusive as Nextech reads it. */
+export function upstreamQuery(t: Pick<EncounterTarget, 'start' | 'end'>, section?: string): EncounterQuery {
+  return {
+    ...(t.start === undefined ? {} : { start: new Date(t.start).toISOString() }),
+    ...(t.end === undefined ? {} : { end: new Date(t.end - 1).toISOString() }),
+    ...(section === undefined ? {} : { section }),
+  };
+}
+
+/** Whether the Patient id names a patient of this practice (404 means no). */
+async function patientExists(ctx: RequestContext, id: string): Promise<boolean> {
+  try {
+    await readPatient(ctx, id);
+    return true;
+  } catch (err) {
+    if (err instanceof FhirError && err.status === 404) return false;
+    throw err;
+  }
+}
+
+/** One target's records, straight from the store (no patient check: reads use this). */
+export async function fetchTarget(ctx: RequestContext, t: EncounterTarget, section?: string): Promise<LoadedEncounter[]> {
+  const rows = await ctx.services.encounters.get(ctx.call, ctx.callerKey, t.patientId, upstreamQuery(t, section));
+  return rows.map((record) => ({ record, patientResourceId: t.patientResourceId }));
+}
+
+/** Every target's records, for targets whose patient exists; upstream calls run in parallel. */
+export async function loadTargets(ctx: RequestContext, targets: EncounterTarget[], section?: string): Promise<LoadedEncounter[]> {
+  const batches = await Promise.all(
+    targets.map(async (t) => {
+      const [exists, rows] = await Promise.allSettled([patientExists(ctx, t.patientResourceId), fetchTarget(ctx, t, section)]);
+      if (exists.status === 'rejected') throw exists.reason;
+      // Not our patient: whatever Nextech said about its encounters (likely 404) does not matter.
+      if (!exists.value) return [];
+      if (rows.status === 'rejected') throw rows.reason;
+      return rows.value;
+    }),
+  );
+  return batches.flat();
+}
+
+export interface EncounterMappingOptions {
+  section?: string;
+  /** Whether DocumentReference attachments carry the base64 data. */
+  includeData?: boolean;
+}
+
+function contextFor(ctx: RequestContext, patientResourceId: string, opts: EncounterMappingOptions): MappingContext {
+  const base = mappingContext(ctx);
+  return {
+    ...base,
+    values: {
+      ...base.values,
+      patientResourceId,
+      patientReference: `Patient/${patientResourceId}`,
+      includeData: opts.includeData ?? true,
+      ...(opts.section === undefined ? {} : { section: opts.section }),
+    },
+  };
+}
+
+export function toEncounter(ctx: RequestContext, e: LoadedEncounter): Encounter {
+  return ctx.services.mappings.encounter(e.record, contextFor(ctx, e.patientResourceId, {}));
+}
+
+export function toDocumentReference(ctx: RequestContext, e: LoadedEncounter, opts: EncounterMappingOptions): DocumentReference {
+  return ctx.services.mappings.documentReference(e.record, contextFor(ctx, e.patientResourceId, opts));
+}
