@@ -20,6 +20,7 @@ export interface EncounterStoreOptions {
 
 interface Entry {
   promise: Promise<EhrEncounter[]>;
+  /** Infinity while the call is in flight: in-flight calls are always shared. */
   expires: number;
   bytes: number;
 }
@@ -55,11 +56,13 @@ export class EncounterStore {
     // The upstream call is not tied to this client's disconnect: another request may share it.
     const { signal: _signal, ...shared } = call;
     const promise = this.nextech.searchEncounters(shared, patientId, query);
-    const entry: Entry = { promise, expires: now + Math.max(this.opts.ttlMs, 0), bytes: 0 };
+    const entry: Entry = { promise, expires: Number.POSITIVE_INFINITY, bytes: 0 };
     this.#entries.set(key, entry);
     promise.then(
       (rows) => this.#settle(key, entry, rows),
-      () => this.#drop(key),
+      () => {
+        if (this.#entries.get(key) === entry) this.#drop(key);
+      },
     );
     return promise;
   }
@@ -67,6 +70,7 @@ export class EncounterStore {
   #settle(key: string, entry: Entry, rows: EhrEncounter[]): void {
     if (this.#entries.get(key) !== entry) return;
     if (this.opts.ttlMs <= 0) return this.#drop(key);
+    entry.expires = this.#now() + this.opts.ttlMs;
     entry.bytes = rows.reduce((n, r) => n + r.ccd.length * 2, 0);
     this.#bytes += entry.bytes;
     for (const [k] of this.#entries) {
