@@ -12,12 +12,18 @@ import type { Services } from './resources/context.ts';
 import type { AppEnv } from './routes/env.ts';
 import { fhirApi } from './routes/fhir-api.ts';
 import { headerPracticeBase, pathPracticeBase } from './routes/fhir-base.ts';
+import { corsFor } from './routes/cors.ts';
+import { requestLimits } from './routes/limits.ts';
 import { fhirJson } from './routes/respond.ts';
 
 export interface AppDeps {
   services: Services;
   logger: Logger;
+  /** Where audit lines go; by default the main log, marked `log: "audit"`. */
+  auditLogger?: Logger;
   software?: { name: string; version: string };
+  /** Reports why the service is not ready to serve, if it is not (for /readyz). */
+  readiness?: () => string[];
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -26,15 +32,18 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const { services, logger } = deps;
   const app = new Hono<AppEnv>();
   const publicBase = services.config.publicBaseUrl;
+  const audit = deps.auditLogger ?? logger.child({ log: 'audit' });
   app.use(async (c, next) => {
     const incoming = c.req.header('x-request-id');
     const requestId = incoming !== undefined && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     const log = logger.child({ requestId });
     c.set('requestId', requestId);
     c.set('log', log);
+    c.set('audit', audit.child({ requestId }));
     const started = performance.now();
     await next();
     c.res.headers.set('x-request-id', requestId);
+    // Route pattern and parameter names only: never the path's ids or any value.
     log.info(
       {
         method: c.req.method,
@@ -42,12 +51,20 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
         status: c.res.status,
         ms: Math.round(performance.now() - started),
         practice: c.var.fhirBase?.practiceId,
+        caller: c.var.caller,
+        params: c.var.paramNames,
       },
       'request',
     );
   });
+  app.use(requestLimits());
+  app.use(corsFor(services.config.corsOrigins));
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', (c) => {
+    const problems = deps.readiness?.() ?? [];
+    return c.json(problems.length === 0 ? { status: 'ready' } : { status: 'not-ready', problems }, problems.length === 0 ? 200 : 503);
+  });
 
   const api = fhirApi({
     services,

@@ -41,6 +41,11 @@ const EnvSchema = z.object({
   ENCOUNTER_CACHE_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
   ENCOUNTER_CACHE_MB: z.coerce.number().int().min(1).max(16_384).default(256),
   CATEGORY_CACHE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(600),
+  CORS_ORIGINS: z
+    .string()
+    .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'each origin is scheme://host[:port], no path')))
+    .default([]),
 });
 
 export type AuthMode = 'passthrough' | 'managed';
@@ -72,6 +77,8 @@ export interface Config {
   identifierSystems: { chartNumber: string; patientId: string; encounterId: string; doctorId: string };
   exposeSsn: boolean;
   caches: { encounterTtlMs: number; encounterMaxBytes: number; categoryTtlMs: number };
+  /** Browser origins allowed by CORS (SMART apps); empty = CORS off. */
+  corsOrigins: readonly string[];
 }
 
 /** The configuration once the service runs: every default resolved. */
@@ -144,5 +151,6 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
       encounterMaxBytes: e.ENCOUNTER_CACHE_MB * 1024 * 1024,
       categoryTtlMs: e.CATEGORY_CACHE_SECONDS * 1000,
     }),
+    corsOrigins: Object.freeze([...e.CORS_ORIGINS]),
   });
 }

@@ -92,7 +92,13 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
   const mappings = loadMappings();
   // Listen first (port 0 picks a free port), then build the app with the final public base.
   let handle: (req: Request, env: unknown) => Response | Promise<Response> = () => new Response(null, { status: 503 });
-  const server = serve({ fetch: (req, env) => handle(req, env), port: opts.port ?? config.port, hostname: config.host });
+  const server = serve({
+    fetch: (req, env) => handle(req, env),
+    port: opts.port ?? config.port,
+    hostname: config.host,
+    // Room for URLs up to our own limit, so an over-long one gets our 414 OperationOutcome.
+    serverOptions: { maxHeaderSize: 64 * 1024 },
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
@@ -113,7 +119,11 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
     categories: new CategoryCache(nextech, caches.categoryTtlMs, now),
     now,
   };
-  const app = createApp({ services, logger: opts.logger });
+  const app = createApp({
+    services,
+    logger: opts.logger,
+    readiness: () => (managedToken?.state === 'failed' ? ['nextech-credentials: the refresh token was refused; renew it (npm run login)'] : []),
+  });
   handle = (req, env) => app.fetch(req, env);
   return {
     origin: `http://localhost:${port}`,

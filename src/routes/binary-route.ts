@@ -9,6 +9,7 @@ import { parseView } from '../fhir/search/parse.ts';
 import { applyView } from '../fhir/view.ts';
 import { binaryModule, readBinary, readCcd } from '../resources/binary.ts';
 import type { RequestContext } from '../resources/context.ts';
+import { auditLine } from './audit.ts';
 import type { AppEnv } from './env.ts';
 import { fhirJson } from './respond.ts';
 
@@ -25,6 +26,7 @@ export async function binaryRoute(c: Context<AppEnv>, ctx: RequestContext): Prom
   const format = new URL(c.req.url).searchParams.get('_format') ?? undefined;
   if (wantsHtml(c.req.header('accept'), format)) {
     const ccd = await readCcd(ctx, id);
+    auditLine(c, 'read', 'Binary', { resourceType: 'Binary', id, contentType: 'text/html' });
     return c.body(ccd.html, 200, {
       'content-type': 'text/html; charset=utf-8',
       'content-security-policy': "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:",
@@ -34,5 +36,7 @@ export async function binaryRoute(c: Context<AppEnv>, ctx: RequestContext): Prom
   }
   assertJsonAcceptable(c.req.header('accept'), format);
   const view = parseView([...new URL(c.req.url).searchParams.entries()]);
-  return fhirJson(c, applyView(await readBinary(ctx, id), view, binaryModule.summaryElements));
+  const binary = await readBinary(ctx, id);
+  auditLine(c, 'read', 'Binary', binary);
+  return fhirJson(c, applyView(binary, view, binaryModule.summaryElements));
 }

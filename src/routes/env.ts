@@ -17,6 +17,12 @@ export interface AppEnv {
   Variables: {
     requestId: string;
     log: Logger;
+    /** One line per FHIR interaction: who, practice, what, which ids (routable on its own). */
+    audit: Logger;
     fhirBase: FhirBase;
+    /** Non-reversible fingerprint of the caller, once known. */
+    caller?: string;
+    /** Names (never values) of the query parameters, for the access log. */
+    paramNames?: string[];
   };
 }

@@ -14,6 +14,7 @@ import { missingBearer, bearerToken } from '../auth/passthrough.ts';
 import { callerKeyOf, type RequestContext, type Services } from '../resources/context.ts';
 import { resourceModules, searchParamIndex } from '../resources/registry.ts';
 import type { ResourceModule } from '../resources/registry-types.ts';
+import { auditLine, noteParams } from './audit.ts';
 import { binaryRoute } from './binary-route.ts';
 import type { AppEnv } from './env.ts';
 import { fhirJson } from './respond.ts';
@@ -49,7 +50,13 @@ export function fhirApi(opts: FhirApiOptions): Hono<AppEnv> {
 
 function addResourceRoutes(api: Hono<AppEnv>, m: ResourceModule, services: Services): void {
   for (const op of m.operations ?? []) {
-    const run = async (c: Context<AppEnv>, pairs: [string, string][]) => fhirJson(c, await op.run(requestContext(c, services), pairs));
+    const run = async (c: Context<AppEnv>, pairs: [string, string][]) => {
+      const ctx = requestContext(c, services);
+      noteParams(c, pairs, new Set(['patient', 'start', 'end', 'type', 'on-demand', '_count', '_offset', '_summary', '_elements']));
+      const result = await op.run(ctx, pairs);
+      auditLine(c, `operation:${op.name}`, m.type, result);
+      return fhirJson(c, result);
+    };
     api.get(`/${m.type}/$${op.name}`, (c) => run(c, queryPairs(c)));
     api.post(`/${m.type}/$${op.name}`, async (c) => run(c, [...queryPairs(c), ...(await formPairs(c))]));
   }
@@ -59,8 +66,11 @@ function addResourceRoutes(api: Hono<AppEnv>, m: ResourceModule, services: Servi
   }
   if (m.interactions.includes('read')) {
     api.get(`/${m.type}/:id`, async (c) => {
-      const view = parseView(queryPairs(c));
+      const pairs = queryPairs(c);
+      noteParams(c, pairs, new Set(['_summary', '_elements']));
+      const view = parseView(pairs);
       const resource = await m.read(requestContext(c, services), c.req.param('id'), view);
+      auditLine(c, 'read', m.type, resource);
       return fhirJson(c, applyView(resource, view, m.summaryElements));
     });
   }
@@ -71,14 +81,17 @@ async function search(c: Context<AppEnv>, m: ResourceModule, services: Services,
   const ctx = requestContext(c, services);
   const strict = /(^|[;,\s])handling\s*=\s*strict\b/i.test(c.req.header('prefer') ?? '');
   const defs = searchParamIndex.get(m.type) ?? new Map();
+  noteParams(c, pairs, new Set([...defs.keys(), ...RESULT_PARAMS]));
   const { request, ignored } = parseSearch(m.type, defs, pairs, { strict, baseUrl: ctx.baseUrl, capabilities: m.capabilities });
   const result = await m.search(ctx, request);
   const included = result.included ? await result.included(pageOf(result.matches, request)) : [];
-  return fhirJson(
-    c,
-    searchset({ matches: result.matches, request, baseUrl: ctx.baseUrl, ignored, included, summaryElements: m.summaryElements }),
-  );
+  const bundle = searchset({ matches: result.matches, request, baseUrl: ctx.baseUrl, ignored, included, summaryElements: m.summaryElements });
+  auditLine(c, 'search-type', m.type, bundle);
+  return fhirJson(c, bundle);
 }
+
+const RESULT_PARAMS = ['_count', '_offset', '_include', '_revinclude', '_sort', '_summary', '_elements', '_format', '_pretty'];
+
 
 function methodNotAllowed(): never {
   throw new FhirError(405, outcome('error', 'not-supported', 'This server is read-only: the method is not allowed here'));
@@ -90,11 +103,13 @@ function requestContext(c: Context<AppEnv>, services: Services): RequestContext 
   if (base.practiceError || base.practiceId === undefined) throw base.practiceError ?? new Error('no practice');
   const callerToken = bearerToken(c.req.header('authorization'));
   if (services.config.auth === 'passthrough' && callerToken === undefined) throw missingBearer();
+  const callerKey = callerKeyOf(callerToken, services.config.auth === 'managed');
+  c.set('caller', callerKey);
   return {
     services,
     baseUrl: base.baseUrl,
     call: { practiceId: base.practiceId, signal: c.req.raw.signal, ...(callerToken ? { callerToken } : {}) },
-    callerKey: callerKeyOf(callerToken, services.config.auth === 'managed'),
+    callerKey,
     memo: new Map(),
   };
 }
