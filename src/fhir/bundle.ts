@@ -6,7 +6,9 @@
 import type { Bundle, BundleEntry, BundleLink, FhirResource, OperationOutcome } from 'fhir/r4';
 import { formatSearch } from './search/parse.ts';
 import type { SearchRequest } from './search/types.ts';
-import { applyView } from './view.ts';
+import { applyView, type ViewRules } from './view.ts';
+
+const NO_RULES: ViewRules = { summary: new Set(), mandatory: new Set() };
 
 export interface SearchsetInput {
   /** Every match, in order; the requested page is sliced here. */
@@ -18,8 +20,8 @@ export interface SearchsetInput {
   ignored?: readonly string[];
   /** `_include`/`_revinclude` resources for this page (search.mode `include`). */
   included?: readonly FhirResource[];
-  /** Elements `_summary=true` keeps, for the matches' resource type. */
-  summaryElements?: ReadonlySet<string>;
+  /** What views keep of the matches' resource type. */
+  view?: ViewRules;
   /** For operations returning a searchset: the path after the base and its own query. */
   operation?: { path: string; query: string };
 }
@@ -32,7 +34,7 @@ export function pageOf<T>(matches: readonly T[], request: SearchRequest): T[] {
 
 /** https://hl7.org/fhir/R4/http.html#search and https://hl7.org/fhir/R4/bundle.html#searchset */
 export function searchset(input: SearchsetInput): Bundle {
-  const { matches, request, baseUrl, ignored = [], included = [], summaryElements = new Set() } = input;
+  const { matches, request, baseUrl, ignored = [], included = [], view = NO_RULES } = input;
   const { offset, count } = request;
   const total = matches.length;
   const page = pageOf(matches, request);
@@ -47,7 +49,7 @@ export function searchset(input: SearchsetInput): Bundle {
   if (paging && offset + count < total) links.push(link('next', offset + count));
   if (paging && offset > 0) links.push(link('previous', Math.max(0, offset - count)));
   const entry: BundleEntry[] = [
-    ...page.map((r) => entryOf(applyView(r, request.view, summaryElements), baseUrl, 'match')),
+    ...page.map((r) => entryOf(applyView(r, request.view, view), baseUrl, 'match')),
     ...included.map((r) => entryOf(r, baseUrl, 'include')),
   ];
   if (ignored.length > 0) entry.push({ resource: ignoredOutcome(ignored), search: { mode: 'outcome' } });

@@ -23,18 +23,32 @@ export function keepsElement(view: ResourceView, summaryElements: ReadonlySet<st
   return true;
 }
 
+/** The elements a resource type always keeps in a view besides id and meta: its mandatory ones. */
+export interface ViewRules {
+  summary: ReadonlySet<string>;
+  mandatory: ReadonlySet<string>;
+}
+
 /** Applies a view to one resource; returns it unchanged when nothing is left out. */
-export function applyView<T extends FhirResource>(resource: T, view: ResourceView, summaryElements: ReadonlySet<string>): T {
+export function applyView<T extends FhirResource>(resource: T, view: ResourceView, rules: ViewRules): T {
   if (!view.elements && view.summary !== 'true' && view.summary !== 'data') return resource;
   const out: Record<string, unknown> = {};
   let subsetted = false;
   for (const [k, v] of Object.entries(resource)) {
-    const keep = ALWAYS.has(k) || (view.summary === 'data' ? k !== 'text' : keepsElement(view, summaryElements, k));
+    // `_elements`: "servers SHOULD return mandatory elements" too (https://hl7.org/fhir/R4/search.html#elements).
+    const keep =
+      ALWAYS.has(k) ||
+      rules.mandatory.has(k) ||
+      (view.summary === 'data' ? k !== 'text' : keepsElement(view, rules.summary, k));
     if (keep) out[k] = v;
     else subsetted = true;
   }
-  if (!subsetted) return resource;
-  const meta = (resource.meta ?? {});
-  out.meta = { ...meta, tag: [...(meta.tag ?? []), SUBSETTED] };
-  return out as T;
+  return subsetted ? tagSubsetted(out as T) : resource;
+}
+
+/** Marks a resource as not whole (https://hl7.org/fhir/R4/search.html#summary). */
+export function tagSubsetted<T extends FhirResource>(resource: T): T {
+  const meta = resource.meta ?? {};
+  if (meta.tag?.some((t) => t.code === SUBSETTED.code && t.system === SUBSETTED.system)) return resource;
+  return { ...resource, meta: { ...meta, tag: [...(meta.tag ?? []), SUBSETTED] } };
 }

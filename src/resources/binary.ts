@@ -42,7 +42,7 @@ export const binaryModule: ResourceModule = {
   interactions: ['read'],
   searchParams: [],
   capabilities: { includes: [], revincludes: [], sorts: [] },
-  summaryElements: new Set(['contentType', 'securityContext']),
+  view: { summary: new Set(['contentType', 'securityContext']), mandatory: new Set(['contentType']) },
   read: (ctx, id) => readBinary(ctx, id),
   search: () => Promise.resolve({ matches: [] }),
 };

@@ -5,6 +5,7 @@
  */
 import type { FhirResource } from 'fhir/r4';
 import type { ResourceView, SearchCapabilities, SearchParamDef, SearchRequest } from '../fhir/search/types.ts';
+import type { ViewRules } from '../fhir/view.ts';
 import type { RequestContext } from './context.ts';
 
 export type Interaction = 'read' | 'search-type';
@@ -35,8 +36,8 @@ export interface ResourceModule {
   searchParams: readonly SearchParamDef[];
   /** `_include`, `_revinclude` and `_sort` values it supports. */
   capabilities: SearchCapabilities;
-  /** Top-level elements kept by `_summary=true` (the Σ elements of the R4 definition). */
-  summaryElements: ReadonlySet<string>;
+  /** Elements kept by views: Σ elements for `_summary=true`, mandatory ones always. */
+  view: ViewRules;
   operations?: readonly OperationDef[];
   /** `view` lets a module skip work for elements that will be left out. */
   read(ctx: RequestContext, id: string, view: ResourceView): Promise<FhirResource>;

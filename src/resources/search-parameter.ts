@@ -34,7 +34,10 @@ export const searchParameterModule: ResourceModule = {
   interactions: ['read'],
   searchParams: [],
   capabilities: { includes: [], revincludes: [], sorts: [] },
-  summaryElements: new Set(['url', 'version', 'name', 'status', 'experimental', 'date', 'publisher', 'code', 'base', 'type']),
+  view: {
+    summary: new Set(['url', 'version', 'name', 'status', 'experimental', 'date', 'publisher', 'code', 'base', 'type']),
+    mandatory: new Set(['url', 'name', 'status', 'description', 'code', 'base', 'type']),
+  },
   read: (ctx, id) => (id === SECTION_PARAM_ID ? Promise.resolve(sectionSearchParameter(ctx.baseUrl)) : Promise.reject(notFound('SearchParameter'))),
   search: () => Promise.resolve({ matches: [] }),
 };

@@ -13,12 +13,24 @@ import { auditLine } from './audit.ts';
 import type { AppEnv } from './env.ts';
 import { fhirJson } from './respond.ts';
 
+const JSON_TYPES = new Set(['application/fhir+json', 'application/json', 'application/json+fhir']);
+
+/**
+ * Whether the client prefers the raw document: `text/html` with a higher quality than any
+ * JSON type (on a tie, whichever it listed first). No Accept, or a wildcard, means FHIR JSON.
+ */
 function wantsHtml(accept: string | undefined, format: string | undefined): boolean {
   if (format) return /^(html|text\/html)$/i.test(format);
-  return (accept ?? '').split(',').some((part) => {
+  let html = { q: 0, at: Infinity };
+  let json = { q: 0, at: Infinity };
+  (accept ?? '').split(',').forEach((part, at) => {
     const [type = '', ...params] = part.split(';').map((s) => s.trim().toLowerCase());
-    return type === 'text/html' && !params.includes('q=0');
+    const qParam = params.find((p) => p.startsWith('q='));
+    const q = qParam === undefined ? 1 : Number(qParam.slice(2)) || 0;
+    if (type === 'text/html' && q > html.q) html = { q, at };
+    if (JSON_TYPES.has(type) && q > json.q) json = { q, at };
   });
+  return html.q > 0 && (html.q > json.q || (html.q === json.q && html.at < json.at));
 }
 
 export async function binaryRoute(c: Context<AppEnv>, ctx: RequestContext): Promise<Response> {
@@ -38,5 +50,5 @@ export async function binaryRoute(c: Context<AppEnv>, ctx: RequestContext): Prom
   const view = parseView([...new URL(c.req.url).searchParams.entries()]);
   const binary = await readBinary(ctx, id);
   auditLine(c, 'read', 'Binary', binary);
-  return fhirJson(c, applyView(binary, view, binaryModule.summaryElements));
+  return fhirJson(c, applyView(binary, view, binaryModule.view));
 }

@@ -71,7 +71,7 @@ function addResourceRoutes(api: Hono<AppEnv>, m: ResourceModule, services: Servi
       const view = parseView(pairs);
       const resource = await m.read(requestContext(c, services), c.req.param('id'), view);
       auditLine(c, 'read', m.type, resource);
-      return fhirJson(c, applyView(resource, view, m.summaryElements));
+      return fhirJson(c, applyView(resource, view, m.view));
     });
   }
   api.on(WRITE_METHODS, [`/${m.type}`, `/${m.type}/*`], methodNotAllowed);
@@ -85,7 +85,7 @@ async function search(c: Context<AppEnv>, m: ResourceModule, services: Services,
   const { request, ignored } = parseSearch(m.type, defs, pairs, { strict, baseUrl: ctx.baseUrl, capabilities: m.capabilities });
   const result = await m.search(ctx, request);
   const included = result.included ? await result.included(pageOf(result.matches, request)) : [];
-  const bundle = searchset({ matches: result.matches, request, baseUrl: ctx.baseUrl, ignored, included, summaryElements: m.summaryElements });
+  const bundle = searchset({ matches: result.matches, request, baseUrl: ctx.baseUrl, ignored, included, view: m.view });
   auditLine(c, 'search-type', m.type, bundle);
   return fhirJson(c, bundle);
 }

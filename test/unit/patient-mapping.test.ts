@@ -11,6 +11,8 @@ import { z } from 'zod';
 import { loadConfig } from '../../src/config.ts';
 import { loadMappings } from '../../src/mapping/load.ts';
 import { NextechClient } from '../../src/nextech/client.ts';
+import { CategoryCache } from '../../src/resources/category-cache.ts';
+import { EncounterStore } from '../../src/resources/encounter-store.ts';
 import { EhrPatientSchema } from '../../src/nextech/schemas.ts';
 import { mappingContext, type RequestContext } from '../../src/resources/context.ts';
 import { assertValidFhir } from '../helpers/validator.ts';
@@ -47,9 +49,18 @@ const nextech = new NextechClient({
 function requestContext(c: Case): RequestContext {
   const config = { ...loadConfig(c.context.env ?? {}), publicBaseUrl: 'http://fhir.test' };
   return {
-    services: { config, nextech, mappings, now: () => 0 },
+    services: {
+      config,
+      nextech,
+      mappings,
+      encounters: new EncounterStore(nextech, { ttlMs: 0, maxBytes: 0 }),
+      categories: new CategoryCache(nextech, 0),
+      now: () => 0,
+    },
     call: { practiceId: c.context.practiceId },
     baseUrl: `${config.publicBaseUrl}/fhir`,
+    callerKey: 'test',
+    memo: new Map(),
   };
 }
 

@@ -15,7 +15,7 @@ import { loadTargets, toDocumentReference } from '../encounter/load.ts';
 import { patientRequired } from '../encounter/targets.ts';
 import type { OperationDef } from '../registry-types.ts';
 import { byDate } from '../sort.ts';
-import { DOCUMENT_SUMMARY_ELEMENTS, wantsData } from './view.ts';
+import { DOCUMENT_VIEW, wantsData } from './view.ts';
 
 const OP_PARAMS = new Set(['patient', 'start', 'end', 'type', 'on-demand', 'profile']);
 const CCD_TYPE = { system: 'http://loinc.org', code: '34133-9' };
@@ -87,7 +87,7 @@ async function run(ctx: RequestContext, pairs: ReadonlyArray<readonly [string, s
     request,
     baseUrl: ctx.baseUrl,
     operation: { path: 'DocumentReference/$docref', query: opQuery },
-    summaryElements: DOCUMENT_SUMMARY_ELEMENTS,
+    view: DOCUMENT_VIEW,
   });
 }
 

@@ -18,7 +18,7 @@ import { byDate } from '../sort.ts';
 import { docrefOperation } from './docref.ts';
 import { documentReferenceSearchParams } from './params.ts';
 import { requestedSection, sectionForKey } from './section.ts';
-import { DOCUMENT_SUMMARY_ELEMENTS, wantsData } from './view.ts';
+import { DOCUMENT_VIEW, wantsData } from './view.ts';
 
 /** A document by id, with the record behind it: one upstream call (plus the section list for section ids). */
 export async function loadDocument(
@@ -61,7 +61,7 @@ export const documentReferenceModule: ResourceModule = {
   interactions: ['read', 'search-type'],
   searchParams: documentReferenceSearchParams,
   capabilities: { includes: [], revincludes: [], sorts: ['date'] },
-  summaryElements: DOCUMENT_SUMMARY_ELEMENTS,
+  view: DOCUMENT_VIEW,
   operations: [docrefOperation],
   read,
   search,

@@ -76,12 +76,15 @@ export const encounterModule: ResourceModule = {
   interactions: ['read', 'search-type'],
   searchParams: encounterSearchParams,
   capabilities: { includes: ['Encounter:patient'], revincludes: ['DocumentReference:encounter'], sorts: ['date'] },
-  // Σ elements of R4 Encounter.
-  summaryElements: new Set([
+  // Σ elements of R4 Encounter; status and class are mandatory.
+  view: {
+    mandatory: new Set(['status', 'class']),
+    summary: new Set([
     'identifier', 'status', 'class', 'type', 'serviceType', 'priority', 'subject', 'episodeOfCare', 'basedOn',
     'participant', 'appointment', 'period', 'length', 'reasonCode', 'reasonReference', 'diagnosis', 'account',
     'serviceProvider', 'partOf',
-  ]),
+    ]),
+  },
   read,
   search,
 };

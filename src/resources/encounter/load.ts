@@ -11,17 +11,25 @@ import { mappingContext, type RequestContext } from '../context.ts';
 import { readPatient } from '../patient/index.ts';
 import type { EncounterTarget } from './targets.ts';
 import { FhirError } from '../../fhir/outcome.ts';
+import { tagSubsetted } from '../../fhir/view.ts';
 
 export interface LoadedEncounter {
   record: EhrEncounter;
   patientResourceId: string;
 }
 
+/**
+ * Nextech ends a search "with the current date" when `end` is omitted, which would hide
+ * planned (future) encounters; an open-ended search asks up to this instant instead. A
+ * constant, so identical searches make identical upstream queries (and share them).
+ */
+export const OPEN_END = '2099-12-31T23:59:59.999Z';
+
 /** The upstream query for a target: instants, `end` inclusive as Nextech reads it. */
 export function upstreamQuery(t: Pick<EncounterTarget, 'start' | 'end'>, section?: string): EncounterQuery {
   return {
     ...(t.start === undefined ? {} : { start: new Date(t.start).toISOString() }),
-    ...(t.end === undefined ? {} : { end: new Date(t.end - 1).toISOString() }),
+    end: t.end === undefined ? OPEN_END : new Date(t.end - 1).toISOString(),
     ...(section === undefined ? {} : { section }),
   };
 }
@@ -83,5 +91,7 @@ export function toEncounter(ctx: RequestContext, e: LoadedEncounter): Encounter 
 }
 
 export function toDocumentReference(ctx: RequestContext, e: LoadedEncounter, opts: EncounterMappingOptions): DocumentReference {
-  return ctx.services.mappings.documentReference(e.record, contextFor(ctx, e.patientResourceId, opts));
+  const doc = ctx.services.mappings.documentReference(e.record, contextFor(ctx, e.patientResourceId, opts));
+  // Without its attachment data the document is not whole, and must say so.
+  return opts.includeData === false ? tagSubsetted(doc) : doc;
 }

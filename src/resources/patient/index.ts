@@ -71,11 +71,14 @@ export const patientModule: ResourceModule = {
   interactions: ['read', 'search-type'],
   searchParams: patientSearchParams,
   capabilities: { includes: [], revincludes: [], sorts: [] },
-  // Σ elements of R4 Patient.
-  summaryElements: new Set([
+  // Σ elements of R4 Patient (none is mandatory).
+  view: {
+    mandatory: new Set(),
+    summary: new Set([
     'identifier', 'active', 'name', 'telecom', 'gender', 'birthDate', 'deceasedBoolean', 'deceasedDateTime',
     'address', 'managingOrganization', 'link',
-  ]),
+    ]),
+  },
   read: (ctx, id) => readPatient(ctx, id),
   search,
 };
