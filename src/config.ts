@@ -31,6 +31,7 @@ const EnvSchema = z.object({
   NEXTECH_CLIENT_SECRET: z.string().min(1).optional(),
   NEXTECH_RESOURCE: z.string().min(1).optional(),
   NEXTECH_REFRESH_TOKEN: z.string().min(1).optional(),
+  NEXTECH_REFRESH_TOKEN_FILE: z.string().min(1).optional(),
   NEXTECH_TIMEOUT_SECONDS: seconds.default(20),
   NEXTECH_CONNECT_TIMEOUT_SECONDS: seconds.default(5),
   CHART_NUMBER_SYSTEM: systemUri('urn:nextech:practice:{practiceId}:chart-number'),
@@ -55,7 +56,10 @@ export interface ManagedCredentials {
   clientId: string;
   clientSecret?: string;
   resource?: string;
-  refreshToken: string;
+  /** The refresh token to start from, unless the file holds a newer one. */
+  refreshToken?: string;
+  /** Where `npm run login` stored the refresh token; every rotated one is written back. */
+  refreshTokenFile?: string;
 }
 
 export interface Config {
@@ -108,8 +112,11 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
   }
   const managedMode = (cleaned.NEXTECH_AUTH ?? 'managed') === 'managed' && cleaned.NEXTECH_BASE_URL !== undefined;
   if (managedMode) {
-    for (const name of ['NEXTECH_TOKEN_URL', 'NEXTECH_CLIENT_ID', 'NEXTECH_REFRESH_TOKEN'] as const) {
+    for (const name of ['NEXTECH_TOKEN_URL', 'NEXTECH_CLIENT_ID'] as const) {
       if (cleaned[name] === undefined) problems.set(name, 'required when NEXTECH_AUTH=managed');
+    }
+    if (cleaned.NEXTECH_REFRESH_TOKEN === undefined && cleaned.NEXTECH_REFRESH_TOKEN_FILE === undefined) {
+      problems.set('NEXTECH_REFRESH_TOKEN', 'required when NEXTECH_AUTH=managed (or NEXTECH_REFRESH_TOKEN_FILE, written by npm run login)');
     }
   }
   if (!parsed.success || problems.size > 0) {
@@ -119,11 +126,12 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
   const auth: AuthMode = e.NEXTECH_AUTH ?? 'managed';
   let managed: ManagedCredentials | undefined;
   if (managedMode) {
-    if (e.NEXTECH_TOKEN_URL && e.NEXTECH_CLIENT_ID && e.NEXTECH_REFRESH_TOKEN) {
+    if (e.NEXTECH_TOKEN_URL && e.NEXTECH_CLIENT_ID) {
       managed = {
         tokenUrl: e.NEXTECH_TOKEN_URL,
         clientId: e.NEXTECH_CLIENT_ID,
-        refreshToken: e.NEXTECH_REFRESH_TOKEN,
+        ...(e.NEXTECH_REFRESH_TOKEN ? { refreshToken: e.NEXTECH_REFRESH_TOKEN } : {}),
+        ...(e.NEXTECH_REFRESH_TOKEN_FILE ? { refreshTokenFile: e.NEXTECH_REFRESH_TOKEN_FILE } : {}),
         ...(e.NEXTECH_CLIENT_SECRET ? { clientSecret: e.NEXTECH_CLIENT_SECRET } : {}),
         ...(e.NEXTECH_RESOURCE ? { resource: e.NEXTECH_RESOURCE } : {}),
       };

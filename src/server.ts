@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { createApp } from './app.ts';
 import { ManagedToken } from './auth/managed-token.ts';
 import { passthroughCredentials } from './auth/passthrough.ts';
+import { refreshTokenFile } from './auth/token-file.ts';
 import type { Config, ManagedCredentials, RuntimeConfig } from './config.ts';
 import { loadMappings } from './mapping/load.ts';
 import { NextechClient, type Credentials } from './nextech/client.ts';
@@ -77,16 +78,45 @@ function pick(config: Readonly<Config>): Omit<Upstream, 'baseUrl'> {
   };
 }
 
+/**
+ * The managed token, starting from the refresh token file when there is one (it holds the
+ * latest rotation) and writing every rotated refresh token back to it, so a restart never
+ * starts from a token Nextech has already replaced.
+ */
+async function managedTokenFor(
+  creds: ManagedCredentials,
+  config: Readonly<Config>,
+  opts: StartOptions,
+): Promise<{ token: ManagedToken; saved: () => Promise<void> }> {
+  const file = creds.refreshTokenFile ? refreshTokenFile(creds.refreshTokenFile) : undefined;
+  const refreshToken = (await file?.read()) ?? creds.refreshToken;
+  if (refreshToken === undefined) {
+    throw new Error(`No refresh token: ${creds.refreshTokenFile ?? 'the token file'} is empty or missing (run npm run login)`);
+  }
+  // Writes are queued by the file; shutdown waits for the last one.
+  let lastWrite: Promise<void> = Promise.resolve();
+  const token = new ManagedToken({
+    credentials: { ...creds, refreshToken },
+    timeoutMs: config.timeouts.requestMs,
+    ...(opts.now ? { now: opts.now } : {}),
+    ...(file
+      ? {
+          onRotate: (rotated: string) => {
+            lastWrite = file.write(rotated).catch((err: unknown) => {
+              opts.logger.error({ err: { name: (err as Error).name } }, 'could not save the rotated refresh token');
+            });
+          },
+        }
+      : {}),
+  });
+  return { token, saved: () => lastWrite };
+}
+
 export async function startService(config: Readonly<Config>, opts: StartOptions): Promise<RunningService> {
   const upstream = await resolveUpstream(config);
-  const managedToken =
-    config.auth === 'managed' && upstream.managed
-      ? new ManagedToken({
-          credentials: upstream.managed,
-          timeoutMs: config.timeouts.requestMs,
-          ...(opts.now ? { now: opts.now } : {}),
-        })
-      : undefined;
+  const managed =
+    config.auth === 'managed' && upstream.managed ? await managedTokenFor(upstream.managed, config, opts) : undefined;
+  const managedToken = managed?.token;
   const credentials: Credentials = managedToken ?? passthroughCredentials;
   const nextech = new NextechClient({ baseUrl: upstream.baseUrl, credentials, timeouts: config.timeouts });
   const mappings = loadMappings();
@@ -137,6 +167,7 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
         if ('closeAllConnections' in server) server.closeAllConnections();
       });
       await nextech.close();
+      await managed?.saved();
       await upstream.sandbox?.close();
     },
   };

@@ -17,7 +17,8 @@ const TokenResponseSchema = z.object({
 });
 
 export interface ManagedTokenOptions {
-  credentials: ManagedCredentials;
+  /** The refresh token to start from is `credentials.refreshToken`. */
+  credentials: ManagedCredentials & { refreshToken: string };
   dispatcher?: Dispatcher;
   timeoutMs: number;
   now?: () => number;

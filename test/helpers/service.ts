@@ -3,8 +3,9 @@
  * on free ports, with logs captured in memory, and offers a FHIR-aware fetch that checks
  * every response body with the independent validator.
  */
+import { appendFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
-import { expect } from 'vitest';
+import { expect, inject } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/logging.ts';
 import { startService, type RunningService } from '../../src/server.ts';
@@ -25,9 +26,13 @@ export interface TestService {
 
 export async function startTestService(env: Record<string, string> = {}): Promise<TestService> {
   const logs: Record<string, unknown>[] = [];
+  // Every line also goes to the run-wide capture that test/global/log-scan.ts checks.
+  const capture = inject('logCaptureFile');
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
+      const text = chunk.toString('utf8');
+      if (capture) appendFileSync(capture, text);
+      for (const line of text.split('\n')) if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
       done();
     },
   });

@@ -39,6 +39,7 @@ describe('loadConfig', () => {
       },
       exposeSsn: false,
       caches: { encounterTtlMs: 60_000, encounterMaxBytes: 256 * 1024 * 1024, categoryTtlMs: 600_000 },
+      corsOrigins: [],
     });
   });
 
@@ -64,6 +65,7 @@ describe('loadConfig', () => {
       ENCOUNTER_CACHE_SECONDS: '0',
       ENCOUNTER_CACHE_MB: '32',
       CATEGORY_CACHE_SECONDS: '30',
+      CORS_ORIGINS: 'https://app.example.org, http://localhost:3000',
     });
     expect(config).toEqual({
       port: 9090,
@@ -89,6 +91,7 @@ describe('loadConfig', () => {
       },
       exposeSsn: true,
       caches: { encounterTtlMs: 0, encounterMaxBytes: 32 * 1024 * 1024, categoryTtlMs: 30_000 },
+      corsOrigins: ['https://app.example.org', 'http://localhost:3000'],
     });
   });
 
@@ -110,8 +113,19 @@ describe('loadConfig', () => {
     expect(err.problems).toEqual([
       'NEXTECH_TOKEN_URL: required when NEXTECH_AUTH=managed',
       'NEXTECH_CLIENT_ID: required when NEXTECH_AUTH=managed',
-      'NEXTECH_REFRESH_TOKEN: required when NEXTECH_AUTH=managed',
+      'NEXTECH_REFRESH_TOKEN: required when NEXTECH_AUTH=managed (or NEXTECH_REFRESH_TOKEN_FILE, written by npm run login)',
     ]);
+  });
+
+  it('takes a refresh token file instead of a refresh token', () => {
+    const config = loadConfig({
+      NEXTECH_BASE_URL: 'https://api.nextech.example',
+      ...MANAGED_CREDENTIALS,
+      NEXTECH_REFRESH_TOKEN: undefined,
+      NEXTECH_REFRESH_TOKEN_FILE: '/var/lib/facade/token.json',
+    });
+    expect(config.managed?.refreshTokenFile).toBe('/var/lib/facade/token.json');
+    expect(config.managed?.refreshToken).toBeUndefined();
   });
 
   it('names only the credential that is missing', () => {

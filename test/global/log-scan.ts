@@ -1,0 +1,66 @@
+/**
+ * Global setup/teardown of the test run: every service the tests start appends its log
+ * lines to one capture file, and after the whole run this checks that no line holds a
+ * token, a patient's name, SSN or birth date. A finding fails the run.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { buildSandboxData } from '../../src/sandbox/index.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    logCaptureFile: string;
+  }
+}
+
+/** What must never appear in a log line, with a label saying what it is (not the value). */
+function forbidden(): { label: string; test: (line: string) => boolean }[] {
+  const rules: { label: string; test: (line: string) => boolean }[] = [
+    // Sandbox tokens, codes and refresh tokens are 32 random bytes in base64url.
+    { label: 'an opaque token', test: (l) => /(^|[^A-Za-z0-9_-])[A-Za-z0-9_-]{43}($|[^A-Za-z0-9_-])/.test(l) },
+    { label: 'a bearer token', test: (l) => /bearer\s+[A-Za-z0-9]/i.test(l) },
+    { label: 'an SSN', test: (l) => /\b9\d{2}-\d{2}-\d{4}\b/.test(l) },
+  ];
+  for (const practice of buildSandboxData().practices) {
+    for (const p of practice.patients) {
+      const names = [`${p.json.firstName} ${p.json.lastName}`, p.json.lastName, p.json.firstName].filter((n) => n.length >= 4);
+      for (const name of names) rules.push({ label: `patient ${p.patientId}'s name`, test: (l) => l.includes(name) });
+      rules.push({ label: `patient ${p.patientId}'s birth date`, test: (l) => l.includes(p.birthDate) || l.includes(p.json.dob) });
+      if (p.json.ssn) {
+        const ssn = p.json.ssn;
+        rules.push({ label: `patient ${p.patientId}'s SSN`, test: (l) => l.includes(ssn) || l.includes(ssn.replace(/-/g, '')) });
+      }
+    }
+  }
+  return rules;
+}
+
+export default function setup(project: TestProject) {
+  const dir = mkdtempSync(join(tmpdir(), 'facade-logs-'));
+  const file = join(dir, 'all.log');
+  project.provide('logCaptureFile', file);
+  return () => {
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      // No service wrote a line (a partial run): nothing to check.
+    }
+    rmSync(dir, { recursive: true, force: true });
+    const lines = text.split('\n').filter(Boolean);
+    const rules = forbidden();
+    const findings = new Set<string>();
+    lines.forEach((line, i) => {
+      for (const r of rules) if (r.test(line)) findings.add(`line ${i + 1}: ${r.label}`);
+    });
+    if (findings.size > 0) {
+      // A throwing teardown is only reported by vitest, so fail the run explicitly too.
+      process.stderr.write(`FAIL log scan: log lines of this test run hold protected data:\n${[...findings].slice(0, 20).join('\n')}\n`);
+      process.exitCode = 1;
+      throw new Error('log scan found protected data in the logs');
+    }
+    process.stdout.write(`log scan: ${lines.length} log lines checked, no tokens or patient data found\n`);
+  };
+}
