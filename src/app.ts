@@ -12,6 +12,7 @@ import type { Services } from './resources/context.ts';
 import type { AppEnv } from './routes/env.ts';
 import { fhirApi } from './routes/fhir-api.ts';
 import { headerPracticeBase, pathPracticeBase } from './routes/fhir-base.ts';
+import { smartRoutes } from './auth/smart/routes.ts';
 import { corsFor } from './routes/cors.ts';
 import { requestLimits } from './routes/limits.ts';
 import { fhirJson } from './routes/respond.ts';
@@ -60,6 +61,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use(requestLimits());
   app.use(corsFor(services.config.corsOrigins));
 
+  if (services.smart) app.route('/auth', smartRoutes(services.smart));
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', (c) => {
     const problems = deps.readiness?.() ?? [];

@@ -42,6 +42,10 @@ const EnvSchema = z.object({
   ENCOUNTER_CACHE_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
   ENCOUNTER_CACHE_MB: z.coerce.number().int().min(1).max(16_384).default(256),
   CATEGORY_CACHE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(600),
+  SMART_KEY: z.string().min(32, 'at least 32 characters (it keys the encryption of tokens)').optional(),
+  SMART_CLIENTS: z.string().optional(),
+  SMART_TOKEN_SECONDS: z.coerce.number().int().min(60).max(86_400).default(3600),
+  NEXTECH_AUTHORIZE_URL: absoluteUrl.optional(),
   CORS_ORIGINS: z
     .string()
     .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
@@ -83,6 +87,60 @@ export interface Config {
   caches: { encounterTtlMs: number; encounterMaxBytes: number; categoryTtlMs: number };
   /** Browser origins allowed by CORS (SMART apps); empty = CORS off. */
   corsOrigins: readonly string[];
+  /** SMART App Launch, when configured (always on the embedded sandbox). */
+  smart?: SmartSettings;
+  /** The service's registration at Nextech's OAuth (managed mode and the SMART broker). */
+  nextechOAuth?: { tokenUrl: string; clientId: string; clientSecret?: string; resource?: string };
+}
+
+export interface SmartClient {
+  clientId: string;
+  redirectUris: readonly string[];
+  /** Confidential clients authenticate with it (client_secret_basic or _post). */
+  clientSecret?: string;
+  name?: string;
+}
+
+export interface SmartSettings {
+  /** Keys the encryption of issued tokens, codes and login state (shared by all replicas). */
+  key?: string;
+  clients: readonly SmartClient[];
+  accessTokenSeconds: number;
+  /** Nextech's interactive authorize endpoint, where users log in. */
+  nextechAuthorizeUrl?: string;
+}
+
+const SmartClientsSchema = z.array(
+  z
+    .object({
+      client_id: z.string().regex(/^[A-Za-z0-9._~-]{1,128}$/),
+      redirect_uris: z.array(z.string().url()).min(1),
+      client_secret: z.string().min(16).optional(),
+      name: z.string().max(200).optional(),
+    })
+    .strict(),
+);
+
+function parseSmartClients(raw: string | undefined, problems: Map<string, string>): SmartClient[] {
+  if (raw === undefined) return [];
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    problems.set('SMART_CLIENTS', 'must be JSON: [{"client_id":…,"redirect_uris":[…]}]');
+    return [];
+  }
+  const parsed = SmartClientsSchema.safeParse(json);
+  if (!parsed.success) {
+    problems.set('SMART_CLIENTS', `invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
+    return [];
+  }
+  return parsed.data.map((c) => ({
+    clientId: c.client_id,
+    redirectUris: Object.freeze([...c.redirect_uris]),
+    ...(c.client_secret ? { clientSecret: c.client_secret } : {}),
+    ...(c.name ? { name: c.name } : {}),
+  }));
 }
 
 /** The configuration once the service runs: every default resolved. */
@@ -117,6 +175,12 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     }
     if (cleaned.NEXTECH_REFRESH_TOKEN === undefined && cleaned.NEXTECH_REFRESH_TOKEN_FILE === undefined) {
       problems.set('NEXTECH_REFRESH_TOKEN', 'required when NEXTECH_AUTH=managed (or NEXTECH_REFRESH_TOKEN_FILE, written by npm run login)');
+    }
+  }
+  const smartClients = parseSmartClients(cleaned.SMART_CLIENTS, problems);
+  if (cleaned.SMART_CLIENTS !== undefined && cleaned.NEXTECH_BASE_URL !== undefined) {
+    for (const name of ['SMART_KEY', 'NEXTECH_AUTHORIZE_URL', 'NEXTECH_TOKEN_URL', 'NEXTECH_CLIENT_ID'] as const) {
+      if (cleaned[name] === undefined) problems.set(name, 'required when SMART_CLIENTS is set');
     }
   }
   if (!parsed.success || problems.size > 0) {
@@ -160,5 +224,25 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
       categoryTtlMs: e.CATEGORY_CACHE_SECONDS * 1000,
     }),
     corsOrigins: Object.freeze([...e.CORS_ORIGINS]),
+    ...(e.NEXTECH_TOKEN_URL && e.NEXTECH_CLIENT_ID
+      ? {
+          nextechOAuth: Object.freeze({
+            tokenUrl: e.NEXTECH_TOKEN_URL,
+            clientId: e.NEXTECH_CLIENT_ID,
+            ...(e.NEXTECH_CLIENT_SECRET ? { clientSecret: e.NEXTECH_CLIENT_SECRET } : {}),
+            ...(e.NEXTECH_RESOURCE ? { resource: e.NEXTECH_RESOURCE } : {}),
+          }),
+        }
+      : {}),
+    ...(smartClients.length > 0 || e.NEXTECH_BASE_URL === undefined
+      ? {
+          smart: Object.freeze({
+            ...(e.SMART_KEY ? { key: e.SMART_KEY } : {}),
+            clients: Object.freeze(smartClients),
+            accessTokenSeconds: e.SMART_TOKEN_SECONDS,
+            ...(e.NEXTECH_AUTHORIZE_URL ? { nextechAuthorizeUrl: e.NEXTECH_AUTHORIZE_URL } : {}),
+          }),
+        }
+      : {}),
   });
 }

@@ -14,7 +14,9 @@ import { refreshTokenFile } from './auth/token-file.ts';
 import type { Config, ManagedCredentials, RuntimeConfig } from './config.ts';
 import { loadMappings } from './mapping/load.ts';
 import { NextechClient, type Credentials } from './nextech/client.ts';
+import { createSmartServer } from './auth/smart/setup.ts';
 import { CategoryCache } from './resources/category-cache.ts';
+import { resourceModules } from './resources/registry.ts';
 import type { Services } from './resources/context.ts';
 import { EncounterStore } from './resources/encounter-store.ts';
 import {
@@ -141,12 +143,19 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
   });
   const now = opts.now ?? Date.now;
   const caches = config.caches;
+  const smart = createSmartServer(runtimeConfig, {
+    nextech,
+    supportedTypes: resourceModules.map((m) => m.type),
+    now,
+    ...(upstream.sandbox ? { sandbox: upstream.sandbox } : {}),
+  });
   const services: Services = {
     config: runtimeConfig,
     nextech,
     mappings,
     encounters: new EncounterStore(nextech, { ttlMs: caches.encounterTtlMs, maxBytes: caches.encounterMaxBytes, now }),
     categories: new CategoryCache(nextech, caches.categoryTtlMs, now),
+    ...(smart ? { smart } : {}),
     now,
   };
   const app = createApp({

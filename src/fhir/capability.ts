@@ -2,7 +2,7 @@
  * The CapabilityStatement, built from the same registry the routes use, so it lists exactly
  * the interactions and search parameters that work (https://hl7.org/fhir/R4/capabilitystatement.html).
  */
-import type { CapabilityStatement, CapabilityStatementRestResource } from 'fhir/r4';
+import type { CapabilityStatement, CapabilityStatementRestResource, CapabilityStatementRestSecurity } from 'fhir/r4';
 import type { ResourceModule } from '../resources/registry-types.ts';
 
 export interface CapabilityInput {
@@ -11,9 +11,11 @@ export interface CapabilityInput {
   software: { name: string; version: string };
   /** When the statement was built (service start). */
   date: string;
+  /** SMART endpoints, when SMART is configured (rest.security). */
+  oauth?: { authorize: string; token: string };
 }
 
-export function capabilityStatement({ modules, baseUrl, software, date }: CapabilityInput): CapabilityStatement {
+export function capabilityStatement({ modules, baseUrl, software, date, oauth }: CapabilityInput): CapabilityStatement {
   return {
     resourceType: 'CapabilityStatement',
     status: 'active',
@@ -28,7 +30,29 @@ export function capabilityStatement({ modules, baseUrl, software, date }: Capabi
       {
         mode: 'server',
         documentation: 'Read-only access to Nextech EHR data. Only JSON is supported.',
+        ...(oauth ? { security: smartSecurity(oauth) } : {}),
         resource: modules.map((m) => resourceEntry(m, baseUrl)),
+      },
+    ],
+  };
+}
+
+/** SMART App Launch's declaration (https://hl7.org/fhir/smart-app-launch/conformance.html). */
+function smartSecurity(oauth: { authorize: string; token: string }): CapabilityStatementRestSecurity {
+  return {
+    service: [
+      {
+        coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }],
+        text: 'OAuth2 using SMART-on-FHIR profile (see .well-known/smart-configuration)',
+      },
+    ],
+    extension: [
+      {
+        url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
+        extension: [
+          { url: 'authorize', valueUri: oauth.authorize },
+          { url: 'token', valueUri: oauth.token },
+        ],
       },
     ],
   };

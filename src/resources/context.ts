@@ -7,6 +7,8 @@ import type { Mappings } from '../mapping/load.ts';
 import type { MappingContext } from '../mapping/functions.ts';
 import { createHash } from 'node:crypto';
 import type { CallContext, NextechClient } from '../nextech/client.ts';
+import type { SmartServer } from '../auth/smart/server.ts';
+import type { SmartGrant } from '../auth/smart/compartment.ts';
 import type { CategoryCache } from './category-cache.ts';
 import type { EncounterStore } from './encounter-store.ts';
 
@@ -16,6 +18,8 @@ export interface Services {
   mappings: Mappings;
   encounters: EncounterStore;
   categories: CategoryCache;
+  /** The SMART authorization server, when SMART is configured. */
+  smart?: SmartServer;
   now: () => number;
 }
 
@@ -29,6 +33,8 @@ export interface RequestContext {
   callerKey: string;
   /** Work already started in this request, by key, so no upstream read is repeated. */
   memo: Map<string, Promise<unknown>>;
+  /** What a SMART token granted, when the caller sent one. */
+  grant?: SmartGrant;
 }
 
 /**

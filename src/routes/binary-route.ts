@@ -9,6 +9,7 @@ import { parseView } from '../fhir/search/parse.ts';
 import { applyView } from '../fhir/view.ts';
 import { binaryModule, readBinary, readCcd } from '../resources/binary.ts';
 import type { RequestContext } from '../resources/context.ts';
+import { authorize, forbidden, patientNumberOfId } from '../auth/smart/compartment.ts';
 import { auditLine } from './audit.ts';
 import type { AppEnv } from './env.ts';
 import { fhirJson } from './respond.ts';
@@ -35,6 +36,10 @@ function wantsHtml(accept: string | undefined, format: string | undefined): bool
 
 export async function binaryRoute(c: Context<AppEnv>, ctx: RequestContext): Promise<Response> {
   const id = c.req.param('id') ?? '';
+  const patient = ctx.grant ? authorize(ctx.grant, 'Binary', 'read') : undefined;
+  if (patient !== undefined && patientNumberOfId('Binary', id) !== patient) {
+    throw forbidden('The access token only allows the patient in context');
+  }
   const format = new URL(c.req.url).searchParams.get('_format') ?? undefined;
   if (wantsHtml(c.req.header('accept'), format)) {
     const ccd = await readCcd(ctx, id);

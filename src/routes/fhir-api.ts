@@ -10,14 +10,16 @@ import { assertJsonAcceptable } from '../fhir/negotiate.ts';
 import { FhirError, outcome } from '../fhir/outcome.ts';
 import { parseSearch, parseView } from '../fhir/search/parse.ts';
 import { applyView } from '../fhir/view.ts';
-import { missingBearer, bearerToken } from '../auth/passthrough.ts';
-import { callerKeyOf, type RequestContext, type Services } from '../resources/context.ts';
+import { assertOwnPatient, authorize, confine, forbidden, patientNumberOfId } from '../auth/smart/compartment.ts';
+import type { RequestContext, Services } from '../resources/context.ts';
 import { resourceModules, searchParamIndex } from '../resources/registry.ts';
 import type { ResourceModule } from '../resources/registry-types.ts';
 import { auditLine, noteParams } from './audit.ts';
 import { binaryRoute } from './binary-route.ts';
 import type { AppEnv } from './env.ts';
+import { requestContext } from './request-context.ts';
 import { fhirJson } from './respond.ts';
+import { smartConfiguration } from '../auth/smart/routes.ts';
 
 export interface FhirApiOptions {
   services: Services;
@@ -38,10 +40,18 @@ export function fhirApi(opts: FhirApiOptions): Hono<AppEnv> {
     assertJsonAcceptable(c.req.header('accept'), new URL(c.req.url).searchParams.get('_format') ?? undefined);
     await next();
   });
+  const smart = opts.services.smart;
+  if (smart) api.get('/.well-known/smart-configuration', (c) => c.json(smartConfiguration(smart), 200, { 'cache-control': 'no-cache' }));
   api.get('/metadata', (c) =>
     fhirJson(
       c,
-      capabilityStatement({ modules: resourceModules, baseUrl: c.var.fhirBase.baseUrl, software: opts.software, date: opts.startedAt }),
+      capabilityStatement({
+        modules: resourceModules,
+        baseUrl: c.var.fhirBase.baseUrl,
+        software: opts.software,
+        date: opts.startedAt,
+        ...(smart ? { oauth: { authorize: `${smart.deps.publicBaseUrl}/auth/authorize`, token: `${smart.deps.publicBaseUrl}/auth/token` } } : {}),
+      }),
     ),
   );
   for (const m of resourceModules) addResourceRoutes(api, m, opts.services);
@@ -53,9 +63,14 @@ function addResourceRoutes(api: Hono<AppEnv>, m: ResourceModule, services: Servi
     const run = async (c: Context<AppEnv>, pairs: [string, string][]) => {
       const ctx = requestContext(c, services);
       noteParams(c, pairs, new Set(['patient', 'start', 'end', 'type', 'on-demand', '_count', '_offset', '_summary', '_elements']));
-      const result = await op.run(ctx, pairs);
-      auditLine(c, `operation:${op.name}`, m.type, result);
-      return fhirJson(c, result);
+      const patient = ctx.grant ? authorize(ctx.grant, m.type, 'search') : undefined;
+      if (patient !== undefined) assertOwnPatient(m.type, pairs, patient);
+      const result = await op.run(ctx, patient === undefined ? pairs : withPatient(pairs, ctx));
+      const confined = result.resourceType === 'Bundle' && patient !== undefined
+        ? { ...result, entry: (result.entry ?? []).filter((e) => !e.resource || confine([e.resource], patient).length > 0) }
+        : result;
+      auditLine(c, `operation:${op.name}`, m.type, confined);
+      return fhirJson(c, confined);
     };
     api.get(`/${m.type}/$${op.name}`, (c) => run(c, queryPairs(c)));
     api.post(`/${m.type}/$${op.name}`, async (c) => run(c, [...queryPairs(c), ...(await formPairs(c))]));
@@ -69,7 +84,13 @@ function addResourceRoutes(api: Hono<AppEnv>, m: ResourceModule, services: Servi
       const pairs = queryPairs(c);
       noteParams(c, pairs, new Set(['_summary', '_elements']));
       const view = parseView(pairs);
-      const resource = await m.read(requestContext(c, services), c.req.param('id'), view);
+      const ctx = requestContext(c, services);
+      const id = c.req.param('id');
+      const patient = ctx.grant ? authorize(ctx.grant, m.type, 'read') : undefined;
+      // Checked on the id first (no upstream call for another patient), then on the result.
+      if (patient !== undefined && patientNumberOfId(m.type, id) !== patient) throw outsideCompartment();
+      const resource = await m.read(ctx, id, view);
+      if (confine([resource], patient).length === 0) throw outsideCompartment();
       auditLine(c, 'read', m.type, resource);
       return fhirJson(c, applyView(resource, view, m.view));
     });
@@ -82,36 +103,35 @@ async function search(c: Context<AppEnv>, m: ResourceModule, services: Services,
   const strict = /(^|[;,\s])handling\s*=\s*strict\b/i.test(c.req.header('prefer') ?? '');
   const defs = searchParamIndex.get(m.type) ?? new Map();
   noteParams(c, pairs, new Set([...defs.keys(), ...RESULT_PARAMS]));
-  const { request, ignored } = parseSearch(m.type, defs, pairs, { strict, baseUrl: ctx.baseUrl, capabilities: m.capabilities });
+  const patient = ctx.grant ? authorize(ctx.grant, m.type, 'search') : undefined;
+  if (patient !== undefined) assertOwnPatient(m.type, pairs, patient);
+  const scoped = patient !== undefined && defs.has('patient') && !pairs.some(([k]) => DRIVERS.has(k)) ? withPatient(pairs, ctx) : pairs;
+  const { request, ignored } = parseSearch(m.type, defs, scoped, { strict, baseUrl: ctx.baseUrl, capabilities: m.capabilities });
   const result = await m.search(ctx, request);
-  const included = result.included ? await result.included(pageOf(result.matches, request)) : [];
-  const bundle = searchset({ matches: result.matches, request, baseUrl: ctx.baseUrl, ignored, included, view: m.view });
+  // With patient scopes, only the patient in context's resources are ever returned.
+  const matches = confine(result.matches, patient);
+  const included = result.included ? confine(await result.included(pageOf(matches, request)), patient) : [];
+  const bundle = searchset({ matches, request, baseUrl: ctx.baseUrl, ignored, included, view: m.view });
   auditLine(c, 'search-type', m.type, bundle);
   return fhirJson(c, bundle);
 }
+
+/** Parameters that already name whose records a search is about. */
+const DRIVERS = new Set(['patient', '_id', 'encounter']);
+
+/** Adds the patient in context to a search or operation that names none. */
+function withPatient(pairs: [string, string][], ctx: RequestContext): [string, string][] {
+  const id = ctx.grant?.patient;
+  return id === undefined || pairs.some(([k]) => k === 'patient') ? pairs : [...pairs, ['patient', id]];
+}
+
+const outsideCompartment = () => forbidden('The access token only allows the patient in context');
 
 const RESULT_PARAMS = ['_count', '_offset', '_include', '_revinclude', '_sort', '_summary', '_elements', '_format', '_pretty'];
 
 
 function methodNotAllowed(): never {
   throw new FhirError(405, outcome('error', 'not-supported', 'This server is read-only: the method is not allowed here'));
-}
-
-/** The upstream call context for this request; throws 400/401 when practice or token is missing. */
-function requestContext(c: Context<AppEnv>, services: Services): RequestContext {
-  const base = c.var.fhirBase;
-  if (base.practiceError || base.practiceId === undefined) throw base.practiceError ?? new Error('no practice');
-  const callerToken = bearerToken(c.req.header('authorization'));
-  if (services.config.auth === 'passthrough' && callerToken === undefined) throw missingBearer();
-  const callerKey = callerKeyOf(callerToken, services.config.auth === 'managed');
-  c.set('caller', callerKey);
-  return {
-    services,
-    baseUrl: base.baseUrl,
-    call: { practiceId: base.practiceId, signal: c.req.raw.signal, ...(callerToken ? { callerToken } : {}) },
-    callerKey,
-    memo: new Map(),
-  };
 }
 
 function queryPairs(c: Context): [string, string][] {

@@ -55,6 +55,8 @@ export interface Sandbox {
   issueTokens(clientId?: string): IssuedTokens;
   /** Invalidates every access token, refresh token and authorization code. */
   revokeAll(): void;
+  /** Registers one more redirect URI for a client (e.g. the facade's SMART callback). */
+  registerRedirectUri(clientId: string, uri: string): void;
 }
 
 /** Builds a sandbox: data from the seed, OAuth endpoints and the Nextech API routes. */
@@ -84,5 +86,10 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
       return store.issueTokens(clientId);
     },
     revokeAll: () => store.revokeAll(),
+    registerRedirectUri(clientId, uri) {
+      const client = clients.get(clientId);
+      if (!client) throw new Error(`Unknown sandbox client: ${clientId}`);
+      if (!client.redirectUris.includes(uri)) clients.set(clientId, { ...client, redirectUris: [...client.redirectUris, uri] });
+    },
   };
 }

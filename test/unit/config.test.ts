@@ -40,6 +40,8 @@ describe('loadConfig', () => {
       exposeSsn: false,
       caches: { encounterTtlMs: 60_000, encounterMaxBytes: 256 * 1024 * 1024, categoryTtlMs: 600_000 },
       corsOrigins: [],
+      // No NEXTECH_BASE_URL: the embedded sandbox, where SMART works out of the box.
+      smart: { clients: [], accessTokenSeconds: 3600 },
     });
   });
 
@@ -92,6 +94,12 @@ describe('loadConfig', () => {
       exposeSsn: true,
       caches: { encounterTtlMs: 0, encounterMaxBytes: 32 * 1024 * 1024, categoryTtlMs: 30_000 },
       corsOrigins: ['https://app.example.org', 'http://localhost:3000'],
+      nextechOAuth: {
+        tokenUrl: 'https://login.example.org/oauth2/token',
+        clientId: 'facade',
+        clientSecret: 's3cret',
+        resource: 'api://nextech',
+      },
     });
   });
 
@@ -242,5 +250,17 @@ describe('the process entry point', () => {
     expect(result.status).toBe(2);
     expect(result.stderr).toContain('PORT:');
     expect(result.stderr).toContain('NEXTECH_AUTH:');
+  });
+
+  it('configures SMART clients and names what SMART needs on a real Nextech', () => {
+    const clients = JSON.stringify([{ client_id: 'app', redirect_uris: ['https://app.example.org/cb'] }]);
+    const err = configError({ NEXTECH_BASE_URL: 'https://api.nextech.example', NEXTECH_AUTH: 'passthrough', SMART_CLIENTS: clients });
+    expect(err.problems).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^SMART_KEY: /), expect.stringMatching(/^NEXTECH_AUTHORIZE_URL: /)]),
+    );
+    expect(configError({ SMART_CLIENTS: 'not json' }).problems).toEqual([expect.stringMatching(/^SMART_CLIENTS: must be JSON/)]);
+    const ok = loadConfig({ SMART_CLIENTS: clients, SMART_KEY: 'k'.repeat(32) });
+    expect(ok.smart?.clients).toEqual([{ clientId: 'app', redirectUris: ['https://app.example.org/cb'] }]);
+    expect(configError({ SMART_KEY: 'short' }).problems).toEqual([expect.stringMatching(/^SMART_KEY: /)]);
   });
 });

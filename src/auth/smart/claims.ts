@@ -1,0 +1,42 @@
+/**
+ * What the facade's sealed SMART strings carry. Short keys keep tokens compact (they travel
+ * in URLs and headers). The user's Nextech tokens live only inside these, encrypted.
+ */
+
+/** What was granted, to whom, where: common to codes, access and refresh tokens. */
+export interface GrantClaims {
+  /** SMART client id. */
+  cid: string;
+  /** Granted scopes (SMART v2 text). */
+  scope: string;
+  /** Practice the token is bound to, and the FHIR base (`aud`) it was issued for. */
+  prac: string;
+  aud: string;
+  /** Patient in context (FHIR id), with launch/patient. */
+  pat?: string;
+}
+
+/** The login in progress, carried through Nextech's login as its `state`. */
+export interface PendingClaims {
+  cid: string;
+  ruri: string;
+  /** The app's own state, returned to it unchanged. */
+  st?: string;
+  /** PKCE S256 challenge. */
+  cc: string;
+  scope: string;
+  aud: string;
+  prac: string;
+}
+
+export interface NextechTokenClaims {
+  /** Nextech access token, its expiry (epoch s), and refresh token. */
+  nat: string;
+  nexp: number;
+  nrt?: string;
+}
+
+export type PickerClaims = PendingClaims & NextechTokenClaims;
+export type CodeClaims = GrantClaims & NextechTokenClaims & { ruri: string; cc: string; jti: string };
+export type AccessClaims = GrantClaims & { nat: string };
+export type RefreshClaims = GrantClaims & { nrt: string };
