@@ -35,7 +35,16 @@ describe('openapi.yaml', () => {
   });
 
   it('documents no FHIR path the registry does not serve', () => {
-    const served = new Set(['/metadata', '/healthz']);
+    const served = new Set([
+      '/metadata',
+      '/healthz',
+      '/readyz',
+      '/.well-known/smart-configuration',
+      '/auth/authorize',
+      '/auth/callback',
+      '/auth/pick',
+      '/auth/token',
+    ]);
     for (const m of resourceModules) {
       if (m.interactions.includes('search-type')) for (const suffix of ['', '/_search']) served.add(`/${m.type}${suffix}`);
       if (m.interactions.includes('read')) served.add(`/${m.type}/{id}`);
