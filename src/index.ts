@@ -27,6 +27,9 @@ async function main(): Promise<void> {
       `Try:  curl -s '${base}/Patient?family=smith&birthdate=ge1970'`,
     );
   }
+  if (service.services.smart) {
+    lines.push(`SMART: ${base}/.well-known/smart-configuration (Nextech login on the sandbox: demo / demo)`);
+  }
   process.stdout.write(`${lines.join('\n')}\n`);
   logger.info({ port: service.config.port, sandbox: Boolean(service.sandbox), auth: service.config.auth }, 'started');
 
