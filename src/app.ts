@@ -8,6 +8,7 @@ import { Hono, type Context } from 'hono';
 import type { Logger } from 'pino';
 import { FhirError, outcome } from './fhir/outcome.ts';
 import { UpstreamError, toFhirError } from './nextech/errors.ts';
+import type { Metrics } from './metrics.ts';
 import type { Services } from './resources/context.ts';
 import type { AppEnv } from './routes/env.ts';
 import { fhirApi } from './routes/fhir-api.ts';
@@ -25,6 +26,7 @@ export interface AppDeps {
   software?: { name: string; version: string };
   /** Reports why the service is not ready to serve, if it is not (for /readyz). */
   readiness?: () => string[];
+  metrics?: Metrics;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -44,6 +46,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     const started = performance.now();
     await next();
     c.res.headers.set('x-request-id', requestId);
+    deps.metrics?.requests.observe(
+      { route: c.req.routePath, method: c.req.method, status: String(c.res.status) },
+      (performance.now() - started) / 1000,
+    );
     // Route pattern and parameter names only: never the path's ids or any value.
     log.info(
       {
@@ -63,6 +69,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   if (services.smart) app.route('/auth', smartRoutes(services.smart));
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  const metrics = deps.metrics;
+  if (metrics) {
+    app.get('/metrics', async (c) => c.body(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }));
+  }
   app.get('/readyz', (c) => {
     const problems = deps.readiness?.() ?? [];
     return c.json(problems.length === 0 ? { status: 'ready' } : { status: 'not-ready', problems }, problems.length === 0 ? 200 : 503);

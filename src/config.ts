@@ -4,6 +4,7 @@
  * variable at once. No other module reads process.env.
  */
 import { z } from 'zod';
+import type { UpstreamPolicy } from './nextech/policy.ts';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const absoluteUrl = z
@@ -32,8 +33,16 @@ const EnvSchema = z.object({
   NEXTECH_RESOURCE: z.string().min(1).optional(),
   NEXTECH_REFRESH_TOKEN: z.string().min(1).optional(),
   NEXTECH_REFRESH_TOKEN_FILE: z.string().min(1).optional(),
-  NEXTECH_TIMEOUT_SECONDS: seconds.default(20),
+  NEXTECH_TIMEOUT_SECONDS: seconds.default(30),
   NEXTECH_CONNECT_TIMEOUT_SECONDS: seconds.default(5),
+  NEXTECH_HEADERS_TIMEOUT_SECONDS: seconds.default(20),
+  NEXTECH_BODY_TIMEOUT_SECONDS: seconds.default(20),
+  NEXTECH_RETRIES: z.coerce.number().int().min(0).max(5).default(2),
+  NEXTECH_RATE_LIMIT_PER_SECOND: z.coerce.number().int().min(1).max(1000).default(20),
+  NEXTECH_BREAKER_THRESHOLD: z.coerce.number().int().min(1).max(100).default(5),
+  NEXTECH_BREAKER_COOLOFF_SECONDS: seconds.default(30),
+  SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).max(600).default(20),
+  SANDBOX_FAULTS: z.string().optional(),
   CHART_NUMBER_SYSTEM: systemUri('urn:nextech:practice:{practiceId}:chart-number'),
   PATIENT_ID_SYSTEM: systemUri('urn:nextech:practice:{practiceId}:patient-id'),
   ENCOUNTER_ID_SYSTEM: systemUri('urn:nextech:practice:{practiceId}:encounter-id'),
@@ -82,6 +91,12 @@ export interface Config {
   /** Present when auth is managed and credentials were configured. */
   managed?: ManagedCredentials;
   timeouts: { requestMs: number; connectMs: number };
+  /** The upstream policy (timeouts, retries, rate budget, breaker). */
+  upstream: UpstreamPolicy;
+  /** How long shutdown waits for requests in flight. */
+  shutdownGraceMs: number;
+  /** Faults the embedded sandbox injects (its spec grammar); sandbox mode only. */
+  sandboxFaults?: string;
   identifierSystems: { chartNumber: string; patientId: string; encounterId: string; doctorId: string };
   exposeSsn: boolean;
   caches: { encounterTtlMs: number; encounterMaxBytes: number; categoryTtlMs: number };
@@ -211,6 +226,18 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     auth,
     ...(managed ? { managed: Object.freeze(managed) } : {}),
     timeouts: Object.freeze({ requestMs: e.NEXTECH_TIMEOUT_SECONDS * 1000, connectMs: e.NEXTECH_CONNECT_TIMEOUT_SECONDS * 1000 }),
+    upstream: Object.freeze({
+      requestMs: e.NEXTECH_TIMEOUT_SECONDS * 1000,
+      connectMs: e.NEXTECH_CONNECT_TIMEOUT_SECONDS * 1000,
+      headersMs: e.NEXTECH_HEADERS_TIMEOUT_SECONDS * 1000,
+      bodyMs: e.NEXTECH_BODY_TIMEOUT_SECONDS * 1000,
+      retries: e.NEXTECH_RETRIES,
+      ratePerSecond: e.NEXTECH_RATE_LIMIT_PER_SECOND,
+      breakerThreshold: e.NEXTECH_BREAKER_THRESHOLD,
+      breakerCoolOffMs: e.NEXTECH_BREAKER_COOLOFF_SECONDS * 1000,
+    }),
+    shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
+    ...(e.SANDBOX_FAULTS ? { sandboxFaults: e.SANDBOX_FAULTS } : {}),
     identifierSystems: Object.freeze({
       chartNumber: e.CHART_NUMBER_SYSTEM,
       patientId: e.PATIENT_ID_SYSTEM,

@@ -45,6 +45,13 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // A bug must not take the service down: log it (no request data) and keep serving.
+  process.on('unhandledRejection', (reason) => {
+    logger.error({ err: { name: reason instanceof Error ? reason.name : typeof reason, stack: reason instanceof Error ? reason.stack : undefined } }, 'unhandled rejection');
+  });
+  process.on('uncaughtException', (err) => {
+    logger.error({ err: { name: err.name, stack: err.stack } }, 'uncaught exception');
+  });
 }
 
 main().catch((err: unknown) => {

@@ -4,6 +4,7 @@
  * credentials it issues), compiles the mappings, and serves the app. Used by src/index.ts
  * and by the tests, which start everything on port 0.
  */
+import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import type { Logger } from 'pino';
@@ -13,6 +14,7 @@ import { passthroughCredentials } from './auth/passthrough.ts';
 import { refreshTokenFile } from './auth/token-file.ts';
 import type { Config, ManagedCredentials, RuntimeConfig } from './config.ts';
 import { loadMappings } from './mapping/load.ts';
+import { Metrics } from './metrics.ts';
 import { NextechClient, type Credentials } from './nextech/client.ts';
 import { createSmartServer } from './auth/smart/setup.ts';
 import { CategoryCache } from './resources/category-cache.ts';
@@ -44,6 +46,7 @@ export interface StartOptions {
   /** Overrides config.port (tests use 0). */
   port?: number;
   now?: () => number;
+  metrics?: Metrics;
 }
 
 interface Upstream {
@@ -101,6 +104,7 @@ async function managedTokenFor(
     credentials: { ...creds, refreshToken },
     timeoutMs: config.timeouts.requestMs,
     ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.metrics ? { onRefresh: (result: 'ok' | 'failed') => opts.metrics?.tokenRefreshes.inc({ result }) } : {}),
     ...(file
       ? {
           onRotate: (rotated: string) => {
@@ -114,13 +118,37 @@ async function managedTokenFor(
   return { token, saved: () => lastWrite };
 }
 
+/**
+ * Graceful stop: accept no new connections, let requests in flight finish (closing each
+ * connection as it goes idle) up to `graceMs`, then cut whatever is left.
+ */
+function drain(server: HttpServer, graceMs: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const sweep = setInterval(() => server.closeIdleConnections(), 50);
+    const cut = setTimeout(() => server.closeAllConnections(), graceMs);
+    server.close(() => {
+      clearInterval(sweep);
+      clearTimeout(cut);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}
+
 export async function startService(config: Readonly<Config>, opts: StartOptions): Promise<RunningService> {
+  const metrics = opts.metrics ?? new Metrics();
   const upstream = await resolveUpstream(config);
   const managed =
-    config.auth === 'managed' && upstream.managed ? await managedTokenFor(upstream.managed, config, opts) : undefined;
+    config.auth === 'managed' && upstream.managed ? await managedTokenFor(upstream.managed, config, { ...opts, metrics }) : undefined;
   const managedToken = managed?.token;
   const credentials: Credentials = managedToken ?? passthroughCredentials;
-  const nextech = new NextechClient({ baseUrl: upstream.baseUrl, credentials, timeouts: config.timeouts });
+  const nextech = new NextechClient({
+    baseUrl: upstream.baseUrl,
+    credentials,
+    policy: config.upstream,
+    observer: metrics.upstreamObserver(),
+    ...(opts.now ? { now: opts.now } : {}),
+  });
   const mappings = loadMappings();
   // Listen first (port 0 picks a free port), then build the app with the final public base.
   let handle: (req: Request, env: unknown) => Response | Promise<Response> = () => new Response(null, { status: 503 });
@@ -153,7 +181,12 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
     config: runtimeConfig,
     nextech,
     mappings,
-    encounters: new EncounterStore(nextech, { ttlMs: caches.encounterTtlMs, maxBytes: caches.encounterMaxBytes, now }),
+    encounters: new EncounterStore(nextech, {
+      ttlMs: caches.encounterTtlMs,
+      maxBytes: caches.encounterMaxBytes,
+      now,
+      onReuse: () => metrics.cacheHits.inc({ cache: 'encounters' }),
+    }),
     categories: new CategoryCache(nextech, caches.categoryTtlMs, now),
     ...(smart ? { smart } : {}),
     now,
@@ -161,7 +194,11 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
   const app = createApp({
     services,
     logger: opts.logger,
-    readiness: () => (managedToken?.state === 'failed' ? ['nextech-credentials: the refresh token was refused; renew it (npm run login)'] : []),
+    metrics,
+    readiness: () => [
+      ...(managedToken?.state === 'failed' ? ['nextech-credentials: the refresh token was refused; renew it (npm run login)'] : []),
+      ...(nextech.breakers.allOpen() ? ['nextech-unavailable: every circuit to the Nextech API is open'] : []),
+    ],
   });
   handle = (req, env) => app.fetch(req, env);
   return {
@@ -171,10 +208,7 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
     ...(upstream.sandbox ? { sandbox: upstream.sandbox } : {}),
     ...(managedToken ? { managedToken } : {}),
     close: async () => {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        if ('closeAllConnections' in server) server.closeAllConnections();
-      });
+      await drain(server as HttpServer, config.shutdownGraceMs);
       await nextech.close();
       await managed?.saved();
       await upstream.sandbox?.close();

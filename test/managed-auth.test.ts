@@ -185,7 +185,9 @@ describe('managed credentials over HTTP', () => {
     // The sandbox refuses a reused refresh token, so a second refresh would also fail a request.
     expect(up.tokenForms).toHaveLength(1);
     expect(token.refreshCount).toBe(1);
-    expect(up.sandbox.sandbox.calls).toHaveLength(20);
+    // Identical calls in flight are shared, so fewer than 20 reach Nextech.
+    expect(up.sandbox.sandbox.calls.length).toBeGreaterThan(0);
+    expect(up.sandbox.sandbox.calls.length).toBeLessThan(20);
   });
 
   it('retries once with a fresh token when Nextech refuses a token the service thought valid', async () => {

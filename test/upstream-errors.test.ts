@@ -202,11 +202,12 @@ const failureCases: FailureCase[] = [
     attempts: 1,
   },
   {
+    // A wait of 0 fits any deadline: the service waits and retries once, then passes the 429 on.
     upstream: '429 with a Retry-After date in the past',
     replies: [failure(429, { 'retry-after': 'Wed, 21 Oct 2015 07:28:00 GMT' })],
     status: 429,
     outcome: THROTTLED,
-    attempts: 1,
+    attempts: 2,
     headers: { 'retry-after': '0' },
   },
   // 500 is not retried: only 502/503/504 and connection failures are transient.

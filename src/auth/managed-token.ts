@@ -26,6 +26,8 @@ export interface ManagedTokenOptions {
   onRotate?: (refreshToken: string) => void;
   /** Wait after a failed refresh before another attempt. */
   coolOffMs?: number;
+  /** Observes each refresh ('ok' or 'failed'), for metrics. */
+  onRefresh?: (result: 'ok' | 'failed') => void;
 }
 
 export type ManagedState = 'empty' | 'valid' | 'failed';
@@ -131,6 +133,7 @@ export class ManagedToken implements Credentials {
     this.#access = { token: t.access_token, expiresAt: now + lifetimeMs, refreshAt: now + Math.max(0, lifetimeMs - margin) };
     this.refreshCount++;
     this.#state = 'valid';
+    this.opts.onRefresh?.('ok');
     if (t.refresh_token && t.refresh_token !== this.#refreshToken) {
       this.#refreshToken = t.refresh_token;
       this.opts.onRotate?.(t.refresh_token);
@@ -138,6 +141,7 @@ export class ManagedToken implements Credentials {
   }
 
   #fail(): void {
+    this.opts.onRefresh?.('failed');
     this.#state = 'failed';
     this.#failedUntil = this.#now() + (this.opts.coolOffMs ?? 5_000);
   }

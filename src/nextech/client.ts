@@ -1,14 +1,22 @@
 /**
  * The Nextech EHR API client: the only code that talks to Nextech. It adds the auth and
- * practice headers, applies the deadline, retries transient failures of these idempotent
- * GETs (bounded, jittered), re-authenticates once on a 401 when the service manages the
- * token, and parses every body with zod. Callers get typed data or an UpstreamError.
+ * practice headers and applies the upstream policy: separate connect/headers/body timeouts
+ * under one deadline, a rate budget under Nextech's limit, a circuit breaker, bounded and
+ * jittered retries of these idempotent GETs, one wait on a 429 that fits the deadline, one
+ * re-authentication on a 401 when the service manages the token, and coalescing of
+ * identical calls in flight (cancelled only when every caller has left). Every body is
+ * parsed with zod. Callers get typed data or an UpstreamError.
  */
+import { createHash } from 'node:crypto';
 import { Agent, type Dispatcher } from 'undici';
 import type { z } from 'zod';
-import { UpstreamError } from './errors.ts';
+import { Breakers, CircuitOpen } from './breaker.ts';
+import { Coalescer } from './coalesce.ts';
+import { UpstreamError, type UpstreamFailure } from './errors.ts';
 import { getJson } from './http.ts';
 import { nextechPaths } from './paths.ts';
+import { DEFAULT_POLICY, type UpstreamObserver, type UpstreamPolicy } from './policy.ts';
+import { RateBudget, RateBudgetExceeded } from './rate-budget.ts';
 import {
   EhrCategoryListSchema,
   EhrEncounterListSchema,
@@ -41,12 +49,10 @@ export interface Credentials {
 export interface NextechClientOptions {
   baseUrl: string;
   credentials: Credentials;
-  timeouts: { requestMs: number; connectMs: number };
-  /** Extra attempts for transient failures (connection errors, 502/503/504). */
-  retries?: number;
+  policy?: Partial<UpstreamPolicy>;
   dispatcher?: Dispatcher;
-  /** Observes every completed upstream attempt (for metrics and tests). */
-  onCall?: (endpoint: string, outcome: string, ms: number) => void;
+  observer?: UpstreamObserver;
+  now?: () => number;
 }
 
 export interface EncounterQuery {
@@ -56,22 +62,35 @@ export interface EncounterQuery {
   section?: string;
 }
 
-const TRANSIENT = new Set([502, 503, 504]);
 
 export class NextechClient {
   readonly #base: string;
   readonly #dispatcher: Dispatcher;
   readonly #opts: NextechClientOptions;
+  readonly #policy: UpstreamPolicy;
+  readonly #budget: RateBudget;
+  readonly #coalescer = new Coalescer();
+  /** Circuit breakers by (practice, endpoint); readiness reads them. */
+  readonly breakers: Breakers;
 
   constructor(opts: NextechClientOptions) {
     this.#opts = opts;
+    this.#policy = { ...DEFAULT_POLICY, ...opts.policy };
     this.#base = opts.baseUrl.replace(/\/+$/, '');
+    const now = opts.now ?? Date.now;
+    this.#budget = new RateBudget({ perWindow: this.#policy.ratePerSecond, now });
+    this.breakers = new Breakers({
+      threshold: this.#policy.breakerThreshold,
+      coolOffMs: this.#policy.breakerCoolOffMs,
+      now,
+      onChange: (key, state) => opts.observer?.breaker?.(key.split('\u0000')[1] ?? key, state),
+    });
     this.#dispatcher =
       opts.dispatcher ??
       new Agent({
-        connect: { timeout: opts.timeouts.connectMs },
-        headersTimeout: opts.timeouts.requestMs,
-        bodyTimeout: opts.timeouts.requestMs,
+        connect: { timeout: this.#policy.connectMs },
+        headersTimeout: this.#policy.headersMs,
+        bodyTimeout: this.#policy.bodyMs,
         keepAliveTimeout: 10_000,
       });
   }
@@ -102,7 +121,7 @@ export class NextechClient {
     if (!this.#opts.dispatcher) await this.#dispatcher.close();
   }
 
-  async #get<S extends z.ZodType>(
+  #get<S extends z.ZodType>(
     ctx: CallContext,
     endpoint: string,
     path: string,
@@ -111,44 +130,102 @@ export class NextechClient {
   ): Promise<z.output<S>> {
     const url = new URL(this.#base + path);
     for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
-    const body = await this.#withRetries(ctx, endpoint, url);
-    const parsed = schema.safeParse(body);
-    if (!parsed.success) {
-      this.#opts.onCall?.(endpoint, 'bad-response', 0);
-      throw new UpstreamError({ kind: 'bad-response', detail: 'body does not match the schema' }, endpoint);
-    }
-    return parsed.data;
+    // Identical GETs in flight for the same practice and caller share one upstream call.
+    const key = [ctx.practiceId, callerFingerprint(ctx.callerToken), url.toString()].join('\u0000');
+    return this.#coalescer.run(
+      key,
+      ctx.signal,
+      async (signal) => {
+        const body = await this.#withPolicy({ ...ctx, signal }, endpoint, url);
+        const parsed = schema.safeParse(body);
+        if (!parsed.success) {
+          this.#opts.observer?.attempt?.(endpoint, 'schema-mismatch', 0);
+          throw new UpstreamError({ kind: 'bad-response', detail: 'body does not match the schema' }, endpoint);
+        }
+        return parsed.data;
+      },
+      () => this.#opts.observer?.coalesced?.(endpoint),
+    );
   }
 
-  async #withRetries(ctx: CallContext, endpoint: string, url: URL): Promise<unknown> {
-    const deadline = Date.now() + this.#opts.timeouts.requestMs;
-    const maxAttempts = 1 + (this.#opts.retries ?? 2);
+  /** Rate budget, breaker, retries, one wait on 429, one re-authentication on 401. */
+  async #withPolicy(ctx: CallContext, endpoint: string, url: URL): Promise<unknown> {
+    const now = () => this.#opts.now?.() ?? Date.now();
+    const deadline = now() + this.#policy.requestMs;
+    const breakerKey = `${ctx.practiceId}\u0000${endpoint}`;
+    const budgetKey = `${ctx.practiceId}\u0000${callerFingerprint(ctx.callerToken)}\u0000${endpoint}`;
     let reauthenticated = false;
+    let waitedFor429 = false;
     for (let attempt = 1; ; attempt++) {
+      this.#admit(breakerKey, endpoint);
+      await this.#acquire(budgetKey, endpoint, deadline, ctx.signal);
       const token = await this.#opts.credentials.token(ctx);
       try {
-        return await this.#attempt(ctx, endpoint, url, token, deadline);
+        const body = await this.#attempt(ctx, endpoint, url, token, deadline);
+        this.breakers.success(breakerKey);
+        return body;
       } catch (err) {
-        if (!(err instanceof UpstreamError) || ctx.signal?.aborted) throw err;
+        if (!(err instanceof UpstreamError)) {
+          this.breakers.release(breakerKey);
+          throw err;
+        }
         const f = err.failure;
+        if (countsAsFailure(f)) this.breakers.failure(breakerKey);
+        else this.breakers.release(breakerKey);
+        if (ctx.signal?.aborted) throw err;
         if (f.kind === 'unauthorized') {
           if (reauthenticated) throw this.#opts.credentials.unauthorizedError?.() ?? err;
           if (await this.#opts.credentials.rejected(token)) {
             reauthenticated = true;
             continue;
           }
+          throw err;
+        }
+        if (f.kind === 'rate-limited') {
+          this.#opts.observer?.rateLimited?.(endpoint);
+          const waitMs = (f.retryAfterSeconds ?? 1) * 1000;
+          if (waitedFor429 || now() + waitMs >= deadline) throw err;
+          waitedFor429 = true;
+          this.#opts.observer?.retry?.(endpoint, 'rate-limited');
+          await sleep(waitMs, ctx.signal);
+          continue;
         }
         const transient = f.kind === 'connection' || (f.kind === 'server-error' && TRANSIENT.has(f.status));
         const backoff = jitteredBackoff(attempt);
-        if (!transient || attempt >= maxAttempts || Date.now() + backoff >= deadline) throw err;
+        if (!transient || attempt > this.#policy.retries || now() + backoff >= deadline) throw err;
+        this.#opts.observer?.retry?.(endpoint, f.kind);
         await sleep(backoff, ctx.signal);
       }
     }
   }
 
+  #admit(breakerKey: string, endpoint: string): void {
+    try {
+      this.breakers.admit(breakerKey);
+    } catch (err) {
+      if (err instanceof CircuitOpen) {
+        throw new UpstreamError({ kind: 'circuit-open', retryAfterSeconds: Math.ceil(err.retryAfterMs / 1000) }, endpoint);
+      }
+      throw err;
+    }
+  }
+
+  async #acquire(key: string, endpoint: string, deadline: number, signal?: AbortSignal): Promise<void> {
+    try {
+      const before = this.#budget.waited;
+      await this.#budget.acquire(key, deadline, signal);
+      if (this.#budget.waited > before) this.#opts.observer?.budgetWait?.(endpoint);
+    } catch (err) {
+      if (err instanceof RateBudgetExceeded) {
+        throw new UpstreamError({ kind: 'budget', retryAfterSeconds: Math.max(1, Math.ceil(err.retryAfterMs / 1000)) }, endpoint);
+      }
+      throw err;
+    }
+  }
+
   async #attempt(ctx: CallContext, endpoint: string, url: URL, token: string, deadline: number): Promise<unknown> {
     const started = Date.now();
-    const timeout = AbortSignal.timeout(Math.max(1, deadline - started));
+    const timeout = AbortSignal.timeout(Math.max(1, deadline - (this.#opts.now?.() ?? Date.now())));
     const signal = ctx.signal ? AbortSignal.any([ctx.signal, timeout]) : timeout;
     try {
       const res = await getJson({
@@ -159,13 +236,25 @@ export class NextechClient {
         timedOut: () => timeout.aborted,
         headers: { authorization: `Bearer ${token}`, 'x-nextech-practice-id': ctx.practiceId },
       });
-      this.#opts.onCall?.(endpoint, 'ok', Date.now() - started);
+      this.#opts.observer?.attempt?.(endpoint, 'ok', Date.now() - started);
       return res.body;
     } catch (err) {
-      this.#opts.onCall?.(endpoint, err instanceof UpstreamError ? err.failure.kind : 'aborted', Date.now() - started);
+      this.#opts.observer?.attempt?.(endpoint, err instanceof UpstreamError ? err.failure.kind : 'aborted', Date.now() - started);
       throw err;
     }
   }
+}
+
+const TRANSIENT = new Set([502, 503, 504]);
+
+/** Failures that say Nextech is unwell (not answers such as 4xx, nor our own refusals). */
+function countsAsFailure(f: UpstreamFailure): boolean {
+  return f.kind === 'timeout' || f.kind === 'connection' || f.kind === 'server-error' || f.kind === 'bad-response';
+}
+
+/** A non-reversible key for the caller's token (the token itself is never kept as a key). */
+function callerFingerprint(token: string | undefined): string {
+  return token === undefined ? '-' : createHash('sha256').update(token).digest('base64url').slice(0, 22);
 }
 
 /** Full-jitter exponential backoff: a random wait in [0, 100ms·2^(attempt-1)], at most 2 s. */

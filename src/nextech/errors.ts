@@ -14,7 +14,11 @@ export type UpstreamFailure =
   | { kind: 'timeout' }
   | { kind: 'connection' }
   | { kind: 'bad-response'; detail: string }
-  | { kind: 'credentials'; detail: string };
+  | { kind: 'credentials'; detail: string }
+  /** Our own breaker: Nextech failed repeatedly; calls fail fast for a while. */
+  | { kind: 'circuit-open'; retryAfterSeconds: number }
+  /** Our own rate budget: this caller's share of Nextech's limit is used up for now. */
+  | { kind: 'budget'; retryAfterSeconds: number };
 
 /** A failed call to Nextech. `endpoint` is the logical name (never a URL with values). */
 export class UpstreamError extends Error {
@@ -55,6 +59,14 @@ export function toFhirError(err: UpstreamError): FhirError {
       return new FhirError(502, outcome('error', 'transient', 'The Nextech API could not be reached'));
     case 'bad-response':
       return new FhirError(502, outcome('error', 'exception', 'The Nextech API returned a response that could not be understood'));
+    case 'circuit-open':
+      return new FhirError(503, outcome('error', 'transient', 'The Nextech API is failing; requests are paused briefly'), {
+        'Retry-After': String(f.retryAfterSeconds),
+      });
+    case 'budget':
+      return new FhirError(429, outcome('error', 'throttled', 'Too many requests to the Nextech API for this caller; retry later'), {
+        'Retry-After': String(f.retryAfterSeconds),
+      });
     case 'credentials':
       return new FhirError(503, outcome('error', 'security', 'The service cannot obtain a Nextech access token; its credentials need renewing'), {
         'Retry-After': '60',

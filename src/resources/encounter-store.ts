@@ -13,6 +13,8 @@ import type { EhrEncounter } from '../nextech/schemas.ts';
 export interface EncounterStoreOptions {
   /** How long a result may be reused (0 disables reuse across requests). */
   ttlMs: number;
+  /** Observes each reuse of a result or of a call in flight, for metrics. */
+  onReuse?: () => void;
   /** Upper bound of CCD bytes held. */
   maxBytes: number;
   now?: () => number;
@@ -46,6 +48,7 @@ export class EncounterStore {
     const hit = this.#entries.get(key);
     if (hit && hit.expires > now) {
       this.stats.reused++;
+      this.opts.onReuse?.();
       // Refresh recency: Map iteration order is insertion order.
       this.#entries.delete(key);
       this.#entries.set(key, hit);

@@ -42,7 +42,7 @@ const nextech = new NextechClient({
     token: () => Promise.reject(new Error('mapping tests make no upstream calls')),
     rejected: () => Promise.resolve(false),
   },
-  timeouts: { requestMs: 1000, connectMs: 1000 },
+  policy: { requestMs: 1000, connectMs: 1000 },
 });
 
 /** The request context a route would build for this case's practice and environment. */

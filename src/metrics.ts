@@ -1,0 +1,58 @@
+/**
+ * Prometheus metrics (prom-client), exposed at GET /metrics: requests by route pattern,
+ * method and status with latency; upstream calls by endpoint and outcome with latency;
+ * retries, 429s, rate-budget waits, breaker state, coalesced calls, token refreshes and
+ * cache reuse. Labels are route patterns, endpoint names and outcomes — never ids or values.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { UpstreamObserver } from './nextech/policy.ts';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly requests = new Histogram({
+    name: 'fhir_http_request_duration_seconds',
+    help: 'FHIR facade requests by route pattern, method and status',
+    labelNames: ['route', 'method', 'status'],
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly upstream = new Histogram({
+    name: 'nextech_upstream_request_duration_seconds',
+    help: 'Attempts at the Nextech API by endpoint and outcome',
+    labelNames: ['endpoint', 'outcome'],
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly retries = counter(this.registry, 'nextech_upstream_retries_total', 'Retries of Nextech calls', ['endpoint', 'reason']);
+  readonly rateLimited = counter(this.registry, 'nextech_upstream_429_total', '429 answers from Nextech', ['endpoint']);
+  readonly budgetWaits = counter(this.registry, 'nextech_rate_budget_waits_total', 'Calls queued by the rate budget', ['endpoint']);
+  readonly coalesced = counter(this.registry, 'nextech_coalesced_calls_total', 'Calls that joined an identical call in flight', ['endpoint']);
+  readonly breaker = new Gauge({
+    name: 'nextech_circuit_state',
+    help: 'Circuit breaker state by endpoint (0 closed, 1 half-open, 2 open), last change on any practice',
+    labelNames: ['endpoint'],
+    registers: [this.registry],
+  });
+  readonly tokenRefreshes = counter(this.registry, 'nextech_token_refreshes_total', 'Managed token refreshes', ['result']);
+  readonly cacheHits = counter(this.registry, 'facade_cache_reuse_total', 'Upstream results served from a cache', ['cache']);
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** The observer to give the Nextech client. */
+  upstreamObserver(): UpstreamObserver {
+    return {
+      attempt: (endpoint, outcome, ms) => this.upstream.observe({ endpoint, outcome }, ms / 1000),
+      retry: (endpoint, reason) => this.retries.inc({ endpoint, reason }),
+      rateLimited: (endpoint) => this.rateLimited.inc({ endpoint }),
+      budgetWait: (endpoint) => this.budgetWaits.inc({ endpoint }),
+      coalesced: (endpoint) => this.coalesced.inc({ endpoint }),
+      breaker: (endpoint, state) => this.breaker.set({ endpoint }, state === 'closed' ? 0 : state === 'half-open' ? 1 : 2),
+    };
+  }
+}
+
+function counter(registry: Registry, name: string, help: string, labelNames: string[]): Counter {
+  return new Counter({ name, help, labelNames, registers: [registry] });
+}

@@ -1,0 +1,76 @@
+/**
+ * A client-side rate budget that keeps the service under Nextech's limit of N requests per
+ * second per user and endpoint (429 beyond): a sliding one-second window per key
+ * (practice, caller, endpoint). A request over budget waits in line for the window to
+ * move rather than provoking a 429, unless it would wait past its own deadline.
+ */
+
+export class RateBudgetExceeded extends Error {
+  constructor(readonly retryAfterMs: number) {
+    super('rate budget exhausted');
+    this.name = 'RateBudgetExceeded';
+  }
+}
+
+export interface RateBudgetOptions {
+  /** Requests allowed per key in any window. */
+  perWindow: number;
+  windowMs?: number;
+  now?: () => number;
+}
+
+export class RateBudget {
+  readonly #recent = new Map<string, number[]>();
+  /** Requests that had to wait, for metrics. */
+  waited = 0;
+
+  constructor(private readonly opts: RateBudgetOptions) {}
+
+  /**
+   * Resolves when a request may go (recording it), or rejects with RateBudgetExceeded if
+   * that would be after `deadline`, or with the signal's reason if the caller leaves.
+   */
+  async acquire(key: string, deadline: number, signal?: AbortSignal): Promise<void> {
+    for (;;) {
+      const wait = this.#tryTake(key);
+      if (wait === 0) return;
+      if (this.#now() + wait > deadline) throw new RateBudgetExceeded(wait);
+      this.waited++;
+      await delay(wait, signal);
+    }
+  }
+
+  /** 0 when taken; otherwise how long until a slot frees. */
+  #tryTake(key: string): number {
+    const now = this.#now();
+    const windowMs = this.opts.windowMs ?? 1000;
+    const times = (this.#recent.get(key) ?? []).filter((t) => t > now - windowMs);
+    if (times.length < this.opts.perWindow) {
+      times.push(now);
+      this.#recent.set(key, times);
+      return 0;
+    }
+    this.#recent.set(key, times);
+    // The oldest request leaves the window at oldest + windowMs; +1 so it has left.
+    return (times[0] ?? now) + windowMs - now + 1;
+  }
+
+  #now(): number {
+    return this.opts.now?.() ?? Date.now();
+  }
+}
+
+function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason as Error);
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal?.reason as Error);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
