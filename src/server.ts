@@ -26,6 +26,7 @@ import {
   SANDBOX_CLIENT_SECRET,
   SANDBOX_PRACTICE_IDS,
   SANDBOX_RESOURCE,
+  parseFaultSpec,
   startSandbox,
   type RunningSandbox,
 } from './sandbox/index.ts';
@@ -60,7 +61,8 @@ async function resolveUpstream(config: Readonly<Config>): Promise<Upstream> {
   if (config.nextechBaseUrl !== undefined) {
     return { baseUrl: config.nextechBaseUrl, ...pick(config) };
   }
-  const sandbox = await startSandbox({ port: 0 });
+  // SANDBOX_FAULTS makes the embedded sandbox misbehave on purpose (demos, benchmarks).
+  const sandbox = await startSandbox({ port: 0, ...(config.sandboxFaults ? { faults: parseFaultSpec(config.sandboxFaults) } : {}) });
   const tokens = sandbox.sandbox.issueTokens(SANDBOX_CLIENT_ID);
   return {
     baseUrl: sandbox.apiBaseUrl,

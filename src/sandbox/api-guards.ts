@@ -6,6 +6,7 @@
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { FaultNote } from './call-log.ts';
 import type { TokenStore } from './token-store.ts';
 import type { SandboxPatient, SandboxPractice } from './types.ts';
 
@@ -15,9 +16,12 @@ export interface PracticeIndex {
   patients: ReadonlyMap<number, SandboxPatient>;
 }
 
-/** Hono environment of the API routes: the guard hands the practice to the handlers. */
+/**
+ * Hono environment of the API routes: the guard hands the practice to the handlers, the
+ * fault middleware its note to the call log.
+ */
 export interface ApiEnv {
-  Variables: { practice: PracticeIndex };
+  Variables: { practice: PracticeIndex; fault?: FaultNote };
 }
 
 /** The error JSON every API failure carries. */

@@ -1,8 +1,9 @@
 /**
  * The three documented Nextech EHR API endpoints, mounted at `/ehr/api`:
  * `GET /search?term=`, `GET /{patientId}/encounters/search?start=&end=&section=` and
- * `GET /encounters/categories`; anything else is a 404. Every request is recorded, then
- * must pass the bearer and practice checks (in that order) before it reaches a route.
+ * `GET /encounters/categories`; anything else is a 404. Every request is recorded, meets
+ * the injected faults if any (fault-inject.ts), then must pass the bearer and practice
+ * checks (in that order) before it reaches a route.
  */
 import type { Context } from 'hono';
 import { Hono } from 'hono';
@@ -11,6 +12,9 @@ import { recordCalls, type RecordedCall } from './call-log.ts';
 import { canonicalCategory, SANDBOX_CATEGORIES } from './categories.ts';
 import { ccdFor } from './ccd.ts';
 import { parseBound } from './dates.ts';
+import { injectFaults } from './fault-inject.ts';
+import { enforceRateLimit } from './rate-limit.ts';
+import type { FaultPlan } from './faults.ts';
 import { termMatcher } from './matching.ts';
 import type { TokenStore } from './token-store.ts';
 import type { NextechEncounter, SandboxData } from './types.ts';
@@ -21,6 +25,10 @@ export interface ApiDeps {
   store: TokenStore;
   calls: RecordedCall[];
   now: () => Date;
+  /** Faults to inject (none when absent). */
+  faults?: FaultPlan;
+  /** Nextech's per-user, per-endpoint limit, enforced with 429s when given. */
+  rateLimitPerSecond?: number;
 }
 
 /** A query value given at most once; an empty value counts as absent, as in ASP.NET binding. */
@@ -88,6 +96,8 @@ function indexPractices(data: SandboxData): Map<string, PracticeIndex> {
 export function apiRoutes(deps: ApiDeps): Hono<ApiEnv> {
   const api = new Hono<ApiEnv>();
   api.use('*', recordCalls(deps.calls));
+  if (deps.faults) api.use('*', injectFaults(deps.faults));
+  if (deps.rateLimitPerSecond !== undefined) api.use('*', enforceRateLimit(deps.rateLimitPerSecond));
   api.use('*', requireBearer(deps.store));
   api.use('*', requirePractice(indexPractices(deps.data)));
   api.get('/search', (c) => searchPatients(c));

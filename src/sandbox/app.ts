@@ -7,6 +7,7 @@ import { Hono } from 'hono';
 import { apiRoutes } from './api.ts';
 import type { RecordedCall } from './call-log.ts';
 import { buildSandboxData, DEFAULT_SEED } from './data.ts';
+import { createFaultPlan, type FaultControl, type FaultRule } from './faults.ts';
 import {
   DEFAULT_ACCESS_TOKEN_TTL_SECONDS,
   DEFAULT_SANDBOX_CLIENT,
@@ -20,6 +21,7 @@ import type { SandboxData } from './types.ts';
 
 export type { RecordedCall } from './call-log.ts';
 export type { SandboxClient } from './defaults.ts';
+export type { Fault, FaultControl, FaultKind, FaultRule } from './faults.ts';
 export {
   SANDBOX_CLIENT_ID,
   SANDBOX_CLIENT_SECRET,
@@ -40,6 +42,12 @@ export interface SandboxOptions {
   clients?: SandboxClient[];
   /** The clock for token expiry and the default encounter search end (default: real time). */
   now?: () => Date;
+  /** Faults to inject into `/ehr/api/*` for this run (default none); see faults.ts. */
+  faults?: FaultRule[];
+  /** Enforce Nextech's limit of this many requests per second per user and endpoint (429 beyond); default off. */
+  rateLimitPerSecond?: number;
+  /** The random source of fault rates, a float in [0, 1) per draw (default Math.random). */
+  random?: () => number;
 }
 
 /** A built sandbox. */
@@ -57,6 +65,8 @@ export interface Sandbox {
   revokeAll(): void;
   /** Registers one more redirect URI for a client (e.g. the facade's SMART callback). */
   registerRedirectUri(clientId: string, uri: string): void;
+  /** The fault rules in force (starting as `options.faults`) and the injection counts. */
+  faults: FaultControl;
 }
 
 /** Builds a sandbox: data from the seed, OAuth endpoints and the Nextech API routes. */
@@ -66,11 +76,12 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
   const clients = new Map((options.clients ?? [DEFAULT_SANDBOX_CLIENT]).map((c) => [c.clientId, c]));
   const store = createTokenStore(options.accessTokenTtlSeconds ?? DEFAULT_ACCESS_TOKEN_TTL_SECONDS, now);
   const calls: RecordedCall[] = [];
+  const faults = createFaultPlan(options.faults ?? [], options.random ?? Math.random);
 
   const app = new Hono();
   app.route('/oauth2', authorizeRoutes(clients, store));
   app.route('/oauth2', tokenRoutes(clients, store, SANDBOX_RESOURCE));
-  app.route('/ehr/api', apiRoutes({ data, store, calls, now }));
+  app.route('/ehr/api', apiRoutes({ data, store, calls, now, faults, ...(options.rateLimitPerSecond ? { rateLimitPerSecond: options.rateLimitPerSecond } : {}) }));
   app.notFound((c) => c.json({ message: 'Not found.' }, 404));
   // Never leak a stack trace, even from the sandbox: the facade must cope with a bare 500.
   app.onError((_err, c) => c.json({ message: 'An error has occurred.' }, 500));
@@ -91,5 +102,6 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
       if (!client) throw new Error(`Unknown sandbox client: ${clientId}`);
       if (!client.redirectUris.includes(uri)) clients.set(clientId, { ...client, redirectUris: [...client.redirectUris, uri] });
     },
+    faults,
   };
 }

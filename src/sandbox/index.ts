@@ -3,6 +3,8 @@
  * start or build a sandbox, its well-known credentials, its data types and fixtures.
  */
 export { createSandbox, type Sandbox, type SandboxOptions, type RecordedCall, type SandboxClient } from './app.ts';
+export { FAULT_KINDS, type Fault, type FaultControl, type FaultKind, type FaultRule } from './faults.ts';
+export { parseFaultSpec } from './fault-spec.ts';
 export { startSandbox, type RunningSandbox } from './server.ts';
 export {
   DEFAULT_ACCESS_TOKEN_TTL_SECONDS,

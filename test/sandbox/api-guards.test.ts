@@ -83,7 +83,7 @@ describe('sandbox API guards', () => {
     await sb.get('/search?term=Smith&extra=1');
     await sb.get('/10009/encounters/search?start=2020-01-01', { practiceId: '1002' });
     await sb.get('/encounters/categories', { token: null });
-    expect(sb.sandbox.calls).toEqual([
+    expect(sb.sandbox.calls.map(({ receivedAt: _at, ...call }) => call)).toEqual([
       { method: 'GET', path: '/ehr/api/search', query: { term: 'Smith', extra: '1' }, practiceId: '1001', status: 200 },
       { method: 'GET', path: '/ehr/api/10009/encounters/search', query: { start: '2020-01-01' }, practiceId: '1002', status: 404 },
       { method: 'GET', path: '/ehr/api/encounters/categories', query: {}, practiceId: '1001', status: 401 },
