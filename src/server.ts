@@ -149,7 +149,6 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
     credentials,
     policy: config.upstream,
     observer: metrics.upstreamObserver(),
-    ...(opts.now ? { now: opts.now } : {}),
   });
   const mappings = loadMappings();
   // Listen first (port 0 picks a free port), then build the app with the final public base.

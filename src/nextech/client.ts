@@ -52,7 +52,6 @@ export interface NextechClientOptions {
   policy?: Partial<UpstreamPolicy>;
   dispatcher?: Dispatcher;
   observer?: UpstreamObserver;
-  now?: () => number;
 }
 
 export interface EncounterQuery {
@@ -77,8 +76,11 @@ export class NextechClient {
     this.#opts = opts;
     this.#policy = { ...DEFAULT_POLICY, ...opts.policy };
     this.#base = opts.baseUrl.replace(/\/+$/, '');
-    const now = opts.now ?? Date.now;
-    this.#budget = new RateBudget({ perWindow: this.#policy.ratePerSecond, now });
+    // Deadlines, budget and breaker run on real time, whatever clock the service's data uses.
+    const now = Date.now;
+    // The window is a little over a second: requests leave here evenly spaced but arrive
+    // with network jitter, and Nextech counts arrivals.
+    this.#budget = new RateBudget({ perWindow: this.#policy.ratePerSecond, windowMs: 1100, now });
     this.breakers = new Breakers({
       threshold: this.#policy.breakerThreshold,
       coolOffMs: this.#policy.breakerCoolOffMs,
@@ -150,7 +152,7 @@ export class NextechClient {
 
   /** Rate budget, breaker, retries, one wait on 429, one re-authentication on 401. */
   async #withPolicy(ctx: CallContext, endpoint: string, url: URL): Promise<unknown> {
-    const now = () => this.#opts.now?.() ?? Date.now();
+    const now = Date.now;
     const deadline = now() + this.#policy.requestMs;
     const breakerKey = `${ctx.practiceId}\u0000${endpoint}`;
     const budgetKey = `${ctx.practiceId}\u0000${callerFingerprint(ctx.callerToken)}\u0000${endpoint}`;
@@ -225,7 +227,7 @@ export class NextechClient {
 
   async #attempt(ctx: CallContext, endpoint: string, url: URL, token: string, deadline: number): Promise<unknown> {
     const started = Date.now();
-    const timeout = AbortSignal.timeout(Math.max(1, deadline - (this.#opts.now?.() ?? Date.now())));
+    const timeout = AbortSignal.timeout(Math.max(1, deadline - Date.now()));
     const signal = ctx.signal ? AbortSignal.any([ctx.signal, timeout]) : timeout;
     try {
       const res = await getJson({

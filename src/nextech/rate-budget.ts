@@ -1,8 +1,10 @@
 /**
  * A client-side rate budget that keeps the service under Nextech's limit of N requests per
- * second per user and endpoint (429 beyond): a sliding one-second window per key
- * (practice, caller, endpoint). A request over budget waits in line for the window to
- * move rather than provoking a 429, unless it would wait past its own deadline.
+ * second per user and endpoint (429 beyond): per key (practice, caller, endpoint), at most
+ * N requests in any sliding window, and requests spaced at least window/N apart — a burst
+ * sent at once would open N connections at once and arrive with uneven delays, so two
+ * bursts a window apart could still land within one second upstream. A request over
+ * budget waits in line rather than provoking a 429, unless it would wait past its deadline.
  */
 
 export class RateBudgetExceeded extends Error {
@@ -44,15 +46,16 @@ export class RateBudget {
   #tryTake(key: string): number {
     const now = this.#now();
     const windowMs = this.opts.windowMs ?? 1000;
+    const gap = windowMs / this.opts.perWindow;
     const times = (this.#recent.get(key) ?? []).filter((t) => t > now - windowMs);
-    if (times.length < this.opts.perWindow) {
-      times.push(now);
-      this.#recent.set(key, times);
-      return 0;
-    }
     this.#recent.set(key, times);
+    const last = times[times.length - 1];
     // The oldest request leaves the window at oldest + windowMs; +1 so it has left.
-    return (times[0] ?? now) + windowMs - now + 1;
+    const windowWait = times.length < this.opts.perWindow ? 0 : (times[0] ?? now) + windowMs - now + 1;
+    const gapWait = last === undefined ? 0 : Math.max(0, Math.ceil(last + gap - now));
+    const wait = Math.max(windowWait, gapWait);
+    if (wait === 0) times.push(now);
+    return wait;
   }
 
   #now(): number {

@@ -1,0 +1,46 @@
+import type { Bundle } from 'fhir/r4';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSandbox, type RunningSandbox } from '../src/sandbox/index.ts';
+import { fhirFetch, startTestService, type TestService } from './helpers/service.ts';
+
+let upstream: RunningSandbox;
+let svc: TestService;
+beforeAll(async () => {
+  // The sandbox enforces Nextech's documented limit: 20 requests per second per user and endpoint.
+  upstream = await startSandbox({ port: 0, rateLimitPerSecond: 20 });
+  svc = await startTestService({ NEXTECH_BASE_URL: upstream.apiBaseUrl, NEXTECH_AUTH: 'passthrough', NEXTECH_PRACTICE_ID: '1001' });
+});
+afterAll(async () => {
+  await svc.close();
+  await upstream.close();
+});
+
+/** The most requests the upstream received within any 1000 ms. */
+function busiestSecond(times: number[]): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let most = 0;
+  for (let i = 0, j = 0; j < sorted.length; j++) {
+    while ((sorted[j] ?? 0) - (sorted[i] ?? 0) >= 1000) i++;
+    most = Math.max(most, j - i + 1);
+  }
+  return most;
+}
+
+describe('the rate budget', () => {
+  it('keeps 60 requests fired within a second under 20 per second upstream, with no 429 reaching the caller', async () => {
+    const token = upstream.sandbox.issueTokens().accessToken;
+    upstream.sandbox.resetCalls();
+    // Distinct terms, so coalescing does not hide the load: 60 real upstream calls.
+    const terms = Array.from({ length: 60 }, (_, i) => `zz${i}`);
+    const results = await Promise.all(
+      terms.map((t) => fhirFetch<Bundle>(`${svc.fhir}/Patient?family=${t}`, { headers: { authorization: `Bearer ${token}` } })),
+    );
+    expect(results.map((r) => r.status)).toEqual(terms.map(() => 200));
+    const calls = upstream.sandbox.calls.filter((c) => c.path === '/ehr/api/search');
+    expect(calls).toHaveLength(60);
+    expect(calls.filter((c) => c.status === 429)).toHaveLength(0);
+    expect(busiestSecond(calls.map((c) => c.receivedAt))).toBeLessThanOrEqual(20);
+    const metrics = await (await fetch(`${svc.origin}/metrics`)).text();
+    expect(metrics).toMatch(/nextech_rate_budget_waits_total\{endpoint="patient-search"\} [1-9]/);
+  });
+});

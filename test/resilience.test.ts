@@ -1,0 +1,151 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { FaultRule } from '../src/sandbox/index.ts';
+import { expectOutcome, fhirFetch, startTestService, type TestService } from './helpers/service.ts';
+
+let svc: TestService;
+beforeAll(async () => {
+  // A short deadline for the timeout cases; a breaker that never trips in this file.
+  svc = await startTestService({ NEXTECH_TIMEOUT_SECONDS: '2', NEXTECH_BREAKER_THRESHOLD: '100' });
+});
+afterAll(() => svc.close());
+
+const SEARCH = '/ehr/api/search';
+/** Upstream search attempts that arrived since `since` (a slow one is logged when it ends). */
+const attempts = (since = 0) => svc.sandbox.calls.filter((c) => c.path === SEARCH && c.receivedAt >= since).length;
+
+interface Case {
+  name: string;
+  rule: FaultRule;
+  status: number;
+  code?: string;
+  attempts: number;
+  retryAfter?: string;
+}
+
+const cases: Case[] = [
+  { name: '500', rule: { fault: { kind: 'status', status: 500 } }, status: 502, code: 'transient', attempts: 1 },
+  { name: '502 every time', rule: { fault: { kind: 'status', status: 502 } }, status: 502, code: 'transient', attempts: 3 },
+  { name: '503 every time', rule: { fault: { kind: 'status', status: 503 } }, status: 502, code: 'transient', attempts: 3 },
+  { name: '504 every time', rule: { fault: { kind: 'status', status: 504 } }, status: 502, code: 'transient', attempts: 3 },
+  { name: 'one 503', rule: { fault: { kind: 'status', status: 503 }, times: 1 }, status: 200, attempts: 2 },
+  { name: 'one 429 with Retry-After: 1', rule: { fault: { kind: 'rate-limit', retryAfter: '1' }, times: 1 }, status: 200, attempts: 2 },
+  {
+    name: '429 with a Retry-After longer than the deadline',
+    rule: { fault: { kind: 'rate-limit', retryAfter: '120' } },
+    status: 429,
+    code: 'throttled',
+    attempts: 1,
+    retryAfter: '120',
+  },
+  { name: 'connection reset every time', rule: { fault: { kind: 'reset' } }, status: 502, code: 'transient', attempts: 3 },
+  { name: 'one connection reset', rule: { fault: { kind: 'reset' }, times: 1 }, status: 200, attempts: 2 },
+  { name: 'a body that stops half way', rule: { fault: { kind: 'truncate' } }, status: 502, code: 'transient', attempts: 3 },
+  { name: 'malformed JSON', rule: { fault: { kind: 'malformed-json' } }, status: 502, code: 'exception', attempts: 1 },
+  { name: 'a body that breaks the schema', rule: { fault: { kind: 'schema-break' } }, status: 502, code: 'exception', attempts: 1 },
+  { name: 'latency within the deadline', rule: { fault: { kind: 'latency', ms: 150 } }, status: 200, attempts: 1 },
+  { name: 'latency past the deadline', rule: { fault: { kind: 'latency', ms: 3000 } }, status: 504, code: 'timeout', attempts: 1 },
+  {
+    name: 'a slow drip past the deadline',
+    rule: { fault: { kind: 'slow-drip', chunkBytes: 64, intervalMs: 200 } },
+    status: 504,
+    code: 'timeout',
+    attempts: 1,
+  },
+];
+
+describe('upstream faults', () => {
+  it.each(cases)('answers $name with $status after $attempts attempt(s), then serves the next request normally', async (c) => {
+    svc.sandbox.faults.clear();
+    svc.sandbox.faults.add({ ...c.rule, path: SEARCH });
+    const since = Date.now();
+    const res = await fhirFetch<{ resourceType: string; issue?: { code: string; diagnostics?: string }[] }>(`${svc.fhir}/Patient?family=smith`);
+    expect(res.status).toBe(c.status);
+    if (c.code) {
+      expect(res.body.resourceType).toBe('OperationOutcome');
+      expect(res.body.issue?.[0]?.code).toBe(c.code);
+      expect(res.body.issue?.[0]?.diagnostics).toMatch(/Nextech/);
+    }
+    expect(res.headers.get('retry-after') ?? undefined).toBe(c.retryAfter);
+    // A request the service gave up on is logged by the sandbox only when it finishes.
+    await vi.waitFor(() => expect(attempts(since)).toBe(c.attempts), { timeout: 4000, interval: 100 });
+    svc.sandbox.faults.clear();
+    expect((await fhirFetch(`${svc.fhir}/Patient?family=smith`)).status).toBe(200);
+  });
+});
+
+describe('sharing and cancelling upstream calls', () => {
+  it('answers 200 concurrent identical searches with one upstream call', async () => {
+    svc.sandbox.faults.clear();
+    svc.sandbox.faults.add({ fault: { kind: 'latency', ms: 300 }, path: SEARCH });
+    svc.sandbox.resetCalls();
+    const results = await Promise.all(Array.from({ length: 200 }, () => fetch(`${svc.fhir}/Patient?family=garcia`)));
+    expect(results.every((r) => r.status === 200)).toBe(true);
+    expect(attempts()).toBe(1);
+    svc.sandbox.faults.clear();
+  });
+
+  it('keeps a shared call going when one of its callers disconnects', async () => {
+    svc.sandbox.faults.clear();
+    svc.sandbox.faults.add({ fault: { kind: 'latency', ms: 400 }, path: SEARCH });
+    svc.sandbox.resetCalls();
+    const leaving = new AbortController();
+    const first = fetch(`${svc.fhir}/Patient?family=nguyen`, { signal: leaving.signal }).catch(() => 'aborted');
+    const second = fetch(`${svc.fhir}/Patient?family=nguyen`);
+    setTimeout(() => leaving.abort(), 100);
+    expect(await first).toBe('aborted');
+    expect((await second).status).toBe(200);
+    expect(attempts()).toBe(1);
+    svc.sandbox.faults.clear();
+  });
+
+  it('cancels the upstream call when its only caller disconnects', async () => {
+    svc.sandbox.faults.clear();
+    svc.sandbox.faults.add({ fault: { kind: 'latency', ms: 600 }, path: SEARCH });
+    const leaving = new AbortController();
+    const gone = fetch(`${svc.fhir}/Patient?family=okafor`, { signal: leaving.signal }).catch(() => 'aborted');
+    setTimeout(() => leaving.abort(), 100);
+    expect(await gone).toBe('aborted');
+    await new Promise((r) => setTimeout(r, 100));
+    const metrics = await (await fetch(`${svc.origin}/metrics`)).text();
+    expect(metrics).toMatch(/nextech_upstream_request_duration_seconds_count\{endpoint="patient-search",outcome="aborted"\} [1-9]/);
+    svc.sandbox.faults.clear();
+  });
+});
+
+describe('circuit breaker', () => {
+  it('fails fast with 503 and Retry-After once open, then probes after the cool-off', async () => {
+    const own = await startTestService({ NEXTECH_BREAKER_THRESHOLD: '3', NEXTECH_BREAKER_COOLOFF_SECONDS: '1', NEXTECH_RETRIES: '0' });
+    try {
+      own.sandbox.faults.add({ fault: { kind: 'status', status: 503 }, path: SEARCH });
+      for (let i = 0; i < 3; i++) await expectOutcome(`${own.fhir}/Patient?family=smith`, 502);
+      own.sandbox.resetCalls();
+      const open = await expectOutcome(`${own.fhir}/Patient?family=smith`, 503);
+      expect(open.issue.code).toBe('transient');
+      expect(Number(open.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(own.sandbox.calls).toHaveLength(0);
+      // Other endpoints of the practice are separate circuits.
+      expect((await fhirFetch(`${own.fhir}/metadata`)).status).toBe(200);
+      own.sandbox.faults.clear();
+      await new Promise((r) => setTimeout(r, 1100));
+      expect((await fhirFetch(`${own.fhir}/Patient?family=smith`)).status).toBe(200);
+      expect((await fhirFetch(`${own.fhir}/Patient?family=smith`)).status).toBe(200);
+      const metrics = await (await fetch(`${own.origin}/metrics`)).text();
+      expect(metrics).toContain('nextech_circuit_state{endpoint="patient-search"} 0');
+    } finally {
+      await own.close();
+    }
+  });
+});
+
+describe('metrics', () => {
+  it('exposes request and upstream metrics with no patient data in labels', async () => {
+    await fhirFetch(`${svc.fhir}/Patient?family=smith`);
+    const text = await (await fetch(`${svc.origin}/metrics`)).text();
+    expect(text).toContain('fhir_http_request_duration_seconds_count{route="/fhir/Patient",method="GET",status="200"}');
+    expect(text).toContain('nextech_upstream_request_duration_seconds_count{endpoint="patient-search",outcome="ok"}');
+    expect(text).toMatch(/nextech_upstream_retries_total\{endpoint="patient-search",reason="server-error"\} [1-9]/);
+    expect(text).toMatch(/nextech_coalesced_calls_total\{endpoint="patient-search"\} [1-9]/);
+    expect(text).toMatch(/nextech_token_refreshes_total\{result="ok"\} [1-9]/);
+    expect(text.toLowerCase()).not.toContain('smith');
+  });
+});
