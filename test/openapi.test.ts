@@ -39,6 +39,7 @@ describe('openapi.yaml', () => {
       '/metadata',
       '/healthz',
       '/readyz',
+      '/metrics',
       '/.well-known/smart-configuration',
       '/auth/authorize',
       '/auth/callback',
