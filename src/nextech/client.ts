@@ -17,6 +17,7 @@ import { getJson } from './http.ts';
 import { nextechPaths } from './paths.ts';
 import { DEFAULT_POLICY, type UpstreamObserver, type UpstreamPolicy } from './policy.ts';
 import { RateBudget, RateBudgetExceeded } from './rate-budget.ts';
+import { sleep } from './sleep.ts';
 import {
   EhrCategoryListSchema,
   EhrEncounterListSchema,
@@ -262,19 +263,4 @@ function callerFingerprint(token: string | undefined): string {
 /** Full-jitter exponential backoff: a random wait in [0, 100ms·2^(attempt-1)], at most 2 s. */
 function jitteredBackoff(attempt: number): number {
   return Math.floor(Math.random() * Math.min(2000, 100 * 2 ** (attempt - 1)));
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason as Error);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal?.reason as Error);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

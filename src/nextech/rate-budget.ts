@@ -6,6 +6,7 @@
  * bursts a window apart could still land within one second upstream. A request over
  * budget waits in line rather than provoking a 429, unless it would wait past its deadline.
  */
+import { sleep } from './sleep.ts';
 
 export class RateBudgetExceeded extends Error {
   constructor(readonly retryAfterMs: number) {
@@ -38,7 +39,7 @@ export class RateBudget {
       if (wait === 0) return;
       if (this.#now() + wait > deadline) throw new RateBudgetExceeded(wait);
       this.waited++;
-      await delay(wait, signal);
+      await sleep(wait, signal);
     }
   }
 
@@ -61,19 +62,4 @@ export class RateBudget {
   #now(): number {
     return this.opts.now?.() ?? Date.now();
   }
-}
-
-function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason as Error);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal?.reason as Error);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
