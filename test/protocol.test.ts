@@ -71,7 +71,7 @@ describe('FHIR protocol', () => {
     expect(res.headers.get('x-request-id')).toBe('abc-123');
   });
 
-  it('requires a practice on /fhir when none is configured, but not for metadata', async () => {
+  it('requires a practice on /fhir when none is configured, but not for metadata or SearchParameter', async () => {
     const upstream = await startSandbox({ port: 0 });
     const bare = await startTestService({ NEXTECH_BASE_URL: upstream.apiBaseUrl, NEXTECH_AUTH: 'passthrough' });
     try {
@@ -80,6 +80,8 @@ describe('FHIR protocol', () => {
       const { issue } = await expectOutcome(`${bare.fhir}/Patient?name=smith`, 400, { headers });
       expect(issue.diagnostics).toContain('x-nextech-practice-id');
       expect((await fhirFetch(`${bare.fhir}/metadata`)).status).toBe(200);
+      // Conformance resources need neither a practice nor a token.
+      expect((await fhirFetch(`${bare.fhir}/SearchParameter/DocumentReference-section`)).status).toBe(200);
       const ok = await fhirFetch(`${bare.fhir}/Patient?name=smith`, { headers: { ...headers, 'x-nextech-practice-id': '1002' } });
       expect(ok.status).toBe(200);
     } finally {

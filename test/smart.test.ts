@@ -74,6 +74,12 @@ describe('SMART standalone launch', () => {
     await expectOutcome(`${svc.fhir}/DocumentReference?patient=${token.patient}`, 403, bearer(token.access_token));
   });
 
+  it('lets any token read the server\'s own SearchParameter, like the CapabilityStatement', async () => {
+    const { token } = await launch(svc, 'launch/patient patient/Patient.rs');
+    const sp = await fhirFetch(`${svc.fhir}/SearchParameter/DocumentReference-section`, bearer(token.access_token));
+    expect(sp.status).toBe(200);
+  });
+
   it('gives user/ scopes everything Nextech lets the user see, without a patient picker', async () => {
     const { token, picked } = await launch(svc, 'user/*.rs');
     expect(picked).toBeUndefined();

@@ -39,6 +39,11 @@ export interface ResourceModule {
   /** Elements kept by views: Σ elements for `_summary=true`, mandatory ones always. */
   view: ViewRules;
   operations?: readonly OperationDef[];
+  /**
+   * Conformance resources (no patient data): readable without a practice, a token or a
+   * scope, like the CapabilityStatement.
+   */
+  conformance?: boolean;
   /** `view` lets a module skip work for elements that will be left out. */
   read(ctx: RequestContext, id: string, view: ResourceView): Promise<FhirResource>;
   search(ctx: RequestContext, request: SearchRequest): Promise<SearchResult>;

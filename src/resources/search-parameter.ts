@@ -32,6 +32,7 @@ export const searchParameterModule: ResourceModule = {
   profile: 'http://hl7.org/fhir/StructureDefinition/SearchParameter',
   documentation: 'Definitions of the search parameters this server defines itself.',
   interactions: ['read'],
+  conformance: true,
   searchParams: [],
   capabilities: { includes: [], revincludes: [], sorts: [] },
   view: {

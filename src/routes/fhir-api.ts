@@ -84,7 +84,7 @@ function addResourceRoutes(api: Hono<AppEnv>, m: ResourceModule, services: Servi
       const pairs = queryPairs(c);
       noteParams(c, pairs, new Set(['_summary', '_elements']));
       const view = parseView(pairs);
-      const ctx = requestContext(c, services);
+      const ctx = m.conformance ? conformanceContext(c, services) : requestContext(c, services);
       const id = c.req.param('id');
       const patient = ctx.grant ? authorize(ctx.grant, m.type, 'read') : undefined;
       // Checked on the id first (no upstream call for another patient), then on the result.
@@ -123,6 +123,11 @@ const DRIVERS = new Set(['patient', '_id', 'encounter']);
 function withPatient(pairs: [string, string][], ctx: RequestContext): [string, string][] {
   const id = ctx.grant?.patient;
   return id === undefined || pairs.some(([k]) => k === 'patient') ? pairs : [...pairs, ['patient', id]];
+}
+
+/** Conformance resources need no practice, token or upstream call: only the base URL. */
+function conformanceContext(c: Context<AppEnv>, services: Services): RequestContext {
+  return { services, baseUrl: c.var.fhirBase.baseUrl, call: { practiceId: '' }, callerKey: 'public', memo: new Map() };
 }
 
 const outsideCompartment = () => forbidden('The access token only allows the patient in context');
