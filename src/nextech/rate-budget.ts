@@ -43,10 +43,21 @@ export class RateBudget {
     }
   }
 
+  #takes = 0;
+
+  /** Forgets keys (callers) idle for a whole window, so the map does not grow without end. */
+  #sweep(now: number, windowMs: number): void {
+    for (const [key, times] of this.#recent) {
+      const last = times[times.length - 1];
+      if (last === undefined || last <= now - windowMs) this.#recent.delete(key);
+    }
+  }
+
   /** 0 when taken; otherwise how long until a slot frees. */
   #tryTake(key: string): number {
     const now = this.#now();
     const windowMs = this.opts.windowMs ?? 1000;
+    if (++this.#takes % 1000 === 0) this.#sweep(now, windowMs);
     const gap = windowMs / this.opts.perWindow;
     const times = (this.#recent.get(key) ?? []).filter((t) => t > now - windowMs);
     this.#recent.set(key, times);

@@ -19,6 +19,8 @@ export class CategoryCache {
     const hit = this.#entries.get(key);
     if (hit && hit.expires > this.now()) return hit.names;
     const { signal: _signal, ...shared } = call;
+    // One entry per practice and caller: drop expired ones so callers that never come back do not pile up.
+    for (const [k, e] of this.#entries) if (e.expires <= this.now()) this.#entries.delete(k);
     const names = this.nextech.listCategories(shared);
     this.#entries.set(key, { expires: this.now() + this.ttlMs, names });
     names.catch(() => this.#entries.delete(key));

@@ -27,6 +27,9 @@ interface Entry {
   bytes: number;
 }
 
+/** Most listings held at once, whatever their size. */
+const MAX_ENTRIES = 10_000;
+
 export class EncounterStore {
   readonly #entries = new Map<string, Entry>();
   #bytes = 0;
@@ -73,7 +76,16 @@ export class EncounterStore {
   #settle(key: string, entry: Entry, rows: EhrEncounter[]): void {
     if (this.#entries.get(key) !== entry) return;
     if (this.opts.ttlMs <= 0) return this.#drop(key);
-    entry.expires = this.#now() + this.opts.ttlMs;
+    const now = this.#now();
+    entry.expires = now + this.opts.ttlMs;
+    // Expired entries are otherwise only dropped when asked for again: sweep them here.
+    for (const [k, e] of this.#entries) if (e.expires <= now) this.#drop(k);
+    // Empty listings weigh nothing in bytes; bound the count too.
+    while (this.#entries.size > MAX_ENTRIES) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest === undefined) break;
+      this.#drop(oldest);
+    }
     entry.bytes = rows.reduce((n, r) => n + r.ccd.length * 2, 0);
     this.#bytes += entry.bytes;
     for (const [k] of this.#entries) {
