@@ -4,15 +4,12 @@
  * the exact bytes of each CCD, the document ids the README promises, and small helpers
  * to read searchsets and count upstream encounter searches.
  *
- * `docFetch` is `fhirFetch` with the validator's verdict relaxed in exactly two places
- * where Medplum's validator is stricter than FHIR R4:
- * - it caps every JSON string at 1 MB, but that limit is the `string` type's
- *   (https://hl7.org/fhir/R4/datatypes.html#string); `base64Binary` (Attachment.data,
- *   Binary.data) has none, and a >1 MB CCD must travel whole;
- * - a resource tagged SUBSETTED (`_elements`) may lack mandatory elements: it is marked as
- *   incomplete precisely so that nobody takes it for the whole resource
- *   (https://hl7.org/fhir/R4/search.html#elements).
- * Every other validation error still fails the test.
+ * `docFetch` is `fhirFetch` with the validator's verdict relaxed in exactly one place where
+ * Medplum's validator is stricter than FHIR R4: it caps every JSON string at 1 MB, but that
+ * limit is the `string` type's (https://hl7.org/fhir/R4/datatypes.html#string);
+ * `base64Binary` (Attachment.data, Binary.data) has none, and a >1 MB CCD must travel whole.
+ * Every other validation error still fails the test (subsetted resources keep their
+ * mandatory elements, so they validate too).
  */
 import { createHash } from 'node:crypto';
 import type { Bundle, DocumentReference, Patient } from 'fhir/r4';
@@ -139,20 +136,12 @@ export function expectCarries(doc: DocumentReference, bytes: Buffer): void {
 export const encounterSearches = (calls: readonly RecordedCall[]): RecordedCall[] =>
   calls.filter((c) => c.path.endsWith('/encounters/search'));
 
-const SUBSETTED_CODE = 'SUBSETTED';
-const isSubsetted = (r: unknown): boolean =>
-  (r as { meta?: { tag?: { code?: string }[] } } | undefined)?.meta?.tag?.some((t) => t.code === SUBSETTED_CODE) === true;
-
-/** Whether a validator error is one of the two documented exemptions (see the module header). */
-function exempt(body: unknown, error: string): boolean {
+/** Whether a validator error is the documented exemption (see the module header). */
+function exempt(error: string): boolean {
   const at = error.indexOf(': ');
   const path = error.slice(0, at);
   const message = error.slice(at + 2);
-  if (message === 'String cannot be larger than 1 MB') return /(^Binary|\.attachment)\.data$/.test(path);
-  if (message !== 'Missing required property') return false;
-  const inBundle = /^Bundle\.entry\[(\d+)\]\.resource\.[A-Za-z]+$/.exec(path);
-  if (inBundle) return isSubsetted((body as Bundle).entry?.[Number(inBundle[1])]?.resource);
-  return /^[A-Z][A-Za-z]+\.[A-Za-z]+$/.test(path) && isSubsetted(body);
+  return message === 'String cannot be larger than 1 MB' && /(^Binary|\.attachment)\.data$/.test(path);
 }
 
 /** Fetches, checks the FHIR media type, and validates the body (with the exemptions above). */
@@ -161,7 +150,7 @@ export async function docFetch<T = Record<string, unknown>>(url: string, init: R
   const text = await res.text();
   expect(res.headers.get('content-type')).toBe('application/fhir+json; charset=utf-8');
   const body = JSON.parse(text) as T;
-  const errors = fhirErrors(body).filter((e) => !exempt(body, e));
+  const errors = fhirErrors(body).filter((e) => !exempt(e));
   if (errors.length > 0) throw new Error(`Invalid FHIR:\n${errors.join('\n')}\n${text.slice(0, 2000)}`);
   return { status: res.status, headers: res.headers, body };
 }
