@@ -14,8 +14,8 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { pathToFileURL } from 'node:url';
-import { request } from 'undici';
 import { z } from 'zod';
+import { exchangeCode, NextechOAuthError, type OAuthFailureDetails } from './auth/nextech-oauth.ts';
 import { refreshTokenFile } from './auth/token-file.ts';
 
 /** The redirect URI in Nextech's "Request Access Token" example. */
@@ -127,7 +127,7 @@ export async function runLogin(opts: LoginOptions, io: LoginIO): Promise<{ file:
       print: (line) => io.print(line),
       ...(io.signal ? { signal: io.signal } : {}),
       async complete(code, signal) {
-        const token = await exchangeCode(client, opts.redirectUri, code, tokenTimeoutMs, signal);
+        const token = await exchangeForRefreshToken(client, opts.redirectUri, code, tokenTimeoutMs, signal);
         if (signal.aborted) throw new LoginError('Login cancelled.');
         await file.write(token).catch((err: unknown) => {
           throw new LoginError(`Could not store the refresh token in ${file.path}: ${errorCode(err)}`);
@@ -355,59 +355,63 @@ function listenError(err: unknown, host: string, port: number, uri: string): Log
   }
 }
 
-const TokenResponseSchema = z.object({ refresh_token: z.string().min(1) });
-const OAuthErrorSchema = z.object({
-  error: z.string().regex(/^[\w.-]{1,64}$/).optional().catch(undefined),
-  error_description: z.string().optional().catch(undefined),
-});
-
 /** The authorization_code grant; resolves with the refresh token. */
-async function exchangeCode(
+async function exchangeForRefreshToken(
   client: OAuthClientSettings,
   redirectUri: string,
   code: string,
   timeoutMs: number,
   signal: AbortSignal,
 ): Promise<string> {
-  const form = new URLSearchParams({ grant_type: 'authorization_code', client_id: client.clientId, redirect_uri: redirectUri, code });
-  if (client.clientSecret) form.set('client_secret', client.clientSecret);
-  if (client.resource) form.set('resource', client.resource);
   const endpoint = new URL(client.tokenUrl);
   const where = `${endpoint.origin}${endpoint.pathname}`;
-  const timeout = AbortSignal.timeout(timeoutMs);
-  let status: number;
-  let body: unknown;
+  let tokens;
   try {
-    const res = await request(client.tokenUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-      body: form.toString(),
-      signal: AbortSignal.any([timeout, signal]),
-    });
-    status = res.statusCode;
-    body = await res.body.json().catch(() => undefined);
+    tokens = await exchangeCode(
+      {
+        tokenUrl: client.tokenUrl,
+        clientId: client.clientId,
+        ...(client.clientSecret ? { clientSecret: client.clientSecret } : {}),
+        ...(client.resource ? { resource: client.resource } : {}),
+        timeoutMs,
+      },
+      code,
+      redirectUri,
+      signal,
+    );
   } catch (err) {
-    if (timeout.aborted) throw new LoginError(`The token endpoint ${where} did not answer within ${timeoutMs / 1000} s.`);
-    if (signal.aborted) throw new LoginError('Login cancelled.');
-    throw new LoginError(`The token endpoint ${where} is unreachable (${errorCode(err)}).`);
+    if (!(err instanceof NextechOAuthError)) throw err;
+    throw loginErrorFor(err, where, timeoutMs, [code, client.clientSecret]);
   }
-  if (status !== 200) {
-    const why = describeOAuthError(body, [code, client.clientSecret]);
-    throw new LoginError(`The token endpoint refused the authorization code: HTTP ${status}${why}. Run the login again.`);
-  }
-  const parsed = TokenResponseSchema.safeParse(body);
-  if (!parsed.success) throw new LoginError(`The token endpoint ${where} answered without a refresh_token.`);
-  return parsed.data.refresh_token;
+  if (!tokens.refreshToken) throw new LoginError(`The token endpoint ${where} answered without a refresh_token.`);
+  return tokens.refreshToken;
 }
 
-/** ` (invalid_grant: …)` from an RFC 6749 §5.2 body, any echoed secret blanked out. */
-function describeOAuthError(body: unknown, secrets: readonly (string | undefined)[]): string {
-  const parsed = OAuthErrorSchema.safeParse(body);
-  if (!parsed.success) return '';
-  let text = parsed.data.error_description ?? '';
+function loginErrorFor(err: NextechOAuthError, where: string, timeoutMs: number, secrets: readonly (string | undefined)[]): LoginError {
+  const d = err.details;
+  switch (err.reason) {
+    case 'timeout':
+      return new LoginError(`The token endpoint ${where} did not answer within ${timeoutMs / 1000} s.`);
+    case 'cancelled':
+      return new LoginError('Login cancelled.');
+    case 'unavailable':
+      return d.status !== undefined
+        ? new LoginError(`The token endpoint refused the authorization code: HTTP ${d.status}. Run the login again.`)
+        : new LoginError(`The token endpoint ${where} is unreachable (${errorCode(d.cause)}).`);
+    case 'refused':
+    case 'incomplete':
+      return new LoginError(
+        `The token endpoint refused the authorization code: HTTP ${d.status ?? '?'}${describeOAuthError(d, secrets)}. Run the login again.`,
+      );
+  }
+}
+
+/** ` (invalid_grant: …)` from an RFC 6749 §5.2 error, any echoed secret blanked out. */
+function describeOAuthError(d: OAuthFailureDetails, secrets: readonly (string | undefined)[]): string {
+  let text = d.description ?? '';
   for (const secret of secrets) if (secret) text = text.split(secret).join('[redacted]');
   text = text.replace(/\p{Cc}+/gu, ' ').trim().slice(0, 200);
-  const parts = [parsed.data.error, text].filter((p): p is string => Boolean(p));
+  const parts = [d.error, text].filter((p): p is string => Boolean(p));
   return parts.length > 0 ? ` (${parts.join(': ')})` : '';
 }
 

@@ -4,17 +4,11 @@
  * wait on it, keeps each rotated refresh token, and after a failed refresh waits a cool-off
  * before trying again rather than hammering the token endpoint.
  */
-import { request, type Dispatcher } from 'undici';
-import { z } from 'zod';
+import type { Dispatcher } from 'undici';
 import type { ManagedCredentials } from '../config.ts';
 import type { Credentials } from '../nextech/client.ts';
 import { UpstreamError } from '../nextech/errors.ts';
-
-const TokenResponseSchema = z.object({
-  access_token: z.string().min(1),
-  expires_in: z.coerce.number().positive().optional(),
-  refresh_token: z.string().min(1).optional(),
-});
+import { NextechOAuthError, refreshGrant, type NextechTokens } from './nextech-oauth.ts';
 
 export interface ManagedTokenOptions {
   /** The refresh token to start from is `credentials.refreshToken`. */
@@ -97,46 +91,40 @@ export class ManagedToken implements Credentials {
 
   async #doRefresh(): Promise<string> {
     const c = this.opts.credentials;
-    const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: this.#refreshToken, client_id: c.clientId });
-    if (c.clientSecret) form.set('client_secret', c.clientSecret);
-    if (c.resource) form.set('resource', c.resource);
-    let body: unknown;
-    let status: number;
+    let tokens: NextechTokens;
     try {
-      const res = await request(c.tokenUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-        body: form.toString(),
-        signal: AbortSignal.timeout(this.opts.timeoutMs),
-        ...(this.opts.dispatcher ? { dispatcher: this.opts.dispatcher } : {}),
-      });
-      status = res.statusCode;
-      body = await res.body.json().catch(() => undefined);
-    } catch {
+      tokens = await refreshGrant(
+        {
+          tokenUrl: c.tokenUrl,
+          clientId: c.clientId,
+          ...(c.clientSecret ? { clientSecret: c.clientSecret } : {}),
+          ...(c.resource ? { resource: c.resource } : {}),
+          timeoutMs: this.opts.timeoutMs,
+          ...(this.opts.dispatcher ? { dispatcher: this.opts.dispatcher } : {}),
+        },
+        this.#refreshToken,
+      );
+    } catch (err) {
       this.#fail();
-      throw new UpstreamError({ kind: 'credentials', detail: 'token endpoint unreachable' }, 'token');
+      const why = err instanceof NextechOAuthError ? err.reason : 'failed';
+      throw new UpstreamError({ kind: 'credentials', detail: `token endpoint: ${why}` }, 'token');
     }
-    const parsed = TokenResponseSchema.safeParse(body);
-    if (status !== 200 || !parsed.success) {
-      this.#fail();
-      throw new UpstreamError({ kind: 'credentials', detail: `token endpoint answered ${status}` }, 'token');
-    }
-    this.#accept(parsed.data);
-    return parsed.data.access_token;
+    this.#accept(tokens);
+    return tokens.accessToken;
   }
 
-  #accept(t: z.infer<typeof TokenResponseSchema>): void {
+  #accept(t: NextechTokens): void {
     const now = this.#now();
-    const lifetimeMs = (t.expires_in ?? 3600) * 1000;
+    const lifetimeMs = t.expiresIn * 1000;
     // Refresh when 10% of the lifetime (at least 30 s, at most 5 min) remains.
     const margin = Math.min(300_000, Math.max(30_000, lifetimeMs * 0.1));
-    this.#access = { token: t.access_token, expiresAt: now + lifetimeMs, refreshAt: now + Math.max(0, lifetimeMs - margin) };
+    this.#access = { token: t.accessToken, expiresAt: now + lifetimeMs, refreshAt: now + Math.max(0, lifetimeMs - margin) };
     this.refreshCount++;
     this.#state = 'valid';
     this.opts.onRefresh?.('ok');
-    if (t.refresh_token && t.refresh_token !== this.#refreshToken) {
-      this.#refreshToken = t.refresh_token;
-      this.opts.onRotate?.(t.refresh_token);
+    if (t.refreshToken && t.refreshToken !== this.#refreshToken) {
+      this.#refreshToken = t.refreshToken;
+      this.opts.onRotate?.(t.refreshToken);
     }
   }
 

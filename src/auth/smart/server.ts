@@ -103,8 +103,8 @@ export class SmartServer {
 
   /** Exchanges Nextech's code; then either the picker (launch/patient) or the app's code. */
   async finishLogin(pending: PendingClaims, code: string): Promise<{ picker: string } | { redirect: string }> {
-    const tokens = await exchangeCode(this.deps.oauth, code, this.callbackUrl, this.deps.now());
-    const withTokens: PickerClaims = { ...pending, ...nextechClaims(tokens) };
+    const tokens = await exchangeCode(this.deps.oauth, code, this.callbackUrl);
+    const withTokens: PickerClaims = { ...pending, ...this.#nextechClaims(tokens) };
     if (parseScopes(pending.scope, this.deps.supportedTypes).launchPatient) {
       return { picker: this.deps.sealer.seal('picker', { ...withTokens }, LOGIN_SECONDS) };
     }
@@ -172,12 +172,13 @@ export class SmartServer {
     }
     let tokens: NextechTokens;
     try {
-      tokens = await refreshGrant(this.deps.oauth, old.nrt, this.deps.now());
+      tokens = await refreshGrant(this.deps.oauth, old.nrt);
     } catch {
       throw new OAuthError('invalid_grant', 'Nextech refused to renew the session; log in again');
     }
     const { nrt: _n, exp: _e, ...grant } = old as RefreshClaims & { exp?: number };
-    return this.#tokens({ ...grant, scope }, tokens.accessToken, tokens.expiresAt, tokens.refreshToken);
+    const { nat, nexp, nrt } = this.#nextechClaims(tokens);
+    return this.#tokens({ ...grant, scope }, nat, nexp, nrt);
   }
 
   #tokens(grant: GrantClaims, nat: string, nexp: number, nrt: string | undefined): Record<string, unknown> {
@@ -196,6 +197,11 @@ export class SmartServer {
       ...(wantsRefresh ? { refresh_token: this.deps.sealer.seal('refresh', { ...grant, nrt }, refreshTtl) } : {}),
       ...(grant.pat ? { patient: grant.pat, need_patient_banner: true } : {}),
     };
+  }
+
+  #nextechClaims(t: NextechTokens): { nat: string; nexp: number; nrt?: string } {
+    const nexp = Math.floor(this.deps.now() / 1000) + t.expiresIn;
+    return { nat: t.accessToken, nexp, ...(t.refreshToken ? { nrt: t.refreshToken } : {}) };
   }
 
   #spend(jti: string, exp: number): void {
@@ -220,10 +226,6 @@ function grantedText(text: string): string {
     .split(' ')
     .filter((s) => s !== 'openid' && s !== 'fhirUser')
     .join(' ');
-}
-
-function nextechClaims(t: NextechTokens): { nat: string; nexp: number; nrt?: string } {
-  return { nat: t.accessToken, nexp: t.expiresAt, ...(t.refreshToken ? { nrt: t.refreshToken } : {}) };
 }
 
 function escapeRegExp(s: string): string {
