@@ -4,7 +4,7 @@
  * variable at once. No other module reads process.env.
  */
 import { z } from 'zod';
-import type { UpstreamPolicy } from './nextech/policy.ts';
+import { DEFAULT_POLICY, type UpstreamPolicy } from './nextech/policy.ts';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const absoluteUrl = z
@@ -33,14 +33,15 @@ const EnvSchema = z.object({
   NEXTECH_RESOURCE: z.string().min(1).optional(),
   NEXTECH_REFRESH_TOKEN: z.string().min(1).optional(),
   NEXTECH_REFRESH_TOKEN_FILE: z.string().min(1).optional(),
-  NEXTECH_TIMEOUT_SECONDS: seconds.default(30),
-  NEXTECH_CONNECT_TIMEOUT_SECONDS: seconds.default(5),
-  NEXTECH_HEADERS_TIMEOUT_SECONDS: seconds.default(20),
-  NEXTECH_BODY_TIMEOUT_SECONDS: seconds.default(20),
-  NEXTECH_RETRIES: z.coerce.number().int().min(0).max(5).default(2),
-  NEXTECH_RATE_LIMIT_PER_SECOND: z.coerce.number().int().min(1).max(1000).default(20),
-  NEXTECH_BREAKER_THRESHOLD: z.coerce.number().int().min(1).max(100).default(5),
-  NEXTECH_BREAKER_COOLOFF_SECONDS: seconds.default(30),
+  // The upstream policy's defaults live in one place: DEFAULT_POLICY.
+  NEXTECH_TIMEOUT_SECONDS: seconds.default(DEFAULT_POLICY.requestMs / 1000),
+  NEXTECH_CONNECT_TIMEOUT_SECONDS: seconds.default(DEFAULT_POLICY.connectMs / 1000),
+  NEXTECH_HEADERS_TIMEOUT_SECONDS: seconds.default(DEFAULT_POLICY.headersMs / 1000),
+  NEXTECH_BODY_TIMEOUT_SECONDS: seconds.default(DEFAULT_POLICY.bodyMs / 1000),
+  NEXTECH_RETRIES: z.coerce.number().int().min(0).max(5).default(DEFAULT_POLICY.retries),
+  NEXTECH_RATE_LIMIT_PER_SECOND: z.coerce.number().int().min(1).max(1000).default(DEFAULT_POLICY.ratePerSecond),
+  NEXTECH_BREAKER_THRESHOLD: z.coerce.number().int().min(1).max(100).default(DEFAULT_POLICY.breakerThreshold),
+  NEXTECH_BREAKER_COOLOFF_SECONDS: seconds.default(DEFAULT_POLICY.breakerCoolOffMs / 1000),
   SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).max(600).default(20),
   SANDBOX_FAULTS: z.string().optional(),
   CHART_NUMBER_SYSTEM: systemUri('urn:nextech:practice:{practiceId}:chart-number'),
@@ -90,7 +91,6 @@ export interface Config {
   auth: AuthMode;
   /** Present when auth is managed and credentials were configured. */
   managed?: ManagedCredentials;
-  timeouts: { requestMs: number; connectMs: number };
   /** The upstream policy (timeouts, retries, rate budget, breaker). */
   upstream: UpstreamPolicy;
   /** How long shutdown waits for requests in flight. */
@@ -225,7 +225,6 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     ...(e.NEXTECH_PRACTICE_ID ? { defaultPracticeId: e.NEXTECH_PRACTICE_ID } : {}),
     auth,
     ...(managed ? { managed: Object.freeze(managed) } : {}),
-    timeouts: Object.freeze({ requestMs: e.NEXTECH_TIMEOUT_SECONDS * 1000, connectMs: e.NEXTECH_CONNECT_TIMEOUT_SECONDS * 1000 }),
     upstream: Object.freeze({
       requestMs: e.NEXTECH_TIMEOUT_SECONDS * 1000,
       connectMs: e.NEXTECH_CONNECT_TIMEOUT_SECONDS * 1000,

@@ -104,7 +104,7 @@ async function managedTokenFor(
   let lastWrite: Promise<void> = Promise.resolve();
   const token = new ManagedToken({
     credentials: { ...creds, refreshToken },
-    timeoutMs: config.timeouts.requestMs,
+    timeoutMs: config.upstream.requestMs,
     ...(opts.now ? { now: opts.now } : {}),
     ...(opts.metrics ? { onRefresh: (result: 'ok' | 'failed') => opts.metrics?.tokenRefreshes.inc({ result }) } : {}),
     ...(file

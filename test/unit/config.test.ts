@@ -30,7 +30,6 @@ describe('loadConfig', () => {
       host: '0.0.0.0',
       logLevel: 'info',
       auth: 'managed',
-      timeouts: { requestMs: 30_000, connectMs: 5_000 },
       identifierSystems: {
         chartNumber: 'urn:nextech:practice:{practiceId}:chart-number',
         patientId: 'urn:nextech:practice:{practiceId}:patient-id',
@@ -95,7 +94,6 @@ describe('loadConfig', () => {
         clientSecret: 's3cret',
         resource: 'api://nextech',
       },
-      timeouts: { requestMs: 7_500, connectMs: 2_000 },
       identifierSystems: {
         chartNumber: 'https://ehr.example.org/{practiceId}/charts',
         patientId: 'urn:oid:2.16.840.1.113883.3.{practiceId}',

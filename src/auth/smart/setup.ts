@@ -37,7 +37,7 @@ export function createSmartServer(
   const server = new SmartServer({
     settings: { ...smart, key, clients: smart.clients.length > 0 ? smart.clients : sandbox ? [DEMO_SMART_CLIENT] : [] },
     sealer: createSealer(key, deps.now),
-    oauth: { ...oauth, timeoutMs: config.timeouts.requestMs },
+    oauth: { ...oauth, timeoutMs: config.upstream.requestMs },
     nextechAuthorizeUrl: authorizeUrl,
     publicBaseUrl: config.publicBaseUrl,
     ...(config.defaultPracticeId ? { defaultPracticeId: config.defaultPracticeId } : {}),
