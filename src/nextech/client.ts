@@ -7,13 +7,13 @@
  * identical calls in flight (cancelled only when every caller has left). Every body is
  * parsed with zod. Callers get typed data or an UpstreamError.
  */
-import { createHash } from 'node:crypto';
 import { Agent, type Dispatcher } from 'undici';
 import type { z } from 'zod';
 import { Breakers, CircuitOpen } from './breaker.ts';
 import { Coalescer } from './coalesce.ts';
 import { UpstreamError, type UpstreamFailure } from './errors.ts';
 import { getJson } from './http.ts';
+import { tokenFingerprint } from './fingerprint.ts';
 import { nextechPaths } from './paths.ts';
 import { DEFAULT_POLICY, type UpstreamObserver, type UpstreamPolicy } from './policy.ts';
 import { RateBudget, RateBudgetExceeded } from './rate-budget.ts';
@@ -134,7 +134,7 @@ export class NextechClient {
     const url = new URL(this.#base + path);
     for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
     // Identical GETs in flight for the same practice and caller share one upstream call.
-    const key = [ctx.practiceId, callerFingerprint(ctx.callerToken), url.toString()].join('\u0000');
+    const key = [ctx.practiceId, callerOf(ctx), url.toString()].join('\u0000');
     return this.#coalescer.run(
       key,
       ctx.signal,
@@ -156,7 +156,7 @@ export class NextechClient {
     const now = Date.now;
     const deadline = now() + this.#policy.requestMs;
     const breakerKey = `${ctx.practiceId}\u0000${endpoint}`;
-    const budgetKey = `${ctx.practiceId}\u0000${callerFingerprint(ctx.callerToken)}\u0000${endpoint}`;
+    const budgetKey = `${ctx.practiceId}\u0000${callerOf(ctx)}\u0000${endpoint}`;
     let reauthenticated = false;
     let waitedFor429 = false;
     for (let attempt = 1; ; attempt++) {
@@ -250,14 +250,12 @@ export class NextechClient {
 
 const TRANSIENT = new Set([502, 503, 504]);
 
+/** Who is calling, for keys: the token's fingerprint, or `-` for the service's own token. */
+const callerOf = (ctx: CallContext) => (ctx.callerToken === undefined ? '-' : tokenFingerprint(ctx.callerToken));
+
 /** Failures that say Nextech is unwell (not answers such as 4xx, nor our own refusals). */
 function countsAsFailure(f: UpstreamFailure): boolean {
   return f.kind === 'timeout' || f.kind === 'connection' || f.kind === 'server-error' || f.kind === 'bad-response';
-}
-
-/** A non-reversible key for the caller's token (the token itself is never kept as a key). */
-function callerFingerprint(token: string | undefined): string {
-  return token === undefined ? '-' : createHash('sha256').update(token).digest('base64url').slice(0, 22);
 }
 
 /** Full-jitter exponential backoff: a random wait in [0, 100ms·2^(attempt-1)], at most 2 s. */

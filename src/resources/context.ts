@@ -5,7 +5,7 @@
 import type { RuntimeConfig } from '../config.ts';
 import type { Mappings } from '../mapping/load.ts';
 import type { MappingContext } from '../mapping/functions.ts';
-import { createHash } from 'node:crypto';
+import { tokenFingerprint } from '../nextech/fingerprint.ts';
 import type { CallContext, NextechClient } from '../nextech/client.ts';
 import type { SmartServer } from '../auth/smart/server.ts';
 import type { SmartGrant } from '../auth/smart/compartment.ts';
@@ -43,7 +43,7 @@ export interface RequestContext {
  */
 export function callerKeyOf(callerToken: string | undefined, managed: boolean): string {
   if (managed || callerToken === undefined) return 'service';
-  return createHash('sha256').update(callerToken).digest('base64url').slice(0, 22);
+  return tokenFingerprint(callerToken);
 }
 
 /** Runs `work` once per key within one request. */
