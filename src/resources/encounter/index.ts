@@ -14,9 +14,7 @@ import type { ResourceModule, SearchResult } from '../registry-types.ts';
 import { byDate } from '../sort.ts';
 import { fetchTarget, loadTargets, toDocumentReference, toEncounter, type LoadedEncounter } from './load.ts';
 import { encounterSearchParams } from './params.ts';
-import { planTargets } from './targets.ts';
-
-const DAY_MS = 86_400_000;
+import { dayTarget, planTargets } from './targets.ts';
 
 /**
  * The record behind an Encounter or DocumentReference id: one upstream listing of that
@@ -25,9 +23,7 @@ const DAY_MS = 86_400_000;
 export async function loadById(ctx: RequestContext, id: string, section?: string): Promise<LoadedEncounter | undefined> {
   const loc = parseEncounterId(id);
   if (!loc) return undefined;
-  const start = Date.parse(`${loc.date}T00:00:00Z`);
-  const target = { patientResourceId: loc.patientResourceId, patientId: loc.patient.patientId, start, end: start + DAY_MS };
-  const rows = await fetchTarget(ctx, target, section);
+  const rows = await fetchTarget(ctx, dayTarget(loc), section);
   return rows.find((e) => e.record.summary.encounterId === loc.encounterId);
 }
 

@@ -8,7 +8,7 @@
 import { FhirError, outcome, tooCostly } from '../../fhir/outcome.ts';
 import { candidateWindow, type DateSearchValue } from '../../fhir/search/date.ts';
 import type { ParsedParam, SearchRequest } from '../../fhir/search/types.ts';
-import { parseEncounterId } from '../../mapping/encounter-ids.ts';
+import { parseEncounterId, type EncounterLocator } from '../../mapping/encounter-ids.ts';
 import { parsePatientId } from '../../mapping/ids.ts';
 
 /** One upstream listing: a patient's encounters within [start, end) (either side open). */
@@ -83,14 +83,18 @@ function patientsOf(p: ParsedParam): Set<string> {
   );
 }
 
-/** Targets from ids (`_id`, `encounter`): that patient, that UTC day. */
+/** The one listing an encounter id needs: its patient's encounters on its UTC day. */
+export function dayTarget(loc: EncounterLocator): EncounterTarget {
+  const start = Date.parse(`${loc.date}T00:00:00Z`);
+  return { patientResourceId: loc.patientResourceId, patientId: loc.patient.patientId, start, end: start + DAY_MS };
+}
+
+/** Targets from ids (`_id`, `encounter`). */
 function idTargets(p: ParsedParam): EncounterTarget[] {
   return p.values.flatMap((v) => {
     const id = v.kind === 'token' ? v.token.code : v.kind === 'reference' ? v.ref.id : undefined;
     const loc = id === undefined ? undefined : parseEncounterId(id);
-    if (!loc) return [];
-    const start = Date.parse(`${loc.date}T00:00:00Z`);
-    return [{ patientResourceId: loc.patientResourceId, patientId: loc.patient.patientId, start, end: start + DAY_MS }];
+    return loc ? [dayTarget(loc)] : [];
   });
 }
 
