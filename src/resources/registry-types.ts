@@ -23,6 +23,8 @@ export interface OperationDef {
   /** Canonical URL of its OperationDefinition. */
   definition: string;
   documentation: string;
+  /** Its own input parameters (paging and view parameters come on top). */
+  parameters: readonly string[];
   /** Runs the operation on its parameters (from the URL and/or a form body). */
   run(ctx: RequestContext, params: ReadonlyArray<readonly [string, string]>): Promise<FhirResource>;
 }

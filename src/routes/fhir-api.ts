@@ -62,7 +62,7 @@ function addResourceRoutes(api: Hono<AppEnv>, m: ResourceModule, services: Servi
   for (const op of m.operations ?? []) {
     const run = async (c: Context<AppEnv>, pairs: [string, string][]) => {
       const ctx = requestContext(c, services);
-      noteParams(c, pairs, new Set(['patient', 'start', 'end', 'type', 'on-demand', '_count', '_offset', '_summary', '_elements']));
+      noteParams(c, pairs, new Set([...op.parameters, ...RESULT_PARAMS]));
       const patient = ctx.grant ? authorize(ctx.grant, m.type, 'search') : undefined;
       if (patient !== undefined) assertOwnPatient(m.type, pairs, patient);
       const result = await op.run(ctx, patient === undefined ? pairs : withPatient(pairs, ctx));

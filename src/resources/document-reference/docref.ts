@@ -17,7 +17,8 @@ import type { OperationDef } from '../registry-types.ts';
 import { byDate } from '../sort.ts';
 import { DOCUMENT_VIEW, wantsData } from './view.ts';
 
-const OP_PARAMS = new Set(['patient', 'start', 'end', 'type', 'on-demand', 'profile']);
+const PARAMETERS = ['patient', 'start', 'end', 'type', 'on-demand', 'profile'] as const;
+const OP_PARAMS: ReadonlySet<string> = new Set(PARAMETERS);
 const CCD_TYPE = { system: 'http://loinc.org', code: '34133-9' };
 
 interface DocrefArgs {
@@ -100,5 +101,6 @@ export const docrefOperation: OperationDef = {
   name: 'docref',
   definition: 'http://hl7.org/fhir/us/core/OperationDefinition/docref',
   documentation: 'US Core Fetch DocumentReference: patient (required), start, end, type, on-demand. GET and POST.',
+  parameters: PARAMETERS,
   run,
 };
