@@ -44,5 +44,4 @@ export const binaryModule: ResourceModule = {
   capabilities: { includes: [], revincludes: [], sorts: [] },
   view: { summary: new Set(['contentType', 'securityContext']), mandatory: new Set(['contentType']) },
   read: (ctx, id) => readBinary(ctx, id),
-  search: () => Promise.resolve({ matches: [] }),
 };

@@ -48,5 +48,6 @@ export interface ResourceModule {
   conformance?: boolean;
   /** `view` lets a module skip work for elements that will be left out. */
   read(ctx: RequestContext, id: string, view: ResourceView): Promise<FhirResource>;
-  search(ctx: RequestContext, request: SearchRequest): Promise<SearchResult>;
+  /** Present exactly when `interactions` include search-type. */
+  search?(ctx: RequestContext, request: SearchRequest): Promise<SearchResult>;
 }

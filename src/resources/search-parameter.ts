@@ -40,5 +40,4 @@ export const searchParameterModule: ResourceModule = {
     mandatory: new Set(['url', 'name', 'status', 'description', 'code', 'base', 'type']),
   },
   read: (ctx, id) => (id === SECTION_PARAM_ID ? Promise.resolve(sectionSearchParameter(ctx.baseUrl)) : Promise.reject(notFound('SearchParameter'))),
-  search: () => Promise.resolve({ matches: [] }),
 };

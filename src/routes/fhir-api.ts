@@ -75,9 +75,10 @@ function addResourceRoutes(api: Hono<AppEnv>, m: ResourceModule, services: Servi
     api.get(`/${m.type}/$${op.name}`, (c) => run(c, queryPairs(c)));
     api.post(`/${m.type}/$${op.name}`, async (c) => run(c, [...queryPairs(c), ...(await formPairs(c))]));
   }
-  if (m.interactions.includes('search-type')) {
-    api.get(`/${m.type}`, (c) => search(c, m, services, queryPairs(c)));
-    api.post(`/${m.type}/_search`, async (c) => search(c, m, services, [...queryPairs(c), ...(await formPairs(c))]));
+  const run = m.search?.bind(m);
+  if (m.interactions.includes('search-type') && run) {
+    api.get(`/${m.type}`, (c) => search(c, m, run, services, queryPairs(c)));
+    api.post(`/${m.type}/_search`, async (c) => search(c, m, run, services, [...queryPairs(c), ...(await formPairs(c))]));
   }
   if (m.interactions.includes('read')) {
     api.get(`/${m.type}/:id`, async (c) => {
@@ -98,7 +99,13 @@ function addResourceRoutes(api: Hono<AppEnv>, m: ResourceModule, services: Servi
   api.on(WRITE_METHODS, [`/${m.type}`, `/${m.type}/*`], methodNotAllowed);
 }
 
-async function search(c: Context<AppEnv>, m: ResourceModule, services: Services, pairs: [string, string][]) {
+async function search(
+  c: Context<AppEnv>,
+  m: ResourceModule,
+  run: NonNullable<ResourceModule['search']>,
+  services: Services,
+  pairs: [string, string][],
+) {
   const ctx = requestContext(c, services);
   const strict = /(^|[;,\s])handling\s*=\s*strict\b/i.test(c.req.header('prefer') ?? '');
   const defs = searchParamIndex.get(m.type) ?? new Map();
@@ -107,7 +114,7 @@ async function search(c: Context<AppEnv>, m: ResourceModule, services: Services,
   if (patient !== undefined) assertOwnPatient(m.type, pairs, patient);
   const scoped = patient !== undefined && defs.has('patient') && !pairs.some(([k]) => DRIVERS.has(k)) ? withPatient(pairs, ctx) : pairs;
   const { request, ignored } = parseSearch(m.type, defs, scoped, { strict, baseUrl: ctx.baseUrl, capabilities: m.capabilities });
-  const result = await m.search(ctx, request);
+  const result = await run(ctx, request);
   // With patient scopes, only the patient in context's resources are ever returned.
   const matches = confine(result.matches, patient);
   const included = result.included ? confine(await result.included(pageOf(matches, request)), patient) : [];
