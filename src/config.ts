@@ -3,6 +3,7 @@
  * `loadConfig(env)` returns a frozen Config or throws ConfigError naming every bad
  * variable at once. No other module reads process.env.
  */
+import { createPrivateKey } from 'node:crypto';
 import { z } from 'zod';
 import { DEFAULT_POLICY, type UpstreamPolicy } from './nextech/policy.ts';
 
@@ -21,7 +22,8 @@ const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' |
 
 const EnvSchema = z.object({
   PORT: port.default(8080),
-  HOST: z.string().min(1).default('0.0.0.0'),
+  // Its default depends on the upstream (see loadConfig): loopback on the embedded sandbox.
+  HOST: z.string().min(1).optional(),
   PUBLIC_BASE_URL: absoluteUrl.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NEXTECH_BASE_URL: absoluteUrl.optional(),
@@ -56,6 +58,12 @@ const EnvSchema = z.object({
   SMART_CLIENTS: z.string().optional(),
   SMART_TOKEN_SECONDS: z.coerce.number().int().min(60).max(86_400).default(3600),
   NEXTECH_AUTHORIZE_URL: absoluteUrl.optional(),
+  SMART_SIGNING_KEY: z.string().min(1).optional(),
+  ANONYMOUS_ACCESS: flag.optional(),
+  RESOURCE_ID_KEY: z.string().min(32, 'at least 32 characters (it keys the encryption of resource ids)').optional(),
+  METRICS_TOKEN: z.string().min(16, 'at least 16 characters').regex(/^[\x21-\x7e]+$/, 'printable ASCII, no spaces').optional(),
+  BACKEND_CLIENTS: z.string().optional(),
+  BACKEND_TOKEN_SECONDS: z.coerce.number().int().min(60).max(3600).default(300),
   CORS_ORIGINS: z
     .string()
     .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
@@ -102,8 +110,21 @@ export interface Config {
   caches: { encounterTtlMs: number; encounterMaxBytes: number; categoryTtlMs: number };
   /** Browser origins allowed by CORS (SMART apps); empty = CORS off. */
   corsOrigins: readonly string[];
+  /**
+   * Requests with no Authorization header are served with the service's own (managed)
+   * Nextech credentials. Only when enabled: by default on the embedded sandbox, off otherwise.
+   */
+  anonymous: boolean;
+  /** Keys the encryption of resource ids (stable across restarts and replicas). */
+  resourceIdKey: string;
+  /** Keys the encryption of every token the service issues (SMART and Backend Services). */
+  tokenKey?: string;
+  /** When set, /metrics needs `Authorization: Bearer <this>`; otherwise it answers loopback peers only. */
+  metricsToken?: string;
   /** SMART App Launch, when configured (always on the embedded sandbox). */
   smart?: SmartSettings;
+  /** SMART Backend Services, when clients are registered. */
+  backend?: BackendSettings;
   /** The service's registration at Nextech's OAuth (managed mode and the SMART broker). */
   nextechOAuth?: { tokenUrl: string; clientId: string; clientSecret?: string; resource?: string };
 }
@@ -117,13 +138,35 @@ export interface SmartClient {
 }
 
 export interface SmartSettings {
-  /** Keys the encryption of issued tokens, codes and login state (shared by all replicas). */
-  key?: string;
   clients: readonly SmartClient[];
   accessTokenSeconds: number;
   /** Nextech's interactive authorize endpoint, where users log in. */
   nextechAuthorizeUrl?: string;
+  /** PEM private key (RSA) that signs id_tokens; without one, `openid` is not offered. */
+  signingKey?: string;
 }
+
+/** A Backend Services client (SMART `client-confidential-asymmetric`), registered in configuration. */
+export interface BackendClient {
+  clientId: string;
+  name?: string;
+  /** Its public keys, inline… */
+  jwks?: { keys: Record<string, unknown>[] };
+  /** …or where to fetch them. */
+  jwksUri?: string;
+  /** The most it may be granted (`system/` scopes, v1 or v2). */
+  scope: string;
+  /** The practices its tokens may read. */
+  practices: readonly string[];
+}
+
+export interface BackendSettings {
+  clients: readonly BackendClient[];
+  accessTokenSeconds: number;
+}
+
+/** Fixed development key for resource ids on the embedded sandbox only (ids stay stable across restarts). */
+export const SANDBOX_RESOURCE_ID_KEY = 'nextech-fhir-facade/sandbox-only/resource-ids/v1';
 
 const SmartClientsSchema = z.array(
   z
@@ -135,6 +178,56 @@ const SmartClientsSchema = z.array(
     })
     .strict(),
 );
+
+const BackendClientsSchema = z.array(
+  z
+    .object({
+      client_id: z.string().regex(/^[A-Za-z0-9._~-]{1,128}$/),
+      name: z.string().max(200).optional(),
+      jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }).optional(),
+      jwks_uri: z.string().url().refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL').optional(),
+      scope: z.string().regex(/^system\/\S+( system\/\S+)*$/, 'space-separated system/ scopes').default('system/*.rs'),
+      practices: z.array(practiceId).min(1),
+    })
+    .strict()
+    .refine((c) => (c.jwks === undefined) !== (c.jwks_uri === undefined), 'give exactly one of jwks and jwks_uri'),
+);
+
+function parseBackendClients(raw: string | undefined, problems: Map<string, string>): BackendClient[] {
+  if (raw === undefined) return [];
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    problems.set('BACKEND_CLIENTS', 'must be JSON: [{"client_id":…,"jwks_uri":…,"practices":[…]}]');
+    return [];
+  }
+  const parsed = BackendClientsSchema.safeParse(json);
+  if (!parsed.success) {
+    problems.set('BACKEND_CLIENTS', `invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
+    return [];
+  }
+  return parsed.data.map((c) => ({
+    clientId: c.client_id,
+    ...(c.name ? { name: c.name } : {}),
+    ...(c.jwks ? { jwks: c.jwks } : {}),
+    ...(c.jwks_uri ? { jwksUri: c.jwks_uri } : {}),
+    scope: c.scope,
+    practices: Object.freeze([...c.practices]),
+  }));
+}
+
+/** The id_token signing key must be an RSA private key of at least 2048 bits (RS256). */
+function checkSigningKey(pem: string | undefined, problems: Map<string, string>): void {
+  if (pem === undefined) return;
+  try {
+    const key = createPrivateKey(pem);
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+    if (key.asymmetricKeyType !== 'rsa' || bits < 2048) problems.set('SMART_SIGNING_KEY', 'must be an RSA private key of at least 2048 bits (PEM)');
+  } catch {
+    problems.set('SMART_SIGNING_KEY', 'must be a PEM private key');
+  }
+}
 
 function parseSmartClients(raw: string | undefined, problems: Map<string, string>): SmartClient[] {
   if (raw === undefined) return [];
@@ -192,12 +285,26 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
       problems.set('NEXTECH_REFRESH_TOKEN', 'required when NEXTECH_AUTH=managed (or NEXTECH_REFRESH_TOKEN_FILE, written by npm run login)');
     }
   }
+  const sandbox = cleaned.NEXTECH_BASE_URL === undefined;
+  const authMode = cleaned.NEXTECH_AUTH ?? 'managed';
   const smartClients = parseSmartClients(cleaned.SMART_CLIENTS, problems);
-  if (cleaned.SMART_CLIENTS !== undefined && cleaned.NEXTECH_BASE_URL !== undefined) {
+  if (cleaned.SMART_CLIENTS !== undefined && !sandbox) {
     for (const name of ['SMART_KEY', 'NEXTECH_AUTHORIZE_URL', 'NEXTECH_TOKEN_URL', 'NEXTECH_CLIENT_ID'] as const) {
       if (cleaned[name] === undefined) problems.set(name, 'required when SMART_CLIENTS is set');
     }
   }
+  const backendClients = parseBackendClients(cleaned.BACKEND_CLIENTS, problems);
+  if (cleaned.BACKEND_CLIENTS !== undefined) {
+    if (authMode !== 'managed') problems.set('BACKEND_CLIENTS', 'needs NEXTECH_AUTH=managed: Backend Services clients are served with the service\'s own Nextech credentials');
+    else if (!sandbox && cleaned.SMART_KEY === undefined) problems.set('SMART_KEY', 'required when BACKEND_CLIENTS is set (it keys the tokens issued)');
+  }
+  if (!sandbox && cleaned.RESOURCE_ID_KEY === undefined) {
+    problems.set('RESOURCE_ID_KEY', 'required with NEXTECH_BASE_URL (it keys resource ids; give every replica the same one)');
+  }
+  if (authMode === 'passthrough' && ['true', '1'].includes(cleaned.ANONYMOUS_ACCESS ?? '')) {
+    problems.set('ANONYMOUS_ACCESS', 'needs NEXTECH_AUTH=managed: anonymous callers are served with the service\'s own Nextech credentials');
+  }
+  checkSigningKey(cleaned.SMART_SIGNING_KEY, problems);
   if (!parsed.success || problems.size > 0) {
     throw new ConfigError([...problems].map(([name, why]) => `${name}: ${why}`));
   }
@@ -218,7 +325,8 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
   }
   return Object.freeze({
     port: e.PORT,
-    host: e.HOST,
+    // On the embedded sandbox anonymous access is on by default: listen on loopback only.
+    host: e.HOST ?? (sandbox ? '127.0.0.1' : '0.0.0.0'),
     ...(e.PUBLIC_BASE_URL ? { publicBaseUrl: e.PUBLIC_BASE_URL } : {}),
     logLevel: e.LOG_LEVEL,
     ...(e.NEXTECH_BASE_URL ? { nextechBaseUrl: e.NEXTECH_BASE_URL } : {}),
@@ -260,15 +368,22 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
           }),
         }
       : {}),
-    ...(smartClients.length > 0 || e.NEXTECH_BASE_URL === undefined
+    anonymous: e.ANONYMOUS_ACCESS ?? (sandbox && auth === 'managed'),
+    resourceIdKey: e.RESOURCE_ID_KEY ?? SANDBOX_RESOURCE_ID_KEY,
+    ...(e.SMART_KEY ? { tokenKey: e.SMART_KEY } : {}),
+    ...(e.METRICS_TOKEN ? { metricsToken: e.METRICS_TOKEN } : {}),
+    ...(smartClients.length > 0 || sandbox
       ? {
           smart: Object.freeze({
-            ...(e.SMART_KEY ? { key: e.SMART_KEY } : {}),
             clients: Object.freeze(smartClients),
             accessTokenSeconds: e.SMART_TOKEN_SECONDS,
             ...(e.NEXTECH_AUTHORIZE_URL ? { nextechAuthorizeUrl: e.NEXTECH_AUTHORIZE_URL } : {}),
+            ...(e.SMART_SIGNING_KEY ? { signingKey: e.SMART_SIGNING_KEY } : {}),
           }),
         }
+      : {}),
+    ...(backendClients.length > 0
+      ? { backend: Object.freeze({ clients: Object.freeze(backendClients), accessTokenSeconds: e.BACKEND_TOKEN_SECONDS }) }
       : {}),
   });
 }

@@ -52,21 +52,29 @@ const V2_PERMISSIONS = /^c?r?u?d?s?$/;
 // such as `constructor` cannot find an inherited property.
 const V1_PERMISSIONS: ReadonlyMap<string, string> = new Map([['read', 'rs'], ['write', 'cud'], ['*', 'cruds']]);
 const CONTEXT_ORDER: readonly ScopeContext[] = ['patient', 'user', 'system'];
+/** What apps a person launches may be granted; `system/` belongs to Backend Services. */
+export const USER_CONTEXTS: readonly ScopeContext[] = ['patient', 'user'];
+export const SYSTEM_CONTEXTS: readonly ScopeContext[] = ['system'];
 // When several contexts allow an interaction, `allows` reports the broadest.
 const BREADTH_ORDER: readonly ScopeContext[] = ['system', 'user', 'patient'];
 
 /**
  * Parses a space-separated scope string, keeping only what this server supports:
- * read-only resource scopes in `patient/` or `user/` context on a supported type or `*`,
+ * read-only resource scopes in the given contexts on a supported type or `*`,
  * plus `launch/patient`, `openid`, `fhirUser`, `offline_access` and `online_access`.
- * `system/` scopes (no backend services here), unknown scopes, and granular scopes with
- * `?` query parameters are dropped whole, so a granular scope grants nothing.
+ * Scopes of other contexts (by default `system/`, which only Backend Services clients get),
+ * unknown scopes, and granular scopes with `?` query parameters are dropped whole, so a
+ * granular scope grants nothing.
  */
-export function parseScopes(scope: string, supportedTypes: readonly string[]): Scopes {
+export function parseScopes(
+  scope: string,
+  supportedTypes: readonly string[],
+  contexts: readonly ScopeContext[] = USER_CONTEXTS,
+): Scopes {
   const tokens = scope.split(/\s+/).filter((t) => t !== '');
   const resources: ResourceScope[] = [];
   for (const token of tokens) {
-    const parsed = parseResourceScope(token, supportedTypes);
+    const parsed = parseResourceScope(token, supportedTypes, contexts);
     if (parsed) resources.push(parsed);
   }
   return build(resources, flagsWhere((key, name) => tokens.includes(name)));
@@ -112,14 +120,15 @@ function flagsWhere(test: (key: keyof Flags, name: string) => boolean): Flags {
   return flags;
 }
 
-function parseResourceScope(token: string, supportedTypes: readonly string[]): ResourceScope | undefined {
+function parseResourceScope(token: string, supportedTypes: readonly string[], contexts: readonly ScopeContext[]): ResourceScope | undefined {
   // Granular scopes (`patient/Observation.rs?category=...`) restrict by search parameters
   // this facade does not enforce; granting the unrestricted scope would widen the request.
   if (token.includes('?')) return undefined;
   const match = RESOURCE_SCOPE.exec(token);
   if (!match) return undefined;
-  const [, context, resourceType, permissions] = match;
-  if (context !== 'patient' && context !== 'user') return undefined;
+  const [, name, resourceType, permissions] = match;
+  const context = contexts.find((c) => c === name);
+  if (context === undefined) return undefined;
   if (resourceType === undefined || permissions === undefined) return undefined;
   if (resourceType !== '*' && !supportedTypes.includes(resourceType)) return undefined;
   const perms = readPermissions(permissions);

@@ -14,6 +14,9 @@ import { exchangeCode, refreshGrant, type NextechOAuthClient, type NextechTokens
 import type { AccessClaims, CodeClaims, GrantClaims, PendingClaims, PickerClaims, RefreshClaims } from './claims.ts';
 import { isValidChallenge, verifyPkceS256 } from './pkce.ts';
 import type { Sealer } from './sealer.ts';
+import { OAuthError } from '../oauth-error.ts';
+
+export { OAuthError } from '../oauth-error.ts';
 import { narrow, parseScopes } from './scopes.ts';
 
 export interface SmartServerDeps {
@@ -26,18 +29,6 @@ export interface SmartServerDeps {
   supportedTypes: readonly string[];
   nextech: NextechClient;
   now: () => number;
-}
-
-/** An OAuth error for the app (RFC 6749 §4.1.2.1 / §5.2). */
-export class OAuthError extends Error {
-  constructor(
-    readonly error: string,
-    readonly description: string,
-    readonly status = 400,
-  ) {
-    super(description);
-    this.name = 'OAuthError';
-  }
 }
 
 const CODE_SECONDS = 60;

@@ -32,7 +32,7 @@ export function createSmartServer(
   const authorizeUrl = sandbox ? sandbox.authorizeUrl : smart.nextechAuthorizeUrl;
   // loadConfig guarantees these on a real Nextech; the sandbox supplies its own.
   if (!oauth || !authorizeUrl) return undefined;
-  const key = smart.key ?? (sandbox ? randomBytes(32).toString('base64url') : undefined);
+  const key = config.tokenKey ?? (sandbox ? randomBytes(32).toString('base64url') : undefined);
   if (!key) return undefined;
   const server = new SmartServer({
     settings: { ...smart, key, clients: smart.clients.length > 0 ? smart.clients : sandbox ? [DEMO_SMART_CLIENT] : [] },
