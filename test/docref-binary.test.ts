@@ -12,6 +12,7 @@ import {
   idsOf,
   matchesOf,
   newestFirst,
+  withIds,
   type DocPatient,
 } from './helpers/documents.ts';
 import { expectOutcome, fhirFetch, startTestService, type TestService } from './helpers/service.ts';
@@ -26,9 +27,9 @@ let large: DocPatient;
 
 beforeAll(async () => {
   svc = await startTestService();
-  many = await edgePatient(svc.sandbox, svc.fhir, 'many-encounters');
-  boundary = await edgePatient(svc.sandbox, svc.fhir, 'day-boundary-encounters');
-  large = await edgePatient(svc.sandbox, svc.fhir, 'large-ccd');
+  many = await withIds(svc.fhir, await edgePatient(svc.sandbox, svc.fhir, 'many-encounters'));
+  boundary = await withIds(svc.fhir, await edgePatient(svc.sandbox, svc.fhir, 'day-boundary-encounters'));
+  large = await withIds(svc.fhir, await edgePatient(svc.sandbox, svc.fhir, 'large-ccd'));
 });
 afterAll(() => svc.close());
 
@@ -228,14 +229,17 @@ describe('Binary', () => {
     }
   });
 
-  it('returns 404 not-found for an id it did not issue', async () => {
-    const { id } = documentOf(many, 0);
-    const unknownEncounter = id.replace(/^\d+/, '999999999');
-    for (const bad of ['no-such-document', unknownEncounter, `${id.split('.')[0] ?? ''}.20200101.${many.id}`]) {
+  it('returns 404 not-found for an id it did not issue, before any upstream call', async () => {
+    const { id, e } = documentOf(many, 0);
+    const oldFormat = `${e.summary.encounterId}.${new Date(e.instant).toISOString().slice(0, 10).replaceAll('-', '')}.${many.patient.patientId}-${many.patient.json.chartNumber}`;
+    // More alterations, for every type, in test/resource-ids.test.ts.
+    for (const bad of ['no-such-document', oldFormat, `999999999.20200101.${many.id}`, id.slice(0, -1), many.id]) {
+      svc.sandbox.resetCalls();
       const { issue } = await expectOutcome(`${svc.fhir}/Binary/${bad}`, 404);
       expect(issue.code).toBe('not-found');
       const asHtml = await expectOutcome(`${svc.fhir}/Binary/${bad}`, 404, { headers: { accept: 'text/html' } });
       expect(asHtml.issue.code).toBe('not-found');
+      expect(svc.sandbox.calls).toHaveLength(0);
     }
   });
 });

@@ -9,6 +9,7 @@ import {
   doctorDisplayOf,
   documentIdOf,
   edgePatient,
+  encounterIdOf,
   encounterSearches,
   expectCarries,
   idsOf,
@@ -17,6 +18,7 @@ import {
   linkOf,
   matchesOf,
   newestFirst,
+  withIds,
   type DocPatient,
 } from './helpers/documents.ts';
 import { expectOutcome, fhirFetch, startTestService, type TestService } from './helpers/service.ts';
@@ -33,10 +35,10 @@ let boundary: DocPatient;
 
 beforeAll(async () => {
   svc = await startTestService();
-  locked = await edgePatient(svc.sandbox, svc.fhir, 'locked-as-string');
-  many = await edgePatient(svc.sandbox, svc.fhir, 'many-encounters');
-  large = await edgePatient(svc.sandbox, svc.fhir, 'large-ccd');
-  boundary = await edgePatient(svc.sandbox, svc.fhir, 'day-boundary-encounters');
+  locked = await withIds(svc.fhir, await edgePatient(svc.sandbox, svc.fhir, 'locked-as-string'));
+  many = await withIds(svc.fhir, await edgePatient(svc.sandbox, svc.fhir, 'many-encounters'));
+  large = await withIds(svc.fhir, await edgePatient(svc.sandbox, svc.fhir, 'large-ccd'));
+  boundary = await withIds(svc.fhir, await edgePatient(svc.sandbox, svc.fhir, 'day-boundary-encounters'));
 });
 afterAll(() => svc.close());
 
@@ -48,7 +50,7 @@ const read = (id: string, query = '') => docFetch<DocumentReference>(`${svc.fhir
 /** Document ids of a patient's encounters that satisfy `pred`, newest first. */
 const expectedIds = (p: DocPatient, pred: (e: SandboxEncounter) => boolean = () => true) =>
   newestFirst(p).filter(pred).map((e) => documentIdOf(p, e));
-/** The sandbox encounter a document id names (ids are documented: `{encounterId}.{yyyymmdd}.{patient}`). */
+/** The sandbox encounter a document id stands for (ids are opaque: found by withIds). */
 const encounterFor = (p: DocPatient, doc: DocumentReference): SandboxEncounter => {
   const e = p.patient.encounters.find((x) => documentIdOf(p, x) === doc.id);
   if (!e) throw new Error(`no encounter for document ${doc.id ?? ''}`);
@@ -74,7 +76,7 @@ describe('DocumentReference content', () => {
         subject: { reference: `Patient/${locked.id}` },
         date: instantOf(e),
         author: [expect.objectContaining({ display: doctorDisplayOf(e) })],
-        context: { encounter: [{ reference: `Encounter/${documentIdOf(locked, e)}` }], period: { start: instantOf(e) } },
+        context: { encounter: [{ reference: `Encounter/${encounterIdOf(locked, e)}` }], period: { start: instantOf(e) } },
       });
       const attachment = attachmentOf(doc);
       expect(attachment).toMatchObject({ contentType: 'text/html', creation: instantOf(e), url: `${svc.fhir}/Binary/${doc.id ?? ''}` });
@@ -136,14 +138,18 @@ describe('DocumentReference content', () => {
     expect(entry?.fullUrl).toBe(`${svc.fhir}/DocumentReference/${entry?.resource?.id ?? ''}`);
   });
 
-  it('returns 404 for ids it did not issue', async () => {
+  it('returns 404 for ids it did not issue, before any upstream call', async () => {
     const [e] = newestFirst(many);
     if (!e) throw new Error('no encounter');
     const real = documentIdOf(many, e);
-    const wrongDay = real.replace(/\.(\d{8})\./, (_m, d: string) => `.${String(Number(d) + 1)}.`);
-    for (const id of ['nope', `999999999.20210315.${many.id}`, wrongDay]) {
+    const day = instantOf(e).slice(0, 10).replaceAll('-', '');
+    const oldFormat = `${e.summary.encounterId}.${day}.${many.patient.patientId}-${many.patient.json.chartNumber}`;
+    // More alterations, for every type, in test/resource-ids.test.ts.
+    for (const id of ['nope', oldFormat, `999999999.20210315.${many.id}`, encounterIdOf(many, e), `${real}A`]) {
+      svc.sandbox.resetCalls();
       const { issue } = await expectOutcome(`${svc.fhir}/DocumentReference/${id}`, 404);
       expect(issue.code).toBe('not-found');
+      expect(svc.sandbox.calls).toHaveLength(0);
     }
   });
 
@@ -168,9 +174,12 @@ describe('DocumentReference search parameters', () => {
     const id = documentIdOf(many, e);
     const byId = await search(`_id=${id}`);
     expect(idsOf(byId.body)).toEqual([id]);
-    const byEncounter = await search(`encounter=Encounter/${id}`);
+    const byEncounter = await search(`encounter=Encounter/${encounterIdOf(many, e)}`);
     expect(byEncounter.body.entry).toEqual(byId.body.entry);
-    expect((await search(`patient=${many.id}&encounter=Encounter/${id}`)).body.total).toBe(1);
+    expect((await search(`patient=${many.id}&encounter=Encounter/${encounterIdOf(many, e)}`)).body.total).toBe(1);
+    // A document id is not an Encounter id, nor the other way round.
+    expect((await search(`encounter=Encounter/${id}`)).body.total).toBe(0);
+    expect((await search(`_id=${encounterIdOf(many, e)}`)).body.total).toBe(0);
     expect((await search(`patient=${locked.id}&_id=${id}`)).body.total).toBe(0);
   });
 

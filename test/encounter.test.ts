@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { edgeCases, parseBound, type Sandbox, type SandboxEdgeCaseName, type SandboxPatient } from '../src/sandbox/index.ts';
 import {
   encounterFhirId,
+  encounterFhirIds,
   encounterIdsIn,
   encounterSearches,
   expectedEncounter,
@@ -78,10 +79,13 @@ describe('Encounter mapping', () => {
     expect(summaries.some((s) => s.department === null)).toBe(true);
     for (const s of subjects) {
       const now = Date.now();
+      const ids = await encounterFhirIds(s.base, s.id);
       const { status, body } = await searchAt(s.base, `patient=${s.id}&_count=50`);
       expect(status).toBe(200);
-      const want = newestFirst(s.patient).map((e) => expectedEncounter(e.summary, s.practiceId, s.id, now));
+      const want = newestFirst(s.patient).map((e) => expectedEncounter(e.summary, s.practiceId, s.id, now, ids.get(e.summary.encounterId) ?? ''));
       expect(matchesOf(body)).toEqual(want);
+      // Ids are opaque, one per encounter (each reads back: see Encounter read).
+      expect(new Set(ids.values()).size).toBe(s.patient.encounters.length);
     }
   });
 
@@ -93,11 +97,23 @@ describe('Encounter mapping', () => {
     expect(displays).toContain('Karen Whitfield, OD');
   });
 
-  it('puts each encounter on its UTC day in the id, whatever the local zone', async () => {
+  it('puts each encounter on its UTC day in the id, whatever the local zone: its read asks Nextech for that day', async () => {
     const s = await fixture(svc, svc.fhir, 'day-boundary-encounters');
     const { body } = await searchAt(svc.fhir, `patient=${s.id}&_sort=date`);
-    const days = matchesOf(body).map((e) => e.id?.split('.')[1]);
-    expect(days).toEqual(['20210314', '20210315', '20210315', '20210315', '20210316', '20240229']);
+    const asked: string[] = [];
+    for (const e of matchesOf(body)) {
+      const day = e.period?.start?.slice(0, 10) ?? '';
+      svc.sandbox.resetCalls();
+      const read = await fhirFetch<Encounter>(`${svc.fhir}/Encounter/${e.id ?? ''}`);
+      expect(read.body).toEqual(e);
+      // Encounters of a day already read come from the shared store; any call asks for that UTC day.
+      for (const call of encounterSearches(svc.sandbox)) {
+        expect(parseBound(call.query.start ?? '', 'start')).toBe(Date.parse(`${day}T00:00:00Z`));
+        expect(parseBound(call.query.end ?? '', 'end')).toBe(Date.parse(`${day}T00:00:00Z`) + DAY_MS - 1);
+        asked.push(day);
+      }
+    }
+    expect(asked).toEqual(['2021-03-14', '2021-03-15', '2021-03-16', '2024-02-29']);
   });
 });
 
@@ -123,8 +139,9 @@ describe('Encounter status (service and sandbox clocks set to a chosen instant)'
 
   async function statusesByRead(w: ClockedService, s: Subject): Promise<(string | undefined)[]> {
     const out: (string | undefined)[] = [];
+    const ids = await encounterFhirIds(w.fhir, s.id);
     for (const e of s.patient.encounters) {
-      const { status, body } = await fhirFetch<Encounter>(`${w.fhir}/Encounter/${encounterFhirId(e.summary, s.id)}`);
+      const { status, body } = await fhirFetch<Encounter>(`${w.fhir}/Encounter/${ids.get(e.summary.encounterId) ?? ''}`);
       expect(status).toBe(200);
       out.push(body.status);
     }
@@ -173,7 +190,7 @@ describe('Encounter read', () => {
     const s = await fixture(svc, svc.fhir, 'day-boundary-encounters');
     const e = s.patient.encounters.find((x) => x.summary.encounterDate === '2021-03-15T23:59:59.999Z');
     if (!e) throw new Error('fixture changed');
-    return { s, e, id: encounterFhirId(e.summary, s.id) };
+    return { s, e, id: await encounterFhirId(svc.fhir, s.id, e.summary.encounterId) };
   }
 
   it('reads back every encounter the search returned, as the same resource', async () => {
@@ -188,31 +205,29 @@ describe('Encounter read', () => {
     }
   });
 
+  // Altered ids of every type (one character, cut, extended, another type's or practice's,
+  // the old format) are in test/resource-ids.test.ts.
   it.each([
-    ['the next day', (id: string) => id.replace('.20210315.', '.20210316.')],
-    ['the day before', (id: string) => id.replace('.20210315.', '.20210314.')],
-    ['an encounter id not on that day', (id: string) => id.replace(/^\d+/, (n) => String(Number(n) + 1))],
-    ['another patient id with this key', (id: string) => id.replace(/\.(\d+)-/, (_m, n: string) => `.${Number(n) + 1}-`)],
-    ['no patient key', (id: string) => id.replace(/-[^.]*$/, '')],
-    ['an impossible date', (id: string) => id.replace('.20210315.', '.20210230.')],
-    ['a dashed date', (id: string) => id.replace('.20210315.', '.2021-03-15.')],
-    ['no date', (id: string) => id.replace('.20210315.', '.')],
-    ['a path escape', (id: string) => `..%2F..%2FPatient%2F${id.split('.').pop() ?? ''}`],
+    ['the old format: another day', (_id: string, e: number, p: string) => `${e}.20210316.${p}`],
+    ['the old format: the right day', (_id: string, e: number, p: string) => `${e}.20210315.${p}`],
+    ['a path escape', (id: string) => `..%2F..%2FPatient%2F${id}`],
     ['a trailing escape', (id: string) => `${id}%2F..`],
     ['letters only', () => 'abc'],
-  ])('answers 404 OperationOutcome for an id with %s', async (_label, change) => {
-    const { id } = await lastOfTheDay();
-    const wrong = change(id);
+  ])('answers 404 OperationOutcome for an id with %s, before any upstream call', async (_label, change) => {
+    const { s, e, id } = await lastOfTheDay();
+    const wrong = change(id, e.summary.encounterId, `${s.patient.patientId}-${s.patient.json.chartNumber}`);
     expect(wrong).not.toBe(id);
+    svc.sandbox.resetCalls();
     const { issue } = await expectOutcome(`${svc.fhir}/Encounter/${wrong}`, 404);
     expect(issue.code).toBe('not-found');
+    expect(svc.sandbox.calls).toHaveLength(0);
   });
 
   it('answers 404 for an encounter of another practice\'s patient', async () => {
     const s = await fixture(svc, baseOf(svc, P2), 'day-boundary-encounters', P2);
     const [first] = s.patient.encounters;
     if (!first) throw new Error('fixture changed');
-    const id = encounterFhirId(first.summary, s.id);
+    const id = await encounterFhirId(s.base, s.id, first.summary.encounterId);
     expect((await fhirFetch<Encounter>(`${s.base}/Encounter/${id}`)).status).toBe(200);
     await expectOutcome(`${svc.fhir}/Encounter/${id}`, 404);
   });
@@ -270,7 +285,8 @@ describe('Encounter search', () => {
     const s = await fixture(svc, svc.fhir, 'day-boundary-encounters');
     const [a, b] = s.patient.encounters;
     if (!a || !b) throw new Error('fixture changed');
-    const [idA, idB] = [encounterFhirId(a.summary, s.id), encounterFhirId(b.summary, s.id)];
+    const ids = await encounterFhirIds(svc.fhir, s.id);
+    const [idA, idB] = [ids.get(a.summary.encounterId) ?? '', ids.get(b.summary.encounterId) ?? ''];
     const alone = await searchAt(svc.fhir, `_id=${idA}`);
     expect(matchesOf(alone.body).map((e) => e.id)).toEqual([idA]);
     const both = await searchAt(svc.fhir, `_id=${idA},${idB}&_sort=date`);
@@ -506,7 +522,7 @@ describe('Encounter upstream calls (a fresh service per test, so nothing is reus
     const search = await searchAt(fresh.fhir, `patient=${s.id}`);
     const fromSearch = matchesOf(search.body).find((r) => r.identifier?.[0]?.value === String(e.summary.encounterId));
     fresh.sandbox.resetCalls();
-    const { status, body } = await fhirFetch<Encounter>(`${fresh.fhir}/Encounter/${encounterFhirId(e.summary, s.id)}`);
+    const { status, body } = await fhirFetch<Encounter>(`${fresh.fhir}/Encounter/${fromSearch?.id ?? ''}`);
     expect(status).toBe(200);
     expect(body).toEqual(fromSearch);
     expect(fresh.sandbox.calls).toHaveLength(1);

@@ -1,5 +1,6 @@
 import type { Bundle, Encounter, Patient } from 'fhir/r4';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nextechIdOf } from './helpers/expected.ts';
 import { fhirFetch, startTestService, type TestService } from './helpers/service.ts';
 import { launch, SMART_ENV } from './helpers/smart.ts';
 
@@ -9,8 +10,11 @@ beforeAll(async () => {
 });
 afterAll(() => svc.close());
 
-/** The Nextech patient number in a Patient id or reference. */
-const numberOf = (ref: string) => Number(/(?:^|Patient\/)(\d+)/.exec(ref)?.[1]);
+/** The Nextech patient number of the patient in a token's context (ids are opaque: its PI identifier). */
+async function numberOf(base: string, token: { access_token: string; patient?: string }): Promise<number> {
+  const { body } = await fhirFetch<Patient>(`${base}/Patient/${token.patient ?? ''}`, { headers: { authorization: `Bearer ${token.access_token}` } });
+  return nextechIdOf(body);
+}
 
 describe('callers and practices never see each other’s data', () => {
   it('answers two patient-scoped callers of two practices, concurrently, each with only its own data', async () => {
@@ -20,7 +24,8 @@ describe('callers and practices never see each other’s data', () => {
       { base: `${svc.origin}/practices/1001/fhir`, token: a.token },
       { base: `${svc.origin}/practices/1002/fhir`, token: b.token },
     ];
-    expect(numberOf(a.token.patient ?? '')).not.toBe(numberOf(b.token.patient ?? ''));
+    const numbers = await Promise.all(callers.map((c) => numberOf(c.base, c.token)));
+    expect(numbers[0]).not.toBe(numbers[1]);
     // Same queries from both at once: shared caches and coalesced calls must keep them apart.
     const work = Array.from({ length: 30 }, (_, i) => {
       const who = callers[i % 2];
@@ -30,12 +35,16 @@ describe('callers and practices never see each other’s data', () => {
     });
     for (const { who, r } of await Promise.all(work)) {
       expect(r.status).toBe(200);
-      const own = numberOf(who.token.patient ?? '');
+      const own = numbers[callers.indexOf(who)];
       for (const e of r.body.entry ?? []) {
         expect(e.fullUrl?.startsWith(who.base)).toBe(true);
         const res = e.resource as Patient | Encounter;
-        const ref = res.resourceType === 'Patient' ? (res.id ?? '') : (res.subject?.reference ?? '');
-        expect(numberOf(ref)).toBe(own);
+        if (res.resourceType === 'Patient') {
+          expect(res.id).toBe(who.token.patient);
+          expect(nextechIdOf(res)).toBe(own);
+        } else {
+          expect(res.subject?.reference).toBe(`Patient/${who.token.patient ?? ''}`);
+        }
       }
     }
   });
@@ -57,7 +66,7 @@ describe('callers and practices never see each other’s data', () => {
       for (const { practice, r } of await Promise.all(work)) {
         expect(r.status).toBe(200);
         expect(r.body.total).toBe(1);
-        for (const e of r.body.entry ?? []) expect(ids(practice).has(numberOf((e.resource as Patient).id ?? ''))).toBe(true);
+        for (const e of r.body.entry ?? []) expect(ids(practice).has(nextechIdOf(e.resource as Patient))).toBe(true);
       }
     } finally {
       await pt.close();

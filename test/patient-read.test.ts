@@ -63,20 +63,23 @@ describe('Patient read', () => {
     }
   });
 
+  // Altered ids of every type are in test/resource-ids.test.ts.
   it.each([
-    ['an unknown patient', '99999999-ZZZ'],
-    ['a right patient id with another chart number', ''],
+    ['an unknown patient in the old format', '99999999-ZZZ'],
+    ['a right patient number with another chart number, in the old format', ''],
     ['a malformed id', 'not_an_id'],
-    ['an id that cannot carry a locator', '12345'],
-  ])('returns 404 for %s', async (_label, id) => {
+    ['a bare patient number', '12345'],
+  ])('returns 404 for %s, before any upstream call', async (_label, id) => {
     let target = id;
     if (target === '') {
       const found = await findOne('family=smith');
       target = `${nextechIdOf(found)}-X0000`;
     }
+    svc.sandbox.resetCalls();
     const { issue } = await expectOutcome(`${svc.fhir}/Patient/${target}`, 404);
     expect(issue.code).toBe('not-found');
     expect(issue.diagnostics).not.toContain(target);
+    expect(svc.sandbox.calls).toHaveLength(0);
   });
 
   it('answers an id with ../ with a 4xx OperationOutcome', async () => {
@@ -96,8 +99,10 @@ describe('practices', () => {
     expect(edgeCases('same-name-both-practices', '1001').map((c) => c.patientId)).toContain(idA);
     expect(edgeCases('same-name-both-practices', '1002').map((c) => c.patientId)).toContain(idB);
     expect(a.body.entry?.[0]?.fullUrl).toMatch(new RegExp(`^${svc.origin}/practices/1001/fhir/Patient/`));
-    // A patient of one practice is not readable through the other's base.
+    // A patient of one practice is not readable through the other's base (nor asked for upstream).
+    svc.sandbox.resetCalls();
     await expectOutcome(`${svc.origin}/practices/1002/fhir/Patient/${(a.body.entry?.[0]?.resource as Patient).id}`, 404);
+    expect(svc.sandbox.calls).toHaveLength(0);
   });
 
   it('takes the practice from the header on /fhir, else from NEXTECH_PRACTICE_ID', async () => {

@@ -2,11 +2,11 @@
  * Mapping functions for encounter records (`{ summary, ccd }`): ids, status, the doctor's
  * display name, and the CCD attachment's bytes, size and hash. Registered by name in
  * functions.ts; each reads the per-request context for what the record lacks (the
- * Patient's id, the section asked for, the FHIR base, the clock).
+ * patient and the id codec, the section asked for, the FHIR base, the clock).
  */
 import { createHash } from 'node:crypto';
+import type { DocumentKey } from '../ids/resource-ids.ts';
 import type { MappingContext } from './functions.ts';
-import { encounterResourceIdOf } from './encounter-ids.ts';
 
 interface EncounterLike {
   summary: {
@@ -52,16 +52,23 @@ export function doctorDisplay(record: unknown): string | undefined {
   return s.doctorProfessionalDesignation ? `${name}, ${s.doctorProfessionalDesignation}` : name;
 }
 
+/** What the ids of this record are made of (src/ids/encounter-ids.ts): the UTC day, the patient, the section. */
+function keyOf(record: unknown, ctx: MappingContext): DocumentKey | undefined {
+  if (!isEncounter(record) || ctx.patient === undefined) return undefined;
+  const ms = Date.parse(record.summary.encounterDate);
+  if (Number.isNaN(ms)) return undefined;
+  const date = new Date(ms).toISOString().slice(0, 10);
+  return { encounterId: record.summary.encounterId, date, patient: ctx.patient, section: text(ctx, 'section') };
+}
+
 export function encounterResourceId(record: unknown, ctx: MappingContext): string | undefined {
-  const patient = text(ctx, 'patientResourceId');
-  if (!isEncounter(record) || patient === undefined) return undefined;
-  return encounterResourceIdOf(record.summary.encounterId, record.summary.encounterDate, patient);
+  const key = keyOf(record, ctx);
+  return key && ctx.ids.encounter.issue(key);
 }
 
 export function documentResourceId(record: unknown, ctx: MappingContext): string | undefined {
-  const patient = text(ctx, 'patientResourceId');
-  if (!isEncounter(record) || patient === undefined) return undefined;
-  return encounterResourceIdOf(record.summary.encounterId, record.summary.encounterDate, patient, text(ctx, 'section'));
+  const key = keyOf(record, ctx);
+  return key && ctx.ids.document.issue(key);
 }
 
 export function encounterReference(record: unknown, ctx: MappingContext): string | undefined {

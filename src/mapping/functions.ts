@@ -3,13 +3,17 @@
  * whole record when the node has no `from`) and the per-request context, and returns a
  * value or undefined. Adding a function here is the only way to add logic to mappings.
  */
+import type { PatientLocator, PatientRecord, PracticeIds } from '../ids/resource-ids.ts';
 import * as encounter from './encounter-functions.ts';
-import { patientResourceId } from './ids.ts';
 
 export interface MappingContext {
   practiceId: string;
   /** Named per-request values mappings may read with `{ context: name }`. */
   values: Readonly<Record<string, unknown>>;
+  /** This practice's resource ids (src/ids): the id functions issue them. */
+  ids: PracticeIds;
+  /** For encounter-based mappings: the patient the records belong to. */
+  patient?: PatientLocator;
 }
 
 export type MappingFunction = (value: unknown, ctx: MappingContext) => unknown;
@@ -35,12 +39,21 @@ export function instant(value: unknown): string | undefined {
   return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
 }
 
+function isPatientRecord(x: unknown): x is PatientRecord {
+  return typeof x === 'object' && x !== null && typeof (x as { patientId?: unknown }).patientId === 'number';
+}
+
+/** The Patient id of a Nextech patient record (src/ids/patient-ids.ts). */
+export function patientResourceId(record: unknown, ctx: MappingContext): string | undefined {
+  return isPatientRecord(record) ? ctx.ids.patient.issue(record) : undefined;
+}
+
 export const mappingFunctions: Readonly<Record<string, MappingFunction>> = {
   calendarDate,
   instant,
   string: (v) => (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean' ? String(v) : undefined),
   trim: (v) => (typeof v === 'string' ? v.trim() || undefined : undefined),
-  patientResourceId: (record) => patientResourceId(record),
+  patientResourceId,
   encounterResourceId: encounter.encounterResourceId,
   documentResourceId: encounter.documentResourceId,
   encounterReference: encounter.encounterReference,

@@ -8,7 +8,7 @@ import { assertJsonAcceptable } from '../fhir/negotiate.ts';
 import { parseView } from '../fhir/search/parse.ts';
 import { applyView } from '../fhir/view.ts';
 import { binaryModule, readBinary, readCcd } from '../resources/binary.ts';
-import type { RequestContext } from '../resources/context.ts';
+import { practiceIds, type RequestContext } from '../resources/context.ts';
 import { authorize, forbidden, patientNumberOfId } from '../auth/smart/compartment.ts';
 import { auditLine } from './audit.ts';
 import type { AppEnv } from './env.ts';
@@ -36,8 +36,9 @@ function wantsHtml(accept: string | undefined, format: string | undefined): bool
 
 export async function binaryRoute(c: Context<AppEnv>, ctx: RequestContext): Promise<Response> {
   const id = c.req.param('id') ?? '';
-  const patient = ctx.grant ? authorize(ctx.grant, 'Binary', 'read') : undefined;
-  if (patient !== undefined && patientNumberOfId('Binary', id) !== patient) {
+  const ids = practiceIds(ctx);
+  const patient = ctx.grant ? authorize(ctx.grant, ids, 'Binary', 'read') : undefined;
+  if (patient !== undefined && patientNumberOfId(ids, 'Binary', id) !== patient) {
     throw forbidden('The access token only allows the patient in context');
   }
   const format = new URL(c.req.url).searchParams.get('_format') ?? undefined;

@@ -18,8 +18,12 @@ declare module 'vitest' {
 /** What must never appear in a log line, with a label saying what it is (not the value). */
 function forbidden(): { label: string; test: (line: string) => boolean }[] {
   const rules: { label: string; test: (line: string) => boolean }[] = [
-    // Sandbox tokens, codes and refresh tokens are 32 random bytes in base64url.
-    { label: 'an opaque token', test: (l) => /(^|[^A-Za-z0-9_-])[A-Za-z0-9_-]{43}($|[^A-Za-z0-9_-])/.test(l) },
+    // Sandbox tokens, codes and refresh tokens are 32 random bytes in base64url. Resource ids
+    // (src/ids) look alike and may be logged (audit lines list them as `Type/id`): not those.
+    {
+      label: 'an opaque token',
+      test: (l) => /(^|[^A-Za-z0-9_-])(?<!\b(?:Patient|Encounter|DocumentReference|Binary)\/)[A-Za-z0-9_-]{43}($|[^A-Za-z0-9_-])/.test(l),
+    },
     { label: 'a bearer token', test: (l) => /bearer\s+[A-Za-z0-9]/i.test(l) },
     { label: 'an SSN', test: (l) => /\b9\d{2}-\d{2}-\d{4}\b/.test(l) },
   ];
@@ -28,6 +32,12 @@ function forbidden(): { label: string; test: (line: string) => boolean }[] {
       const names = [`${p.json.firstName} ${p.json.lastName}`, p.json.lastName, p.json.firstName].filter((n) => n.length >= 4);
       for (const name of names) rules.push({ label: `patient ${p.patientId}'s name`, test: (l) => l.includes(name) });
       rules.push({ label: `patient ${p.patientId}'s birth date`, test: (l) => l.includes(p.birthDate) || l.includes(p.json.dob) });
+      // A chart number is a medical record number: never in a log line, on its own or in an id.
+      const chart = p.json.chartNumber.trim();
+      if (chart.length >= 4) {
+        const alone = new RegExp(`(^|[^A-Za-z0-9])${chart.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}($|[^A-Za-z0-9])`);
+        rules.push({ label: `patient ${p.patientId}'s chart number`, test: (l) => alone.test(l) });
+      }
       if (p.json.ssn) {
         const ssn = p.json.ssn;
         rules.push({ label: `patient ${p.patientId}'s SSN`, test: (l) => l.includes(ssn) || l.includes(ssn.replace(/-/g, '')) });

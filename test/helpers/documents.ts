@@ -1,8 +1,9 @@
 /**
  * Expectations for the CCD documents (DocumentReference, $docref, Binary), computed
  * straight from the sandbox's data and its CCD generator rather than through the facade:
- * the exact bytes of each CCD, the document ids the README promises, and small helpers
- * to read searchsets and count upstream encounter searches.
+ * the exact bytes of each CCD, the ids of each encounter's resources (opaque, so found by
+ * searching and matching the Nextech encounter id, never built), and small helpers to read
+ * searchsets and count upstream encounter searches.
  *
  * `docFetch` is `fhirFetch` with the validator's verdict relaxed in exactly one place where
  * Medplum's validator is stricter than FHIR R4: it caps every JSON string at 1 MB, but that
@@ -12,7 +13,7 @@
  * mandatory elements, so they validate too).
  */
 import { createHash } from 'node:crypto';
-import type { Bundle, DocumentReference, Patient } from 'fhir/r4';
+import type { Bundle, DocumentReference, Encounter, Patient } from 'fhir/r4';
 import { expect } from 'vitest';
 import {
   ccdFor,
@@ -33,6 +34,44 @@ export interface DocPatient {
   patient: SandboxPatient;
   /** The FHIR Patient id, as `GET Patient?identifier=` answers it. */
   id: string;
+  /** Its encounters' resource ids, once found (withIds). */
+  ids?: FoundIds;
+}
+
+/** A patient's Encounter and whole-CCD DocumentReference ids, by Nextech encounter id. */
+export interface FoundIds {
+  encounter: ReadonlyMap<number, string>;
+  document: ReadonlyMap<number, string>;
+}
+
+/**
+ * The patient with its resource ids, found through `base`: each Encounter by its Nextech
+ * `identifier`, each document by the Encounter its `context.encounter` names. Searching
+ * warms the service's encounter store for the open-ended range of this patient only.
+ */
+export async function withIds(base: string, p: DocPatient, init: RequestInit = {}): Promise<DocPatient> {
+  const found = await docFetch<Bundle>(`${base}/Encounter?patient=${encodeURIComponent(p.id)}&_count=50`, init);
+  const encounter = new Map<number, string>();
+  for (const r of matchesOf<Encounter>(found.body)) {
+    const nextechId = r.identifier?.find((i) => i.system?.endsWith(':encounter-id'))?.value;
+    if (nextechId !== undefined && r.id !== undefined) encounter.set(Number(nextechId), r.id);
+  }
+  const byFhirId = new Map([...encounter].map(([n, id]) => [`Encounter/${id}`, n]));
+  const docs = await docFetch<Bundle>(`${base}/DocumentReference?patient=${encodeURIComponent(p.id)}&_count=50&_summary=true`, init);
+  const document = new Map<number, string>();
+  for (const d of matchesOf(docs.body)) {
+    const n = byFhirId.get(d.context?.encounter?.[0]?.reference ?? '');
+    if (n !== undefined && d.id !== undefined) document.set(n, d.id);
+  }
+  const count = p.patient.encounters.length;
+  if (encounter.size !== count || document.size !== count) throw new Error(`ids of patient ${p.patient.patientId}: not all found`);
+  return { ...p, ids: { encounter, document } };
+}
+
+function foundId(p: DocPatient, kind: keyof FoundIds, e: SandboxEncounter): string {
+  const id = p.ids?.[kind].get(e.summary.encounterId);
+  if (id === undefined) throw new Error(`no ${kind} id for encounter ${e.summary.encounterId} (use withIds)`);
+  return id;
 }
 
 /** The patient showing an edge case in a practice, with its FHIR id looked up through `base`. */
@@ -64,9 +103,11 @@ export const sha1Base64 = (bytes: Buffer): string => createHash('sha1').update(b
 /** The encounter's instant as a FHIR instant. */
 export const instantOf = (e: SandboxEncounter): string => new Date(e.instant).toISOString();
 
-/** The documented id of an encounter (and of its whole-CCD document): `{encounterId}.{yyyymmdd}.{patient}`. */
-export const documentIdOf = (p: DocPatient, e: SandboxEncounter): string =>
-  `${e.summary.encounterId}.${instantOf(e).slice(0, 10).replaceAll('-', '')}.${p.id}`;
+/** The id of an encounter's whole-CCD DocumentReference (and Binary), as found by withIds. */
+export const documentIdOf = (p: DocPatient, e: SandboxEncounter): string => foundId(p, 'document', e);
+
+/** The id of an Encounter, as found by withIds. */
+export const encounterIdOf = (p: DocPatient, e: SandboxEncounter): string => foundId(p, 'encounter', e);
 
 /** Whether Nextech's lock flag (a boolean or, as a documented quirk, a string) says locked. */
 export const isLocked = (e: SandboxEncounter): boolean => String(e.summary.encounterLocked).toLowerCase() === 'true';

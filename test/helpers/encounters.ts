@@ -20,7 +20,7 @@ import {
   type SandboxPatient,
 } from '../../src/sandbox/index.ts';
 import { patientsOf } from './expected.ts';
-import { fhirFetch } from './service.ts';
+import { fhirFetch, TEST_RESOURCE_ID_KEY } from './service.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -57,19 +57,39 @@ export function expectedStatus(s: NextechEncounterSummary, now: number): 'planne
   return now - start < DAY_MS ? 'in-progress' : 'finished';
 }
 
-/** `{encounterId}.{yyyymmdd of the UTC day}.{Patient id}`, the documented id scheme. */
-export function encounterFhirId(s: NextechEncounterSummary, patientId: string): string {
-  const day = new Date(Date.parse(s.encounterDate)).toISOString().slice(0, 10).replaceAll('-', '');
-  return `${s.encounterId}.${day}.${patientId}`;
+/**
+ * The FHIR ids of a patient's encounters (at most 50), by Nextech encounter id, as this
+ * server's Encounter search reports them: ids are opaque, so tests find them by the
+ * encounter's `identifier` and never build them.
+ */
+export async function encounterFhirIds(fhirBase: string, patientId: string): Promise<Map<number, string>> {
+  const { body } = await fhirFetch<Bundle>(`${fhirBase}/Encounter?patient=${encodeURIComponent(patientId)}&_count=50`);
+  const out = new Map<number, string>();
+  for (const e of body.entry ?? []) {
+    const r = e.resource as Encounter;
+    const nextechId = r.identifier?.find((i) => i.system?.endsWith(':encounter-id'))?.value;
+    if (nextechId !== undefined && r.id !== undefined) out.set(Number(nextechId), r.id);
+  }
+  return out;
 }
 
-/** The whole Encounter issue 3 asks for, built by hand from the Nextech summary. */
-export function expectedEncounter(s: NextechEncounterSummary, practiceId: string, patientId: string, now: number): Encounter {
+/** The FHIR id of one encounter of a patient, found as encounterFhirIds finds it. */
+export async function encounterFhirId(fhirBase: string, patientId: string, encounterId: number): Promise<string> {
+  const id = (await encounterFhirIds(fhirBase, patientId)).get(encounterId);
+  if (id === undefined) throw new Error(`encounter ${encounterId} not found by searching its patient`);
+  return id;
+}
+
+/**
+ * The whole Encounter issue 3 asks for, built by hand from the Nextech summary; the id is
+ * opaque, so it is the one the caller found (encounterFhirIds).
+ */
+export function expectedEncounter(s: NextechEncounterSummary, practiceId: string, patientId: string, now: number, id: string): Encounter {
   const snomed = SNOMED_TYPES[s.type];
   const name = `${s.doctorFirstName} ${s.doctorLastName}`;
   return {
     resourceType: 'Encounter',
-    id: encounterFhirId(s, patientId),
+    id,
     meta: { profile: ['http://hl7.org/fhir/us/core/StructureDefinition/us-core-encounter'] },
     identifier: [{ use: 'official', system: `urn:nextech:practice:${practiceId}:encounter-id`, value: String(s.encounterId) }],
     status: expectedStatus(s, now),
@@ -133,6 +153,8 @@ export async function startServiceAt(now: number): Promise<ClockedService> {
     NEXTECH_CLIENT_SECRET: SANDBOX_CLIENT_SECRET,
     NEXTECH_RESOURCE: SANDBOX_RESOURCE,
     NEXTECH_REFRESH_TOKEN: refreshToken,
+    ANONYMOUS_ACCESS: 'true',
+    RESOURCE_ID_KEY: TEST_RESOURCE_ID_KEY,
   });
   const running = await startService(config, { logger: createLogger('silent'), port: 0, now: () => now });
   return {

@@ -3,10 +3,12 @@
 // that compile and build the expected output from a record and a context.
 import { describe, expect, it } from 'vitest';
 import { compileMapping, MappingError, type CompileEnv } from '../../src/mapping/compile.ts';
+import { createResourceIds } from '../../src/ids/resource-ids.ts';
 import type { MappingContext } from '../../src/mapping/functions.ts';
 import type { CodeTable, MappingFile } from '../../src/mapping/spec.ts';
 
 const FILE = 'mappings/test.map.yaml';
+const ids = createResourceIds('mapping compiler tests: any key of 32+ characters');
 
 const status: CodeTable = {
   name: 'status',
@@ -73,7 +75,12 @@ const successes: Success[] = [
   { name: 'a missing field leaves the element out', resource: { text: { from: 'first' }, other: 'x' }, record: {}, expected: { other: 'x' } },
   { name: 'a plain "context" key is a FHIR element to build, not an expression', resource: { context: { related: { from: 'first' } } }, record: { first: 'Ann' }, expected: { context: { related: 'Ann' } } },
   { name: 'fn applies a whitelisted function', resource: { text: { from: 'first', fn: 'trim' } }, record: { first: '  Ann ' }, expected: { text: 'Ann' } },
-  { name: 'fn alone applies to the whole record', resource: { id: { fn: 'patientResourceId' } }, record: { patientId: 7, chartNumber: 'C1' }, expected: { id: '7-C1' } },
+  {
+    name: 'fn alone applies to the whole record',
+    resource: { display: { fn: 'doctorDisplay' } },
+    record: { summary: { encounterId: 7, encounterDate: '2021-03-15T10:00:00Z', doctorFirstName: 'Jane', doctorLastName: 'Roe', doctorProfessionalDesignation: 'MD' } },
+    expected: { display: 'Jane Roe, MD' },
+  },
   { name: '$context reads a per-request value', resource: { system: { $context: 'system' } }, record: {}, context: { system: 'urn:x' }, expected: { system: 'urn:x' } },
   { name: 'a code table matches without regard to case or surrounding spaces', resource: { code: { from: 'status', table: 'status' } }, record: { status: 'ACTIVE' }, expected: { code: { code: 'active', display: 'Active' } } },
   { name: 'a code table matches an exact key', resource: { code: { from: 'status', table: 'status' } }, record: { status: 'inactive' }, expected: { code: { code: 'inactive' } } },
@@ -125,14 +132,15 @@ describe('compileMapping builds resources', () => {
   for (const c of successes) {
     it(c.name, () => {
       const compiled = compileMapping<Record<string, unknown>>(FILE, mapping(c.resource), env);
-      const ctx: MappingContext = { practiceId: '1001', values: c.context ?? {} };
+      const ctx: MappingContext = { practiceId: '1001', values: c.context ?? {}, ids: ids.forPractice('1001') };
       expect(compiled(c.record, ctx)).toEqual({ resourceType: 'Basic', ...c.expected });
     });
   }
 
   it('evaluates each request on its own record and context', () => {
     const compiled = compileMapping<Record<string, unknown>>(FILE, mapping({ v: { from: 'first' }, s: { $context: 'system' } }), env);
-    expect(compiled({ first: 'A' }, { practiceId: '1', values: { system: 'urn:1' } })).toEqual({ resourceType: 'Basic', v: 'A', s: 'urn:1' });
-    expect(compiled({ first: 'B' }, { practiceId: '2', values: { system: 'urn:2' } })).toEqual({ resourceType: 'Basic', v: 'B', s: 'urn:2' });
+    const [one, two] = [{ practiceId: '1', values: { system: 'urn:1' }, ids: ids.forPractice('1') }, { practiceId: '2', values: { system: 'urn:2' }, ids: ids.forPractice('2') }];
+    expect(compiled({ first: 'A' }, one)).toEqual({ resourceType: 'Basic', v: 'A', s: 'urn:1' });
+    expect(compiled({ first: 'B' }, two)).toEqual({ resourceType: 'Basic', v: 'B', s: 'urn:2' });
   });
 });

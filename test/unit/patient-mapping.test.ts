@@ -3,12 +3,15 @@
 // case is a Nextech patient as the API sends it, the practice and environment it is served
 // under, and the exact FHIR Patient expected. The runner takes the real path: zod schema
 // (as the Nextech client parses it) → compiled mapping → context from mappingContext().
+// Expected ids are pinned values of the id scheme under the sandbox key (test/unit/resource-ids.test.ts
+// tests the scheme itself).
 // vitest runs this under TZ=America/New_York, and the cases run again under zones east and
 // west of UTC, so a birthDate shifted by the machine's zone shows up as a wrong day.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { loadConfig } from '../../src/config.ts';
+import { createResourceIds } from '../../src/ids/resource-ids.ts';
 import { loadMappings } from '../../src/mapping/load.ts';
 import { NextechClient } from '../../src/nextech/client.ts';
 import { CategoryCache } from '../../src/resources/category-cache.ts';
@@ -38,10 +41,6 @@ const mappings = loadMappings();
 /** Never called: mapping does no I/O. Constructing it opens no connection. */
 const nextech = new NextechClient({
   baseUrl: 'http://nextech.invalid',
-  credentials: {
-    token: () => Promise.reject(new Error('mapping tests make no upstream calls')),
-    rejected: () => Promise.resolve(false),
-  },
   policy: { requestMs: 1000, connectMs: 1000 },
 });
 
@@ -55,9 +54,11 @@ function requestContext(c: Case): RequestContext {
       mappings,
       encounters: new EncounterStore(nextech, { ttlMs: 0, maxBytes: 0 }),
       categories: new CategoryCache(nextech, 0),
+      ids: createResourceIds(config.resourceIdKey),
+      doors: { passthrough: false, anonymous: false, supportedTypes: [] },
       now: () => 0,
     },
-    call: { practiceId: c.context.practiceId },
+    call: { practiceId: c.context.practiceId, credential: { kind: 'managed' }, callerKey: 'test' },
     baseUrl: `${config.publicBaseUrl}/fhir`,
     callerKey: 'test',
     memo: new Map(),

@@ -9,8 +9,8 @@ import { searchset } from '../../fhir/bundle.ts';
 import { invalidParam } from '../../fhir/outcome.ts';
 import { dateValueRange } from '../../fhir/search/date.ts';
 import { parseSearch } from '../../fhir/search/parse.ts';
-import { parsePatientId } from '../../mapping/ids.ts';
-import type { RequestContext } from '../context.ts';
+import type { PatientLocator, PracticeIds } from '../../ids/resource-ids.ts';
+import { practiceIds, type RequestContext } from '../context.ts';
 import { loadTargets, toDocumentReference } from '../encounter/load.ts';
 import { patientRequired } from '../encounter/targets.ts';
 import type { OperationDef } from '../registry-types.ts';
@@ -23,6 +23,7 @@ const CCD_TYPE = { system: 'http://loinc.org', code: '34133-9' };
 
 interface DocrefArgs {
   patientResourceId: string;
+  patient: PatientLocator;
   start?: number;
   end?: number;
   typeMatches: boolean;
@@ -34,11 +35,12 @@ function single(pairs: ReadonlyArray<readonly [string, string]>, name: string): 
   return values[0] === '' ? undefined : values[0];
 }
 
-function parseArgs(pairs: ReadonlyArray<readonly [string, string]>, baseUrl: string): DocrefArgs {
+function parseArgs(pairs: ReadonlyArray<readonly [string, string]>, baseUrl: string, ids: PracticeIds): DocrefArgs {
   const patient = single(pairs, 'patient');
   if (patient === undefined) throw patientRequired(['patient']);
   const id = patient.replace(`${baseUrl}/`, '').replace(/^Patient\//, '');
-  if (!parsePatientId(id)) throw invalidParam('patient', 'must be the id of a Patient on this server');
+  const loc = ids.patient.open(id);
+  if (!loc) throw invalidParam('patient', 'must be the id of a Patient on this server');
   const bound = (name: 'start' | 'end') => {
     const v = single(pairs, name);
     if (v === undefined) return undefined;
@@ -53,6 +55,7 @@ function parseArgs(pairs: ReadonlyArray<readonly [string, string]>, baseUrl: str
   const end = bound('end');
   return {
     patientResourceId: id,
+    patient: loc,
     ...(start === undefined ? {} : { start }),
     ...(end === undefined ? {} : { end }),
     typeMatches: type === undefined || typeIsCcd(type),
@@ -65,7 +68,7 @@ function typeIsCcd(raw: string): boolean {
 }
 
 async function run(ctx: RequestContext, pairs: ReadonlyArray<readonly [string, string]>): Promise<Bundle> {
-  const args = parseArgs(pairs, ctx.baseUrl);
+  const args = parseArgs(pairs, ctx.baseUrl, practiceIds(ctx));
   // Paging and views work as for a search; the operation's own parameters are kept aside.
   const rest = pairs.filter(([k]) => !OP_PARAMS.has(k));
   const { request } = parseSearch('DocumentReference', new Map(), rest, { strict: false, baseUrl: ctx.baseUrl });
@@ -75,8 +78,7 @@ async function run(ctx: RequestContext, pairs: ReadonlyArray<readonly [string, s
     .join('&');
   let docs: DocumentReference[] = [];
   if (args.typeMatches && (args.start === undefined || args.end === undefined || args.start < args.end)) {
-    const patientId = parsePatientId(args.patientResourceId)?.patientId ?? 0;
-    const target = { patientResourceId: args.patientResourceId, patientId, ...pick(args) };
+    const target = { patientResourceId: args.patientResourceId, patient: args.patient, ...pick(args) };
     const loaded = await loadTargets(ctx, [target]);
     docs = loaded.map((e) => toDocumentReference(ctx, e, { includeData: wantsData(request.view) })).sort(byDate<DocumentReference>((d) => d.date, request));
     const now = ctx.services.now();

@@ -8,9 +8,8 @@ import type { DocumentReference } from 'fhir/r4';
 import { notFound } from '../../fhir/outcome.ts';
 import { matchesAll } from '../../fhir/search/match.ts';
 import type { ResourceView, SearchRequest } from '../../fhir/search/types.ts';
-import { parseEncounterId } from '../../mapping/encounter-ids.ts';
-import type { RequestContext } from '../context.ts';
-import { loadById } from '../encounter/index.ts';
+import { practiceIds, type RequestContext } from '../context.ts';
+import { loadByLocator } from '../encounter/index.ts';
 import { loadTargets, toDocumentReference, type LoadedEncounter } from '../encounter/load.ts';
 import { planTargets } from '../encounter/targets.ts';
 import type { ResourceModule, SearchResult } from '../registry-types.ts';
@@ -26,11 +25,12 @@ export async function loadDocument(
   id: string,
   includeData: boolean,
 ): Promise<{ doc: DocumentReference; loaded: LoadedEncounter }> {
-  const loc = parseEncounterId(id);
+  // An id that does not open is a 404 without any upstream call.
+  const loc = practiceIds(ctx).document.open(id);
   if (!loc) throw notFound('DocumentReference');
   const section = loc.sectionKey === undefined ? undefined : await sectionForKey(ctx, loc.sectionKey);
   if (loc.sectionKey !== undefined && section === undefined) throw notFound('DocumentReference');
-  const loaded = await loadById(ctx, id, section);
+  const loaded = await loadByLocator(ctx, loc, section);
   const doc = loaded ? toDocumentReference(ctx, loaded, { includeData, ...(section ? { section } : {}) }) : undefined;
   // Only the exact id we issue reads the record back (not another date or patient key).
   if (!loaded || !doc || doc.id !== id) throw notFound('DocumentReference');
@@ -44,7 +44,12 @@ async function read(ctx: RequestContext, id: string, view: ResourceView): Promis
 async function search(ctx: RequestContext, req: SearchRequest): Promise<SearchResult> {
   const now = ctx.services.now();
   // Plan (and reject bad input) before any upstream call; then check the section.
-  const plan = planTargets(req, { patient: ['patient'], encounterIds: ['_id', 'encounter'], dates: ['date', 'period'] }, now);
+  const plan = planTargets(
+    req,
+    { patient: ['patient'], encounterIds: ['encounter'], documentIds: ['_id'], dates: ['date', 'period'] },
+    now,
+    practiceIds(ctx),
+  );
   const section = await requestedSection(ctx, req);
   if (plan.kind === 'empty') return { matches: [] };
   const loaded = await loadTargets(ctx, plan.targets, section);

@@ -5,7 +5,7 @@
  */
 import { invalidParam } from '../../fhir/outcome.ts';
 import type { SearchRequest } from '../../fhir/search/types.ts';
-import { sectionKey } from '../../mapping/encounter-ids.ts';
+import { sectionKey } from '../../ids/resource-ids.ts';
 import type { RequestContext } from '../context.ts';
 
 /** The canonical section name a search asks for, or undefined when it asks for none. */

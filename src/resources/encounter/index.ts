@@ -7,8 +7,8 @@ import type { Encounter, FhirResource } from 'fhir/r4';
 import { notFound } from '../../fhir/outcome.ts';
 import { matchesAll } from '../../fhir/search/match.ts';
 import type { SearchRequest } from '../../fhir/search/types.ts';
-import { parseEncounterId } from '../../mapping/encounter-ids.ts';
-import type { RequestContext } from '../context.ts';
+import type { EncounterLocator } from '../../ids/resource-ids.ts';
+import { practiceIds, type RequestContext } from '../context.ts';
 import { readPatient } from '../patient/index.ts';
 import type { ResourceModule, SearchResult } from '../registry-types.ts';
 import { byDate } from '../sort.ts';
@@ -17,28 +17,27 @@ import { encounterSearchParams } from './params.ts';
 import { dayTarget, planTargets } from './targets.ts';
 
 /**
- * The record behind an Encounter or DocumentReference id: one upstream listing of that
- * patient's encounters on that UTC day. Undefined when there is no such record.
+ * The record behind an opened Encounter or DocumentReference id: one upstream listing of
+ * that patient's encounters on that UTC day. Undefined when there is no such record.
  */
-export async function loadById(ctx: RequestContext, id: string, section?: string): Promise<LoadedEncounter | undefined> {
-  const loc = parseEncounterId(id);
-  if (!loc) return undefined;
+export async function loadByLocator(ctx: RequestContext, loc: EncounterLocator, section?: string): Promise<LoadedEncounter | undefined> {
   const rows = await fetchTarget(ctx, dayTarget(loc), section);
   return rows.find((e) => e.record.summary.encounterId === loc.encounterId);
 }
 
 async function read(ctx: RequestContext, id: string): Promise<Encounter> {
-  const loc = parseEncounterId(id);
-  const found = loc && !loc.sectionKey ? await loadById(ctx, id) : undefined;
+  // An id that does not open is a 404 without any upstream call.
+  const loc = practiceIds(ctx).encounter.open(id);
+  const found = loc ? await loadByLocator(ctx, loc) : undefined;
   const encounter = found ? toEncounter(ctx, found) : undefined;
-  // Only the exact id we issue reads the record back (not another date or patient key).
+  // Only the exact id we issue reads the record back (the patient's term must still find it).
   if (!encounter || encounter.id !== id) throw notFound('Encounter');
   return encounter;
 }
 
 async function search(ctx: RequestContext, req: SearchRequest): Promise<SearchResult> {
   const now = ctx.services.now();
-  const plan = planTargets(req, { patient: ['patient'], encounterIds: ['_id'], dates: ['date'] }, now);
+  const plan = planTargets(req, { patient: ['patient'], encounterIds: ['_id'], documentIds: [], dates: ['date'] }, now, practiceIds(ctx));
   if (plan.kind === 'empty') return { matches: [] };
   const loaded = await loadTargets(ctx, plan.targets);
   const pairs = loaded.map((e) => ({ e, r: toEncounter(ctx, e) })).filter((x) => matchesAll(x.r, req.params, now));

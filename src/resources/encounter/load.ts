@@ -4,6 +4,7 @@
  * that each patient reference really is a patient of this practice.
  */
 import type { DocumentReference, Encounter } from 'fhir/r4';
+import type { PatientLocator } from '../../ids/resource-ids.ts';
 import type { EncounterQuery } from '../../nextech/client.ts';
 import type { EhrEncounter } from '../../nextech/schemas.ts';
 import type { MappingContext } from '../../mapping/functions.ts';
@@ -15,7 +16,9 @@ import { tagSubsetted } from '../../fhir/view.ts';
 
 export interface LoadedEncounter {
   record: EhrEncounter;
+  /** The Patient's FHIR id and what it holds: the record's ids are made from them. */
   patientResourceId: string;
+  patient: PatientLocator;
 }
 
 /**
@@ -47,8 +50,8 @@ async function patientExists(ctx: RequestContext, id: string): Promise<boolean> 
 
 /** One target's records, straight from the store (no patient check: reads use this). */
 export async function fetchTarget(ctx: RequestContext, t: EncounterTarget, section?: string): Promise<LoadedEncounter[]> {
-  const rows = await ctx.services.encounters.get(ctx.call, ctx.callerKey, t.patientId, upstreamQuery(t, section));
-  return rows.map((record) => ({ record, patientResourceId: t.patientResourceId }));
+  const rows = await ctx.services.encounters.get(ctx.call, ctx.callerKey, t.patient.patientId, upstreamQuery(t, section));
+  return rows.map((record) => ({ record, patientResourceId: t.patientResourceId, patient: t.patient }));
 }
 
 /** Every target's records, for targets whose patient exists; upstream calls run in parallel. */
@@ -72,14 +75,15 @@ export interface EncounterMappingOptions {
   includeData?: boolean;
 }
 
-function contextFor(ctx: RequestContext, patientResourceId: string, opts: EncounterMappingOptions): MappingContext {
+function contextFor(ctx: RequestContext, e: LoadedEncounter, opts: EncounterMappingOptions): MappingContext {
   const base = mappingContext(ctx);
   return {
     ...base,
+    patient: e.patient,
     values: {
       ...base.values,
-      patientResourceId,
-      patientReference: `Patient/${patientResourceId}`,
+      patientResourceId: e.patientResourceId,
+      patientReference: `Patient/${e.patientResourceId}`,
       includeData: opts.includeData ?? true,
       ...(opts.section === undefined ? {} : { section: opts.section }),
     },
@@ -87,11 +91,11 @@ function contextFor(ctx: RequestContext, patientResourceId: string, opts: Encoun
 }
 
 export function toEncounter(ctx: RequestContext, e: LoadedEncounter): Encounter {
-  return ctx.services.mappings.encounter(e.record, contextFor(ctx, e.patientResourceId, {}));
+  return ctx.services.mappings.encounter(e.record, contextFor(ctx, e, {}));
 }
 
 export function toDocumentReference(ctx: RequestContext, e: LoadedEncounter, opts: EncounterMappingOptions): DocumentReference {
-  const doc = ctx.services.mappings.documentReference(e.record, contextFor(ctx, e.patientResourceId, opts));
+  const doc = ctx.services.mappings.documentReference(e.record, contextFor(ctx, e, opts));
   // Without its attachment data the document is not whole, and must say so.
   return opts.includeData === false ? tagSubsetted(doc) : doc;
 }

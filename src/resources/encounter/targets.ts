@@ -3,18 +3,20 @@
  * $docref): which patients to ask Nextech about, for which window of time. Nextech lists a
  * patient's encounters by date range, so a search needs a patient (the `patient`
  * parameter, or ids that carry one) and is narrowed by its date parameters as tightly as
- * they allow; everything is then filtered exactly in memory.
+ * they allow; everything is then filtered exactly in memory. Ids that do not open (src/ids)
+ * name nothing, so they cost no upstream call.
  */
 import { FhirError, outcome, tooCostly } from '../../fhir/outcome.ts';
 import { candidateWindow, type DateSearchValue } from '../../fhir/search/date.ts';
 import type { ParsedParam, SearchRequest } from '../../fhir/search/types.ts';
-import { parseEncounterId, type EncounterLocator } from '../../mapping/encounter-ids.ts';
-import { parsePatientId } from '../../mapping/ids.ts';
+import type { EncounterLocator, PatientLocator, PracticeIds } from '../../ids/resource-ids.ts';
 
 /** One upstream listing: a patient's encounters within [start, end) (either side open). */
 export interface EncounterTarget {
+  /** The Patient's FHIR id. */
   patientResourceId: string;
-  patientId: number;
+  /** What that id holds: the Nextech patientId and the term that finds the patient. */
+  patient: PatientLocator;
   start?: number;
   end?: number;
 }
@@ -24,8 +26,10 @@ export type TargetPlan = { kind: 'targets'; targets: EncounterTarget[] } | { kin
 export interface TargetParams {
   /** Parameters holding Patient references (e.g. `patient`). */
   patient: readonly string[];
-  /** Parameters holding ids of our encounter-based resources (`_id`, `encounter`). */
+  /** Parameters holding Encounter ids (`_id` of Encounter, `encounter`). */
   encounterIds: readonly string[];
+  /** Parameters holding DocumentReference ids (`_id` of DocumentReference). */
+  documentIds: readonly string[];
   /** Date parameters whose values all concern the encounter's start instant. */
   dates: readonly string[];
 }
@@ -74,57 +78,63 @@ function intersect(a: Window, b: Window): Window {
   return { ...(start === undefined ? {} : { start }), ...(end === undefined ? {} : { end }) };
 }
 
-/** Patient ids named by a parameter occurrence (values that cannot be ours name nobody). */
-function patientsOf(p: ParsedParam): Set<string> {
-  return new Set(
-    p.values.flatMap((v) =>
-      v.kind === 'reference' && (v.ref.resourceType ?? 'Patient') === 'Patient' && parsePatientId(v.ref.id) ? [v.ref.id] : [],
-    ),
-  );
+/** Patients named by a parameter occurrence, by id (values that do not open name nobody). */
+function patientsOf(p: ParsedParam, ids: PracticeIds): Map<string, PatientLocator> {
+  const out = new Map<string, PatientLocator>();
+  for (const v of p.values) {
+    if (v.kind !== 'reference' || (v.ref.resourceType ?? 'Patient') !== 'Patient') continue;
+    const loc = ids.patient.open(v.ref.id);
+    if (loc) out.set(v.ref.id, loc);
+  }
+  return out;
 }
 
 /** The one listing an encounter id needs: its patient's encounters on its UTC day. */
 export function dayTarget(loc: EncounterLocator): EncounterTarget {
   const start = Date.parse(`${loc.date}T00:00:00Z`);
-  return { patientResourceId: loc.patientResourceId, patientId: loc.patient.patientId, start, end: start + DAY_MS };
+  return { patientResourceId: loc.patientResourceId, patient: loc.patient, start, end: start + DAY_MS };
 }
 
-/** Targets from ids (`_id`, `encounter`). */
-function idTargets(p: ParsedParam): EncounterTarget[] {
+/** Targets from ids (`_id`, `encounter`), opened as `open` reads them. */
+function idTargets(p: ParsedParam, open: (id: string) => EncounterLocator | undefined): EncounterTarget[] {
   return p.values.flatMap((v) => {
     const id = v.kind === 'token' ? v.token.code : v.kind === 'reference' ? v.ref.id : undefined;
-    const loc = id === undefined ? undefined : parseEncounterId(id);
+    const loc = id === undefined ? undefined : open(id);
     return loc ? [dayTarget(loc)] : [];
   });
 }
 
-export function planTargets(req: SearchRequest, names: TargetParams, now: number): TargetPlan {
+export function planTargets(req: SearchRequest, names: TargetParams, now: number, ids: PracticeIds): TargetPlan {
   const byName = (list: readonly string[]) => req.params.filter((p) => list.includes(p.def.name) && p.modifier !== 'missing');
   const patientParams = byName(names.patient);
-  const idParams = byName(names.encounterIds);
-  if (patientParams.length === 0 && idParams.length === 0) throw patientRequired([...names.patient, ...names.encounterIds]);
+  const idLists = [
+    ...byName(names.encounterIds).map((p) => idTargets(p, ids.encounter.open)),
+    ...byName(names.documentIds).map((p) => idTargets(p, ids.document.open)),
+  ];
+  if (patientParams.length === 0 && idLists.length === 0) {
+    throw patientRequired([...names.patient, ...names.documentIds, ...names.encounterIds]);
+  }
   const window = dateWindow(byName(names.dates), now);
   if (window.empty) return { kind: 'empty' };
   // Patients every `patient` occurrence allows (AND), if any was given.
-  let allowed: Set<string> | undefined;
+  let allowed: Map<string, PatientLocator> | undefined;
   for (const p of patientParams) {
-    const these = patientsOf(p);
-    allowed = allowed ? new Set([...allowed].filter((id) => these.has(id))) : these;
+    const these = patientsOf(p, ids);
+    allowed = allowed ? new Map([...allowed].filter(([id]) => these.has(id))) : these;
   }
   let targets: EncounterTarget[];
-  if (idParams.length > 0) {
-    targets = idParams
-      .map(idTargets)
+  if (idLists.length > 0) {
+    targets = idLists
       .reduce((acc, list) => acc.filter((t) => list.some((u) => sameTarget(t, u))))
       .flatMap((t) => {
         const w = clip(t, window);
         if (w.empty || (allowed && !allowed.has(t.patientResourceId))) return [];
-        return [{ patientResourceId: t.patientResourceId, patientId: t.patientId, ...w }];
+        return [{ patientResourceId: t.patientResourceId, patient: t.patient, ...w }];
       });
   } else {
-    targets = [...(allowed ?? [])].map((id) => ({
+    targets = [...(allowed ?? [])].map(([id, patient]) => ({
       patientResourceId: id,
-      patientId: parsePatientId(id)?.patientId ?? 0,
+      patient,
       ...(window.start === undefined ? {} : { start: window.start }),
       ...(window.end === undefined ? {} : { end: window.end }),
     }));

@@ -5,9 +5,8 @@ import type { Patient } from 'fhir/r4';
 import { notFound } from '../../fhir/outcome.ts';
 import { matchesAll } from '../../fhir/search/match.ts';
 import type { SearchRequest } from '../../fhir/search/types.ts';
-import { parsePatientId } from '../../mapping/ids.ts';
 import type { EhrPatient } from '../../nextech/schemas.ts';
-import { mappingContext, once, practiceSystem, type RequestContext } from '../context.ts';
+import { mappingContext, once, practiceIds, practiceSystem, type RequestContext } from '../context.ts';
 import type { ResourceModule, SearchResult } from '../registry-types.ts';
 import { patientSearchParams } from './params.ts';
 import { planPatientSearch } from './plan.ts';
@@ -19,14 +18,15 @@ function toFhir(ctx: RequestContext, rows: EhrPatient[]): Patient[] {
 
 /**
  * Reads a Patient by id: one upstream search by the term the id carries, once per request
- * (other resources use it to check a `patient` reference and for `_include`).
+ * (other resources use it to check a `patient` reference and for `_include`). An id that
+ * does not open (src/ids) is a 404 without any upstream call.
  */
 export function readPatient(ctx: RequestContext, id: string): Promise<Patient> {
   return once(ctx, `Patient/${id}`, () => read(ctx, id));
 }
 
 async function read(ctx: RequestContext, id: string): Promise<Patient> {
-  const loc = parsePatientId(id);
+  const loc = practiceIds(ctx).patient.open(id);
   if (!loc) throw notFound('Patient');
   const rows = await searchTerm(ctx, loc.term);
   const row = rows.find((r) => r.patientId === loc.patientId);
@@ -38,7 +38,7 @@ async function read(ctx: RequestContext, id: string): Promise<Patient> {
 
 async function search(ctx: RequestContext, req: SearchRequest): Promise<SearchResult> {
   const chartSystem = practiceSystem(ctx.services.config.identifierSystems.chartNumber, ctx.call.practiceId);
-  const plan = planPatientSearch(req, chartSystem);
+  const plan = planPatientSearch(req, chartSystem, practiceIds(ctx));
   if (plan.kind === 'empty') return { matches: [] };
   const batches = await Promise.all(plan.terms.map((term) => searchTerm(ctx, term)));
   const unique = new Map<number, EhrPatient>();

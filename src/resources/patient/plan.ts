@@ -7,7 +7,7 @@
  */
 import { tooCostly } from '../../fhir/outcome.ts';
 import type { ParsedParam, SearchRequest } from '../../fhir/search/types.ts';
-import { parsePatientId } from '../../mapping/ids.ts';
+import type { PracticeIds } from '../../ids/resource-ids.ts';
 
 /** At most this many upstream searches for one FHIR search (one per OR-ed value). */
 export const MAX_TERMS = 5;
@@ -21,13 +21,13 @@ export const DRIVING_PARAMS = ['_id', 'identifier', 'name', 'family', 'given'];
  * The terms one parameter occurrence yields: a list (possibly empty, meaning none of its
  * values can match anything) or undefined when the parameter cannot drive the search.
  */
-function termsOf(p: ParsedParam, chartSystem: string): string[] | undefined {
+function termsOf(p: ParsedParam, chartSystem: string, ids: PracticeIds): string[] | undefined {
   const name = p.def.name;
   if (p.modifier === 'missing' || p.modifier === 'not') return undefined;
   if (NAME_PARAMS.has(name)) return p.values.flatMap((v) => (v.kind === 'string' ? [v.text.trim()] : []));
   if (name === '_id') {
     return p.values.flatMap((v) => {
-      const loc = v.kind === 'token' && v.token.system === undefined && v.token.code ? parsePatientId(v.token.code) : undefined;
+      const loc = v.kind === 'token' && v.token.system === undefined && v.token.code ? ids.patient.open(v.token.code) : undefined;
       return loc ? [loc.term] : [];
     });
   }
@@ -46,10 +46,10 @@ function termsOf(p: ParsedParam, chartSystem: string): string[] | undefined {
 }
 
 /** Chooses the parameter with the fewest (then longest) terms to drive the upstream calls. */
-export function planPatientSearch(req: SearchRequest, chartSystem: string): PatientPlan {
+export function planPatientSearch(req: SearchRequest, chartSystem: string, ids: PracticeIds): PatientPlan {
   let best: string[] | undefined;
   for (const p of req.params) {
-    const terms = termsOf(p, chartSystem);
+    const terms = termsOf(p, chartSystem, ids);
     if (terms === undefined) continue;
     const unique = [...new Set(terms.filter((t) => t !== ''))];
     if (unique.length === 0) return { kind: 'empty' };
