@@ -13,7 +13,11 @@ import type { Services } from './resources/context.ts';
 import type { AppEnv } from './routes/env.ts';
 import { fhirApi } from './routes/fhir-api.ts';
 import { headerPracticeBase, pathPracticeBase } from './routes/fhir-base.ts';
+import { limitBody, MAX_FORM_BYTES } from './auth/form-body.ts';
 import { smartRoutes } from './auth/smart/routes.ts';
+import { tokenRoutes } from './auth/token-routes.ts';
+import { cspSourceOf } from './auth/smart/pages.ts';
+import { metricsGuard } from './routes/metrics-guard.ts';
 import { corsFor } from './routes/cors.ts';
 import { requestLimits } from './routes/limits.ts';
 import { fhirJson } from './routes/respond.ts';
@@ -65,13 +69,22 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     );
   });
   app.use(requestLimits());
-  app.use(corsFor(services.config.corsOrigins));
+  app.use(corsFor(corsOrigins(services)));
+  // Every POST body is limited as it arrives (413 before it is buffered whole).
+  app.post('/fhir/*', limitBody(tooLarge));
+  app.post('/practices/:practiceId/fhir/*', limitBody(tooLarge));
 
-  if (services.smart) app.route('/auth', smartRoutes(services.smart));
+  const auth = services.auth;
+  if (auth) {
+    app.route('/auth', tokenRoutes(auth));
+    if (auth.smart) app.route('/auth', smartRoutes(auth.smart));
+  }
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   const metrics = deps.metrics;
   if (metrics) {
-    app.get('/metrics', async (c) => c.body(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }));
+    app.get('/metrics', metricsGuard(services.config.metricsToken), async (c) =>
+      c.body(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' }),
+    );
   }
   app.get('/readyz', (c) => {
     const problems = deps.readiness?.() ?? [];
@@ -91,6 +104,20 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.notFound((c) => fhirJson(c, outcome('error', 'not-found', 'No such endpoint on this server'), 404));
   app.onError((err, c) => errorResponse(err, c));
   return app;
+}
+
+const tooLarge = (c: Context) =>
+  fhirJson(c, outcome('error', 'too-costly', `The request body is larger than ${MAX_FORM_BYTES} bytes`), 413);
+
+/**
+ * Browser origins allowed to call the API: CORS_ORIGINS, plus the web origins of the SMART
+ * apps registered here (an app registered with a redirect URI calls us from that origin).
+ * Responses need a bearer token, never a cookie, so CORS grants no ambient authority.
+ */
+function corsOrigins(services: Services): string[] {
+  const apps = services.auth?.smart?.deps.settings.clients.flatMap((c) => c.redirectUris) ?? [];
+  const web = apps.map(cspSourceOf).filter((o): o is string => o !== undefined && /^https?:\/\//.test(o));
+  return [...new Set([...services.config.corsOrigins, ...web])];
 }
 
 function errorResponse(err: Error, c: Context<AppEnv>): Response {

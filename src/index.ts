@@ -27,9 +27,16 @@ async function main(): Promise<void> {
       `Try:  curl -s '${base}/Patient?family=smith&birthdate=ge1970'`,
     );
   }
-  if (service.services.smart) {
-    lines.push(`SMART: ${base}/.well-known/smart-configuration (Nextech login on the sandbox: demo / demo)`);
+  const auth = service.services.auth;
+  if (auth?.smart) {
+    lines.push(`SMART: ${base}/.well-known/smart-configuration${service.sandbox ? ' (Nextech login on the sandbox: demo / demo)' : ''}`);
   }
+  if (auth?.backend) lines.push(`Backend Services: token endpoint ${auth.urls.token} (${auth.backend.deps.settings.clients.length} client(s))`);
+  if (service.services.doors.passthrough) lines.push('Passthrough: a Nextech access token as Bearer is forwarded to Nextech');
+  if (service.services.doors.anonymous) {
+    lines.push(`ANONYMOUS ACCESS IS ON: requests without a token read patient data with the service's Nextech credentials (listening on ${service.config.host})`);
+  }
+  lines.push(`Metrics: ${service.config.metricsToken ? 'GET /metrics with the METRICS_TOKEN bearer' : 'GET /metrics from loopback only'}`);
   process.stdout.write(`${lines.join('\n')}\n`);
   logger.info({ port: service.config.port, sandbox: Boolean(service.sandbox), auth: service.config.auth }, 'started');
 

@@ -10,13 +10,13 @@ import { serve } from '@hono/node-server';
 import type { Logger } from 'pino';
 import { createApp } from './app.ts';
 import { ManagedToken } from './auth/managed-token.ts';
-import { passthroughCredentials } from './auth/passthrough.ts';
 import { refreshTokenFile } from './auth/token-file.ts';
 import type { Config, ManagedCredentials, RuntimeConfig } from './config.ts';
+import { createResourceIds } from './ids/resource-ids.ts';
 import { loadMappings } from './mapping/load.ts';
 import { Metrics } from './metrics.ts';
-import { NextechClient, type Credentials } from './nextech/client.ts';
-import { createSmartServer } from './auth/smart/setup.ts';
+import { NextechClient } from './nextech/client.ts';
+import { createAuthorizationServer } from './auth/setup.ts';
 import { CategoryCache } from './resources/category-cache.ts';
 import { resourceModules } from './resources/registry.ts';
 import type { Services } from './resources/context.ts';
@@ -143,10 +143,9 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
   const managed =
     config.auth === 'managed' && upstream.managed ? await managedTokenFor(upstream.managed, config, { ...opts, metrics }) : undefined;
   const managedToken = managed?.token;
-  const credentials: Credentials = managedToken ?? passthroughCredentials;
   const nextech = new NextechClient({
     baseUrl: upstream.baseUrl,
-    credentials,
+    ...(managedToken ? { managed: managedToken } : {}),
     policy: config.upstream,
     observer: metrics.upstreamObserver(),
   });
@@ -172,9 +171,12 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
   });
   const now = opts.now ?? Date.now;
   const caches = config.caches;
-  const smart = createSmartServer(runtimeConfig, {
+  const ids = createResourceIds(runtimeConfig.resourceIdKey);
+  const supportedTypes = resourceModules.map((m) => m.type);
+  const auth = createAuthorizationServer(runtimeConfig, {
     nextech,
-    supportedTypes: resourceModules.map((m) => m.type),
+    supportedTypes,
+    patientIds: ids.patient,
     now,
     ...(upstream.sandbox ? { sandbox: upstream.sandbox } : {}),
   });
@@ -189,7 +191,16 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
       onReuse: () => metrics.cacheHits.inc({ cache: 'encounters' }),
     }),
     categories: new CategoryCache(nextech, caches.categoryTtlMs, now),
-    ...(smart ? { smart } : {}),
+    ids,
+    ...(auth ? { auth } : {}),
+    doors: {
+      ...(auth?.smart ? { smart: auth.smart } : {}),
+      ...(auth?.backend ? { backend: auth.backend } : {}),
+      passthrough: config.auth === 'passthrough',
+      // Anonymous callers are served with the managed token: never without one.
+      anonymous: config.anonymous && managedToken !== undefined,
+      supportedTypes,
+    },
     now,
   };
   const app = createApp({

@@ -103,6 +103,8 @@ function managedEnv(up: Upstream, overrides: Record<string, string> = {}): Recor
     NEXTECH_CLIENT_SECRET: SANDBOX_CLIENT_SECRET,
     NEXTECH_RESOURCE: SANDBOX_RESOURCE,
     NEXTECH_REFRESH_TOKEN: up.sandbox.sandbox.issueTokens().refreshToken,
+    // These tests call without a token: the operator opts in to anonymous access.
+    ANONYMOUS_ACCESS: 'true',
     ...overrides,
   };
 }
@@ -164,11 +166,12 @@ describe('managed credentials over HTTP', () => {
     ]);
   });
 
-  it('uses its own token, not a bearer token the caller sends', async () => {
-    const { svc } = await start();
-    // The sandbox would answer 401 to this token.
+  it('refuses a bearer token it cannot verify instead of serving it with its own token', async () => {
+    const { up, svc } = await start();
+    up.sandbox.sandbox.resetCalls();
     const res = await search(svc, { authorization: 'Bearer caller-token' });
-    expect(res.status).toBe(200);
+    expect(res.status).toBe(401);
+    expect(up.sandbox.sandbox.calls).toHaveLength(0);
   });
 
   it('serves /fhir/metadata without a token request', async () => {

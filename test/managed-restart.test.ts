@@ -22,6 +22,7 @@ const env = (file: string) => ({
   NEXTECH_CLIENT_SECRET: SANDBOX_CLIENT_SECRET,
   NEXTECH_RESOURCE: SANDBOX_RESOURCE,
   NEXTECH_REFRESH_TOKEN_FILE: file,
+  ANONYMOUS_ACCESS: 'true',
 });
 
 describe('managed credentials from a refresh token file', () => {

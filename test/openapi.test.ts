@@ -45,6 +45,9 @@ describe('openapi.yaml', () => {
       '/auth/callback',
       '/auth/pick',
       '/auth/token',
+      '/auth/introspect',
+      '/auth/jwks',
+      '/auth/.well-known/openid-configuration',
     ]);
     for (const m of resourceModules) {
       if (m.interactions.includes('search-type')) for (const suffix of ['', '/_search']) served.add(`/${m.type}${suffix}`);

@@ -43,4 +43,39 @@ describe('the rate budget', () => {
     const metrics = await (await fetch(`${svc.origin}/metrics`)).text();
     expect(metrics).toMatch(/nextech_rate_budget_waits_total\{endpoint="patient-search"\} [1-9]/);
   });
+
+  it('gives made-up passthrough tokens one shared share: 60 of them at once reach Nextech at most 20 per second', async () => {
+    upstream.sandbox.resetCalls();
+    const results = await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        fhirFetch(`${svc.fhir}/Patient?family=made${i}`, { headers: { authorization: `Bearer invented-${i}-${Math.random()}` } }),
+      ),
+    );
+    // Nextech refuses each invented token; none was a reason to widen the budget.
+    for (const r of results) expect([401, 429]).toContain(r.status);
+    const calls = upstream.sandbox.calls.filter((c) => c.path === '/ehr/api/search');
+    expect(calls.length).toBeGreaterThan(0);
+    expect(busiestSecond(calls.map((c) => c.receivedAt))).toBeLessThanOrEqual(20);
+    // A real token, once Nextech has accepted it, has its own share again.
+    const token = upstream.sandbox.issueTokens().accessToken;
+    const mine = await fhirFetch<Bundle>(`${svc.fhir}/Patient?family=smith`, { headers: { authorization: `Bearer ${token}` } });
+    expect(mine.status).toBe(200);
+  });
+});
+
+describe('the rate budget in managed mode', () => {
+  it('lets no made-up bearer reach Nextech at all: each is refused at the door', async () => {
+    const managed = await startTestService();
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 60 }, (_, i) => fhirFetch(`${managed.fhir}/Patient?family=made${i}`, { headers: { authorization: `Bearer invented-${i}` } })),
+      );
+      expect(results.map((r) => r.status)).toEqual(results.map(() => 401));
+      expect(managed.sandbox.calls).toHaveLength(0);
+      // The one credential Nextech sees from the service keeps its whole share for real callers.
+      expect((await fhirFetch(`${managed.fhir}/Patient?family=smith`)).status).toBe(200);
+    } finally {
+      await managed.close();
+    }
+  });
 });

@@ -1,5 +1,6 @@
 import type { Bundle, CapabilityStatement, Encounter, Patient } from 'fhir/r4';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nextechIdOf } from './helpers/expected.ts';
 import { APP, authorizeUrl, launch, pkce, SMART_ENV, tokenCall } from './helpers/smart.ts';
 import { expectOutcome, fhirFetch, startTestService, type TestService } from './helpers/service.ts';
 
@@ -57,8 +58,13 @@ describe('SMART standalone launch', () => {
     const { token } = await launch(svc, 'launch/patient patient/*.rs');
     const others = await fhirFetch<Bundle>(`${svc.fhir}/Patient?family=smith&_count=50`, { headers: { authorization: `Bearer ${token.access_token}` } });
     for (const e of others.body.entry ?? []) expect((e.resource as Patient).id).toBe(token.patient);
-    const someoneElse = svc.sandbox.data.practices[0]?.patients.find((p) => `${p.patientId}` !== token.patient?.split(/[-.]/)[0]);
-    const otherId = `${someoneElse?.patientId}-${someoneElse?.json.chartNumber}`;
+    // Another patient of the practice, and the id this server gives it (found with a user/ token).
+    const me = await fhirFetch<Patient>(`${svc.fhir}/Patient/${token.patient}`, bearer(token.access_token));
+    const someoneElse = svc.sandbox.data.practices[0]?.patients.find((p) => p.patientId !== nextechIdOf(me.body));
+    const { token: user } = await launch(svc, 'user/*.rs');
+    const found = await fhirFetch<Bundle>(`${svc.fhir}/Patient?identifier=${encodeURIComponent(someoneElse?.json.chartNumber ?? '')}`, bearer(user.access_token));
+    const otherId = (found.body.entry ?? []).map((e) => e.resource as Patient).find((p) => nextechIdOf(p) === someoneElse?.patientId)?.id ?? '';
+    expect(otherId).not.toBe('');
     svc.sandbox.resetCalls();
     await expectOutcome(`${svc.fhir}/Patient/${otherId}`, 403, bearer(token.access_token));
     await expectOutcome(`${svc.fhir}/Encounter?patient=${otherId}`, 403, bearer(token.access_token));

@@ -6,7 +6,7 @@
  */
 import type { Dispatcher } from 'undici';
 import type { ManagedCredentials } from '../config.ts';
-import type { Credentials } from '../nextech/client.ts';
+import type { ManagedCredentials as ManagedTokenSource } from '../nextech/client.ts';
 import { UpstreamError } from '../nextech/errors.ts';
 import { NextechOAuthError, refreshGrant, type NextechTokens } from './nextech-oauth.ts';
 
@@ -26,7 +26,7 @@ export interface ManagedTokenOptions {
 
 export type ManagedState = 'empty' | 'valid' | 'failed';
 
-export class ManagedToken implements Credentials {
+export class ManagedToken implements ManagedTokenSource {
   #access?: { token: string; expiresAt: number; refreshAt: number };
   #refreshToken: string;
   #inflight?: Promise<string>;

@@ -11,11 +11,18 @@ export interface CapabilityInput {
   software: { name: string; version: string };
   /** When the statement was built (service start). */
   date: string;
-  /** SMART endpoints, when SMART is configured (rest.security). */
-  oauth?: { authorize: string; token: string };
+  /** How callers authenticate (rest.security). */
+  security: CapabilitySecurity;
 }
 
-export function capabilityStatement({ modules, baseUrl, software, date, oauth }: CapabilityInput): CapabilityStatement {
+/** rest.security as plain data: CORS, a description of the doors, and the OAuth endpoints when there are any. */
+export interface CapabilitySecurity {
+  cors: boolean;
+  description: string;
+  oauth?: { authorize?: string; token: string; introspect?: string };
+}
+
+export function capabilityStatement({ modules, baseUrl, software, date, security }: CapabilityInput): CapabilityStatement {
   return {
     resourceType: 'CapabilityStatement',
     status: 'active',
@@ -30,31 +37,37 @@ export function capabilityStatement({ modules, baseUrl, software, date, oauth }:
       {
         mode: 'server',
         documentation: 'Read-only access to Nextech EHR data. Only JSON is supported.',
-        ...(oauth ? { security: smartSecurity(oauth) } : {}),
+        security: restSecurity(security),
         resource: modules.map((m) => resourceEntry(m, baseUrl)),
       },
     ],
   };
 }
 
-/** SMART App Launch's declaration (https://hl7.org/fhir/smart-app-launch/conformance.html). */
-function smartSecurity(oauth: { authorize: string; token: string }): CapabilityStatementRestSecurity {
+/** SMART App Launch's declaration (https://hl7.org/fhir/smart-app-launch/conformance.html), when OAuth is offered. */
+function restSecurity(security: CapabilitySecurity): CapabilityStatementRestSecurity {
+  const oauth = security.oauth;
+  const uris = oauth
+    ? [
+        ...(oauth.authorize ? [{ url: 'authorize', valueUri: oauth.authorize }] : []),
+        { url: 'token', valueUri: oauth.token },
+        ...(oauth.introspect ? [{ url: 'introspect', valueUri: oauth.introspect }] : []),
+      ]
+    : [];
   return {
-    service: [
-      {
-        coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }],
-        text: 'OAuth2 using SMART-on-FHIR profile (see .well-known/smart-configuration)',
-      },
-    ],
-    extension: [
-      {
-        url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
-        extension: [
-          { url: 'authorize', valueUri: oauth.authorize },
-          { url: 'token', valueUri: oauth.token },
-        ],
-      },
-    ],
+    cors: security.cors,
+    description: security.description,
+    ...(oauth
+      ? {
+          service: [
+            {
+              coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }],
+              text: 'OAuth2 using SMART-on-FHIR profile (see .well-known/smart-configuration)',
+            },
+          ],
+          extension: [{ url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris', extension: uris }],
+        }
+      : {}),
   };
 }
 

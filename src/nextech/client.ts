@@ -3,7 +3,7 @@
  * practice headers and applies the upstream policy: separate connect/headers/body timeouts
  * under one deadline, a rate budget under Nextech's limit, a circuit breaker, bounded and
  * jittered retries of these idempotent GETs, one wait on a 429 that fits the deadline, one
- * re-authentication on a 401 when the service manages the token, and coalescing of
+ * re-authentication on a 401 when the call used the service's managed token, and coalescing of
  * identical calls in flight (cancelled only when every caller has left). Every body is
  * parsed with zod. Callers get typed data or an UpstreamError.
  */
@@ -26,30 +26,40 @@ import {
   type EhrPatient,
 } from './schemas.ts';
 
-/** Who is calling and for which practice; every upstream call carries both. */
+/**
+ * What is sent to Nextech as `Authorization: Bearer` for a call: the service's own managed
+ * token, or a Nextech token a caller brought — sealed inside one of our SMART tokens
+ * (`vouched`: Nextech issued it to us) or passed through as the caller sent it (not vouched
+ * until Nextech has accepted it once).
+ */
+export type UpstreamCredential = { kind: 'managed' } | { kind: 'bearer'; token: string; vouched: boolean };
+
+/** Who is calling, for which practice, with which credential; every upstream call carries all three. */
 export interface CallContext {
   practiceId: string;
-  /** The caller's bearer token, forwarded in pass-through mode. */
-  callerToken?: string;
+  credential: UpstreamCredential;
+  /** The caller's identity from the door it came through: coalescing keys by it (never a token). */
+  callerKey: string;
   /** Aborts the upstream call when the client goes away. */
   signal?: AbortSignal;
 }
 
-/** Supplies the bearer token for a call (pass-through or managed). */
-export interface Credentials {
-  token(ctx: CallContext): Promise<string>;
+/** The service's own Nextech token (managed mode). */
+export interface ManagedCredentials {
+  token(): Promise<string>;
   /**
    * Called after an upstream 401; resolves true if a retry with a new token makes sense,
    * false to pass the 401 on, or rejects with the error the caller should see instead.
    */
   rejected(token: string): Promise<boolean>;
-  /** The error to answer when a retried call is refused again (default: the 401 itself). */
-  unauthorizedError?(): UpstreamError;
+  /** The error to answer when a retried call is refused again. */
+  unauthorizedError(): UpstreamError;
 }
 
 export interface NextechClientOptions {
   baseUrl: string;
-  credentials: Credentials;
+  /** The managed token, when the service holds one; calls with the `managed` credential need it. */
+  managed?: ManagedCredentials;
   policy?: Partial<UpstreamPolicy>;
   dispatcher?: Dispatcher;
   observer?: UpstreamObserver;
@@ -70,6 +80,8 @@ export class NextechClient {
   readonly #policy: UpstreamPolicy;
   readonly #budget: RateBudget;
   readonly #coalescer = new Coalescer();
+  /** Fingerprints of passed-through tokens Nextech has accepted (bounded, least recently used first out). */
+  readonly #proven = new Map<string, true>();
   /** Circuit breakers by (practice, endpoint); readiness reads them. */
   readonly breakers: Breakers;
 
@@ -134,7 +146,7 @@ export class NextechClient {
     const url = new URL(this.#base + path);
     for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
     // Identical GETs in flight for the same practice and caller share one upstream call.
-    const key = [ctx.practiceId, callerOf(ctx), url.toString()].join('\u0000');
+    const key = [ctx.practiceId, ctx.callerKey, url.toString()].join('\u0000');
     return this.#coalescer.run(
       key,
       ctx.signal,
@@ -156,16 +168,18 @@ export class NextechClient {
     const now = Date.now;
     const deadline = now() + this.#policy.requestMs;
     const breakerKey = `${ctx.practiceId}\u0000${endpoint}`;
-    const budgetKey = `${ctx.practiceId}\u0000${callerOf(ctx)}\u0000${endpoint}`;
+    // Nextech limits requests per user and endpoint: the budget is the credential's.
+    const budgetKeys = this.#budgetOwners(ctx.credential).map((owner) => `${owner}\u0000${endpoint}`);
     let reauthenticated = false;
     let waitedFor429 = false;
     for (let attempt = 1; ; attempt++) {
       this.#admit(breakerKey, endpoint);
-      await this.#acquire(budgetKey, endpoint, deadline, ctx.signal);
-      const token = await this.#opts.credentials.token(ctx);
+      for (const key of budgetKeys) await this.#acquire(key, endpoint, deadline, ctx.signal);
+      const token = await this.#token(ctx.credential);
       try {
         const body = await this.#attempt(ctx, endpoint, url, token, deadline);
         this.breakers.success(breakerKey);
+        this.#prove(ctx.credential);
         return body;
       } catch (err) {
         if (!(err instanceof UpstreamError)) {
@@ -177,8 +191,11 @@ export class NextechClient {
         else this.breakers.release(breakerKey);
         if (ctx.signal?.aborted) throw err;
         if (f.kind === 'unauthorized') {
-          if (reauthenticated) throw this.#opts.credentials.unauthorizedError?.() ?? err;
-          if (await this.#opts.credentials.rejected(token)) {
+          // A caller's own token was refused: the 401 is the caller's answer.
+          const managed = ctx.credential.kind === 'managed' ? this.#opts.managed : undefined;
+          if (!managed) throw err;
+          if (reauthenticated) throw managed.unauthorizedError();
+          if (await managed.rejected(token)) {
             reauthenticated = true;
             continue;
           }
@@ -199,6 +216,36 @@ export class NextechClient {
         this.#opts.observer?.retry?.(endpoint, f.kind);
         await sleep(backoff, ctx.signal);
       }
+    }
+  }
+
+  #token(credential: UpstreamCredential): Promise<string> {
+    if (credential.kind === 'bearer') return Promise.resolve(credential.token);
+    if (!this.#opts.managed) {
+      return Promise.reject(new UpstreamError({ kind: 'credentials', detail: 'no managed credentials are configured' }, 'token'));
+    }
+    return this.#opts.managed.token();
+  }
+
+  /**
+   * Whose shares of Nextech's limit a call spends: the credential's own, and — for a token
+   * nobody vouches for yet (passed through, never accepted by Nextech) — also the one share
+   * all such tokens have together, so inventing tokens cannot widen the budget.
+   */
+  #budgetOwners(credential: UpstreamCredential): string[] {
+    if (credential.kind === 'managed') return ['managed'];
+    const fp = tokenFingerprint(credential.token);
+    return credential.vouched || this.#proven.has(fp) ? [fp] : [fp, 'unproven'];
+  }
+
+  #prove(credential: UpstreamCredential): void {
+    if (credential.kind !== 'bearer' || credential.vouched) return;
+    const fp = tokenFingerprint(credential.token);
+    this.#proven.delete(fp);
+    this.#proven.set(fp, true);
+    if (this.#proven.size > MAX_PROVEN) {
+      const oldest = this.#proven.keys().next().value;
+      if (oldest !== undefined) this.#proven.delete(oldest);
     }
   }
 
@@ -250,8 +297,8 @@ export class NextechClient {
 
 const TRANSIENT = new Set([502, 503, 504]);
 
-/** Who is calling, for keys: the token's fingerprint, or `-` for the service's own token. */
-const callerOf = (ctx: CallContext) => (ctx.callerToken === undefined ? '-' : tokenFingerprint(ctx.callerToken));
+/** Passed-through tokens remembered as accepted by Nextech, at most. */
+const MAX_PROVEN = 10_000;
 
 /** Failures that say Nextech is unwell (not answers such as 4xx, nor our own refusals). */
 function countsAsFailure(f: UpstreamFailure): boolean {

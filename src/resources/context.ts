@@ -3,11 +3,12 @@
  * FHIR base the answer's URLs are written against, and the shared services.
  */
 import type { RuntimeConfig } from '../config.ts';
+import type { PracticeIds, ResourceIds } from '../ids/resource-ids.ts';
 import type { Mappings } from '../mapping/load.ts';
 import type { MappingContext } from '../mapping/functions.ts';
-import { tokenFingerprint } from '../nextech/fingerprint.ts';
 import type { CallContext, NextechClient } from '../nextech/client.ts';
-import type { SmartServer } from '../auth/smart/server.ts';
+import type { AuthorizationServer } from '../auth/authorization-server.ts';
+import type { DoorConfig } from '../auth/doors.ts';
 import type { SmartGrant } from '../auth/smart/compartment.ts';
 import type { CategoryCache } from './category-cache.ts';
 import type { EncounterStore } from './encounter-store.ts';
@@ -18,32 +19,27 @@ export interface Services {
   mappings: Mappings;
   encounters: EncounterStore;
   categories: CategoryCache;
-  /** The SMART authorization server, when SMART is configured. */
-  smart?: SmartServer;
+  /** Issues and opens resource ids, keyed by RESOURCE_ID_KEY (src/ids). */
+  ids: ResourceIds;
+  /** The OAuth authorization server (SMART App Launch, Backend Services), when configured. */
+  auth?: AuthorizationServer;
+  /** The doors a FHIR request may pass (auth/doors.ts). */
+  doors: DoorConfig;
   now: () => number;
 }
 
 export interface RequestContext {
   services: Services;
-  /** Practice, caller token and abort signal for upstream calls. */
+  /** Practice, upstream credential, caller and abort signal for upstream calls. */
   call: CallContext;
   /** This request's FHIR base, e.g. http://host/fhir or http://host/practices/1001/fhir. */
   baseUrl: string;
-  /** Who is asking, for keying shared caches (never the token itself). */
+  /** Who is asking (the door's caller key), for keying shared caches (never a token). */
   callerKey: string;
   /** Work already started in this request, by key, so no upstream read is repeated. */
   memo: Map<string, Promise<unknown>>;
-  /** What a SMART token granted, when the caller sent one. */
+  /** What the caller's token granted (SMART, Backend Services); Nextech alone decides otherwise. */
   grant?: SmartGrant;
-}
-
-/**
- * A non-reversible fingerprint of the caller: in pass-through mode a hash of its token (each
- * token sees only what Nextech lets it see), in managed mode the service itself.
- */
-export function callerKeyOf(callerToken: string | undefined, managed: boolean): string {
-  if (managed || callerToken === undefined) return 'service';
-  return tokenFingerprint(callerToken);
 }
 
 /** Runs `work` once per key within one request. */
@@ -54,6 +50,11 @@ export function once<T>(ctx: RequestContext, key: string, work: () => Promise<T>
     ctx.memo.set(key, p);
   }
   return p;
+}
+
+/** The resource ids of this request's practice. */
+export function practiceIds(ctx: RequestContext): PracticeIds {
+  return ctx.services.ids.forPractice(ctx.call.practiceId);
 }
 
 /** The per-request values mappings may read, for this practice. */
@@ -72,6 +73,7 @@ export function mappingContext(ctx: RequestContext): MappingContext {
       now: ctx.services.now(),
       exposeSsn: ctx.services.config.exposeSsn,
     },
+    ids: practiceIds(ctx),
   };
 }
 

@@ -5,21 +5,22 @@
  */
 import { Hono, type Context } from 'hono';
 import { pageOf, searchset } from '../fhir/bundle.ts';
-import { capabilityStatement } from '../fhir/capability.ts';
+import { capabilityStatement, type CapabilitySecurity } from '../fhir/capability.ts';
 import { assertJsonAcceptable } from '../fhir/negotiate.ts';
 import { FhirError, outcome } from '../fhir/outcome.ts';
 import { parseSearch, parseView } from '../fhir/search/parse.ts';
 import { applyView } from '../fhir/view.ts';
 import { assertOwnPatient, authorize, confine, forbidden, patientNumberOfId } from '../auth/smart/compartment.ts';
-import type { RequestContext, Services } from '../resources/context.ts';
+import { practiceIds, type RequestContext, type Services } from '../resources/context.ts';
 import { resourceModules, searchParamIndex } from '../resources/registry.ts';
 import type { ResourceModule } from '../resources/registry-types.ts';
+import { formBody } from '../auth/form-body.ts';
 import { auditLine, noteParams } from './audit.ts';
 import { binaryRoute } from './binary-route.ts';
 import type { AppEnv } from './env.ts';
 import { requestContext } from './request-context.ts';
 import { fhirJson } from './respond.ts';
-import { smartConfiguration } from '../auth/smart/routes.ts';
+import { smartConfiguration } from '../auth/discovery.ts';
 
 export interface FhirApiOptions {
   services: Services;
@@ -27,10 +28,7 @@ export interface FhirApiOptions {
   startedAt: string;
 }
 
-const FORM = 'application/x-www-form-urlencoded';
 const WRITE_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE'];
-/** POST bodies (search, operations) larger than this are refused (413) before they are read whole. */
-export const MAX_FORM_BYTES = 64 * 1024;
 
 export function fhirApi(opts: FhirApiOptions): Hono<AppEnv> {
   const api = new Hono<AppEnv>();
@@ -40,8 +38,8 @@ export function fhirApi(opts: FhirApiOptions): Hono<AppEnv> {
     assertJsonAcceptable(c.req.header('accept'), new URL(c.req.url).searchParams.get('_format') ?? undefined);
     await next();
   });
-  const smart = opts.services.smart;
-  if (smart) api.get('/.well-known/smart-configuration', (c) => c.json(smartConfiguration(smart), 200, { 'cache-control': 'no-cache' }));
+  const auth = opts.services.auth;
+  if (auth) api.get('/.well-known/smart-configuration', (c) => c.json(smartConfiguration(auth), 200, { 'cache-control': 'no-cache' }));
   api.get('/metadata', (c) =>
     fhirJson(
       c,
@@ -50,7 +48,7 @@ export function fhirApi(opts: FhirApiOptions): Hono<AppEnv> {
         baseUrl: c.var.fhirBase.baseUrl,
         software: opts.software,
         date: opts.startedAt,
-        ...(smart ? { oauth: { authorize: `${smart.deps.publicBaseUrl}/auth/authorize`, token: `${smart.deps.publicBaseUrl}/auth/token` } } : {}),
+        security: securityOf(opts.services),
       }),
     ),
   );
@@ -58,16 +56,36 @@ export function fhirApi(opts: FhirApiOptions): Hono<AppEnv> {
   return api;
 }
 
+/** What the CapabilityStatement says about the doors (rest.security). */
+function securityOf(services: Services): CapabilitySecurity {
+  const auth = services.auth;
+  const doors = services.doors;
+  const lines = [
+    ...(auth?.smart ? ['SMART App Launch (standalone, PKCE S256, patient/ and user/ scopes, v1 and v2): the user\'s own Nextech access is used.'] : []),
+    ...(auth?.backend ? ['SMART Backend Services (client_credentials with private_key_jwt, RS384/ES384, system/ scopes).'] : []),
+    ...(doors.passthrough ? ['A Nextech access token as Bearer, passed through to Nextech.'] : []),
+    ...(doors.anonymous ? ['Anonymous access is enabled: requests without a token are served with the service\'s own Nextech credentials.'] : []),
+  ];
+  return {
+    cors: services.config.corsOrigins.length > 0 || (auth?.smart?.deps.settings.clients.length ?? 0) > 0,
+    description: lines.length > 0 ? lines.join(' ') : 'No door is configured: every request is refused.',
+    ...(auth
+      ? { oauth: { ...(auth.smart ? { authorize: auth.urls.authorize } : {}), token: auth.urls.token, introspect: auth.urls.introspect } }
+      : {}),
+  };
+}
+
 function addResourceRoutes(api: Hono<AppEnv>, m: ResourceModule, services: Services): void {
   for (const op of m.operations ?? []) {
     const run = async (c: Context<AppEnv>, pairs: [string, string][]) => {
       const ctx = requestContext(c, services);
       noteParams(c, pairs, new Set([...op.parameters, ...RESULT_PARAMS]));
-      const patient = ctx.grant ? authorize(ctx.grant, m.type, 'search') : undefined;
-      if (patient !== undefined) assertOwnPatient(m.type, pairs, patient);
+      const ids = practiceIds(ctx);
+      const patient = ctx.grant ? authorize(ctx.grant, ids, m.type, 'search') : undefined;
+      if (patient !== undefined) assertOwnPatient(ids, m.type, pairs, patient);
       const result = await op.run(ctx, patient === undefined ? pairs : withPatient(pairs, ctx));
       const confined = result.resourceType === 'Bundle' && patient !== undefined
-        ? { ...result, entry: (result.entry ?? []).filter((e) => !e.resource || confine([e.resource], patient).length > 0) }
+        ? { ...result, entry: (result.entry ?? []).filter((e) => !e.resource || confine(ids, [e.resource], patient).length > 0) }
         : result;
       auditLine(c, `operation:${op.name}`, m.type, confined);
       return fhirJson(c, confined);
@@ -87,11 +105,12 @@ function addResourceRoutes(api: Hono<AppEnv>, m: ResourceModule, services: Servi
       const view = parseView(pairs);
       const ctx = m.conformance ? conformanceContext(c, services) : requestContext(c, services);
       const id = c.req.param('id');
-      const patient = ctx.grant ? authorize(ctx.grant, m.type, 'read') : undefined;
+      const ids = practiceIds(ctx);
+      const patient = ctx.grant ? authorize(ctx.grant, ids, m.type, 'read') : undefined;
       // Checked on the id first (no upstream call for another patient), then on the result.
-      if (patient !== undefined && patientNumberOfId(m.type, id) !== patient) throw outsideCompartment();
+      if (patient !== undefined && patientNumberOfId(ids, m.type, id) !== patient) throw outsideCompartment();
       const resource = await m.read(ctx, id, view);
-      if (confine([resource], patient).length === 0) throw outsideCompartment();
+      if (confine(ids, [resource], patient).length === 0) throw outsideCompartment();
       auditLine(c, 'read', m.type, resource);
       return fhirJson(c, applyView(resource, view, m.view));
     });
@@ -110,14 +129,15 @@ async function search(
   const strict = /(^|[;,\s])handling\s*=\s*strict\b/i.test(c.req.header('prefer') ?? '');
   const defs = searchParamIndex.get(m.type) ?? new Map();
   noteParams(c, pairs, new Set([...defs.keys(), ...RESULT_PARAMS]));
-  const patient = ctx.grant ? authorize(ctx.grant, m.type, 'search') : undefined;
-  if (patient !== undefined) assertOwnPatient(m.type, pairs, patient);
+  const ids = practiceIds(ctx);
+  const patient = ctx.grant ? authorize(ctx.grant, ids, m.type, 'search') : undefined;
+  if (patient !== undefined) assertOwnPatient(ids, m.type, pairs, patient);
   const scoped = patient !== undefined && defs.has('patient') && !pairs.some(([k]) => DRIVERS.has(k)) ? withPatient(pairs, ctx) : pairs;
   const { request, ignored } = parseSearch(m.type, defs, scoped, { strict, baseUrl: ctx.baseUrl, capabilities: m.capabilities });
   const result = await run(ctx, request);
   // With patient scopes, only the patient in context's resources are ever returned.
-  const matches = confine(result.matches, patient);
-  const included = result.included ? confine(await result.included(pageOf(matches, request)), patient) : [];
+  const matches = confine(ids, result.matches, patient);
+  const included = result.included ? confine(ids, await result.included(pageOf(matches, request)), patient) : [];
   const bundle = searchset({ matches, request, baseUrl: ctx.baseUrl, ignored, included, view: m.view });
   auditLine(c, 'search-type', m.type, bundle);
   return fhirJson(c, bundle);
@@ -134,7 +154,13 @@ function withPatient(pairs: [string, string][], ctx: RequestContext): [string, s
 
 /** Conformance resources need no practice, token or upstream call: only the base URL. */
 function conformanceContext(c: Context<AppEnv>, services: Services): RequestContext {
-  return { services, baseUrl: c.var.fhirBase.baseUrl, call: { practiceId: '' }, callerKey: 'public', memo: new Map() };
+  return {
+    services,
+    baseUrl: c.var.fhirBase.baseUrl,
+    call: { practiceId: '', credential: { kind: 'managed' }, callerKey: 'public' },
+    callerKey: 'public',
+    memo: new Map(),
+  };
 }
 
 const outsideCompartment = () => forbidden('The access token only allows the patient in context');
@@ -150,17 +176,9 @@ function queryPairs(c: Context): [string, string][] {
   return [...new URL(c.req.url).searchParams.entries()];
 }
 
+/** The fields of a form body; its size was limited as it arrived (app.ts, limitBody). */
 async function formPairs(c: Context): Promise<[string, string][]> {
-  const type = (c.req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
-  if (type !== FORM) {
-    throw new FhirError(415, outcome('error', 'not-supported', `POST takes a ${FORM} body here`));
-  }
-  const length = Number(c.req.header('content-length') ?? '0');
-  if (length > MAX_FORM_BYTES) throw tooLarge();
-  const text = await c.req.text();
-  if (Buffer.byteLength(text) > MAX_FORM_BYTES) throw tooLarge();
-  return [...new URLSearchParams(text).entries()];
+  const form = await formBody(c);
+  if (!form) throw new FhirError(415, outcome('error', 'not-supported', 'POST takes an application/x-www-form-urlencoded body here'));
+  return [...form.entries()];
 }
-
-const tooLarge = () =>
-  new FhirError(413, outcome('error', 'too-costly', `The request body is larger than ${MAX_FORM_BYTES} bytes`));

@@ -4,6 +4,7 @@
  * without peeking inside the facade. Faulted requests are recorded too, with the status
  * actually sent (0 when no response was) and the fault's kind.
  */
+import { createHash } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import type { FaultKind } from './faults.ts';
 
@@ -34,7 +35,12 @@ export interface RecordedCall {
   fault?: FaultKind;
   /** When the request arrived (epoch ms), e.g. to count requests per second. */
   receivedAt: number;
+  /** Which bearer token the request carried: a short hash (never the token), or null without one. */
+  credential: string | null;
 }
+
+const credentialOf = (authorization: string | undefined) =>
+  authorization === undefined ? null : createHash('sha256').update(authorization).digest('hex').slice(0, 12);
 
 /** Middleware appending each request to `calls` once its response status is known. */
 export function recordCalls(calls: RecordedCall[]): MiddlewareHandler<CallLogEnv> {
@@ -50,6 +56,7 @@ export function recordCalls(calls: RecordedCall[]): MiddlewareHandler<CallLogEnv
       query: { ...c.req.query() },
       practiceId: c.req.header('x-nextech-practice-id') ?? null,
       status: fault?.status ?? c.res.status,
+      credential: credentialOf(c.req.header('authorization')),
     };
     if (fault) call.fault = fault.kind;
     calls.push(call);

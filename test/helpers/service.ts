@@ -24,7 +24,10 @@ export interface TestService {
   close(): Promise<void>;
 }
 
-export async function startTestService(env: Record<string, string> = {}): Promise<TestService> {
+/** The resource-id key tests configure when they point the service at a Nextech of their own. */
+export const TEST_RESOURCE_ID_KEY = 'test-only resource id key, 32+ characters long';
+
+export async function startTestService(env: Record<string, string> = {}, opts: { now?: () => number } = {}): Promise<TestService> {
   const logs: Record<string, unknown>[] = [];
   // Every line also goes to the run-wide capture that test/global/log-scan.ts checks.
   const capture = inject('logCaptureFile');
@@ -36,8 +39,9 @@ export async function startTestService(env: Record<string, string> = {}): Promis
       done();
     },
   });
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'debug', ...env });
-  const running = await startService(config, { logger: createLogger(config.logLevel, sink), port: 0 });
+  const own = env.NEXTECH_BASE_URL === undefined ? {} : { RESOURCE_ID_KEY: TEST_RESOURCE_ID_KEY };
+  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'debug', ...own, ...env });
+  const running = await startService(config, { logger: createLogger(config.logLevel, sink), port: 0, ...(opts.now ? { now: opts.now } : {}) });
   if (!running.sandbox && !env.NEXTECH_BASE_URL) throw new Error('expected the embedded sandbox');
   return {
     running,

@@ -33,23 +33,49 @@ const hidden = (html: string): Record<string, string> =>
 const decodeHtml = (s: string) =>
   s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 
-export function authorizeUrl(svc: TestService, opts: { scope: string; aud?: string; challenge: string; state?: string }): string {
+export function authorizeUrl(
+  svc: TestService,
+  opts: { scope: string; aud?: string; challenge: string; state?: string; clientId?: string; extra?: Record<string, string> },
+): string {
   const url = new URL(`${svc.origin}/auth/authorize`);
   url.search = new URLSearchParams({
     response_type: 'code',
-    client_id: APP.clientId,
+    client_id: opts.clientId ?? APP.clientId,
     redirect_uri: APP.redirectUri,
     scope: opts.scope,
     state: opts.state ?? 'app-state',
     aud: opts.aud ?? svc.fhir,
     code_challenge: opts.challenge,
     code_challenge_method: 'S256',
+    ...opts.extra,
   }).toString();
   return url.toString();
 }
 
-/** Logs in at the sandbox's Nextech form; returns the facade callback response. */
-async function nextechLogin(nextechUrl: string): Promise<Response> {
+/** Authorize and log in at Nextech: the facade's callback answer (a picker page, or the redirect to the app). */
+export async function signIn(svc: TestService, scope: string, opts: { clientId?: string; extra?: Record<string, string> } = {}) {
+  const { verifier, challenge } = pkce();
+  const start = await fetch(authorizeUrl(svc, { scope, challenge, ...opts }), { redirect: 'manual' });
+  expect(start.status).toBe(302);
+  const { callbackUrl, response } = await nextechLoginAt(start.headers.get('location') ?? '');
+  return { verifier, callbackUrl, response };
+}
+
+/** The txn of a picker page. */
+export const txnOf = (html: string) => hidden(html).txn ?? '';
+
+/** POSTs the picker form (search, choose or cancel). */
+export function pick(svc: TestService, fields: Record<string, string>): Promise<Response> {
+  return fetch(`${svc.origin}/auth/pick`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(fields).toString(),
+  });
+}
+
+/** Logs in at the sandbox's Nextech form; returns the facade callback URL and its response. */
+async function nextechLoginAt(nextechUrl: string): Promise<{ callbackUrl: string; response: Response }> {
   const form = await (await fetch(nextechUrl)).text();
   const login = await fetch(new URL('/oauth2/authorize', nextechUrl), {
     method: 'POST',
@@ -58,20 +84,31 @@ async function nextechLogin(nextechUrl: string): Promise<Response> {
     body: new URLSearchParams({ ...hidden(form), username: 'demo', password: 'demo' }).toString(),
   });
   expect(login.status).toBe(302);
-  return fetch(login.headers.get('location') ?? '', { redirect: 'manual' });
+  const callbackUrl = login.headers.get('location') ?? '';
+  return { callbackUrl, response: await fetch(callbackUrl, { redirect: 'manual' }) };
+}
+
+async function nextechLogin(nextechUrl: string): Promise<Response> {
+  return (await nextechLoginAt(nextechUrl)).response;
 }
 
 /** The whole standalone launch; returns the app's token response. */
-export async function launch(svc: TestService, scope: string, opts: { aud?: string; pickQuery?: string } = {}) {
+export async function launch(svc: TestService, scope: string, opts: { aud?: string; pickQuery?: string; extra?: Record<string, string> } = {}) {
   const { verifier, challenge } = pkce();
-  const start = await fetch(authorizeUrl(svc, { scope, challenge, ...(opts.aud ? { aud: opts.aud } : {}) }), { redirect: 'manual' });
+  const start = await fetch(authorizeUrl(svc, { scope, challenge, ...(opts.aud ? { aud: opts.aud } : {}), ...(opts.extra ? { extra: opts.extra } : {}) }), { redirect: 'manual' });
   expect(start.status).toBe(302);
   let callback = await nextechLogin(start.headers.get('location') ?? '');
   let picked: string | undefined;
   if (callback.status === 200) {
     // The patient picker: search, then choose the first patient found.
     const txn = hidden(await callback.text()).txn ?? '';
-    const list = await (await fetch(`${svc.origin}/auth/pick?txn=${encodeURIComponent(txn)}&q=${opts.pickQuery ?? 'smith'}`)).text();
+    const list = await (
+      await fetch(`${svc.origin}/auth/pick`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ txn, q: opts.pickQuery ?? 'smith', action: 'search' }).toString(),
+      })
+    ).text();
     picked = [...list.matchAll(/name="patient" value="([^"]+)"/g)][0]?.[1];
     callback = await fetch(`${svc.origin}/auth/pick`, {
       method: 'POST',
@@ -87,7 +124,7 @@ export async function launch(svc: TestService, scope: string, opts: { aud?: stri
   const code = back.searchParams.get('code') ?? '';
   const token = await tokenCall(svc, { grant_type: 'authorization_code', code, redirect_uri: APP.redirectUri, client_id: APP.clientId, code_verifier: verifier });
   expect(token.status).toBe(200);
-  return { token: (await token.json()) as TokenResponse, code, verifier, picked };
+  return { token: (await token.json()) as TokenResponse & { id_token?: string }, code, verifier, picked };
 }
 
 export function tokenCall(svc: TestService, form: Record<string, string>): Promise<Response> {

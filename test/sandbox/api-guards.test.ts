@@ -83,7 +83,12 @@ describe('sandbox API guards', () => {
     await sb.get('/search?term=Smith&extra=1');
     await sb.get('/10009/encounters/search?start=2020-01-01', { practiceId: '1002' });
     await sb.get('/encounters/categories', { token: null });
-    expect(sb.sandbox.calls.map(({ receivedAt: _at, ...call }) => call)).toEqual([
+    const [first, second, third] = sb.sandbox.calls;
+    // Which credential each call carried, as a short hash: the same token twice, then none.
+    expect(first?.credential).toMatch(/^[0-9a-f]{12}$/);
+    expect(second?.credential).toBe(first?.credential);
+    expect(third?.credential).toBeNull();
+    expect(sb.sandbox.calls.map(({ receivedAt: _at, credential: _c, ...call }) => call)).toEqual([
       { method: 'GET', path: '/ehr/api/search', query: { term: 'Smith', extra: '1' }, practiceId: '1001', status: 200 },
       { method: 'GET', path: '/ehr/api/10009/encounters/search', query: { start: '2020-01-01' }, practiceId: '1002', status: 404 },
       { method: 'GET', path: '/ehr/api/encounters/categories', query: {}, practiceId: '1001', status: 401 },

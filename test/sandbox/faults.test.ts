@@ -210,7 +210,7 @@ describe('fault rules', () => {
   it('records faulted requests with the status sent and the kind, normal ones without', async () => {
     sb.sandbox.faults.add({ fault: { kind: 'rate-limit' }, times: 1 });
     expect(await statusSequence(SEARCH, 2)).toEqual([429, 200]);
-    expect(sb.sandbox.calls.map(({ receivedAt: _at, ...call }) => call)).toEqual([
+    expect(sb.sandbox.calls.map(({ receivedAt: _at, credential: _c, ...call }) => call)).toEqual([
       { method: 'GET', path: '/ehr/api/search', query: { term: 'smith' }, practiceId: '1001', status: 429, fault: 'rate-limit' },
       { method: 'GET', path: '/ehr/api/search', query: { term: 'smith' }, practiceId: '1001', status: 200 },
     ]);

@@ -4,13 +4,16 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config.ts';
+import { generateKeyPairSync } from 'node:crypto';
+import { ConfigError, loadConfig, SANDBOX_RESOURCE_ID_KEY } from '../../src/config.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ID_KEY = 'an operator-chosen resource id key of 32+ characters';
 const MANAGED_CREDENTIALS = {
   NEXTECH_TOKEN_URL: 'https://login.example.org/oauth2/token/',
   NEXTECH_CLIENT_ID: 'facade',
   NEXTECH_REFRESH_TOKEN: 'r-123',
+  RESOURCE_ID_KEY: ID_KEY,
 };
 
 function configError(env: Record<string, string | undefined>): ConfigError {
@@ -27,7 +30,10 @@ describe('loadConfig', () => {
   it('fills every default from an empty environment', () => {
     expect(loadConfig({})).toEqual({
       port: 8080,
-      host: '0.0.0.0',
+      // The embedded sandbox with anonymous access on: loopback only.
+      host: '127.0.0.1',
+      anonymous: true,
+      resourceIdKey: SANDBOX_RESOURCE_ID_KEY,
       logLevel: 'info',
       auth: 'managed',
       identifierSystems: {
@@ -114,6 +120,8 @@ describe('loadConfig', () => {
       },
       shutdownGraceMs: 20_000,
       corsOrigins: ['https://app.example.org', 'http://localhost:3000'],
+      anonymous: false,
+      resourceIdKey: ID_KEY,
       nextechOAuth: {
         tokenUrl: 'https://login.example.org/oauth2/token',
         clientId: 'facade',
@@ -126,7 +134,8 @@ describe('loadConfig', () => {
   it('names every bad variable in one ConfigError', () => {
     const err = configError({ PORT: 'abc', NEXTECH_AUTH: 'bogus', NEXTECH_BASE_URL: 'not-a-url' });
     const named = new Set(err.problems.map((p) => p.slice(0, p.indexOf(':'))));
-    expect([...named].sort()).toEqual(['NEXTECH_AUTH', 'NEXTECH_BASE_URL', 'PORT']);
+    // A Nextech base URL, even a bad one, also needs the resource id key.
+    expect([...named].sort()).toEqual(['NEXTECH_AUTH', 'NEXTECH_BASE_URL', 'PORT', 'RESOURCE_ID_KEY']);
     for (const name of named) expect(err.message).toContain(`${name}:`);
   });
 
@@ -142,6 +151,7 @@ describe('loadConfig', () => {
       'NEXTECH_TOKEN_URL: required when NEXTECH_AUTH=managed',
       'NEXTECH_CLIENT_ID: required when NEXTECH_AUTH=managed',
       'NEXTECH_REFRESH_TOKEN: required when NEXTECH_AUTH=managed (or NEXTECH_REFRESH_TOKEN_FILE, written by npm run login)',
+      'RESOURCE_ID_KEY: required with NEXTECH_BASE_URL (it keys resource ids; give every replica the same one)',
     ]);
   });
 
@@ -162,7 +172,7 @@ describe('loadConfig', () => {
   });
 
   it('defaults to managed mode, so credentials are needed without NEXTECH_AUTH', () => {
-    const err = configError({ NEXTECH_BASE_URL: 'https://api.nextech.example' });
+    const err = configError({ NEXTECH_BASE_URL: 'https://api.nextech.example', RESOURCE_ID_KEY: ID_KEY });
     expect(err.problems).toHaveLength(3);
   });
 
@@ -173,7 +183,7 @@ describe('loadConfig', () => {
   });
 
   it('needs no credentials in passthrough mode with a real Nextech', () => {
-    const config = loadConfig({ NEXTECH_BASE_URL: 'https://api.nextech.example', NEXTECH_AUTH: 'passthrough' });
+    const config = loadConfig({ NEXTECH_BASE_URL: 'https://api.nextech.example', NEXTECH_AUTH: 'passthrough', RESOURCE_ID_KEY: ID_KEY });
     expect(config.auth).toBe('passthrough');
     expect(config.nextechBaseUrl).toBe('https://api.nextech.example');
     expect(config.managed).toBeUndefined();
@@ -255,6 +265,71 @@ describe('loadConfig', () => {
   it('refuses out-of-range numbers', () => {
     const err = configError({ PORT: '70000', NEXTECH_TIMEOUT_SECONDS: '0', NEXTECH_CONNECT_TIMEOUT_SECONDS: '7200' });
     for (const name of ['PORT', 'NEXTECH_TIMEOUT_SECONDS', 'NEXTECH_CONNECT_TIMEOUT_SECONDS']) expect(err.message).toContain(`${name}:`);
+  });
+});
+
+describe('doors in the configuration', () => {
+  const real = { NEXTECH_BASE_URL: 'https://api.nextech.example', ...MANAGED_CREDENTIALS };
+
+  it('keeps anonymous access off with a real Nextech unless it is enabled, and listens on every interface there', () => {
+    const config = loadConfig(real);
+    expect(config.anonymous).toBe(false);
+    expect(config.host).toBe('0.0.0.0');
+    expect(loadConfig({ ...real, ANONYMOUS_ACCESS: 'true' }).anonymous).toBe(true);
+  });
+
+  it('keeps anonymous access on by default on the embedded sandbox, listening on loopback unless HOST says otherwise', () => {
+    expect(loadConfig({}).anonymous).toBe(true);
+    expect(loadConfig({}).host).toBe('127.0.0.1');
+    expect(loadConfig({ HOST: '0.0.0.0' }).host).toBe('0.0.0.0');
+    expect(loadConfig({ ANONYMOUS_ACCESS: 'false' }).anonymous).toBe(false);
+    // Passthrough has no credentials of its own to serve anonymous callers with.
+    expect(loadConfig({ NEXTECH_AUTH: 'passthrough' }).anonymous).toBe(false);
+  });
+
+  it('refuses anonymous access in passthrough mode, where there are no credentials of the service', () => {
+    expect(configError({ NEXTECH_AUTH: 'passthrough', ANONYMOUS_ACCESS: 'true' }).problems).toEqual([expect.stringMatching(/^ANONYMOUS_ACCESS: needs NEXTECH_AUTH=managed/)]);
+  });
+
+  it('requires a resource id key of at least 32 characters with a real Nextech', () => {
+    expect(configError({ ...real, RESOURCE_ID_KEY: undefined }).problems).toEqual([expect.stringMatching(/^RESOURCE_ID_KEY: required/)]);
+    expect(configError({ ...real, RESOURCE_ID_KEY: 'short' }).problems).toEqual([expect.stringMatching(/^RESOURCE_ID_KEY: at least 32/)]);
+  });
+
+  it('reads a metrics token of at least 16 printable characters', () => {
+    expect(loadConfig({ METRICS_TOKEN: 'm'.repeat(16) }).metricsToken).toBe('m'.repeat(16));
+    expect(configError({ METRICS_TOKEN: 'short' }).problems).toEqual([expect.stringMatching(/^METRICS_TOKEN: /)]);
+    expect(configError({ METRICS_TOKEN: 'has spaces in it, sixteen+' }).problems).toEqual([expect.stringMatching(/^METRICS_TOKEN: /)]);
+  });
+
+  it('registers Backend Services clients with their keys, scope and practices', () => {
+    const clients = JSON.stringify([{ client_id: 'hie', jwks_uri: 'https://hie.example.org/jwks.json', practices: ['1001'] }]);
+    const config = loadConfig({ ...real, BACKEND_CLIENTS: clients, SMART_KEY: 'k'.repeat(32) });
+    expect(config.backend).toEqual({
+      clients: [{ clientId: 'hie', jwksUri: 'https://hie.example.org/jwks.json', scope: 'system/*.rs', practices: ['1001'] }],
+      accessTokenSeconds: 300,
+    });
+    expect(configError({ ...real, BACKEND_CLIENTS: clients }).problems).toEqual([expect.stringMatching(/^SMART_KEY: required when BACKEND_CLIENTS/)]);
+    expect(configError({ NEXTECH_AUTH: 'passthrough', BACKEND_CLIENTS: clients }).problems).toEqual([expect.stringMatching(/^BACKEND_CLIENTS: needs NEXTECH_AUTH=managed/)]);
+    const both = JSON.stringify([{ client_id: 'hie', jwks_uri: 'https://hie.example.org/jwks.json', jwks: { keys: [{ kty: 'EC' }] }, practices: ['1001'] }]);
+    expect(configError({ BACKEND_CLIENTS: both }).problems).toEqual([expect.stringMatching(/^BACKEND_CLIENTS: invalid: .*exactly one of jwks and jwks_uri/)]);
+    const noPractice = JSON.stringify([{ client_id: 'hie', jwks_uri: 'https://hie.example.org/jwks.json', practices: [] }]);
+    expect(configError({ BACKEND_CLIENTS: noPractice }).problems).toEqual([expect.stringMatching(/^BACKEND_CLIENTS: invalid: 0\.practices /)]);
+    expect(configError({ BACKEND_CLIENTS: JSON.stringify([{ client_id: 'x', jwks_uri: 'https://x.example/j', practices: ['1'], scope: 'user/*.rs' }]) }).problems)
+      .toEqual([expect.stringMatching(/^BACKEND_CLIENTS: invalid: .*scope/)]);
+  });
+
+  it('takes an RSA signing key of 2048 bits or more for id_tokens, and refuses anything else', () => {
+    const pem = (type: 'rsa' | 'ec', size?: number) =>
+      (type === 'rsa'
+        ? generateKeyPairSync('rsa', { modulusLength: size ?? 2048 })
+        : generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      ).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    const good = pem('rsa');
+    expect(loadConfig({ SMART_SIGNING_KEY: good }).smart?.signingKey).toBe(good);
+    expect(configError({ SMART_SIGNING_KEY: pem('rsa', 1024) }).problems).toEqual([expect.stringMatching(/^SMART_SIGNING_KEY: must be an RSA private key/)]);
+    expect(configError({ SMART_SIGNING_KEY: pem('ec') }).problems).toEqual([expect.stringMatching(/^SMART_SIGNING_KEY: must be an RSA private key/)]);
+    expect(configError({ SMART_SIGNING_KEY: 'not a key' }).problems).toEqual(['SMART_SIGNING_KEY: must be a PEM private key']);
   });
 });
 

@@ -14,6 +14,8 @@ export interface GrantClaims {
   aud: string;
   /** Patient in context (FHIR id), with launch/patient. */
   pat?: string;
+  /** The Nextech sign-in this grant came from (random; kept across refreshes): the caller's identity. */
+  sid?: string;
 }
 
 /** The login in progress, carried through Nextech's login as its `state`. */
@@ -27,6 +29,10 @@ export interface PendingClaims {
   scope: string;
   aud: string;
   prac: string;
+  /** OpenID Connect `nonce`, echoed in the id_token. */
+  nonce?: string;
+  /** This login, so a reloaded callback or a second pick can tell it was already used. */
+  jti: string;
 }
 
 export interface NextechTokenClaims {
@@ -36,7 +42,8 @@ export interface NextechTokenClaims {
   nrt?: string;
 }
 
-export type PickerClaims = PendingClaims & NextechTokenClaims;
-export type CodeClaims = GrantClaims & NextechTokenClaims & { ruri: string; cc: string; jti: string };
-export type AccessClaims = GrantClaims & { nat: string };
+export type PickerClaims = PendingClaims & NextechTokenClaims & { sid: string };
+export type CodeClaims = GrantClaims & NextechTokenClaims & { ruri: string; cc: string; jti: string; nonce?: string };
+/** `exp` is the sealer's authenticated expiry, set when the token is opened. */
+export type AccessClaims = GrantClaims & { nat: string; exp?: number };
 export type RefreshClaims = GrantClaims & { nrt: string };

@@ -1,152 +1,131 @@
 /**
- * The SMART authorization server's HTTP endpoints, under `/auth`: authorize, Nextech's
- * callback, the patient picker, and token; plus the discovery document served at every
- * FHIR base. Errors before the app's redirect URI is known are pages, never redirects.
+ * The SMART authorization server's pages, under `/auth`: authorize, Nextech's callback and
+ * the patient picker — what a person's browser visits. Errors before the app's redirect URI
+ * is known are pages, never redirects; later ones go back to the app (RFC 6749 §4.1.2.1) or
+ * are pages that offer the way back. The token endpoint and its friends are in
+ * ../token-routes.ts.
  */
 import { Hono, type Context } from 'hono';
-import { patientResourceId } from '../../mapping/ids.ts';
-import { errorPage, PAGE_HEADERS, pickerPage, type PickerRow } from './pages.ts';
+import { UpstreamError } from '../../nextech/errors.ts';
+import { formBody, limitBody } from '../form-body.ts';
+import { describeAccess } from './consent.ts';
+import type { PickerClaims } from './claims.ts';
+import { donePage, errorPage, pickerPage, type Back, type Page, type PickerRow } from './pages.ts';
 import { OAuthError, type SmartServer } from './server.ts';
-import type { SmartClient } from '../../config.ts';
 
-const page = (c: Context, html: string, status: 200 | 400 = 200) => c.body(html, status, PAGE_HEADERS);
+const show = (c: Context, page: Page, status: 200 | 400 | 413 = 200) => c.body(page.html, status, page.headers);
 
-/** RFC 6749 §4.1.2.1: errors after the redirect URI is validated go back to the app. */
-function redirectError(ruri: string, err: OAuthError, state: string | undefined): string {
-  const url = new URL(ruri);
-  url.searchParams.set('error', err.error);
-  url.searchParams.set('error_description', err.description);
-  if (state !== undefined) url.searchParams.set('state', state);
-  return url.toString();
-}
+/** Parameters RFC 6749 §3.1 forbids repeating, and that the authorize endpoint reads. */
+const AUTHORIZE_PARAMS = ['client_id', 'redirect_uri', 'response_type', 'scope', 'state', 'aud', 'code_challenge', 'code_challenge_method', 'nonce', 'launch'];
 
 export function smartRoutes(smart: SmartServer): Hono {
   const app = new Hono();
+  const appName = (clientId: string) => {
+    const c = smart.client(clientId);
+    return c?.name ?? c?.clientId ?? 'The app';
+  };
+  const backWithError = (login: { ruri: string; st?: string; cid: string }, why: string): Back => ({
+    label: `Return to ${appName(login.cid)}`,
+    href: smart.errorRedirect(login, new OAuthError('access_denied', why)),
+  });
+  const picker = (p: PickerClaims, txn: string, extra: { query?: string; rows?: PickerRow[]; notice?: string } = {}) =>
+    pickerPage({
+      txn,
+      app: appName(p.cid),
+      access: describeAccess(smart.scopes(p.scope)),
+      query: extra.query ?? '',
+      redirectUri: p.ruri,
+      ...(extra.rows ? { rows: extra.rows } : {}),
+      ...(extra.notice !== undefined ? { notice: extra.notice } : {}),
+    });
 
   app.get('/authorize', (c) => {
     const q = c.req.query();
+    const repeated = AUTHORIZE_PARAMS.find((name) => (c.req.queries(name)?.length ?? 0) > 1);
     const client = smart.client(q.client_id);
-    if (!client) return page(c, errorPage('Unknown client_id.'), 400);
-    if (!q.redirect_uri || !client.redirectUris.includes(q.redirect_uri)) {
-      return page(c, errorPage('The redirect_uri is not registered for this client.'), 400);
+    if (!client) return show(c, errorPage('This app is not registered here (unknown client_id).'), 400);
+    if (!q.redirect_uri || !client.redirectUris.includes(q.redirect_uri) || repeated === 'redirect_uri' || repeated === 'client_id') {
+      return show(c, errorPage('The app sent a redirect_uri that is not registered for it.'), 400);
     }
+    const login = { ruri: q.redirect_uri, ...(q.state !== undefined ? { st: q.state } : {}) };
     try {
+      if (repeated) throw new OAuthError('invalid_request', `${repeated} is repeated`);
       return c.redirect(smart.startLogin(client, q), 302);
     } catch (err) {
-      if (err instanceof OAuthError) return c.redirect(redirectError(q.redirect_uri, err, q.state), 302);
+      if (err instanceof OAuthError) return c.redirect(smart.errorRedirect(login, err), 302);
       throw err;
     }
   });
 
   app.get('/callback', async (c) => {
     const pending = smart.openPending(c.req.query('state'));
-    if (!pending) return page(c, errorPage('This login has expired or is not valid. Start again from the app.'), 400);
-    const code = c.req.query('code');
-    if (!code) {
-      const denied = new OAuthError('access_denied', 'the user did not log in at Nextech');
-      return c.redirect(redirectError(pending.ruri, denied, pending.st), 302);
+    if (!pending) return show(c, errorPage('This sign-in has expired or is not valid. Start again from the app.'), 400);
+    const before = smart.outcomeOf(pending);
+    // A reloaded callback: show where the login stands instead of spending Nextech's code twice.
+    if (before?.at === 'picker') {
+      const p = smart.openPicker(before.txn);
+      if (p) return show(c, picker(p, before.txn));
     }
+    if (before?.at === 'done') return show(c, donePage(appName(pending.cid), before.how));
+    const code = c.req.query('code');
+    if (!code) return c.redirect(smart.errorRedirect(pending, new OAuthError('access_denied', 'the user did not sign in at Nextech')), 302);
     try {
       const next = await smart.finishLogin(pending, code);
-      return 'redirect' in next ? c.redirect(next.redirect, 302) : page(c, pickerPage(next.picker, '', undefined, clientName(smart, pending.cid)));
+      if ('redirect' in next) return c.redirect(next.redirect, 302);
+      const p = smart.openPicker(next.picker);
+      if (!p) throw new Error('picker state did not open');
+      return show(c, picker(p, next.picker));
     } catch {
-      const failed = new OAuthError('access_denied', 'Nextech did not accept the login');
-      return c.redirect(redirectError(pending.ruri, failed, pending.st), 302);
+      const message = 'Nextech did not accept this sign-in (it may have expired or been used already). Start again from the app.';
+      return show(c, errorPage(message, backWithError(pending, 'Nextech did not accept the sign-in')), 400);
     }
   });
 
-  app.get('/pick', async (c) => {
+  // The picker without a search (e.g. a bookmarked or reopened page).
+  app.get('/pick', (c) => {
     const txn = c.req.query('txn') ?? '';
     const p = smart.openPicker(txn);
-    if (!p) return page(c, errorPage('This login has expired. Start again from the app.'), 400);
-    const q = (c.req.query('q') ?? '').trim().slice(0, 100);
-    let rows: PickerRow[] | undefined;
-    if (q !== '') {
-      const found = await smart.deps.nextech.searchPatients({ practiceId: p.prac, callerToken: p.nat }, q);
-      rows = found.slice(0, 50).flatMap((r) => {
-        const id = patientResourceId(r);
-        const name = [r.firstName, r.middleName, r.lastName].filter(Boolean).join(' ') || '(no name)';
-        return id ? [{ id, name, ...(r.dob ? { birthDate: r.dob.slice(0, 10) } : {}), ...(r.chartNumber ? { chart: r.chartNumber } : {}) }] : [];
-      });
+    if (!p) return show(c, errorPage('This sign-in has expired. Start again from the app.'), 400);
+    const before = smart.outcomeOf(p);
+    if (before?.at === 'done') return show(c, donePage(appName(p.cid), before.how));
+    return show(c, picker(p, txn));
+  });
+
+  // Search, choose and cancel are all POSTs: a patient's name never lands in a URL.
+  const tooLarge = (c: Context) => show(c, errorPage('The form sent was too large.'), 413);
+  app.post('/pick', limitBody(tooLarge), async (c) => {
+    const form = await formBody(c);
+    if (!form) return show(c, errorPage('The page sent something that is not a form. Start again from the app.'), 400);
+    const txn = form.get('txn') ?? '';
+    const p = smart.openPicker(txn);
+    if (!p) return show(c, errorPage('This sign-in has expired. Start again from the app.'), 400);
+    const before = smart.outcomeOf(p);
+    if (before?.at === 'done') return show(c, donePage(appName(p.cid), before.how));
+    const action = form.get('action') ?? (form.has('patient') ? 'choose' : 'search');
+    if (action === 'cancel') return c.redirect(smart.cancel(p), 302);
+    if (action === 'choose') {
+      const patient = form.get('patient') ?? '';
+      if (!(await smart.patientExists(p, patient))) return show(c, picker(p, txn, { notice: 'That patient cannot be chosen. Search again.' }), 400);
+      return c.redirect(smart.issueCode(p, patient), 302);
     }
-    return page(c, pickerPage(txn, q, rows, clientName(smart, p.cid)));
-  });
-
-  app.post('/pick', async (c) => {
-    const form = await c.req.parseBody();
-    const p = smart.openPicker(typeof form.txn === 'string' ? form.txn : undefined);
-    if (!p) return page(c, errorPage('This login has expired. Start again from the app.'), 400);
-    const patient = typeof form.patient === 'string' ? form.patient : '';
-    if (!(await smart.patientExists(p, patient))) return page(c, errorPage('That patient cannot be chosen.'), 400);
-    return c.redirect(smart.issueCode(p, patient), 302);
-  });
-
-  app.post('/token', async (c) => {
-    const form = new URLSearchParams(await c.req.text());
-    const headers = { 'cache-control': 'no-store', pragma: 'no-cache' };
+    const query = (form.get('q') ?? '').trim().slice(0, 100);
+    if (query === '') return show(c, picker(p, txn));
     try {
-      const client = authenticate(smart, c.req.header('authorization'), form);
-      return c.json(await smart.token(client, form), 200, headers);
+      return show(c, picker(p, txn, { query, rows: await searchRows(smart, p, query) }));
     } catch (err) {
-      if (!(err instanceof OAuthError)) throw err;
-      return c.json({ error: err.error, error_description: err.description }, err.status as 400 | 401, headers);
+      if (!(err instanceof UpstreamError)) throw err;
+      return show(c, picker(p, txn, { query, notice: 'Nextech did not answer the search. Try again in a moment.' }));
     }
   });
 
   return app;
 }
 
-function clientName(smart: SmartServer, clientId: string): string {
-  const c = smart.client(clientId);
-  return c?.name ?? c?.clientId ?? 'An application';
-}
-
-/** Client authentication at the token endpoint: public clients by id, confidential ones by secret (basic or post). */
-function authenticate(smart: SmartServer, authorization: string | undefined, form: URLSearchParams): SmartClient {
-  let id = form.get('client_id') ?? undefined;
-  let secret = form.get('client_secret') ?? undefined;
-  const basic = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(authorization ?? '');
-  if (basic?.[1]) {
-    const [u, p] = Buffer.from(basic[1], 'base64').toString('utf8').split(':');
-    id = decodeURIComponent(u ?? '');
-    secret = decodeURIComponent(p ?? '');
-  }
-  const client = smart.client(id);
-  if (!client || (client.clientSecret !== undefined && client.clientSecret !== secret)) {
-    throw new OAuthError('invalid_client', 'unknown client or bad client credentials', 401);
-  }
-  return client;
-}
-
-/** The discovery document (SMART App Launch 2.x §Conformance) for one FHIR base. */
-export function smartConfiguration(smart: SmartServer): Record<string, unknown> {
-  const base = smart.deps.publicBaseUrl;
-  return {
-    authorization_endpoint: `${base}/auth/authorize`,
-    token_endpoint: `${base}/auth/token`,
-    token_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post'],
-    grant_types_supported: ['authorization_code', 'refresh_token'],
-    response_types_supported: ['code'],
-    code_challenge_methods_supported: ['S256'],
-    scopes_supported: [
-      'launch/patient',
-      'offline_access',
-      'online_access',
-      'patient/*.rs',
-      'user/*.rs',
-      ...smart.deps.supportedTypes.flatMap((t) => [`patient/${t}.rs`, `user/${t}.rs`]),
-    ],
-    capabilities: [
-      'launch-standalone',
-      'client-public',
-      'client-confidential-symmetric',
-      'context-standalone-patient',
-      'permission-offline',
-      'permission-online',
-      'permission-patient',
-      'permission-user',
-      'permission-v1',
-      'permission-v2',
-    ],
-  };
+async function searchRows(smart: SmartServer, p: PickerClaims, query: string): Promise<PickerRow[]> {
+  const found = await smart.deps.nextech.searchPatients(smart.callFor(p), query);
+  return found.slice(0, 50).flatMap((r) => {
+    const id = smart.deps.patientIds.issue(p.prac, r);
+    const name = [r.firstName, r.middleName, r.lastName].filter(Boolean).join(' ') || '(no name)';
+    return id ? [{ id, name, ...(r.dob ? { birthDate: r.dob.slice(0, 10) } : {}), ...(r.chartNumber ? { chart: r.chartNumber } : {}) }] : [];
+  });
 }

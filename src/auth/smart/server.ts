@@ -1,26 +1,34 @@
 /**
  * The SMART App Launch authorization server the apps see (standalone launch, authorization
- * code + PKCE S256, refresh), brokering to Nextech's OAuth: the user logs in at Nextech,
- * the facade exchanges Nextech's code, and hands the app its own tokens that carry the
- * user's Nextech tokens sealed inside. All state travels sealed (sealer.ts), so replicas
- * sharing SMART_KEY need no session store. Only authorization codes are remembered, in
- * memory, to refuse a replay on this replica.
+ * code + PKCE S256, refresh, OpenID Connect id_tokens), brokering to Nextech's OAuth: the
+ * user logs in at Nextech, the facade exchanges Nextech's code, and hands the app its own
+ * tokens that carry the user's Nextech tokens sealed inside. All state travels sealed
+ * (sealer.ts), so replicas sharing SMART_KEY need no session store. Spent codes and
+ * finished logins are remembered in bounded memory, per replica.
  */
 import { randomUUID } from 'node:crypto';
 import type { SmartClient, SmartSettings } from '../../config.ts';
-import { parsePatientId } from '../../mapping/ids.ts';
-import type { NextechClient } from '../../nextech/client.ts';
+import type { CallContext, NextechClient } from '../../nextech/client.ts';
+import type { EhrPatient } from '../../nextech/schemas.ts';
+import { BoundedMemory } from '../bounded-memory.ts';
+import type { IdTokens } from '../id-token.ts';
 import { exchangeCode, refreshGrant, type NextechOAuthClient, type NextechTokens } from '../nextech-oauth.ts';
+import { OAuthError } from '../oauth-error.ts';
 import type { AccessClaims, CodeClaims, GrantClaims, PendingClaims, PickerClaims, RefreshClaims } from './claims.ts';
 import { isValidChallenge, verifyPkceS256 } from './pkce.ts';
 import type { Sealer } from './sealer.ts';
-import { OAuthError } from '../oauth-error.ts';
+import { narrow, parseScopes, type Scopes } from './scopes.ts';
 
 export { OAuthError } from '../oauth-error.ts';
-import { narrow, parseScopes } from './scopes.ts';
+
+/** How the picker turns Nextech rows into Patient ids and back (the resource id scheme). */
+export interface PatientIdScheme {
+  issue(practiceId: string, record: EhrPatient): string | undefined;
+  open(practiceId: string, id: string): { patientId: number; term: string } | undefined;
+}
 
 export interface SmartServerDeps {
-  settings: SmartSettings & { key: string };
+  settings: SmartSettings;
   sealer: Sealer;
   oauth: NextechOAuthClient;
   nextechAuthorizeUrl: string;
@@ -28,17 +36,29 @@ export interface SmartServerDeps {
   defaultPracticeId?: string;
   supportedTypes: readonly string[];
   nextech: NextechClient;
+  patientIds: PatientIdScheme;
+  /** Signs id_tokens; without it `openid` is not granted. */
+  idTokens?: IdTokens;
   now: () => number;
 }
+
+/** What became of a login (its `jti`), so a reloaded page can say so. */
+export type LoginOutcome = { at: 'picker'; txn: string } | { at: 'done'; how: 'approved' | 'cancelled' };
 
 const CODE_SECONDS = 60;
 const LOGIN_SECONDS = 600;
 const REFRESH_SECONDS = { offline: 30 * 86_400, online: 12 * 3600 };
+/** Logins and codes remembered at most, per replica. */
+const MEMORY = 100_000;
 
 export class SmartServer {
-  readonly #usedCodes = new Map<string, number>();
+  readonly #usedCodes: BoundedMemory<true>;
+  readonly #logins: BoundedMemory<LoginOutcome>;
 
-  constructor(readonly deps: SmartServerDeps) {}
+  constructor(readonly deps: SmartServerDeps) {
+    this.#usedCodes = new BoundedMemory(MEMORY, 'refuse', deps.now);
+    this.#logins = new BoundedMemory(MEMORY, 'evict', deps.now);
+  }
 
   get callbackUrl(): string {
     return `${this.deps.publicBaseUrl}/auth/callback`;
@@ -65,16 +85,19 @@ export class SmartServer {
     }
     const prac = q.aud ? this.practiceOfAud(q.aud) : undefined;
     if (!q.aud || !prac) throw new OAuthError('invalid_request', 'aud must be the FHIR base URL of this server');
-    const scopes = parseScopes(q.scope ?? '', this.deps.supportedTypes);
+    const scopes = this.scopes(q.scope ?? '');
     if (scopes.resources.length === 0) throw new OAuthError('invalid_scope', 'no supported resource scope was requested');
+    if (q.nonce !== undefined && q.nonce.length > 256) throw new OAuthError('invalid_request', 'nonce is too long');
     const pending: PendingClaims = {
       cid: client.clientId,
       ruri: q.redirect_uri ?? '',
       cc: q.code_challenge ?? '',
-      scope: grantedText(scopes.text),
+      scope: this.#grantable(scopes),
       aud: q.aud.replace(/\/+$/, ''),
       prac,
+      jti: randomUUID(),
       ...(q.state !== undefined ? { st: q.state } : {}),
+      ...(q.nonce !== undefined ? { nonce: q.nonce } : {}),
     };
     const state = this.deps.sealer.seal('pending', { ...pending }, LOGIN_SECONDS);
     const url = new URL(this.deps.nextechAuthorizeUrl);
@@ -88,16 +111,28 @@ export class SmartServer {
     return url.toString();
   }
 
+  /** The scopes of this server in a scope string (patient/ and user/ contexts). */
+  scopes(text: string): Scopes {
+    return parseScopes(text, this.deps.supportedTypes);
+  }
+
   openPending(state: string | undefined): PendingClaims | undefined {
     return state ? this.deps.sealer.open<PendingClaims>('pending', state) : undefined;
+  }
+
+  /** What already became of this login, if it was used before (a reloaded page). */
+  outcomeOf(login: { jti: string }): LoginOutcome | undefined {
+    return this.#logins.get(login.jti);
   }
 
   /** Exchanges Nextech's code; then either the picker (launch/patient) or the app's code. */
   async finishLogin(pending: PendingClaims, code: string): Promise<{ picker: string } | { redirect: string }> {
     const tokens = await exchangeCode(this.deps.oauth, code, this.callbackUrl);
-    const withTokens: PickerClaims = { ...pending, ...this.#nextechClaims(tokens) };
-    if (parseScopes(pending.scope, this.deps.supportedTypes).launchPatient) {
-      return { picker: this.deps.sealer.seal('picker', { ...withTokens }, LOGIN_SECONDS) };
+    const withTokens: PickerClaims = { ...pending, ...this.#nextechClaims(tokens), sid: randomUUID() };
+    if (this.scopes(pending.scope).launchPatient) {
+      const txn = this.deps.sealer.seal('picker', { ...withTokens }, LOGIN_SECONDS);
+      this.#remember(pending, { at: 'picker', txn });
+      return { picker: txn };
     }
     return { redirect: this.issueCode(withTokens) };
   }
@@ -106,7 +141,7 @@ export class SmartServer {
     return txn ? this.deps.sealer.open<PickerClaims>('picker', txn) : undefined;
   }
 
-  /** The app's redirect with a fresh authorization code (and its state). */
+  /** The app's redirect with a fresh authorization code (and its state). Marks the login done. */
   issueCode(p: PickerClaims, patient?: string): string {
     const claims: CodeClaims = {
       cid: p.cid,
@@ -117,49 +152,95 @@ export class SmartServer {
       cc: p.cc,
       nat: p.nat,
       nexp: p.nexp,
+      sid: p.sid,
       jti: randomUUID(),
       ...(p.nrt ? { nrt: p.nrt } : {}),
       ...(patient ? { pat: patient } : {}),
+      ...(p.nonce !== undefined ? { nonce: p.nonce } : {}),
     };
-    const url = new URL(p.ruri);
-    url.searchParams.set('code', this.deps.sealer.seal('code', { ...claims }, CODE_SECONDS));
-    if (p.st !== undefined) url.searchParams.set('state', p.st);
+    this.#remember(p, { at: 'done', how: 'approved' });
+    return this.redirectTo(p, { code: this.deps.sealer.seal('code', { ...claims }, CODE_SECONDS) });
+  }
+
+  /** The user said no (the picker's Cancel): `error=access_denied` for the app. Marks the login done. */
+  cancel(p: PickerClaims): string {
+    this.#remember(p, { at: 'done', how: 'cancelled' });
+    return this.errorRedirect(p, new OAuthError('access_denied', 'the user cancelled'));
+  }
+
+  /** RFC 6749 §4.1.2.1: an error for the app at its registered redirect URI, with its state. */
+  errorRedirect(login: { ruri: string; st?: string }, err: OAuthError): string {
+    return this.redirectTo(login, { error: err.error, error_description: err.description });
+  }
+
+  redirectTo(login: { ruri: string; st?: string }, params: Record<string, string>): string {
+    const url = new URL(login.ruri);
+    for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
+    if (login.st !== undefined) url.searchParams.set('state', login.st);
     return url.toString();
   }
 
-  /** The token endpoint: authorization_code (with PKCE) and refresh_token grants. */
-  async token(client: SmartClient, form: URLSearchParams): Promise<Record<string, unknown>> {
+  /**
+   * The token endpoint's SMART grants: authorization_code (with PKCE) and refresh_token.
+   * `client` is the authenticated client, or undefined when the request authenticated none:
+   * a refresh token is bound to its client, so a public client may refresh without
+   * `client_id` (as fhirclient does); a confidential client must authenticate.
+   */
+  async token(client: SmartClient | undefined, form: URLSearchParams): Promise<Record<string, unknown>> {
     const grant = form.get('grant_type');
-    if (grant === 'authorization_code') return this.#codeGrant(client, form);
+    if (grant === 'authorization_code') {
+      if (!client) throw new OAuthError('invalid_client', 'client_id is required', 401);
+      return this.#codeGrant(client, form);
+    }
     if (grant === 'refresh_token') return this.#refreshGrant(client, form);
-    throw new OAuthError('unsupported_grant_type', 'grant_type must be authorization_code or refresh_token');
+    throw new OAuthError('unsupported_grant_type', 'grant_type must be authorization_code, refresh_token or client_credentials');
   }
 
   openAccess(token: string): AccessClaims | undefined {
     return this.deps.sealer.open<AccessClaims>('access', token);
   }
 
-  #codeGrant(client: SmartClient, form: URLSearchParams): Record<string, unknown> {
+  /** Calls to Nextech for a login in progress (the picker) run as that user. */
+  callFor(p: PickerClaims): CallContext {
+    return {
+      practiceId: p.prac,
+      credential: { kind: 'bearer', token: p.nat, vouched: true },
+      callerKey: `smart:${p.cid}:${p.sid}`,
+    };
+  }
+
+  /** Whether a patient id names a patient of the practice the user may see (one Nextech search). */
+  async patientExists(p: PickerClaims, id: string): Promise<boolean> {
+    const loc = this.deps.patientIds.open(p.prac, id);
+    if (!loc) return false;
+    const rows = await this.deps.nextech.searchPatients(this.callFor(p), loc.term);
+    return rows.some((r) => r.patientId === loc.patientId);
+  }
+
+  async #codeGrant(client: SmartClient, form: URLSearchParams): Promise<Record<string, unknown>> {
     const code = this.deps.sealer.open<CodeClaims & { exp: number }>('code', form.get('code') ?? '');
     if (!code || code.cid !== client.clientId || code.ruri !== form.get('redirect_uri')) {
       throw new OAuthError('invalid_grant', 'the code is invalid, expired, or was issued to another client or redirect_uri');
     }
     if (!verifyPkceS256(form.get('code_verifier') ?? '', code.cc)) throw new OAuthError('invalid_grant', 'PKCE verification failed');
     this.#spend(code.jti, code.exp);
-    const { ruri: _r, cc: _c, jti: _j, nexp, nat, nrt, ...grant } = code;
-    return this.#tokens(grant, nat, nexp, nrt);
+    const { ruri: _r, cc: _c, jti: _j, nexp, nat, nrt, nonce, ...grant } = code;
+    return this.#tokens(grant, nat, nexp, nrt, nonce);
   }
 
-  async #refreshGrant(client: SmartClient, form: URLSearchParams): Promise<Record<string, unknown>> {
+  async #refreshGrant(client: SmartClient | undefined, form: URLSearchParams): Promise<Record<string, unknown>> {
     const old = this.deps.sealer.open<RefreshClaims>('refresh', form.get('refresh_token') ?? '');
-    if (!old || old.cid !== client.clientId) throw new OAuthError('invalid_grant', 'the refresh token is invalid or expired');
+    if (!old) throw new OAuthError('invalid_grant', 'the refresh token is invalid or expired');
+    const owner = this.client(old.cid);
+    if (!owner) throw new OAuthError('invalid_grant', 'the client of this refresh token is no longer registered');
+    if (client && client.clientId !== owner.clientId) throw new OAuthError('invalid_grant', 'the refresh token was issued to another client');
+    if (!client && owner.clientSecret !== undefined) throw new OAuthError('invalid_client', 'this client must authenticate', 401);
     let scope = old.scope;
     const asked = form.get('scope');
     if (asked) {
-      const granted = parseScopes(old.scope, this.deps.supportedTypes);
       // A refresh can only keep or shrink what was granted.
-      scope = grantedText(narrow(granted, parseScopes(asked, this.deps.supportedTypes)).text);
-      if (parseScopes(scope, this.deps.supportedTypes).resources.length === 0) throw new OAuthError('invalid_scope', 'no granted scope requested');
+      scope = narrow(this.scopes(old.scope), this.scopes(asked)).text;
+      if (this.scopes(scope).resources.length === 0) throw new OAuthError('invalid_scope', 'no granted scope requested');
     }
     let tokens: NextechTokens;
     try {
@@ -172,22 +253,37 @@ export class SmartServer {
     return this.#tokens({ ...grant, scope }, nat, nexp, nrt);
   }
 
-  #tokens(grant: GrantClaims, nat: string, nexp: number, nrt: string | undefined): Record<string, unknown> {
+  async #tokens(grant: GrantClaims, nat: string, nexp: number, nrt: string | undefined, nonce?: string): Promise<Record<string, unknown>> {
     const nowS = Math.floor(this.deps.now() / 1000);
     // Never outlive the Nextech token inside.
     const ttl = Math.max(1, Math.min(this.deps.settings.accessTokenSeconds, nexp - nowS));
     const access: AccessClaims = { ...grant, nat };
-    const scopes = parseScopes(grant.scope, this.deps.supportedTypes);
+    const scopes = this.scopes(grant.scope);
     const wantsRefresh = (scopes.offlineAccess || scopes.onlineAccess) && nrt !== undefined;
     const refreshTtl = scopes.offlineAccess ? REFRESH_SECONDS.offline : REFRESH_SECONDS.online;
+    const idToken = scopes.openid && this.deps.idTokens ? await this.deps.idTokens.sign({ sub: this.subjectOf(grant), aud: grant.cid, ...(nonce !== undefined ? { nonce } : {}) }) : undefined;
     return {
       access_token: this.deps.sealer.seal('access', { ...access }, ttl),
       token_type: 'Bearer',
       expires_in: ttl,
       scope: grant.scope,
       ...(wantsRefresh ? { refresh_token: this.deps.sealer.seal('refresh', { ...grant, nrt }, refreshTtl) } : {}),
+      ...(idToken ? { id_token: idToken } : {}),
       ...(grant.pat ? { patient: grant.pat, need_patient_banner: true } : {}),
     };
+  }
+
+  /** The id_token `sub`: the Nextech sign-in (Nextech does not tell us who the person is). */
+  subjectOf(grant: Pick<GrantClaims, 'sid'>): string {
+    return grant.sid ?? 'unknown';
+  }
+
+  /** What this server grants of requested scopes: `openid` only with a signing key; never `fhirUser` (README). */
+  #grantable(scopes: Scopes): string {
+    return scopes.text
+      .split(' ')
+      .filter((s) => s !== 'fhirUser' && (s !== 'openid' || this.deps.idTokens !== undefined))
+      .join(' ');
   }
 
   #nextechClaims(t: NextechTokens): { nat: string; nexp: number; nrt?: string } {
@@ -195,28 +291,14 @@ export class SmartServer {
     return { nat: t.accessToken, nexp, ...(t.refreshToken ? { nrt: t.refreshToken } : {}) };
   }
 
+  #remember(login: { jti: string }, outcome: LoginOutcome): void {
+    this.#logins.set(login.jti, outcome, this.deps.now() + LOGIN_SECONDS * 1000);
+  }
+
   #spend(jti: string, exp: number): void {
-    const nowS = this.deps.now() / 1000;
-    for (const [k, e] of this.#usedCodes) if (e < nowS) this.#usedCodes.delete(k);
     if (this.#usedCodes.has(jti)) throw new OAuthError('invalid_grant', 'the code was already used');
-    this.#usedCodes.set(jti, exp);
+    if (!this.#usedCodes.set(jti, true, exp * 1000)) throw new OAuthError('temporarily_unavailable', 'too many codes in flight; retry shortly', 503);
   }
-
-  /** Whether a patient id names a patient of the practice the user may see (one Nextech search). */
-  async patientExists(p: PickerClaims, id: string): Promise<boolean> {
-    const loc = parsePatientId(id);
-    if (!loc) return false;
-    const rows = await this.deps.nextech.searchPatients({ practiceId: p.prac, callerToken: p.nat }, loc.term);
-    return rows.some((r) => r.patientId === loc.patientId);
-  }
-}
-
-/** The scopes this server grants: no id_token is issued, so not openid/fhirUser. */
-function grantedText(text: string): string {
-  return text
-    .split(' ')
-    .filter((s) => s !== 'openid' && s !== 'fhirUser')
-    .join(' ');
 }
 
 function escapeRegExp(s: string): string {
