@@ -103,18 +103,18 @@ export function smartRoutes(smart: SmartServer): Hono {
     if (before?.at === 'done') return show(c, donePage(appName(p.cid), before.how));
     const action = form.get('action') ?? (form.has('patient') ? 'choose' : 'search');
     if (action === 'cancel') return c.redirect(smart.cancel(p), 302);
-    if (action === 'choose') {
-      const patient = form.get('patient') ?? '';
-      if (!(await smart.patientExists(p, patient))) return show(c, picker(p, txn, { notice: 'That patient cannot be chosen. Search again.' }), 400);
-      return c.redirect(smart.issueCode(p, patient), 302);
-    }
     const query = (form.get('q') ?? '').trim().slice(0, 100);
-    if (query === '') return show(c, picker(p, txn));
     try {
+      if (action === 'choose') {
+        const patient = form.get('patient') ?? '';
+        if (!(await smart.patientExists(p, patient))) return show(c, picker(p, txn, { notice: 'That patient cannot be chosen. Search again.' }), 400);
+        return c.redirect(smart.issueCode(p, patient), 302);
+      }
+      if (query === '') return show(c, picker(p, txn));
       return show(c, picker(p, txn, { query, rows: await searchRows(smart, p, query) }));
     } catch (err) {
       if (!(err instanceof UpstreamError)) throw err;
-      return show(c, picker(p, txn, { query, notice: 'Nextech did not answer the search. Try again in a moment.' }));
+      return show(c, picker(p, txn, { query, notice: 'Nextech did not answer. Try again in a moment.' }));
     }
   });
 
