@@ -4,6 +4,7 @@
  * the data in memory and does no I/O, so tests can make many.
  */
 import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import { apiRoutes } from './api.ts';
 import type { RecordedCall } from './call-log.ts';
 import { buildSandboxData, DEFAULT_SEED } from './data.ts';
@@ -79,6 +80,8 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
   const faults = createFaultPlan(options.faults ?? [], options.random ?? Math.random);
 
   const app = new Hono();
+  // The login form and token requests are small: refuse large bodies as they arrive.
+  app.post('/oauth2/*', bodyLimit({ maxSize: 64 * 1024, onError: (c) => c.json({ error: 'invalid_request', error_description: 'The body is too large.' }, 413) }));
   app.route('/oauth2', authorizeRoutes(clients, store));
   app.route('/oauth2', tokenRoutes(clients, store, SANDBOX_RESOURCE));
   app.route('/ehr/api', apiRoutes({ data, store, calls, now, faults, ...(options.rateLimitPerSecond ? { rateLimitPerSecond: options.rateLimitPerSecond } : {}) }));

@@ -177,4 +177,16 @@ describe('sandbox OAuth', () => {
       clock = issuedAt;
     }
   });
+
+  it('refuses token and login bodies over 64 KiB as they arrive', async () => {
+    for (const url of [sb.tokenUrl, sb.authorizeUrl]) {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: `grant_type=refresh_token&refresh_token=${'a'.repeat(70_000)}`,
+      });
+      expect(res.status).toBe(413);
+      expect(await res.json()).toMatchObject({ error: 'invalid_request' });
+    }
+  });
 });
