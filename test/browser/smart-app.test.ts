@@ -27,8 +27,8 @@ beforeAll(async () => {
   // The app's server first: its origin is what the facade registers.
   app = await startAppServer();
   svc = await startTestService({
+    // Registering the app is all it takes: its redirect URI's origin may call the API (CORS).
     SMART_CLIENTS: JSON.stringify([{ client_id: CLIENT_ID, name: 'Browser test app', redirect_uris: [`${app.origin}/index.html`] }]),
-    CORS_ORIGINS: app.origin,
   });
   browser = await launchChromium();
 }, 60_000);

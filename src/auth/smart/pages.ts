@@ -126,5 +126,6 @@ export function pickerPage(v: PickerView): Page {
             .join('')}</ul>`;
   const cancel = `<form method="post" action="pick">${txn}<p>Do not want to share?
 <button class="secondary" type="submit" name="action" value="cancel">Cancel</button></p></form>`;
-  return { html: layout(`Choose a patient for ${v.app}`, `${access}${search}${results}${cancel}`), headers: headers(v.redirectUri) };
+  // Cancel sits with what is asked, so it is never below a long list of patients.
+  return { html: layout(`Choose a patient for ${v.app}`, `${access}${cancel}${search}${results}`), headers: headers(v.redirectUri) };
 }
