@@ -36,6 +36,10 @@ async function main(): Promise<void> {
   if (service.services.doors.anonymous) {
     lines.push(`ANONYMOUS ACCESS IS ON: requests without a token read patient data with the service's Nextech credentials (listening on ${service.config.host})`);
   }
+  const doors = service.services.doors;
+  if (!auth?.smart && !auth?.backend && !doors.passthrough && !doors.anonymous) {
+    lines.push('NO DOOR IS OPEN: every FHIR request will be refused (configure SMART_CLIENTS, BACKEND_CLIENTS, NEXTECH_AUTH=passthrough or ANONYMOUS_ACCESS)');
+  }
   lines.push(`Metrics: ${service.config.metricsToken ? 'GET /metrics with the METRICS_TOKEN bearer' : 'GET /metrics from loopback only'}`);
   process.stdout.write(`${lines.join('\n')}\n`);
   logger.info({ port: service.config.port, sandbox: Boolean(service.sandbox), auth: service.config.auth }, 'started');
