@@ -65,6 +65,18 @@ describe('refresh', () => {
     expect(next.scope).toBe(token.scope);
   });
 
+  it('lets each refresh token be used once: an old one used again revokes the whole sign-in', async () => {
+    const { token } = await launch(svc, 'launch/patient patient/*.rs offline_access');
+    const first = token.refresh_token ?? '';
+    const next = (await (await tokenCall(svc, { grant_type: 'refresh_token', refresh_token: first })).json()) as { access_token: string; refresh_token: string };
+    const replay = await tokenCall(svc, { grant_type: 'refresh_token', refresh_token: first });
+    expect(replay.status).toBe(400);
+    expect(((await replay.json()) as { error: string }).error).toBe('invalid_grant');
+    // The thief and the app are told apart by nobody: both lose the session.
+    expect((await tokenCall(svc, { grant_type: 'refresh_token', refresh_token: next.refresh_token })).status).toBe(400);
+    await expectOutcome(`${svc.fhir}/Patient/${token.patient}`, 401, { headers: { authorization: `Bearer ${next.access_token}` } });
+  });
+
   it('needs a confidential client to authenticate, and refuses another client\'s refresh token', async () => {
     const { token } = await launch(svc, 'launch/patient patient/*.rs offline_access');
     const other = await tokenCall(svc, { grant_type: 'refresh_token', refresh_token: token.refresh_token ?? '', client_id: CONFIDENTIAL.clientId, client_secret: CONFIDENTIAL.secret });
@@ -139,39 +151,64 @@ describe('the patient picker', () => {
   });
 
   it('sends access_denied to the app on Cancel, and says the request is finished when the page is used again', async () => {
-    const { callbackUrl, response } = await signIn(svc, 'launch/patient patient/*.rs');
+    const { callbackUrl, response, cookie } = await signIn(svc, 'launch/patient patient/*.rs');
     const txn = txnOf(await response.text());
-    const cancelled = await pick(svc, { txn, action: 'cancel' });
+    const cancelled = await pick(svc, { txn, action: 'cancel' }, cookie);
     expect(cancelled.status).toBe(302);
     const back = new URL(cancelled.headers.get('location') ?? '');
     expect(`${back.origin}${back.pathname}`).toBe(APP.redirectUri);
     expect(back.searchParams.get('error')).toBe('access_denied');
     expect(back.searchParams.get('state')).toBe('app-state');
-    for (const again of [await pick(svc, { txn, action: 'choose', patient: 'x' }), await fetch(callbackUrl, { redirect: 'manual' })]) {
+    for (const again of [await pick(svc, { txn, action: 'choose', patient: 'x' }, cookie), await fetch(callbackUrl, { redirect: 'manual', headers: { cookie } })]) {
       expect(again.status).toBe(200);
       expect(await again.text()).toContain('You cancelled this request from Test app. It received no access.');
     }
   });
 
   it('shows the same picker when the callback is reloaded, and says access was given once a patient is chosen', async () => {
-    const { callbackUrl, response } = await signIn(svc, 'launch/patient patient/*.rs');
+    const { callbackUrl, response, cookie } = await signIn(svc, 'launch/patient patient/*.rs');
     const txn = txnOf(await response.text());
-    const reloaded = await fetch(callbackUrl, { redirect: 'manual' });
+    const reloaded = await fetch(callbackUrl, { redirect: 'manual', headers: { cookie } });
     expect(reloaded.status).toBe(200);
     expect(txnOf(await reloaded.text())).toBe(txn);
-    const results = await (await pick(svc, { txn, q: 'smith', action: 'search' })).text();
+    const results = await (await pick(svc, { txn, q: 'smith', action: 'search' }, cookie)).text();
     const patient = /name="patient" value="([^"]+)"/.exec(results)?.[1] ?? '';
-    expect((await pick(svc, { txn, action: 'choose', patient })).status).toBe(302);
-    const after = await fetch(callbackUrl, { redirect: 'manual' });
+    expect((await pick(svc, { txn, action: 'choose', patient }, cookie)).status).toBe(302);
+    const after = await fetch(callbackUrl, { redirect: 'manual', headers: { cookie } });
     expect(await after.text()).toContain('You already chose a patient for Test app, and it received its access.');
   });
 
   it('refuses a patient that is not one of the search results\' kind (an altered id) without issuing a code', async () => {
-    const { response } = await signIn(svc, 'launch/patient patient/*.rs');
+    const { response, cookie } = await signIn(svc, 'launch/patient patient/*.rs');
     const txn = txnOf(await response.text());
-    const res = await pick(svc, { txn, action: 'choose', patient: '10002-E10050' });
+    const res = await pick(svc, { txn, action: 'choose', patient: '10002-E10050' }, cookie);
     expect(res.status).toBe(400);
     expect(res.headers.get('location')).toBeNull();
+  });
+
+  it('serves the callback and the picker only to the browser that started the login: a leaked state or txn is useless', async () => {
+    const { callbackUrl, response, cookie } = await signIn(svc, 'launch/patient patient/*.rs');
+    const txn = txnOf(await response.text());
+    const state = new URL(callbackUrl).searchParams.get('state') ?? '';
+    const stranger = 'nxf_login=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
+    const attempts = [
+      await fetch(`${svc.origin}/auth/callback?state=${encodeURIComponent(state)}`, { redirect: 'manual' }),
+      await fetch(`${svc.origin}/auth/callback?state=${encodeURIComponent(state)}`, { redirect: 'manual', headers: { cookie: stranger } }),
+      await fetch(callbackUrl, { redirect: 'manual' }),
+      await pick(svc, { txn, q: 'smith', action: 'search' }),
+      await pick(svc, { txn, q: 'smith', action: 'search' }, stranger),
+      await pick(svc, { txn, action: 'cancel' }, stranger),
+    ];
+    for (const res of attempts) {
+      expect(res.status).toBe(400);
+      expect(res.headers.get('location')).toBeNull();
+      const html = await res.text();
+      expect(html).toContain('started in another browser');
+      expect(html).not.toContain('name="txn"');
+      expect(html).not.toMatch(/Smith/);
+    }
+    // The right browser still can.
+    expect((await pick(svc, { txn, q: 'smith', action: 'search' }, cookie)).status).toBe(200);
   });
 
   it('answers an oversized or chunked form with 413 before reading it whole', async () => {

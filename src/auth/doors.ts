@@ -24,7 +24,7 @@ export type DoorName = 'smart' | 'backend' | 'passthrough' | 'anonymous';
 export interface Caller {
   door: DoorName;
   /**
-   * The caller's identity for cache isolation, coalescing, audit lines and fairness:
+   * The caller's identity, for cache isolation, coalescing and audit lines:
    * `smart:{client}:{sign-in}`, `backend:{client}`, `passthrough:{token fingerprint}`,
    * `anonymous`. Never a token.
    */

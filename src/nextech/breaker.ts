@@ -27,6 +27,9 @@ export interface BreakerOptions {
   onChange?: (key: string, state: BreakerState) => void;
 }
 
+/** (practice, endpoint) keys remembered for readiness, at most. */
+const MAX_SEEN = 1_000;
+
 export class Breakers {
   readonly #circuits = new Map<string, Circuit>();
   readonly #seen = new Set<string>();
@@ -35,7 +38,13 @@ export class Breakers {
 
   /** Throws CircuitOpen when the call must not go; otherwise lets it (maybe as the probe). */
   admit(key: string): void {
+    // Keys come from request input (the practice): remember the most recent ones only.
+    this.#seen.delete(key);
     this.#seen.add(key);
+    if (this.#seen.size > MAX_SEEN) {
+      const oldest = this.#seen.values().next().value;
+      if (oldest !== undefined) this.#seen.delete(oldest);
+    }
     const c = this.#circuits.get(key);
     if (!c || c.openedAt === undefined) return;
     const left = c.openedAt + this.opts.coolOffMs - this.#now();

@@ -169,12 +169,17 @@ export class NextechClient {
     const deadline = now() + this.#policy.requestMs;
     const breakerKey = `${ctx.practiceId}\u0000${endpoint}`;
     // Nextech limits requests per user and endpoint: the budget is the credential's.
-    const budgetKeys = this.#budgetOwners(ctx.credential).map((owner) => `${owner}\u0000${endpoint}`);
+    const budgets = this.#budgetOwners(ctx.credential).map((owner) => ({
+      key: `${owner}\u0000${endpoint}`,
+      // Waiting in the shared share of unproven tokens is short: a flood of invented tokens
+      // gets 429s fast instead of a queue that a real newcomer would wait behind.
+      until: owner === UNPROVEN ? Math.min(deadline, now() + UNPROVEN_MAX_WAIT_MS) : deadline,
+    }));
     let reauthenticated = false;
     let waitedFor429 = false;
     for (let attempt = 1; ; attempt++) {
       this.#admit(breakerKey, endpoint);
-      for (const key of budgetKeys) await this.#acquire(key, endpoint, deadline, ctx.signal);
+      for (const b of budgets) await this.#acquire(b.key, endpoint, b.until, ctx.signal);
       const token = await this.#token(ctx.credential);
       try {
         const body = await this.#attempt(ctx, endpoint, url, token, deadline);
@@ -235,7 +240,7 @@ export class NextechClient {
   #budgetOwners(credential: UpstreamCredential): string[] {
     if (credential.kind === 'managed') return ['managed'];
     const fp = tokenFingerprint(credential.token);
-    return credential.vouched || this.#proven.has(fp) ? [fp] : [fp, 'unproven'];
+    return credential.vouched || this.#proven.has(fp) ? [fp] : [fp, UNPROVEN];
   }
 
   #prove(credential: UpstreamCredential): void {
@@ -299,6 +304,9 @@ const TRANSIENT = new Set([502, 503, 504]);
 
 /** Passed-through tokens remembered as accepted by Nextech, at most. */
 const MAX_PROVEN = 10_000;
+/** The one budget every token not yet accepted by Nextech also spends, and the longest wait in it. */
+const UNPROVEN = 'unproven';
+const UNPROVEN_MAX_WAIT_MS = 2_000;
 
 /** Failures that say Nextech is unwell (not answers such as 4xx, nor our own refusals). */
 function countsAsFailure(f: UpstreamFailure): boolean {

@@ -14,7 +14,7 @@ export interface UpstreamPolicy {
   bodyMs: number;
   /** Extra attempts for connection errors and 502/503/504. */
   retries: number;
-  /** Requests per second per (practice, caller, endpoint) this service allows itself. */
+  /** Requests per second per (Nextech credential, endpoint) this service allows itself. */
   ratePerSecond: number;
   breakerThreshold: number;
   breakerCoolOffMs: number;

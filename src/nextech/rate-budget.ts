@@ -1,6 +1,6 @@
 /**
  * A client-side rate budget that keeps the service under Nextech's limit of N requests per
- * second per user and endpoint (429 beyond): per key (practice, caller, endpoint), at most
+ * second per user and endpoint (429 beyond): per key (the client keys by credential and endpoint), at most
  * N requests in any sliding window, and requests spaced at least window/N apart — a burst
  * sent at once would open N connections at once and arrive with uneven delays, so two
  * bursts a window apart could still land within one second upstream. A request over

@@ -52,30 +52,39 @@ export function authorizeUrl(
   return url.toString();
 }
 
+/** The facade's login cookie from an authorize response, as a Cookie header value (a browser would keep it). */
+function loginCookie(res: Response): string {
+  const cookie = res.headers.getSetCookie().find((c) => c.startsWith('nxf_login='));
+  expect(cookie).toMatch(/; HttpOnly/i);
+  expect(cookie).toMatch(/; SameSite=Lax/i);
+  return (cookie ?? '').split(';')[0] ?? '';
+}
+
 /** Authorize and log in at Nextech: the facade's callback answer (a picker page, or the redirect to the app). */
-export async function signIn(svc: TestService, scope: string, opts: { clientId?: string; extra?: Record<string, string> } = {}) {
+export async function signIn(svc: TestService, scope: string, opts: { clientId?: string; extra?: Record<string, string>; aud?: string } = {}) {
   const { verifier, challenge } = pkce();
   const start = await fetch(authorizeUrl(svc, { scope, challenge, ...opts }), { redirect: 'manual' });
   expect(start.status).toBe(302);
-  const { callbackUrl, response } = await nextechLoginAt(start.headers.get('location') ?? '');
-  return { verifier, callbackUrl, response };
+  const cookie = loginCookie(start);
+  const { callbackUrl, response } = await nextechLoginAt(start.headers.get('location') ?? '', cookie);
+  return { verifier, callbackUrl, response, cookie };
 }
 
 /** The txn of a picker page. */
 export const txnOf = (html: string) => hidden(html).txn ?? '';
 
-/** POSTs the picker form (search, choose or cancel). */
-export function pick(svc: TestService, fields: Record<string, string>): Promise<Response> {
+/** POSTs the picker form (search, choose or cancel), as the browser holding `cookie`. */
+export function pick(svc: TestService, fields: Record<string, string>, cookie?: string): Promise<Response> {
   return fetch(`${svc.origin}/auth/pick`, {
     method: 'POST',
     redirect: 'manual',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) },
     body: new URLSearchParams(fields).toString(),
   });
 }
 
 /** Logs in at the sandbox's Nextech form; returns the facade callback URL and its response. */
-async function nextechLoginAt(nextechUrl: string): Promise<{ callbackUrl: string; response: Response }> {
+async function nextechLoginAt(nextechUrl: string, cookie: string): Promise<{ callbackUrl: string; response: Response }> {
   const form = await (await fetch(nextechUrl)).text();
   const login = await fetch(new URL('/oauth2/authorize', nextechUrl), {
     method: 'POST',
@@ -85,37 +94,20 @@ async function nextechLoginAt(nextechUrl: string): Promise<{ callbackUrl: string
   });
   expect(login.status).toBe(302);
   const callbackUrl = login.headers.get('location') ?? '';
-  return { callbackUrl, response: await fetch(callbackUrl, { redirect: 'manual' }) };
-}
-
-async function nextechLogin(nextechUrl: string): Promise<Response> {
-  return (await nextechLoginAt(nextechUrl)).response;
+  return { callbackUrl, response: await fetch(callbackUrl, { redirect: 'manual', headers: { cookie } }) };
 }
 
 /** The whole standalone launch; returns the app's token response. */
 export async function launch(svc: TestService, scope: string, opts: { aud?: string; pickQuery?: string; extra?: Record<string, string> } = {}) {
-  const { verifier, challenge } = pkce();
-  const start = await fetch(authorizeUrl(svc, { scope, challenge, ...(opts.aud ? { aud: opts.aud } : {}), ...(opts.extra ? { extra: opts.extra } : {}) }), { redirect: 'manual' });
-  expect(start.status).toBe(302);
-  let callback = await nextechLogin(start.headers.get('location') ?? '');
+  const { verifier, response, cookie } = await signIn(svc, scope, opts);
+  let callback = response;
   let picked: string | undefined;
   if (callback.status === 200) {
     // The patient picker: search, then choose the first patient found.
-    const txn = hidden(await callback.text()).txn ?? '';
-    const list = await (
-      await fetch(`${svc.origin}/auth/pick`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ txn, q: opts.pickQuery ?? 'smith', action: 'search' }).toString(),
-      })
-    ).text();
+    const txn = txnOf(await callback.text());
+    const list = await (await pick(svc, { txn, q: opts.pickQuery ?? 'smith', action: 'search' }, cookie)).text();
     picked = [...list.matchAll(/name="patient" value="([^"]+)"/g)][0]?.[1];
-    callback = await fetch(`${svc.origin}/auth/pick`, {
-      method: 'POST',
-      redirect: 'manual',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ txn, patient: picked ?? '' }).toString(),
-    });
+    callback = await pick(svc, { txn, patient: picked ?? '', action: 'choose' }, cookie);
   }
   expect(callback.status).toBe(302);
   const back = new URL(callback.headers.get('location') ?? '');

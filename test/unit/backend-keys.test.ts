@@ -4,8 +4,8 @@
 // the bounded store of used assertion ids.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cacheLifetimeMs, MAX_KEY_SET_CACHE_MS } from '../../src/auth/backend/keys.ts';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { cacheLifetimeMs, MAX_KEY_SET_CACHE_MS, MIN_REFETCH_MS } from '../../src/auth/backend/keys.ts';
 import { ReplayStore } from '../../src/auth/backend/replay.ts';
 import { BackendServer } from '../../src/auth/backend/server.ts';
 import { OAuthError } from '../../src/auth/oauth-error.ts';
@@ -96,11 +96,18 @@ describe('backend services with a jwks_uri', () => {
     expect(host.hits()).toBe(1);
   });
 
-  it('fetches the key set again for each assertion when it is served with no-store', async () => {
+  it('fetches a no-store key set again, but at most once per MIN_REFETCH_MS however many assertions name the client', async () => {
     const host = await keySetHost(() => ({ headers: { 'cache-control': 'no-store' } }));
     const server = backend(host.url);
     for (let i = 0; i < 3; i++) await server.token(tokenForm(await assertion(), 'system/*.rs'));
-    expect(host.hits()).toBe(3);
+    expect(host.hits()).toBe(1);
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + MIN_REFETCH_MS + 1 });
+    try {
+      await server.token(tokenForm(await assertion(), 'system/*.rs'));
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(host.hits()).toBe(2);
   });
 
   it('does not refetch the key set for an unknown kid within the cooldown after a fetch', async () => {

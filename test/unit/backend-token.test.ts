@@ -141,6 +141,16 @@ const BAD_ASSERTIONS: { does: string; why: RegExp; make: () => Promise<string> }
   { does: 'whose iss differs from sub', why: /iss and sub/, make: () => assertion({ claims: { sub: 'patients-only' } }) },
   { does: 'that is not yet valid (nbf)', why: /nbf/, make: () => assertion({ claims: { nbf: T0S + 600 } }) },
   { does: 'of another typ than JWT', why: /typ/, make: () => assertion({ header: { typ: 'at+jwt' } }) },
+  {
+    does: 'whose header holds a typ that is not a string',
+    why: /typ/,
+    make: () => Promise.resolve(`${Buffer.from(JSON.stringify({ alg: 'RS384', kid: rsa.kid, typ: 1 })).toString('base64url')}.${Buffer.from('{}').toString('base64url')}.c2ln`),
+  },
+  {
+    does: 'whose header holds an alg that is not a string',
+    why: /RS384 or ES384/,
+    make: () => Promise.resolve(`${Buffer.from(JSON.stringify({ alg: ['RS384'], kid: rsa.kid })).toString('base64url')}.${Buffer.from('{}').toString('base64url')}.c2ln`),
+  },
   { does: 'naming a jku when the client registered an inline key set', why: /jku/, make: () => assertion({ header: { jku: 'https://attacker.example/jwks.json' } }) },
   {
     does: 'with alg none (unsigned)',

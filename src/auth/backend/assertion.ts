@@ -95,11 +95,13 @@ export async function verifyAssertion(assertion: string, check: AssertionCheck):
 
 /** The header rules checked before any key is looked up: algorithm, kid, typ. */
 function checkHeader(header: ProtectedHeaderParameters): void {
-  if (header.alg === undefined || !SIGNING_ALGS.includes(header.alg)) throw refuse('the client assertion must be signed with RS384 or ES384');
+  // The header is attacker-written JSON: check every type before using a value.
+  if (typeof header.alg !== 'string' || !SIGNING_ALGS.includes(header.alg)) throw refuse('the client assertion must be signed with RS384 or ES384');
   if (typeof header.kid !== 'string' || header.kid === '') throw refuse('the client assertion header needs a kid naming one of the client\'s registered keys');
   // SMART makes typ JWT required of clients; tolerate its absence, refuse any other type
   // (a JWT minted for another purpose, e.g. an access token, is not a client assertion).
-  if (header.typ !== undefined && header.typ.toLowerCase().replace(/^application\//, '') !== 'jwt') {
+  const typ: unknown = header.typ;
+  if (typ !== undefined && (typeof typ !== 'string' || typ.toLowerCase().replace(/^application\//, '') !== 'jwt')) {
     throw refuse('the client assertion typ must be JWT');
   }
 }

@@ -30,6 +30,8 @@ export class KeySetUnavailable extends Error {
 export const MAX_KEY_SET_CACHE_MS = 5 * 60_000;
 /** Least time between refetches triggered by an unknown `kid` (jose's cooldown). */
 export const KEY_SET_COOLDOWN_MS = 30_000;
+/** A key set is fetched at most this often, whatever its Cache-Control says. */
+export const MIN_REFETCH_MS = 10_000;
 const MAX_KEY_SET_BYTES = 64 * 1024;
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
 
@@ -65,6 +67,8 @@ class RemoteKeys implements ClientKeys {
   readonly resolve: JWTVerifyGetKey;
   /** Date.now() after which the cached set must be fetched again (Cache-Control). */
   #staleAt = 0;
+  /** When the key set was last fetched (successfully or not). */
+  #fetchedAt = 0;
 
   constructor(
     readonly jwksUri: string,
@@ -77,14 +81,19 @@ class RemoteKeys implements ClientKeys {
       [customFetch]: this.#fetch,
     });
     // jose refetches on its own when the set is older than cacheMaxAge; a shorter
-    // Cache-Control lifetime is enforced here. (Real time, like jose's own cache.)
+    // Cache-Control lifetime is enforced here, but never more often than every
+    // MIN_REFETCH_MS: assertions are checked before their signature, so anyone naming the
+    // client could otherwise make us fetch its key set on every request. (Real time, like
+    // jose's own cache.)
     this.resolve = async (header, token) => {
-      if (set.fresh && Date.now() >= this.#staleAt) await set.reload();
+      const now = Date.now();
+      if (set.fresh && now >= this.#staleAt && now >= this.#fetchedAt + MIN_REFETCH_MS) await set.reload();
       return set(header, token);
     };
   }
 
   readonly #fetch: FetchImplementation = async (url, init) => {
+    this.#fetchedAt = Date.now();
     try {
       const res = await fetch(url, init);
       if (res.status !== 200) {

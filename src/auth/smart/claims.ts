@@ -33,6 +33,8 @@ export interface PendingClaims {
   nonce?: string;
   /** This login, so a reloaded callback or a second pick can tell it was already used. */
   jti: string;
+  /** Hash of the browser cookie set at authorize: only that browser may continue the login. */
+  bh: string;
 }
 
 export interface NextechTokenClaims {
@@ -46,4 +48,5 @@ export type PickerClaims = PendingClaims & NextechTokenClaims & { sid: string };
 export type CodeClaims = GrantClaims & NextechTokenClaims & { ruri: string; cc: string; jti: string; nonce?: string };
 /** `exp` is the sealer's authenticated expiry, set when the token is opened. */
 export type AccessClaims = GrantClaims & { nat: string; exp?: number };
-export type RefreshClaims = GrantClaims & { nrt: string };
+/** `rjti` names this refresh token: each is good for one use (see SmartServer, rotation). */
+export type RefreshClaims = GrantClaims & { nrt: string; rjti?: string };

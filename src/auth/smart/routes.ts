@@ -1,11 +1,14 @@
 /**
  * The SMART authorization server's pages, under `/auth`: authorize, Nextech's callback and
- * the patient picker — what a person's browser visits. Errors before the app's redirect URI
+ * the patient picker — what a person's browser visits. A login is bound to the browser that
+ * started it by a cookie set at authorize; the callback and the picker serve no one else. Errors before the app's redirect URI
  * is known are pages, never redirects; later ones go back to the app (RFC 6749 §4.1.2.1) or
  * are pages that offer the way back. The token endpoint and its friends are in
  * ../token-routes.ts.
  */
+import { randomBytes } from 'node:crypto';
 import { Hono, type Context } from 'hono';
+import { getCookie, setCookie } from 'hono/cookie';
 import { UpstreamError } from '../../nextech/errors.ts';
 import { formBody, limitBody } from '../form-body.ts';
 import { describeAccess } from './consent.ts';
@@ -14,6 +17,11 @@ import { donePage, errorPage, pickerPage, type Back, type Page, type PickerRow }
 import { OAuthError, type SmartServer } from './server.ts';
 
 const show = (c: Context, page: Page, status: 200 | 400 | 413 = 200) => c.body(page.html, status, page.headers);
+
+/** The cookie naming the browser a login belongs to: 32 random bytes, HttpOnly, SameSite=Lax, under /auth only. */
+const LOGIN_COOKIE = 'nxf_login';
+const LOGIN_COOKIE_SECONDS = 600;
+const BROWSER_VALUE = /^[A-Za-z0-9_-]{43}$/;
 
 /** Parameters RFC 6749 §3.1 forbids repeating, and that the authorize endpoint reads. */
 const AUTHORIZE_PARAMS = ['client_id', 'redirect_uri', 'response_type', 'scope', 'state', 'aud', 'code_challenge', 'code_challenge_method', 'nonce', 'launch'];
@@ -39,6 +47,15 @@ export function smartRoutes(smart: SmartServer): Hono {
       ...(extra.notice !== undefined ? { notice: extra.notice } : {}),
     });
 
+  const secure = smart.deps.publicBaseUrl.startsWith('https:');
+  // The rest of a login belongs to the browser that started it (see SmartServer.startLogin).
+  const browserOf = (c: Context) => {
+    const value = getCookie(c, LOGIN_COOKIE);
+    return value !== undefined && BROWSER_VALUE.test(value) ? value : undefined;
+  };
+  const otherBrowser = (c: Context) =>
+    show(c, errorPage('This sign-in was started in another browser, or this browser lost its sign-in cookie. Start again from the app.'), 400);
+
   app.get('/authorize', (c) => {
     const q = c.req.query();
     const repeated = AUTHORIZE_PARAMS.find((name) => (c.req.queries(name)?.length ?? 0) > 1);
@@ -50,7 +67,10 @@ export function smartRoutes(smart: SmartServer): Hono {
     const login = { ruri: q.redirect_uri, ...(q.state !== undefined ? { st: q.state } : {}) };
     try {
       if (repeated) throw new OAuthError('invalid_request', `${repeated} is repeated`);
-      return c.redirect(smart.startLogin(client, q), 302);
+      const browser = browserOf(c) ?? randomBytes(32).toString('base64url');
+      const url = smart.startLogin(client, q, browser);
+      setCookie(c, LOGIN_COOKIE, browser, { httpOnly: true, sameSite: 'Lax', path: '/auth', maxAge: LOGIN_COOKIE_SECONDS, secure });
+      return c.redirect(url, 302);
     } catch (err) {
       if (err instanceof OAuthError) return c.redirect(smart.errorRedirect(login, err), 302);
       throw err;
@@ -60,6 +80,7 @@ export function smartRoutes(smart: SmartServer): Hono {
   app.get('/callback', async (c) => {
     const pending = smart.openPending(c.req.query('state'));
     if (!pending) return show(c, errorPage('This sign-in has expired or is not valid. Start again from the app.'), 400);
+    if (!smart.sameBrowser(pending, browserOf(c))) return otherBrowser(c);
     const before = smart.outcomeOf(pending);
     // A reloaded callback: show where the login stands instead of spending Nextech's code twice.
     if (before?.at === 'picker') {
@@ -81,16 +102,6 @@ export function smartRoutes(smart: SmartServer): Hono {
     }
   });
 
-  // The picker without a search (e.g. a bookmarked or reopened page).
-  app.get('/pick', (c) => {
-    const txn = c.req.query('txn') ?? '';
-    const p = smart.openPicker(txn);
-    if (!p) return show(c, errorPage('This sign-in has expired. Start again from the app.'), 400);
-    const before = smart.outcomeOf(p);
-    if (before?.at === 'done') return show(c, donePage(appName(p.cid), before.how));
-    return show(c, picker(p, txn));
-  });
-
   // Search, choose and cancel are all POSTs: a patient's name never lands in a URL.
   const tooLarge = (c: Context) => show(c, errorPage('The form sent was too large.'), 413);
   app.post('/pick', limitBody(tooLarge), async (c) => {
@@ -99,6 +110,7 @@ export function smartRoutes(smart: SmartServer): Hono {
     const txn = form.get('txn') ?? '';
     const p = smart.openPicker(txn);
     if (!p) return show(c, errorPage('This sign-in has expired. Start again from the app.'), 400);
+    if (!smart.sameBrowser(p, browserOf(c))) return otherBrowser(c);
     const before = smart.outcomeOf(p);
     if (before?.at === 'done') return show(c, donePage(appName(p.cid), before.how));
     const action = form.get('action') ?? (form.has('patient') ? 'choose' : 'search');

@@ -6,17 +6,18 @@
  * (sealer.ts), so replicas sharing SMART_KEY need no session store. Spent codes and
  * finished logins are remembered in bounded memory, per replica.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { SmartClient, SmartSettings } from '../../config.ts';
 import type { CallContext, NextechClient } from '../../nextech/client.ts';
 import type { EhrPatient } from '../../nextech/schemas.ts';
 import { BoundedMemory } from '../bounded-memory.ts';
 import type { IdTokens } from '../id-token.ts';
-import { exchangeCode, refreshGrant, type NextechOAuthClient, type NextechTokens } from '../nextech-oauth.ts';
+import { exchangeCode, NextechOAuthError, refreshGrant, type NextechOAuthClient, type NextechTokens } from '../nextech-oauth.ts';
 import { OAuthError } from '../oauth-error.ts';
 import type { AccessClaims, CodeClaims, GrantClaims, PendingClaims, PickerClaims, RefreshClaims } from './claims.ts';
 import { isValidChallenge, verifyPkceS256 } from './pkce.ts';
 import type { Sealer } from './sealer.ts';
+import { RefreshFamilies } from './refresh-families.ts';
 import { narrow, parseScopes, type Scopes } from './scopes.ts';
 
 export { OAuthError } from '../oauth-error.ts';
@@ -54,10 +55,12 @@ const MEMORY = 100_000;
 export class SmartServer {
   readonly #usedCodes: BoundedMemory<true>;
   readonly #logins: BoundedMemory<LoginOutcome>;
+  readonly #refreshFamilies: RefreshFamilies;
 
   constructor(readonly deps: SmartServerDeps) {
     this.#usedCodes = new BoundedMemory(MEMORY, 'refuse', deps.now);
     this.#logins = new BoundedMemory(MEMORY, 'evict', deps.now);
+    this.#refreshFamilies = new RefreshFamilies(MEMORY, deps.now, REFRESH_SECONDS.offline * 1000);
   }
 
   get callbackUrl(): string {
@@ -77,8 +80,13 @@ export class SmartServer {
     return m?.[1];
   }
 
-  /** Validates an authorize request (client and redirect already checked) and returns Nextech's login URL. */
-  startLogin(client: SmartClient, q: Record<string, string | undefined>): string {
+  /**
+   * Validates an authorize request (client and redirect already checked) and returns
+   * Nextech's login URL. `browser` is the value of the login cookie of the browser asking:
+   * the rest of the login (callback, picker) is served only to the browser holding it, so a
+   * `state` or picker transaction seen in a log or a URL is useless elsewhere.
+   */
+  startLogin(client: SmartClient, q: Record<string, string | undefined>, browser: string): string {
     if (q.response_type !== 'code') throw new OAuthError('unsupported_response_type', 'response_type must be code');
     if (q.code_challenge_method !== 'S256' || !isValidChallenge(q.code_challenge ?? '')) {
       throw new OAuthError('invalid_request', 'PKCE with code_challenge_method=S256 is required');
@@ -96,6 +104,7 @@ export class SmartServer {
       aud: q.aud.replace(/\/+$/, ''),
       prac,
       jti: randomUUID(),
+      bh: browserHash(browser),
       ...(q.state !== undefined ? { st: q.state } : {}),
       ...(q.nonce !== undefined ? { nonce: q.nonce } : {}),
     };
@@ -118,6 +127,14 @@ export class SmartServer {
 
   openPending(state: string | undefined): PendingClaims | undefined {
     return state ? this.deps.sealer.open<PendingClaims>('pending', state) : undefined;
+  }
+
+  /** Whether `browser` (its login cookie) is the browser that started this login. */
+  sameBrowser(login: { bh: string }, browser: string | undefined): boolean {
+    if (browser === undefined) return false;
+    const a = Buffer.from(browserHash(browser), 'base64url');
+    const b = Buffer.from(login.bh, 'base64url');
+    return a.length === b.length && timingSafeEqual(a, b);
   }
 
   /** What already became of this login, if it was used before (a reloaded page). */
@@ -196,8 +213,11 @@ export class SmartServer {
     throw new OAuthError('unsupported_grant_type', 'grant_type must be authorization_code, refresh_token or client_credentials');
   }
 
+  /** The claims of a live access token whose client is still registered and whose sign-in was not revoked, else undefined. */
   openAccess(token: string): AccessClaims | undefined {
-    return this.deps.sealer.open<AccessClaims>('access', token);
+    const claims = this.deps.sealer.open<AccessClaims>('access', token);
+    if (!claims || !this.client(claims.cid)) return undefined;
+    return this.#refreshFamilies.revoked(claims.sid) ? undefined : claims;
   }
 
   /** Calls to Nextech for a login in progress (the picker) run as that user. */
@@ -229,7 +249,7 @@ export class SmartServer {
   }
 
   async #refreshGrant(client: SmartClient | undefined, form: URLSearchParams): Promise<Record<string, unknown>> {
-    const old = this.deps.sealer.open<RefreshClaims>('refresh', form.get('refresh_token') ?? '');
+    const old = this.deps.sealer.open<RefreshClaims & { exp?: number }>('refresh', form.get('refresh_token') ?? '');
     if (!old) throw new OAuthError('invalid_grant', 'the refresh token is invalid or expired');
     const owner = this.client(old.cid);
     if (!owner) throw new OAuthError('invalid_grant', 'the client of this refresh token is no longer registered');
@@ -242,13 +262,19 @@ export class SmartServer {
       scope = narrow(this.scopes(old.scope), this.scopes(asked)).text;
       if (this.scopes(scope).resources.length === 0) throw new OAuthError('invalid_scope', 'no granted scope requested');
     }
+    this.#refreshFamilies.spend(old);
     let tokens: NextechTokens;
     try {
       tokens = await refreshGrant(this.deps.oauth, old.nrt);
-    } catch {
+    } catch (err) {
+      // Only a refusal ends the session; an outage must not make the app drop its refresh token.
+      if (err instanceof NextechOAuthError && err.reason !== 'refused') {
+        this.#refreshFamilies.restore(old);
+        throw new OAuthError('temporarily_unavailable', 'Nextech could not be reached to renew the session; retry shortly', 503);
+      }
       throw new OAuthError('invalid_grant', 'Nextech refused to renew the session; log in again');
     }
-    const { nrt: _n, exp: _e, ...grant } = old as RefreshClaims & { exp?: number };
+    const { nrt: _n, exp: _e, rjti: _r, ...grant } = old;
     const { nat, nexp, nrt } = this.#nextechClaims(tokens);
     return this.#tokens({ ...grant, scope }, nat, nexp, nrt);
   }
@@ -267,7 +293,9 @@ export class SmartServer {
       token_type: 'Bearer',
       expires_in: ttl,
       scope: grant.scope,
-      ...(wantsRefresh ? { refresh_token: this.deps.sealer.seal('refresh', { ...grant, nrt }, refreshTtl) } : {}),
+      ...(wantsRefresh
+        ? { refresh_token: this.deps.sealer.seal('refresh', { ...grant, nrt, rjti: this.#refreshFamilies.issue(grant.sid, refreshTtl) }, refreshTtl) }
+        : {}),
       ...(idToken ? { id_token: idToken } : {}),
       ...(grant.pat ? { patient: grant.pat, need_patient_banner: true } : {}),
     };
@@ -300,6 +328,8 @@ export class SmartServer {
     if (!this.#usedCodes.set(jti, true, exp * 1000)) throw new OAuthError('temporarily_unavailable', 'too many codes in flight; retry shortly', 503);
   }
 }
+
+const browserHash = (browser: string) => createHash('sha256').update(browser, 'utf8').digest('base64url');
 
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

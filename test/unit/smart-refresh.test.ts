@@ -1,0 +1,77 @@
+// Refresh tokens of the SMART server: one use each (rotation with reuse detection), a
+// Nextech outage that leaves the app its refresh token, and clients that are gone.
+import { describe, expect, it } from 'vitest';
+import { OAuthError } from '../../src/auth/oauth-error.ts';
+import { RefreshFamilies } from '../../src/auth/smart/refresh-families.ts';
+import { createSealer } from '../../src/auth/smart/sealer.ts';
+import { SmartServer } from '../../src/auth/smart/server.ts';
+import type { NextechClient } from '../../src/nextech/client.ts';
+
+const refused = (f: () => void) => {
+  try {
+    f();
+  } catch (err) {
+    return err instanceof OAuthError ? err.error : 'other';
+  }
+  return 'accepted';
+};
+
+describe('RefreshFamilies', () => {
+  const now = () => 1_000_000;
+  it('lets each refresh token be used once and revokes the sign-in when an older one comes back', () => {
+    const f = new RefreshFamilies(10, now, 3_600_000);
+    const first = { sid: 's1', rjti: f.issue('s1', 60), exp: 2000 };
+    expect(refused(() => f.spend(first))).toBe('accepted');
+    const second = { sid: 's1', rjti: f.issue('s1', 60), exp: 2000 };
+    expect(refused(() => f.spend(first))).toBe('invalid_grant');
+    expect(f.revoked('s1')).toBe(true);
+    expect(refused(() => f.spend(second))).toBe('invalid_grant');
+    expect(f.revoked('s2')).toBe(false);
+  });
+
+  it('refuses the same token spent twice, unless it was given back after an outage', () => {
+    const f = new RefreshFamilies(10, now, 3_600_000);
+    const t = { sid: 's1', rjti: f.issue('s1', 60), exp: 2000 };
+    f.spend(t);
+    f.restore(t);
+    expect(refused(() => f.spend(t))).toBe('accepted');
+    expect(refused(() => f.spend(t))).toBe('invalid_grant');
+  });
+
+  it('takes a sign-in it does not remember on trust, and stays within its bound', () => {
+    const f = new RefreshFamilies(2, now, 3_600_000);
+    for (const sid of ['a', 'b', 'c']) f.issue(sid, 60);
+    expect(refused(() => f.spend({ sid: 'a', rjti: 'forgotten', exp: 2000 }))).toBe('accepted');
+  });
+});
+
+describe('SmartServer refresh', () => {
+  const sealer = createSealer('k'.repeat(32), Date.now);
+  const server = new SmartServer({
+    settings: { clients: [{ clientId: 'app', redirectUris: ['http://127.0.0.1:9/cb'] }], accessTokenSeconds: 3600 },
+    sealer,
+    // Nothing listens on port 1: Nextech is unreachable.
+    oauth: { tokenUrl: 'http://127.0.0.1:1/oauth2/token', clientId: 'facade', timeoutMs: 2000 },
+    nextechAuthorizeUrl: 'http://127.0.0.1:1/oauth2/authorize',
+    publicBaseUrl: 'http://localhost:8080',
+    supportedTypes: ['Patient'],
+    nextech: {} as NextechClient,
+    patientIds: { issue: () => undefined, open: () => undefined },
+    now: Date.now,
+  });
+  const grant = { cid: 'app', scope: 'patient/Patient.rs offline_access', prac: '1001', aud: 'http://localhost:8080/fhir', sid: 'sign-in-1' };
+
+  it('answers temporarily_unavailable (503) when Nextech cannot be reached, and the same refresh token works again later', async () => {
+    const refresh = sealer.seal('refresh', { ...grant, nrt: 'nextech-refresh', rjti: 'r1' }, 600);
+    for (let i = 0; i < 2; i++) {
+      const err = await server.token(undefined, new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refresh })).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OAuthError);
+      expect(err).toMatchObject({ error: 'temporarily_unavailable', status: 503 });
+    }
+  });
+
+  it('refuses access tokens of a client that is no longer registered', () => {
+    expect(server.openAccess(sealer.seal('access', { ...grant, nat: 'x' }, 600))).toBeDefined();
+    expect(server.openAccess(sealer.seal('access', { ...grant, cid: 'removed', nat: 'x' }, 600))).toBeUndefined();
+  });
+});
