@@ -193,21 +193,27 @@ const BackendClientsSchema = z.array(
     .refine((c) => (c.jwks === undefined) !== (c.jwks_uri === undefined), 'give exactly one of jwks and jwks_uri'),
 );
 
-function parseBackendClients(raw: string | undefined, problems: Map<string, string>): BackendClient[] {
+/** A variable holding a JSON list checked by `schema`; problems are named under `name`. */
+function parseJsonList<T>(name: string, raw: string | undefined, schema: z.ZodType<T[]>, example: string, problems: Map<string, string>): T[] {
   if (raw === undefined) return [];
   let json: unknown;
   try {
     json = JSON.parse(raw);
   } catch {
-    problems.set('BACKEND_CLIENTS', 'must be JSON: [{"client_id":…,"jwks_uri":…,"practices":[…]}]');
+    problems.set(name, `must be JSON: ${example}`);
     return [];
   }
-  const parsed = BackendClientsSchema.safeParse(json);
+  const parsed = schema.safeParse(json);
   if (!parsed.success) {
-    problems.set('BACKEND_CLIENTS', `invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
+    problems.set(name, `invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
     return [];
   }
-  return parsed.data.map((c) => ({
+  return parsed.data;
+}
+
+function parseBackendClients(raw: string | undefined, problems: Map<string, string>): BackendClient[] {
+  const example = '[{"client_id":…,"jwks_uri":…,"practices":[…]}]';
+  return parseJsonList('BACKEND_CLIENTS', raw, BackendClientsSchema, example, problems).map((c) => ({
     clientId: c.client_id,
     ...(c.name ? { name: c.name } : {}),
     ...(c.jwks ? { jwks: c.jwks } : {}),
@@ -230,20 +236,7 @@ function checkSigningKey(pem: string | undefined, problems: Map<string, string>)
 }
 
 function parseSmartClients(raw: string | undefined, problems: Map<string, string>): SmartClient[] {
-  if (raw === undefined) return [];
-  let json: unknown;
-  try {
-    json = JSON.parse(raw);
-  } catch {
-    problems.set('SMART_CLIENTS', 'must be JSON: [{"client_id":…,"redirect_uris":[…]}]');
-    return [];
-  }
-  const parsed = SmartClientsSchema.safeParse(json);
-  if (!parsed.success) {
-    problems.set('SMART_CLIENTS', `invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
-    return [];
-  }
-  return parsed.data.map((c) => ({
+  return parseJsonList('SMART_CLIENTS', raw, SmartClientsSchema, '[{"client_id":…,"redirect_uris":[…]}]', problems).map((c) => ({
     clientId: c.client_id,
     redirectUris: Object.freeze([...c.redirect_uris]),
     ...(c.client_secret ? { clientSecret: c.client_secret } : {}),
