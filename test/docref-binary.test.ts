@@ -118,6 +118,46 @@ describe('$docref', () => {
     expect(idsOf(post.body)).toEqual(between(many, '2018-01-01', '2020-01-01'));
   });
 
+  it('answers POST with a Parameters body (how FHIR invokes operations) like GET and a form', async () => {
+    const query = `patient=${many.id}&start=2018-01-01&end=2019-12-31&_count=50`;
+    const get = await docref(query);
+    const parameters = {
+      resourceType: 'Parameters',
+      parameter: [
+        { name: 'patient', valueId: many.id },
+        { name: 'start', valueDate: '2018-01-01' },
+        { name: 'end', valueDate: '2019-12-31' },
+        { name: 'type', valueCodeableConcept: { coding: [{ system: 'http://loinc.org', code: '34133-9' }] } },
+        { name: 'on-demand', valueBoolean: true },
+      ],
+    };
+    for (const contentType of ['application/fhir+json', 'application/json; charset=utf-8']) {
+      const post = await docFetch<Bundle>(`${svc.fhir}/DocumentReference/$docref?_count=50`, {
+        method: 'POST',
+        headers: { 'content-type': contentType },
+        body: JSON.stringify(parameters),
+      });
+      expect(post.status).toBe(200);
+      expect(idsOf(post.body)).toEqual(idsOf(get.body));
+      expect(post.body.total).toBe(get.body.total);
+    }
+  });
+
+  it.each([
+    ['not JSON', '{"resourceType":'],
+    ['another resource', JSON.stringify({ resourceType: 'Patient' })],
+    ['a parameter without a name', JSON.stringify({ resourceType: 'Parameters', parameter: [{ valueString: 'x' }] })],
+    ['a parameter with two values', JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'patient', valueId: 'a', valueString: 'b' }] })],
+    ['a parameter with a resource', JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'patient', resource: { resourceType: 'Patient' } }] })],
+    ['a value of the wrong JSON type', JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'on-demand', valueBoolean: 'yes' }] })],
+    ['a value type the operation does not take', JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'patient', valueQuantity: { value: 1 } }] })],
+  ])('answers a malformed Parameters body (%s) with 400 and no upstream call', async (_what, body) => {
+    svc.sandbox.resetCalls();
+    const { issue } = await expectOutcome(`${svc.fhir}/DocumentReference/$docref`, 400, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body });
+    expect(issue.code).toBe('invalid');
+    expect(svc.sandbox.calls).toHaveLength(0);
+  });
+
   it('pages its results with next links that round-trip', async () => {
     const want = between(many, '2017-01-01', '2027-01-01');
     const first = await docref(`patient=${many.id}&start=2017-01-01&end=2026-12-31&_count=12`);

@@ -189,13 +189,24 @@ describe('Patient search results', () => {
     const self = body.link?.find((l) => l.relation === 'self')?.url ?? '';
     expect(self).toBe(`${svc.fhir}/Patient?family=smith&_count=2`);
     const outcome = body.entry?.find((e) => e.search?.mode === 'outcome');
-    expect(JSON.stringify(outcome?.resource)).toContain('foo');
+    // The name is client input (it could be anything): counted, never repeated back.
+    expect(JSON.stringify(outcome?.resource)).toContain('1 parameter this server does not define was ignored');
+    expect(JSON.stringify(outcome?.resource)).not.toContain('foo');
     expect(JSON.stringify(outcome?.resource)).not.toContain('bar');
   });
 
-  it('rejects unknown parameters with Prefer: handling=strict', async () => {
-    const { issue } = await expectOutcome(`${svc.fhir}/Patient?family=smith&foo=bar`, 400, { headers: { prefer: 'handling=strict' } });
-    expect(issue.diagnostics).toContain('foo');
+  it('rejects unknown parameters with Prefer: handling=strict, without repeating them', async () => {
+    const { issue } = await expectOutcome(`${svc.fhir}/Patient?family=smith&Whitfield=bar`, 400, { headers: { prefer: 'handling=strict' } });
+    expect(issue.diagnostics).toContain('does not define');
+    expect(issue.diagnostics).not.toContain('Whitfield');
+  });
+
+  it('never repeats a value, a modifier or an unknown name in an error', async () => {
+    const probes = ['birthdate=Smith1980', 'family:Whitfield=x', 'family=smith&birthdate=xxWhitfield', 'identifier=a|b|Whitfield', '_count=Whitfield'];
+    for (const q of probes) {
+      const { issue } = await expectOutcome(`${svc.fhir}/Patient?${q}`, 400);
+      expect(issue.diagnostics, q).not.toMatch(/Smith|Whitfield/);
+    }
   });
 
   it('sorts by family then given name', async () => {

@@ -4,7 +4,7 @@
  * round-trip) and the base URL. No Hono types here.
  */
 import type { Bundle, BundleEntry, BundleLink, FhirResource, OperationOutcome } from 'fhir/r4';
-import { formatSearch } from './search/parse.ts';
+import { formatSearch, UNDEFINED_PARAMETER } from './search/parse.ts';
 import type { SearchRequest } from './search/types.ts';
 import { applyView, type ViewRules } from './view.ts';
 
@@ -61,12 +61,20 @@ function entryOf(resource: FhirResource, baseUrl: string, mode: 'match' | 'inclu
 }
 
 function ignoredOutcome(names: readonly string[]): OperationOutcome {
-  return {
-    resourceType: 'OperationOutcome',
-    issue: [...new Set(names)].map((name) => ({
+  const defined = [...new Set(names.filter((n) => n !== UNDEFINED_PARAMETER))];
+  const undefinedCount = names.filter((n) => n === UNDEFINED_PARAMETER).length;
+  const issues: OperationOutcome['issue'] = defined.map((name) => ({
+    severity: 'warning',
+    code: 'not-supported',
+    diagnostics: `The parameter "${name}" (or its value) is not supported here and was ignored`,
+  }));
+  // Names this server does not define are client input: counted, never repeated back.
+  if (undefinedCount > 0) {
+    issues.push({
       severity: 'warning',
       code: 'not-supported',
-      diagnostics: `The parameter "${name}" is not supported here and was ignored`,
-    })),
-  };
+      diagnostics: `${undefinedCount} parameter${undefinedCount === 1 ? '' : 's'} this server does not define ${undefinedCount === 1 ? 'was' : 'were'} ignored (the self link lists those applied; the CapabilityStatement those supported)`,
+    });
+  }
+  return { resourceType: 'OperationOutcome', issue: issues };
 }

@@ -7,7 +7,8 @@ import { Hono, type Context } from 'hono';
 import { pageOf, searchset } from '../fhir/bundle.ts';
 import { capabilityStatement, type CapabilitySecurity } from '../fhir/capability.ts';
 import { assertJsonAcceptable } from '../fhir/negotiate.ts';
-import { FhirError, outcome } from '../fhir/outcome.ts';
+import { badRequest, FhirError, outcome } from '../fhir/outcome.ts';
+import { parametersToPairs } from '../fhir/parameters.ts';
 import { parseSearch, parseView } from '../fhir/search/parse.ts';
 import { applyView } from '../fhir/view.ts';
 import { assertOwnPatient, authorize, confine, forbidden, patientNumberOfId } from '../auth/smart/compartment.ts';
@@ -77,8 +78,10 @@ function securityOf(services: Services): CapabilitySecurity {
 
 function addResourceRoutes(api: Hono<AppEnv>, m: ResourceModule, services: Services): void {
   for (const op of m.operations ?? []) {
-    const run = async (c: Context<AppEnv>, pairs: [string, string][]) => {
+    // The caller passes a door before its body is read.
+    const run = async (c: Context<AppEnv>, read: () => Promise<[string, string][]>) => {
       const ctx = requestContext(c, services);
+      const pairs = await read();
       noteParams(c, pairs, new Set([...op.parameters, ...RESULT_PARAMS]));
       const ids = practiceIds(ctx);
       const patient = ctx.grant ? authorize(ctx.grant, ids, m.type, 'search') : undefined;
@@ -90,13 +93,14 @@ function addResourceRoutes(api: Hono<AppEnv>, m: ResourceModule, services: Servi
       auditLine(c, `operation:${op.name}`, m.type, confined);
       return fhirJson(c, confined);
     };
-    api.get(`/${m.type}/$${op.name}`, (c) => run(c, queryPairs(c)));
-    api.post(`/${m.type}/$${op.name}`, async (c) => run(c, [...queryPairs(c), ...(await formPairs(c))]));
+    api.get(`/${m.type}/$${op.name}`, (c) => run(c, () => Promise.resolve(queryPairs(c))));
+    // FHIR invokes operations by POST with a Parameters resource; a form works too.
+    api.post(`/${m.type}/$${op.name}`, (c) => run(c, async () => [...queryPairs(c), ...(await operationBodyPairs(c))]));
   }
   const run = m.search?.bind(m);
   if (m.interactions.includes('search-type') && run) {
-    api.get(`/${m.type}`, (c) => search(c, m, run, services, queryPairs(c)));
-    api.post(`/${m.type}/_search`, async (c) => search(c, m, run, services, [...queryPairs(c), ...(await formPairs(c))]));
+    api.get(`/${m.type}`, (c) => search(c, m, run, services, () => Promise.resolve(queryPairs(c))));
+    api.post(`/${m.type}/_search`, (c) => search(c, m, run, services, async () => [...queryPairs(c), ...(await formPairs(c))]));
   }
   if (m.interactions.includes('read')) {
     api.get(`/${m.type}/:id`, async (c) => {
@@ -123,9 +127,11 @@ async function search(
   m: ResourceModule,
   run: NonNullable<ResourceModule['search']>,
   services: Services,
-  pairs: [string, string][],
+  read: () => Promise<[string, string][]>,
 ) {
   const ctx = requestContext(c, services);
+  // The caller passed a door before its body is read.
+  const pairs = await read();
   const strict = /(^|[;,\s])handling\s*=\s*strict\b/i.test(c.req.header('prefer') ?? '');
   const defs = searchParamIndex.get(m.type) ?? new Map();
   noteParams(c, pairs, new Set([...defs.keys(), ...RESULT_PARAMS]));
@@ -176,9 +182,24 @@ function queryPairs(c: Context): [string, string][] {
   return [...new URL(c.req.url).searchParams.entries()];
 }
 
+const JSON_BODY = /^application\/(fhir\+)?json$/;
+
+/** An operation's input from its body: a Parameters resource (FHIR JSON) or a form. */
+async function operationBodyPairs(c: Context): Promise<[string, string][]> {
+  const type = (c.req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  if (!JSON_BODY.test(type)) return formPairs(c, 'a FHIR Parameters resource (application/fhir+json) or an application/x-www-form-urlencoded');
+  let body: unknown;
+  try {
+    body = JSON.parse(await c.req.text());
+  } catch {
+    throw badRequest('The body is not JSON');
+  }
+  return parametersToPairs(body);
+}
+
 /** The fields of a form body; its size was limited as it arrived (app.ts, limitBody). */
-async function formPairs(c: Context): Promise<[string, string][]> {
+async function formPairs(c: Context, takes = 'an application/x-www-form-urlencoded'): Promise<[string, string][]> {
   const form = await formBody(c);
-  if (!form) throw new FhirError(415, outcome('error', 'not-supported', 'POST takes an application/x-www-form-urlencoded body here'));
+  if (!form) throw new FhirError(415, outcome('error', 'not-supported', `POST takes ${takes} body here`));
   return [...form.entries()];
 }

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { FhirError } from '../../src/fhir/outcome.ts';
 import { splitUnescaped, unescapeValue } from '../../src/fhir/search/escape.ts';
-import { formatSearch, parseSearch } from '../../src/fhir/search/parse.ts';
+import { formatSearch, parseSearch, UNDEFINED_PARAMETER } from '../../src/fhir/search/parse.ts';
 import type { ParsedValue, SearchRequest } from '../../src/fhir/search/types.ts';
 import { patientSearchParams } from '../../src/resources/patient/params.ts';
 
@@ -28,7 +28,8 @@ interface Common {
 }
 type Case =
   | (Common & { params: ExpectedParam[]; count?: number; offset?: number; ignored?: string[] })
-  | (Common & { error: string });
+  /** The parameter the error names (a name this server defines), or null when it names none. */
+  | (Common & { error: string | null });
 
 const str = (raw: string, text = raw): ParsedValue => ({ kind: 'string', raw, text });
 const tok = (raw: string, token: { system?: string; code?: string }): ParsedValue => ({ kind: 'token', raw, token });
@@ -97,12 +98,13 @@ const modifiers: Case[] = [
   { name: ':missing=true on any parameter', query: [['given:missing', 'true']], params: [{ name: 'given', modifier: 'missing', values: [missing('true')] }] },
   { name: ':missing=false on a date parameter', query: [['birthdate:missing', 'false']], params: [{ name: 'birthdate', modifier: 'missing', values: [missing('false')] }] },
   { name: ':not is kept for gender', query: [['gender:not', 'male']], params: [{ name: 'gender', modifier: 'not', values: [tok('male', { code: 'male' })] }] },
-  { name: 'an unknown modifier is refused, naming parameter and modifier', query: [['name:text', 'x']], error: 'name:text' },
-  { name: 'a string modifier on a token parameter is refused', query: [['_id:exact', '1-A']], error: '_id:exact' },
-  { name: 'an empty modifier is refused', query: [['name:', 'x']], error: 'name:' },
-  { name: ':missing=maybe is refused', query: [['name:missing', 'maybe']], error: 'name:missing' },
-  { name: ':missing takes lower-case booleans only', query: [['name:missing', 'TRUE']], error: 'name:missing' },
-  { name: 'an unknown modifier is refused even when lenient', query: [['gender:below', 'x'], ['foo', '1']], error: 'gender:below' },
+  { name: 'an unknown modifier is refused, naming the parameter but not the modifier sent', query: [['name:text', 'x']], error: 'name' },
+  { name: 'a string modifier on a token parameter is refused', query: [['_id:exact', '1-A']], error: '_id' },
+  { name: 'an empty modifier is refused', query: [['name:', 'x']], error: 'name' },
+  { name: ':missing=maybe is refused', query: [['name:missing', 'maybe']], error: 'name' },
+  { name: ':missing takes lower-case booleans only', query: [['name:missing', 'TRUE']], error: 'name' },
+  { name: 'an unknown modifier is refused even when lenient', query: [['gender:below', 'x'], ['foo', '1']], error: 'gender' },
+  { name: 'a modifier that is a patient\'s name is never repeated back', query: [['family:Whitfield', 'x']], error: 'family' },
 ];
 
 const paging: Case[] = [
@@ -129,16 +131,16 @@ const lengths: Case[] = [
   { name: 'a value of 256 characters is accepted', query: [['name', 'a'.repeat(256)]], params: [{ name: 'name', values: [str('a'.repeat(256))] }] },
   { name: 'a value of 257 characters is refused', query: [['name', 'a'.repeat(257)]], error: 'name' },
   { name: 'a long comma list counts as one value', query: [['family', 'ab,'.repeat(86).slice(0, 257)]], error: 'family' },
-  { name: 'an over-long value is refused even for an unknown parameter', query: [['foo', 'x'.repeat(300)]], error: 'foo' },
+  { name: 'an over-long value is refused even for an unknown parameter, which it does not name', query: [['foo', 'x'.repeat(300)]], error: null },
 ];
 
 const leniency: Case[] = [
-  { name: 'an unknown parameter is ignored and listed', query: [['foo', 'bar'], ['name', 'a']], params: [{ name: 'name', values: [str('a')] }], ignored: ['foo'] },
-  { name: 'an unknown parameter with a modifier is listed by its name', query: [['foo:exact', 'bar']], params: [], ignored: ['foo'] },
+  { name: 'an unknown parameter is ignored and counted, not named', query: [['foo', 'bar'], ['name', 'a']], params: [{ name: 'name', values: [str('a')] }], ignored: [UNDEFINED_PARAMETER] },
+  { name: 'an unknown parameter with a modifier is counted once', query: [['foo:exact', 'bar']], params: [], ignored: [UNDEFINED_PARAMETER] },
   { name: 'unsupported result parameters are ignored and listed', query: [['_sort', 'family'], ['_include', 'Patient:x']], params: [], ignored: ['_sort', '_include'] },
-  { name: 'an unknown parameter is refused under handling=strict', query: [['foo', 'bar']], strict: true, error: 'foo' },
+  { name: 'an unknown parameter is refused under handling=strict, without naming it', query: [['foo', 'bar']], strict: true, error: null },
   { name: 'an empty value is ignored and listed', query: [['name', ''], ['given', 'ann']], params: [{ name: 'given', values: [str('ann')] }], ignored: ['name'] },
-  { name: 'an empty value with a modifier is listed with it', query: [['name:exact', '']], params: [], ignored: ['name:exact'] },
+  { name: 'an empty value with a modifier is listed by the parameter\'s name', query: [['name:exact', '']], params: [], ignored: ['name'] },
   { name: 'an empty value is refused under handling=strict', query: [['name', '']], strict: true, error: 'name' },
   { name: 'an empty item in a comma list is refused', query: [['name', 'a,']], error: 'name' },
   { name: 'a leading empty item in a comma list is refused', query: [['identifier', ',C1']], error: 'identifier' },
@@ -203,8 +205,19 @@ describe('parseSearch', () => {
             expect(status).toBe(400);
             expect(outcome.issue).toHaveLength(1);
             expect(outcome.issue[0]?.code).toBe('invalid');
-            expect(outcome.issue[0]?.expression).toEqual([c.error]);
-            expect(outcome.issue[0]?.diagnostics?.startsWith(`${c.error}: `)).toBe(true);
+            const diagnostics = outcome.issue[0]?.diagnostics ?? '';
+            if (c.error === null) expect(outcome.issue[0]?.expression).toBeUndefined();
+            else {
+              expect(outcome.issue[0]?.expression).toEqual([c.error]);
+              expect(diagnostics.startsWith(`${c.error}: `)).toBe(true);
+            }
+            // Nothing the client sent comes back: no value, no name this server does not define, no modifier.
+            for (const [key, value] of c.query) {
+              if (value.length >= 3) expect(diagnostics).not.toContain(value);
+              const [name = '', modifier = ''] = key.split(':');
+              if (!defs.has(name) && !name.startsWith('_')) expect(diagnostics).not.toContain(name);
+              if (modifier.length >= 3 && modifier !== 'missing') expect(diagnostics).not.toContain(modifier);
+            }
             return;
           }
           const { request, ignored } = parse(c.query, c.strict);

@@ -145,7 +145,7 @@ function splitPrefix(paramName: string, raw: string): { prefix: DatePrefix; rest
   if (!isPrefix(letters)) {
     throw invalidParam(
       paramName,
-      `unknown prefix '${letters.slice(0, 8)}'; expected one of ${[...PREFIXES].join(', ')}`,
+      `unknown prefix; expected one of ${[...PREFIXES].join(', ')}`,
     );
   }
   return { prefix: letters, rest: raw.slice(2) };

@@ -7,7 +7,7 @@
  * unknown parameters are ignored unless the client sends `Prefer: handling=strict`;
  * unknown modifiers are always an error.
  */
-import { invalidParam } from '../outcome.ts';
+import { badRequest, invalidParam } from '../outcome.ts';
 import { parseDateSearchValue } from './date.ts';
 import { splitUnescaped, unescapeValue } from './escape.ts';
 import {
@@ -51,9 +51,16 @@ interface ResultParams {
 
 export interface ParseResult {
   request: SearchRequest;
-  /** Names of parameters that were ignored (lenient handling), for the client's information. */
+  /**
+   * Parameters that were ignored (lenient handling), for the client's information: names
+   * this server defines as they are, and one entry of UNDEFINED_PARAMETER per parameter it
+   * does not define (whose name is client input and is never repeated back).
+   */
   ignored: string[];
 }
+
+/** Stands for an ignored parameter whose name this server does not define. */
+export const UNDEFINED_PARAMETER = '';
 
 /** Parses query pairs (from the URL and/or a form body) into a SearchRequest. */
 export function parseSearch(
@@ -66,20 +73,26 @@ export function parseSearch(
   const ignored: string[] = [];
   const result: ResultParams = { include: [], revinclude: [], view: {} };
   const caps = opts.capabilities ?? NO_CAPABILITIES;
+  // Errors name a parameter only by a name this server defines: anything else a client
+  // sends (unknown names, modifiers, values) may be patient data and is never echoed.
   for (const [key, value] of pairs) {
-    if (value.length > MAX_VALUE_LENGTH) throw invalidParam(key, `value longer than ${MAX_VALUE_LENGTH} characters`);
-    if (PROTOCOL_PARAMS.has(key)) continue;
-    if (key.startsWith('_') && parseResultParam(key, value, result, caps, opts.strict)) continue;
     const [name = '', modifier] = splitKey(key);
     const def = defs.get(name);
+    if (value.length > MAX_VALUE_LENGTH) {
+      const why = `a value is longer than ${MAX_VALUE_LENGTH} characters`;
+      throw def || isResultParam(key) ? invalidParam(def?.name ?? key, why) : badRequest(why);
+    }
+    if (PROTOCOL_PARAMS.has(key)) continue;
+    if (key.startsWith('_') && parseResultParam(key, value, result, caps, opts.strict)) continue;
     if (!def) {
-      if (opts.strict) throw invalidParam(name || key, `is not a supported search parameter for ${resourceType}`);
-      ignored.push(name || key);
+      const known = isResultParam(key);
+      if (opts.strict) throw known ? invalidParam(key, 'this value is not supported here') : badRequest(`A parameter this server does not define for ${resourceType} was given (Prefer: handling=strict)`);
+      ignored.push(known ? key : UNDEFINED_PARAMETER);
       continue;
     }
     if (value === '') {
-      if (opts.strict) throw invalidParam(key, 'has no value');
-      ignored.push(key);
+      if (opts.strict) throw invalidParam(def.name, 'has no value');
+      ignored.push(def.name);
       continue;
     }
     params.push(parseParam(def, modifier, value, opts));
@@ -151,6 +164,10 @@ function parseResultParam(key: string, value: string, r: ResultParams, caps: Sea
 }
 
 
+/** The result parameters this server defines (their names are safe to repeat in errors). */
+const RESULT_PARAMS: ReadonlySet<string> = new Set(['_count', '_offset', '_include', '_revinclude', '_sort', '_summary', '_elements']);
+const isResultParam = (key: string) => RESULT_PARAMS.has(key);
+
 function splitKey(key: string): [string, string | undefined] {
   const i = key.indexOf(':');
   return i < 0 ? [key, undefined] : [key.slice(0, i), key.slice(i + 1)];
@@ -164,9 +181,10 @@ function parseNonNegative(name: string, value: string, max: number): number {
 }
 
 function parseParam(def: SearchParamDef, modifier: string | undefined, value: string, opts: ParseOptions): ParsedParam {
-  const label = modifier === undefined ? def.name : `${def.name}:${modifier}`;
+  // The modifier is client input: errors name the parameter, and what is supported.
+  const label = def.name;
   if (modifier !== undefined && modifier !== 'missing' && !(def.modifiers ?? []).includes(modifier)) {
-    throw invalidParam(label, `the modifier :${modifier} is not supported for this parameter`);
+    throw invalidParam(label, `this modifier is not supported; supported: ${['missing', ...(def.modifiers ?? [])].map((m) => `:${m}`).join(', ')}`);
   }
   const parts = splitUnescaped(value, ',');
   const values = parts.map((part): ParsedValue => {
