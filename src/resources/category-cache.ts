@@ -5,6 +5,9 @@
  */
 import type { CallContext, NextechClient } from '../nextech/client.ts';
 
+/** (practice, caller) lists held at most. */
+const MAX_ENTRIES = 10_000;
+
 export class CategoryCache {
   readonly #entries = new Map<string, { expires: number; names: Promise<string[]> }>();
 
@@ -23,6 +26,11 @@ export class CategoryCache {
     for (const [k, e] of this.#entries) if (e.expires <= this.now()) this.#entries.delete(k);
     const names = this.nextech.listCategories(shared);
     this.#entries.set(key, { expires: this.now() + this.ttlMs, names });
+    // Keyed by practice and caller: bounded, oldest first out.
+    if (this.#entries.size > MAX_ENTRIES) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest !== undefined) this.#entries.delete(oldest);
+    }
     names.catch(() => this.#entries.delete(key));
     return names;
   }
