@@ -117,7 +117,8 @@ describe('circuit breaker', () => {
     const own = await startTestService({ NEXTECH_BREAKER_THRESHOLD: '3', NEXTECH_BREAKER_COOLOFF_SECONDS: '1', NEXTECH_RETRIES: '0' });
     try {
       own.sandbox.faults.add({ fault: { kind: 'status', status: 503 }, path: SEARCH });
-      for (let i = 0; i < 3; i++) await expectOutcome(`${own.fhir}/Patient?family=smith`, 502);
+      // Nextech's health, not one search's: three different searches (the threshold) fail.
+      for (const family of ['smith', 'jones', 'brown']) await expectOutcome(`${own.fhir}/Patient?family=${family}`, 502);
       own.sandbox.resetCalls();
       const open = await expectOutcome(`${own.fhir}/Patient?family=smith`, 503);
       expect(open.issue.code).toBe('transient');
