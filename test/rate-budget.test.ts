@@ -2,6 +2,7 @@ import type { Bundle } from 'fhir/r4';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSandbox, type RunningSandbox } from '../src/sandbox/index.ts';
 import { fhirFetch, startTestService, type TestService } from './helpers/service.ts';
+import { busiestSecond } from './helpers/upstream-rate.ts';
 
 let upstream: RunningSandbox;
 let svc: TestService;
@@ -14,17 +15,6 @@ afterAll(async () => {
   await svc.close();
   await upstream.close();
 });
-
-/** The most requests the upstream received within any 1000 ms. */
-function busiestSecond(times: number[]): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let most = 0;
-  for (let i = 0, j = 0; j < sorted.length; j++) {
-    while ((sorted[j] ?? 0) - (sorted[i] ?? 0) >= 1000) i++;
-    most = Math.max(most, j - i + 1);
-  }
-  return most;
-}
 
 describe('the rate budget', () => {
   it('keeps 60 requests fired within a second under 20 per second upstream, with no 429 reaching the caller', async () => {
@@ -42,6 +32,31 @@ describe('the rate budget', () => {
     expect(busiestSecond(calls.map((c) => c.receivedAt))).toBeLessThanOrEqual(20);
     const metrics = await (await fetch(`${svc.origin}/metrics`)).text();
     expect(metrics).toMatch(/nextech_rate_budget_waits_total\{endpoint="patient-search"\} [1-9]/);
+  });
+
+  it('answers one caller’s requests beyond its queue bound at once with 429 and Retry-After, and serves the rest', async () => {
+    const token = upstream.sandbox.issueTokens().accessToken;
+    upstream.sandbox.resetCalls();
+    const refusedAt: number[] = [];
+    const results = await Promise.all(
+      Array.from({ length: 100 }, async (_, i) => {
+        const r = await fhirFetch(`${svc.fhir}/Patient?family=deep${i}`, { headers: { authorization: `Bearer ${token}` } });
+        if (r.status === 429) refusedAt.push(upstream.sandbox.calls.length);
+        return r;
+      }),
+    );
+    const refused = results.filter((r) => r.status === 429);
+    // Three windows' worth (60) may wait; the excess is refused on arrival, before the queue drains.
+    expect(results.filter((r) => r.status === 200).length).toBeGreaterThanOrEqual(60);
+    expect(refused.length).toBeGreaterThanOrEqual(25);
+    expect(refused.length + results.filter((r) => r.status === 200).length).toBe(100);
+    for (const r of refused) expect(Number(r.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    for (const seen of refusedAt) expect(seen).toBeLessThan(30);
+    const calls = upstream.sandbox.calls.filter((c) => c.path === '/ehr/api/search');
+    expect(calls.filter((c) => c.status === 429)).toHaveLength(0);
+    expect(busiestSecond(calls.map((c) => c.receivedAt))).toBeLessThanOrEqual(20);
+    const metrics = await (await fetch(`${svc.origin}/metrics`)).text();
+    expect(metrics).toMatch(/nextech_rate_budget_refusals_total\{endpoint="patient-search"\} [1-9]/);
   });
 
   it('gives made-up passthrough tokens one shared share: 60 of them at once reach Nextech at most 20 per second', async () => {

@@ -37,6 +37,8 @@ export interface UpstreamObserver {
   retry?(endpoint: string, reason: string): void;
   rateLimited?(endpoint: string): void;
   budgetWait?(endpoint: string): void;
+  /** A call refused by the rate budget (its caller's queue full, or the wait too long): a 429 of ours. */
+  budgetRefused?(endpoint: string): void;
   coalesced?(endpoint: string): void;
   breaker?(endpoint: string, state: 'closed' | 'open' | 'half-open'): void;
 }
