@@ -18,6 +18,9 @@ const seconds = z.coerce.number().positive().max(3600);
 /** An identifier system template: an absolute URI, `{practiceId}` filled in per practice. */
 const systemUri = (fallback: string) =>
   z.string().regex(/^(urn:|https?:\/\/)\S+$/, 'must be an absolute URI (urn: or http(s)://)').default(fallback);
+const MB = 1024 * 1024;
+/** The document memory budget when neither DOCUMENT_MEMORY_MB nor a larger ENCOUNTER_CACHE_MB is set. */
+const DEFAULT_DOCUMENT_MEMORY_MB = 256;
 const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
 const EnvSchema = z.object({
@@ -52,7 +55,10 @@ const EnvSchema = z.object({
   DOCTOR_ID_SYSTEM: systemUri('urn:nextech:practice:{practiceId}:doctor-id'),
   EXPOSE_SSN: flag.default(false),
   ENCOUNTER_CACHE_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
-  ENCOUNTER_CACHE_MB: z.coerce.number().int().min(1).max(16_384).default(256),
+  // Its default is the document memory budget (see loadConfig): the cache may use all of it.
+  ENCOUNTER_CACHE_MB: z.coerce.number().int().min(1).max(16_384).optional(),
+  // Its default is 256, or ENCOUNTER_CACHE_MB when that is larger (as configured before the budget existed).
+  DOCUMENT_MEMORY_MB: z.coerce.number().int().min(1).max(16_384).optional(),
   CATEGORY_CACHE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(600),
   SMART_KEY: z.string().min(32, 'at least 32 characters (it keys the encryption of tokens)').optional(),
   SMART_CLIENTS: z.string().optional(),
@@ -108,6 +114,8 @@ export interface Config {
   identifierSystems: { chartNumber: string; patientId: string; encounterId: string; doctorId: string };
   exposeSsn: boolean;
   caches: { encounterTtlMs: number; encounterMaxBytes: number; categoryTtlMs: number };
+  /** One budget for CCD documents: bodies being read plus CCD text the encounter cache holds. */
+  documentMemoryBytes: number;
   /** Browser origins allowed by CORS (SMART apps); empty = CORS off. */
   corsOrigins: readonly string[];
   /**
@@ -298,11 +306,15 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     problems.set('ANONYMOUS_ACCESS', 'needs NEXTECH_AUTH=managed: anonymous callers are served with the service\'s own Nextech credentials');
   }
   checkSigningKey(cleaned.SMART_SIGNING_KEY, problems);
+  if (parsed.success && parsed.data.DOCUMENT_MEMORY_MB !== undefined && (parsed.data.ENCOUNTER_CACHE_MB ?? 0) > parsed.data.DOCUMENT_MEMORY_MB) {
+    problems.set('ENCOUNTER_CACHE_MB', 'must not exceed DOCUMENT_MEMORY_MB (the cache holds its CCDs inside that budget)');
+  }
   if (!parsed.success || problems.size > 0) {
     throw new ConfigError([...problems].map(([name, why]) => `${name}: ${why}`));
   }
   const e = parsed.data;
   const auth: AuthMode = e.NEXTECH_AUTH ?? 'managed';
+  const documentMemoryMb = e.DOCUMENT_MEMORY_MB ?? Math.max(DEFAULT_DOCUMENT_MEMORY_MB, e.ENCOUNTER_CACHE_MB ?? 0);
   let managed: ManagedCredentials | undefined;
   if (managedMode) {
     if (e.NEXTECH_TOKEN_URL && e.NEXTECH_CLIENT_ID) {
@@ -347,9 +359,10 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     exposeSsn: e.EXPOSE_SSN,
     caches: Object.freeze({
       encounterTtlMs: e.ENCOUNTER_CACHE_SECONDS * 1000,
-      encounterMaxBytes: e.ENCOUNTER_CACHE_MB * 1024 * 1024,
+      encounterMaxBytes: (e.ENCOUNTER_CACHE_MB ?? documentMemoryMb) * MB,
       categoryTtlMs: e.CATEGORY_CACHE_SECONDS * 1000,
     }),
+    documentMemoryBytes: documentMemoryMb * MB,
     corsOrigins: Object.freeze([...e.CORS_ORIGINS]),
     ...(e.NEXTECH_TOKEN_URL && e.NEXTECH_CLIENT_ID
       ? {

@@ -1,8 +1,9 @@
 /**
  * Prometheus metrics (prom-client), exposed at GET /metrics: requests by route pattern,
  * method and status with latency; upstream calls by endpoint and outcome with latency;
- * retries, 429s, rate-budget waits, breaker state, coalesced calls, token refreshes and
- * cache reuse. Labels are route patterns, endpoint names and outcomes — never ids or values.
+ * retries, 429s, rate-budget waits and refusals, breaker state, coalesced calls, token
+ * refreshes, cache reuse and the document memory budget. Labels are route patterns,
+ * endpoint names and outcomes — never ids or values.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { UpstreamObserver } from './nextech/policy.ts';
@@ -26,6 +27,7 @@ export class Metrics {
   readonly retries = counter(this.registry, 'nextech_upstream_retries_total', 'Retries of Nextech calls', ['endpoint', 'reason']);
   readonly rateLimited = counter(this.registry, 'nextech_upstream_429_total', '429 answers from Nextech', ['endpoint']);
   readonly budgetWaits = counter(this.registry, 'nextech_rate_budget_waits_total', 'Calls queued by the rate budget', ['endpoint']);
+  readonly budgetRefusals = counter(this.registry, 'nextech_rate_budget_refusals_total', 'Calls refused by the rate budget (429 without asking Nextech)', ['endpoint']);
   readonly coalesced = counter(this.registry, 'nextech_coalesced_calls_total', 'Calls that joined an identical call in flight', ['endpoint']);
   readonly breaker = new Gauge({
     name: 'nextech_circuit_state',
@@ -35,9 +37,33 @@ export class Metrics {
   });
   readonly tokenRefreshes = counter(this.registry, 'nextech_token_refreshes_total', 'Managed token refreshes', ['result']);
   readonly cacheHits = counter(this.registry, 'facade_cache_reuse_total', 'Upstream results served from a cache', ['cache']);
+  readonly documentMemoryWaits = counter(
+    this.registry,
+    'facade_document_memory_waits_total',
+    'Upstream bodies that waited for room in the document memory budget, by how the wait ended',
+    ['outcome'],
+  );
+  #documentMemory: { inFlight: number; held: number } | undefined;
+  readonly documentMemory = new Gauge({
+    name: 'facade_document_memory_bytes',
+    help: 'Document memory budget in use: bodies being read (in-flight) and CCD text cached (cached)',
+    labelNames: ['use'],
+    registers: [this.registry],
+    collect: () => {
+      const m = this.#documentMemory;
+      if (!m) return;
+      this.documentMemory.set({ use: 'in-flight' }, m.inFlight);
+      this.documentMemory.set({ use: 'cached' }, m.held);
+    },
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Reports the document memory budget's use at each scrape. */
+  watchDocumentMemory(budget: { inFlight: number; held: number }): void {
+    this.#documentMemory = budget;
   }
 
   /** The observer to give the Nextech client. */
@@ -47,6 +73,7 @@ export class Metrics {
       retry: (endpoint, reason) => this.retries.inc({ endpoint, reason }),
       rateLimited: (endpoint) => this.rateLimited.inc({ endpoint }),
       budgetWait: (endpoint) => this.budgetWaits.inc({ endpoint }),
+      budgetRefused: (endpoint) => this.budgetRefusals.inc({ endpoint }),
       coalesced: (endpoint) => this.coalesced.inc({ endpoint }),
       breaker: (endpoint, state) => this.breaker.set({ endpoint }, state === 'closed' ? 0 : state === 'half-open' ? 1 : 2),
     };

@@ -15,7 +15,8 @@ import type { Config, ManagedCredentials, RuntimeConfig } from './config.ts';
 import { createResourceIds } from './ids/resource-ids.ts';
 import { loadMappings } from './mapping/load.ts';
 import { Metrics } from './metrics.ts';
-import { NextechClient } from './nextech/client.ts';
+import { NextechClient, type NextechClientOptions } from './nextech/client.ts';
+import { MemoryBudget } from './nextech/memory-budget.ts';
 import { createAuthorizationServer } from './auth/setup.ts';
 import { CategoryCache } from './resources/category-cache.ts';
 import { resourceModules } from './resources/registry.ts';
@@ -39,6 +40,8 @@ export interface RunningService {
   /** The embedded sandbox, when no NEXTECH_BASE_URL was configured. */
   sandbox?: RunningSandbox;
   managedToken?: ManagedToken;
+  /** The document memory budget: bodies being read and CCDs cached (tests read its high-water mark). */
+  memory: MemoryBudget;
   close(): Promise<void>;
 }
 
@@ -143,12 +146,20 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
   const managed =
     config.auth === 'managed' && upstream.managed ? await managedTokenFor(upstream.managed, config, { ...opts, metrics }) : undefined;
   const managedToken = managed?.token;
-  const nextech = new NextechClient({
+  const memory = new MemoryBudget({
+    maxBytes: config.documentMemoryBytes,
+    onWait: (outcome) => metrics.documentMemoryWaits.inc({ outcome }),
+  });
+  metrics.watchDocumentMemory(memory);
+  const clientOptions: NextechClientOptions = {
     baseUrl: upstream.baseUrl,
     ...(managedToken ? { managed: managedToken } : {}),
     policy: config.upstream,
     observer: metrics.upstreamObserver(),
-  });
+    // Every body the client reads counts against the document memory budget.
+    memory,
+  };
+  const nextech = new NextechClient(clientOptions);
   const mappings = loadMappings();
   // Listen first (port 0 picks a free port), then build the app with the final public base.
   let handle: (req: Request, env: unknown) => Response | Promise<Response> = () => new Response(null, { status: 503 });
@@ -187,6 +198,7 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
     encounters: new EncounterStore(nextech, {
       ttlMs: caches.encounterTtlMs,
       maxBytes: caches.encounterMaxBytes,
+      memory,
       now,
       onReuse: () => metrics.cacheHits.inc({ cache: 'encounters' }),
     }),
@@ -219,6 +231,7 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
     services,
     ...(upstream.sandbox ? { sandbox: upstream.sandbox } : {}),
     ...(managedToken ? { managedToken } : {}),
+    memory,
     close: async () => {
       await drain(server as HttpServer, config.shutdownGraceMs);
       await nextech.close();

@@ -1,18 +1,22 @@
 /**
  * The Nextech EHR API client: the only code that talks to Nextech. It adds the auth and
  * practice headers and applies the upstream policy: separate connect/headers/body timeouts
- * under one deadline, a rate budget under Nextech's limit, a circuit breaker, bounded and
- * jittered retries of these idempotent GETs, one wait on a 429 that fits the deadline, one
+ * under one deadline, a rate budget under Nextech's limit, a circuit breaker that trips on
+ * Nextech's health and not on one record's (breaker.ts), a few seconds' memory of a patient
+ * record's failures (negative-cache.ts), bounded and jittered retries of these idempotent
+ * GETs, one wait on a 429 that fits the deadline, one
  * re-authentication on a 401 when the call used the service's managed token, and coalescing of
  * identical calls in flight (cancelled only when every caller has left). Every body is
  * parsed with zod. Callers get typed data or an UpstreamError.
  */
 import { Agent, type Dispatcher } from 'undici';
 import type { z } from 'zod';
-import { Breakers, CircuitOpen } from './breaker.ts';
+import { Breakers, CircuitOpen, outcomeOf, subjectOf, type Admission } from './breaker.ts';
 import { Coalescer } from './coalesce.ts';
-import { UpstreamError, type UpstreamFailure } from './errors.ts';
+import { UpstreamError } from './errors.ts';
 import { getJson } from './http.ts';
+import type { MemoryBudget } from './memory-budget.ts';
+import { NegativeCache } from './negative-cache.ts';
 import { tokenFingerprint } from './fingerprint.ts';
 import { nextechPaths } from './paths.ts';
 import { DEFAULT_POLICY, type UpstreamObserver, type UpstreamPolicy } from './policy.ts';
@@ -63,6 +67,8 @@ export interface NextechClientOptions {
   policy?: Partial<UpstreamPolicy>;
   dispatcher?: Dispatcher;
   observer?: UpstreamObserver;
+  /** Every body read counts against this document memory budget until it is parsed. */
+  memory?: MemoryBudget;
 }
 
 export interface EncounterQuery {
@@ -84,6 +90,8 @@ export class NextechClient {
   readonly #proven = new Map<string, true>();
   /** Circuit breakers by (practice, endpoint); readiness reads them. */
   readonly breakers: Breakers;
+  /** A patient record's failures (500, unusable bodies) answered again for a few seconds without a call. */
+  readonly #negative = new NegativeCache();
 
   constructor(opts: NextechClientOptions) {
     this.#opts = opts;
@@ -147,53 +155,61 @@ export class NextechClient {
     for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
     // Identical GETs in flight for the same practice and caller share one upstream call.
     const key = [ctx.practiceId, ctx.callerKey, url.toString()].join('\u0000');
+    const remembered = this.#negative.get(ctx.practiceId, ctx.callerKey, url);
+    if (remembered) return Promise.reject(new UpstreamError(remembered, endpoint));
     return this.#coalescer.run(
       key,
       ctx.signal,
       async (signal) => {
-        const body = await this.#withPolicy({ ...ctx, signal }, endpoint, url);
-        const parsed = schema.safeParse(body);
-        if (!parsed.success) {
-          this.#opts.observer?.attempt?.(endpoint, 'schema-mismatch', 0);
-          throw new UpstreamError({ kind: 'bad-response', detail: 'body does not match the schema' }, endpoint);
+        // The breaker judges the whole call: after its retries, and after the schema parse.
+        const admission = this.#admit(`${ctx.practiceId}\u0000${endpoint}`, endpoint, subjectOf(endpoint, url, ctx.callerKey));
+        try {
+          const body = await this.#withPolicy({ ...ctx, signal }, endpoint, url, admission);
+          const parsed = schema.safeParse(body);
+          if (!parsed.success) {
+            this.#opts.observer?.attempt?.(endpoint, 'schema-mismatch', 0);
+            throw new UpstreamError({ kind: 'bad-response', detail: 'body does not match the schema' }, endpoint);
+          }
+          this.breakers.settle(admission, 'success');
+          return parsed.data;
+        } catch (err) {
+          const outcome = outcomeOf(err);
+          this.breakers.settle(admission, outcome);
+          if (outcome === 'record' && err instanceof UpstreamError) this.#negative.set(endpoint, ctx.practiceId, ctx.callerKey, url, err.failure);
+          throw err;
         }
-        return parsed.data;
       },
       () => this.#opts.observer?.coalesced?.(endpoint),
     );
   }
 
   /** Rate budget, breaker, retries, one wait on 429, one re-authentication on 401. */
-  async #withPolicy(ctx: CallContext, endpoint: string, url: URL): Promise<unknown> {
+  async #withPolicy(ctx: CallContext, endpoint: string, url: URL, admission: Admission): Promise<unknown> {
     const now = Date.now;
     const deadline = now() + this.#policy.requestMs;
-    const breakerKey = `${ctx.practiceId}\u0000${endpoint}`;
-    // Nextech limits requests per user and endpoint: the budget is the credential's.
-    const budgets = this.#budgetOwners(ctx.credential).map((owner) => ({
-      key: `${owner}\u0000${endpoint}`,
-      // Waiting in the shared share of unproven tokens is short: a flood of invented tokens
-      // gets 429s fast instead of a queue that a real newcomer would wait behind.
-      until: owner === UNPROVEN ? Math.min(deadline, now() + UNPROVEN_MAX_WAIT_MS) : deadline,
-    }));
+    // Waiting in the shared share of unproven tokens is short: a flood of invented tokens
+    // gets 429s fast instead of a queue that a real newcomer would wait behind.
+    const unprovenUntil = Math.min(deadline, now() + UNPROVEN_MAX_WAIT_MS);
     let reauthenticated = false;
     let waitedFor429 = false;
     for (let attempt = 1; ; attempt++) {
-      this.#admit(breakerKey, endpoint);
-      for (const b of budgets) await this.#acquire(b.key, endpoint, b.until, ctx.signal);
+      // A retry stops once the circuit has opened meanwhile (the probe's own retries go on).
+      if (attempt > 1) this.#readmit(admission, endpoint);
+      // Nextech limits requests per user and endpoint: the budget is the credential's, shared
+      // fairly between the callers spending it.
+      await this.#acquire(`${this.#budgetOwner(ctx.credential)}\u0000${endpoint}`, ctx.callerKey, endpoint, deadline, ctx.signal);
+      // Asked after that wait: a token Nextech accepted meanwhile no longer spends the unproven share.
+      if (this.#unproven(ctx.credential)) {
+        await this.#acquire(`${UNPROVEN}\u0000${endpoint}`, ctx.callerKey, endpoint, unprovenUntil, ctx.signal);
+      }
       const token = await this.#token(ctx.credential);
       try {
         const body = await this.#attempt(ctx, endpoint, url, token, deadline);
-        this.breakers.success(breakerKey);
         this.#prove(ctx.credential);
         return body;
       } catch (err) {
-        if (!(err instanceof UpstreamError)) {
-          this.breakers.release(breakerKey);
-          throw err;
-        }
+        if (!(err instanceof UpstreamError)) throw err;
         const f = err.failure;
-        if (countsAsFailure(f)) this.breakers.failure(breakerKey);
-        else this.breakers.release(breakerKey);
         if (ctx.signal?.aborted) throw err;
         if (f.kind === 'unauthorized') {
           // A caller's own token was refused: the 401 is the caller's answer.
@@ -232,15 +248,17 @@ export class NextechClient {
     return this.#opts.managed.token();
   }
 
+  /** Whose share of Nextech's limit a call spends: the credential's own. */
+  #budgetOwner(credential: UpstreamCredential): string {
+    return credential.kind === 'managed' ? 'managed' : tokenFingerprint(credential.token);
+  }
+
   /**
-   * Whose shares of Nextech's limit a call spends: the credential's own, and — for a token
-   * nobody vouches for yet (passed through, never accepted by Nextech) — also the one share
-   * all such tokens have together, so inventing tokens cannot widen the budget.
+   * A token nobody vouches for yet (passed through, never accepted by Nextech) also spends the
+   * one share all such tokens have together, so inventing tokens cannot widen the budget.
    */
-  #budgetOwners(credential: UpstreamCredential): string[] {
-    if (credential.kind === 'managed') return ['managed'];
-    const fp = tokenFingerprint(credential.token);
-    return credential.vouched || this.#proven.has(fp) ? [fp] : [fp, UNPROVEN];
+  #unproven(credential: UpstreamCredential): boolean {
+    return credential.kind === 'bearer' && !credential.vouched && !this.#proven.has(tokenFingerprint(credential.token));
   }
 
   #prove(credential: UpstreamCredential): void {
@@ -254,24 +272,25 @@ export class NextechClient {
     }
   }
 
-  #admit(breakerKey: string, endpoint: string): void {
-    try {
-      this.breakers.admit(breakerKey);
-    } catch (err) {
-      if (err instanceof CircuitOpen) {
-        throw new UpstreamError({ kind: 'circuit-open', retryAfterSeconds: Math.ceil(err.retryAfterMs / 1000) }, endpoint);
-      }
-      throw err;
-    }
+  /** Lets a call through its (practice, endpoint) circuit, or throws circuit-open. */
+  #admit(breakerKey: string, endpoint: string, subject: string): Admission {
+    return circuitOpenAsUpstream(endpoint, () => this.breakers.admit(breakerKey, subject));
   }
 
-  async #acquire(key: string, endpoint: string, deadline: number, signal?: AbortSignal): Promise<void> {
+  #readmit(admission: Admission, endpoint: string): void {
+    circuitOpenAsUpstream(endpoint, () => this.breakers.readmit(admission));
+  }
+
+  async #acquire(key: string, callerKey: string, endpoint: string, deadline: number, signal?: AbortSignal): Promise<void> {
+    const before = this.#budget.waited;
+    const acquired = this.#budget.acquire(key, callerKey, deadline, signal);
+    // Counted when queued, not when served: a flood shows at once.
+    if (this.#budget.waited > before) this.#opts.observer?.budgetWait?.(endpoint);
     try {
-      const before = this.#budget.waited;
-      await this.#budget.acquire(key, deadline, signal);
-      if (this.#budget.waited > before) this.#opts.observer?.budgetWait?.(endpoint);
+      await acquired;
     } catch (err) {
       if (err instanceof RateBudgetExceeded) {
+        this.#opts.observer?.budgetRefused?.(endpoint);
         throw new UpstreamError({ kind: 'budget', retryAfterSeconds: Math.max(1, Math.ceil(err.retryAfterMs / 1000)) }, endpoint);
       }
       throw err;
@@ -290,6 +309,7 @@ export class NextechClient {
         signal,
         timedOut: () => timeout.aborted,
         headers: { authorization: `Bearer ${token}`, 'x-nextech-practice-id': ctx.practiceId },
+        ...(this.#opts.memory ? { memory: this.#opts.memory } : {}),
       });
       this.#opts.observer?.attempt?.(endpoint, 'ok', Date.now() - started);
       return res.body;
@@ -308,9 +328,16 @@ const MAX_PROVEN = 10_000;
 const UNPROVEN = 'unproven';
 const UNPROVEN_MAX_WAIT_MS = 2_000;
 
-/** Failures that say Nextech is unwell (not answers such as 4xx, nor our own refusals). */
-function countsAsFailure(f: UpstreamFailure): boolean {
-  return f.kind === 'timeout' || f.kind === 'connection' || f.kind === 'server-error' || f.kind === 'bad-response';
+/** Runs a breaker check, turning its CircuitOpen into the UpstreamError callers handle. */
+function circuitOpenAsUpstream<T>(endpoint: string, check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    if (err instanceof CircuitOpen) {
+      throw new UpstreamError({ kind: 'circuit-open', retryAfterSeconds: Math.ceil(err.retryAfterMs / 1000) }, endpoint);
+    }
+    throw err;
+  }
 }
 
 /** Full-jitter exponential backoff: a random wait in [0, 100ms·2^(attempt-1)], at most 2 s. */

@@ -18,7 +18,9 @@ export type UpstreamFailure =
   /** Our own breaker: Nextech failed repeatedly; calls fail fast for a while. */
   | { kind: 'circuit-open'; retryAfterSeconds: number }
   /** Our own rate budget: this caller's share of Nextech's limit is used up for now. */
-  | { kind: 'budget'; retryAfterSeconds: number };
+  | { kind: 'budget'; retryAfterSeconds: number }
+  /** Our own document memory budget: no room for this body came within the bounded wait. */
+  | { kind: 'memory'; retryAfterSeconds: number };
 
 /** A failed call to Nextech. `endpoint` is the logical name (never a URL with values). */
 export class UpstreamError extends Error {
@@ -65,6 +67,10 @@ export function toFhirError(err: UpstreamError): FhirError {
       });
     case 'budget':
       return new FhirError(429, outcome('error', 'throttled', 'Too many requests to the Nextech API for this caller; retry later'), {
+        'Retry-After': String(f.retryAfterSeconds),
+      });
+    case 'memory':
+      return new FhirError(503, outcome('error', 'transient', 'The service is at its memory limit for documents; retry shortly'), {
         'Retry-After': String(f.retryAfterSeconds),
       });
     case 'credentials':

@@ -1,12 +1,17 @@
 /**
  * One GET to Nextech over undici, with an overall deadline, and the classification of
  * every way it can fail into an UpstreamFailure. Knows nothing of particular endpoints.
+ * A body counts against the document memory budget (memory-budget.ts) from its first byte
+ * until it is parsed.
  */
 import { errors, request, type Dispatcher } from 'undici';
 import { UpstreamError, type UpstreamFailure } from './errors.ts';
+import { MemoryBudgetFull, type MemoryBudget, type Reservation } from './memory-budget.ts';
 
-/** Bodies larger than this are refused rather than buffered (20 CCDs of several MB fit). */
+/** Bodies larger than this (or than the whole memory budget) are refused rather than buffered (20 CCDs of several MB fit). */
 const MAX_BODY_BYTES = 256 * 1024 * 1024;
+/** What a client refused for lack of document memory is told to wait: bodies in flight are parsed within seconds. */
+const MEMORY_RETRY_AFTER_SECONDS = 2;
 
 export interface GetOptions {
   url: URL;
@@ -17,6 +22,8 @@ export interface GetOptions {
   /** Set when `signal` fired because the deadline passed (not because the caller left). */
   timedOut: () => boolean;
   endpoint: string;
+  /** The document memory budget the body counts against while it is read and parsed. */
+  memory?: MemoryBudget;
 }
 
 export interface RawResponse {
@@ -79,33 +86,70 @@ export async function getJson(opts: GetOptions): Promise<RawResponse> {
     await res.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
     throw new UpstreamError(failureForStatus(res.statusCode, res.headers), opts.endpoint);
   }
-  let text: string;
+  const room = opts.memory?.reserve();
   try {
-    text = await readLimited(res.body, MAX_BODY_BYTES);
-  } catch (err) {
-    throw classify(err, opts);
-  }
-  try {
-    return { status: res.statusCode, body: JSON.parse(text) as unknown };
-  } catch {
-    throw new UpstreamError({ kind: 'bad-response', detail: 'body is not JSON' }, opts.endpoint);
+    let text: string;
+    try {
+      text = await readLimited(res, opts, room);
+    } catch (err) {
+      throw classify(err, opts);
+    }
+    try {
+      return { status: res.statusCode, body: JSON.parse(text) as unknown };
+    } catch {
+      throw new UpstreamError({ kind: 'bad-response', detail: 'body is not JSON' }, opts.endpoint);
+    }
+  } finally {
+    // Parsed (or failed): the caller owns the value now, and the listing cache counts what it keeps.
+    room?.release();
   }
 }
 
-async function readLimited(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
+/**
+ * Reads the body as text, refusing one over the limit (announced or as it arrives) and, with
+ * a memory budget, reserving room for it first: all of it when Nextech announces its length,
+ * else chunk by chunk.
+ */
+async function readLimited(res: Dispatcher.ResponseData, opts: GetOptions, room: Reservation | undefined): Promise<string> {
+  const body = res.body;
+  const limit = opts.memory ? Math.min(MAX_BODY_BYTES, opts.memory.maxBytes) : MAX_BODY_BYTES;
+  /** Stops reading (the connection is dropped) and says why. */
+  const refuse = (err: unknown): Error => {
+    body.on('error', () => undefined);
+    body.destroy();
+    if (err instanceof MemoryBudgetFull) return new UpstreamError({ kind: 'memory', retryAfterSeconds: MEMORY_RETRY_AFTER_SECONDS }, 'body');
+    if (err instanceof RangeError) return tooLarge();
+    return err instanceof Error ? err : new Error('aborted');
+  };
+  const reserve = async (bytes: number): Promise<void> => {
+    try {
+      await room?.grow(bytes, opts.signal);
+    } catch (err) {
+      throw refuse(err);
+    }
+  };
+  const announced = contentLength(res.headers['content-length']);
+  if (announced !== undefined && announced > limit) throw refuse(tooLarge());
+  if (announced !== undefined) await reserve(announced);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
     const buf = chunk as Buffer;
     size += buf.length;
-    if (size > limit) {
-      body.on('error', () => undefined);
-      body.destroy();
-      throw new UpstreamError({ kind: 'bad-response', detail: 'body too large' }, 'body');
-    }
+    if (size > limit) throw refuse(tooLarge());
+    if (room && size > room.bytes) await reserve(size - room.bytes);
     chunks.push(buf);
   }
-  return Buffer.concat(chunks, size).toString('utf8');
+  const whole = Buffer.concat(chunks, size);
+  chunks.length = 0;
+  return whole.toString('utf8');
+}
+
+const tooLarge = (): UpstreamError => new UpstreamError({ kind: 'bad-response', detail: 'body too large' }, 'body');
+
+function contentLength(value: string | string[] | undefined): number | undefined {
+  const v = Array.isArray(value) ? value[0] : value;
+  return v !== undefined && /^\d{1,15}$/.test(v.trim()) ? Number(v.trim()) : undefined;
 }
 
 function classify(err: unknown, opts: GetOptions): Error {

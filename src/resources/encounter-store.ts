@@ -4,10 +4,15 @@
  * search, its `_revinclude`d documents, a DocumentReference search, `$docref`, and the
  * next page a client follows shortly after — because calls in flight and recent results
  * are shared by key. The key always includes the practice and the caller, so nothing
- * fetched for one caller or practice is ever served to another. Entries expire after a
- * short TTL and the total CCD bytes held are bounded (least recently used go first).
+ * fetched for one caller or practice is ever served to another. A call in flight is
+ * cancelled when every request waiting on it has gone. Entries expire after a short TTL;
+ * the CCD bytes held are bounded by the cache's own share and count against the document
+ * memory budget, which takes them back (least recently used first) when bodies being read
+ * need the room.
  */
+import { Coalescer } from '../nextech/coalesce.ts';
 import type { CallContext, EncounterQuery, NextechClient } from '../nextech/client.ts';
+import type { MemoryBudget } from '../nextech/memory-budget.ts';
 import type { EhrEncounter } from '../nextech/schemas.ts';
 
 export interface EncounterStoreOptions {
@@ -15,14 +20,15 @@ export interface EncounterStoreOptions {
   ttlMs: number;
   /** Observes each reuse of a result or of a call in flight, for metrics. */
   onReuse?: () => void;
-  /** Upper bound of CCD bytes held. */
+  /** Upper bound of CCD bytes held: the cache's share of the document memory. */
   maxBytes: number;
+  /** The document memory budget the CCD bytes held count against. */
+  memory?: MemoryBudget;
   now?: () => number;
 }
 
 interface Entry {
-  promise: Promise<EhrEncounter[]>;
-  /** Infinity while the call is in flight: in-flight calls are always shared. */
+  rows: EhrEncounter[];
   expires: number;
   bytes: number;
 }
@@ -31,7 +37,9 @@ interface Entry {
 const MAX_ENTRIES = 10_000;
 
 export class EncounterStore {
+  /** Settled listings, least recently used first (Map iteration order is insertion order). */
   readonly #entries = new Map<string, Entry>();
+  readonly #inflight = new Coalescer();
   #bytes = 0;
   /** Upstream calls made and results reused, for tests and metrics. */
   readonly stats = { fetches: 0, reused: 0 };
@@ -39,7 +47,14 @@ export class EncounterStore {
   constructor(
     private readonly nextech: NextechClient,
     private readonly opts: EncounterStoreOptions,
-  ) {}
+  ) {
+    opts.memory?.setReclaimer((bytes) => this.#reclaim(bytes));
+  }
+
+  /** CCD bytes held. */
+  get bytes(): number {
+    return this.#bytes;
+  }
 
   /**
    * The patient's encounters for the query. `callerKey` identifies who is asking (see
@@ -47,58 +62,74 @@ export class EncounterStore {
    */
   get(call: CallContext, callerKey: string, patientId: number, query: EncounterQuery): Promise<EhrEncounter[]> {
     const key = JSON.stringify([call.practiceId, callerKey, patientId, query.start ?? '', query.end ?? '', query.section ?? '']);
-    const now = this.#now();
     const hit = this.#entries.get(key);
-    if (hit && hit.expires > now) {
-      this.stats.reused++;
-      this.opts.onReuse?.();
-      // Refresh recency: Map iteration order is insertion order.
+    if (hit && hit.expires > this.#now()) {
+      this.#reused();
+      // Refresh recency.
       this.#entries.delete(key);
       this.#entries.set(key, hit);
-      return hit.promise;
+      return Promise.resolve(hit.rows);
     }
     if (hit) this.#drop(key);
-    this.stats.fetches++;
-    // The upstream call is not tied to this client's disconnect: another request may share it.
-    const { signal: _signal, ...shared } = call;
-    const promise = this.nextech.searchEncounters(shared, patientId, query);
-    const entry: Entry = { promise, expires: Number.POSITIVE_INFINITY, bytes: 0 };
-    this.#entries.set(key, entry);
-    promise.then(
-      (rows) => this.#settle(key, entry, rows),
-      () => {
-        if (this.#entries.get(key) === entry) this.#drop(key);
+    // Shared by every request asking meanwhile; cancelled (its body's memory freed) once all have left.
+    return this.#inflight.run(
+      key,
+      call.signal,
+      async (signal) => {
+        this.stats.fetches++;
+        const rows = await this.nextech.searchEncounters({ ...call, signal }, patientId, query);
+        this.#keep(key, rows);
+        return rows;
       },
+      () => this.#reused(),
     );
-    return promise;
   }
 
-  #settle(key: string, entry: Entry, rows: EhrEncounter[]): void {
-    if (this.#entries.get(key) !== entry) return;
-    if (this.opts.ttlMs <= 0) return this.#drop(key);
+  #reused(): void {
+    this.stats.reused++;
+    this.opts.onReuse?.();
+  }
+
+  #keep(key: string, rows: EhrEncounter[]): void {
+    if (this.opts.ttlMs <= 0) return;
     const now = this.#now();
-    entry.expires = now + this.opts.ttlMs;
     // Expired entries are otherwise only dropped when asked for again: sweep them here.
     for (const [k, e] of this.#entries) if (e.expires <= now) this.#drop(k);
+    this.#drop(key);
     // Empty listings weigh nothing in bytes; bound the count too.
-    while (this.#entries.size > MAX_ENTRIES) {
-      const oldest = this.#entries.keys().next().value;
-      if (oldest === undefined) break;
-      this.#drop(oldest);
+    while (this.#entries.size >= MAX_ENTRIES && this.#dropOldest());
+    // A JS string holds up to two bytes per character.
+    const bytes = rows.reduce((n, r) => n + r.ccd.length * 2, 0);
+    if (bytes > this.opts.maxBytes) return;
+    while (this.#bytes + bytes > this.opts.maxBytes && this.#dropOldest());
+    // Bodies being read come first: the listing is kept only if room is left for it.
+    const memory = this.opts.memory;
+    if (memory) {
+      while (!memory.tryHold(bytes)) if (!this.#dropOldest()) return;
     }
-    entry.bytes = rows.reduce((n, r) => n + r.ccd.length * 2, 0);
-    this.#bytes += entry.bytes;
-    for (const [k] of this.#entries) {
-      if (this.#bytes <= this.opts.maxBytes) break;
-      this.#drop(k);
-    }
+    this.#entries.set(key, { rows, expires: now + this.opts.ttlMs, bytes });
+    this.#bytes += bytes;
+  }
+
+  /** Gives back at least `bytes` to the memory budget if it holds that much, oldest first. */
+  #reclaim(bytes: number): void {
+    const target = this.#bytes - bytes;
+    while (this.#bytes > Math.max(0, target) && this.#dropOldest());
+  }
+
+  #dropOldest(): boolean {
+    const oldest = this.#entries.keys().next().value;
+    if (oldest === undefined) return false;
+    this.#drop(oldest);
+    return true;
   }
 
   #drop(key: string): void {
     const e = this.#entries.get(key);
     if (!e) return;
-    this.#bytes -= e.bytes;
     this.#entries.delete(key);
+    this.#bytes -= e.bytes;
+    this.opts.memory?.unhold(e.bytes);
   }
 
   #now(): number {

@@ -49,6 +49,11 @@ export interface SandboxOptions {
   rateLimitPerSecond?: number;
   /** The random source of fault rates, a float in [0, 1) per draw (default Math.random). */
   random?: () => number;
+  /**
+   * Results rows in the 'large-ccd' patient's big CCD (default 10,000: just over 1 MB; 25,000
+   * is about 3 MB), for load tests of multi-MB documents.
+   */
+  largeCcdResultRows?: number;
 }
 
 /** A built sandbox. */
@@ -73,7 +78,10 @@ export interface Sandbox {
 /** Builds a sandbox: data from the seed, OAuth endpoints and the Nextech API routes. */
 export function createSandbox(options: SandboxOptions = {}): Sandbox {
   const now = options.now ?? ((): Date => new Date());
-  const data = buildSandboxData(options.seed ?? DEFAULT_SEED);
+  const data = buildSandboxData(
+    options.seed ?? DEFAULT_SEED,
+    options.largeCcdResultRows === undefined ? {} : { largeCcdResultRows: options.largeCcdResultRows },
+  );
   const clients = new Map((options.clients ?? [DEFAULT_SANDBOX_CLIENT]).map((c) => [c.clientId, c]));
   const store = createTokenStore(options.accessTokenTtlSeconds ?? DEFAULT_ACCESS_TOKEN_TTL_SECONDS, now);
   const calls: RecordedCall[] = [];

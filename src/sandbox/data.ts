@@ -20,7 +20,13 @@ function fixedPatientsById(practice: PracticeSpec): Map<number, EdgePatientSpec>
   return new Map(specs.map((spec, i) => [edgePatientId(practice.patientIdBase, i), spec]));
 }
 
-function buildPractice(seed: number, practice: PracticeSpec): SandboxPractice {
+/** Shapes of the data beyond the seed; every field has a default. */
+export interface SandboxDataOptions {
+  /** Results rows in the 'large-ccd' patient's big CCD (default 10,000: just over 1 MB; 25,000 is about 3 MB). */
+  largeCcdResultRows?: number;
+}
+
+function buildPractice(seed: number, practice: PracticeSpec, options: SandboxDataOptions): SandboxPractice {
   const fixed = fixedPatientsById(practice);
   let encounterId = practice.encounterIdBase;
   const patients: SandboxPatient[] = [];
@@ -39,6 +45,7 @@ function buildPractice(seed: number, practice: PracticeSpec): SandboxPractice {
       birthDay: utcMidnight(birthDate),
       plan: spec ? (spec.encounters ?? 'some') : 'random',
       nextEncounterId: () => ++encounterId,
+      ...(options.largeCcdResultRows === undefined ? {} : { largeResultRows: options.largeCcdResultRows }),
     });
     patients.push({ patientId, json, birthDate, ccdSeed: mixSeed(seed, patientId, 7), encounters });
   }
@@ -53,9 +60,9 @@ function buildPractice(seed: number, practice: PracticeSpec): SandboxPractice {
   };
 }
 
-/** All sandbox data for a seed; the same seed always gives identical data. */
-export function buildSandboxData(seed: number = DEFAULT_SEED): SandboxData {
-  return { seed, practices: PRACTICE_SPECS.map((practice) => buildPractice(seed, practice)) };
+/** All sandbox data for a seed; the same seed (and options) always gives identical data. */
+export function buildSandboxData(seed: number = DEFAULT_SEED, options: SandboxDataOptions = {}): SandboxData {
+  return { seed, practices: PRACTICE_SPECS.map((practice) => buildPractice(seed, practice, options)) };
 }
 
 /** A practice by id, or undefined. */

@@ -14,7 +14,7 @@ const FIRST_DAY = utcMidnight('2017-01-01');
 const LAST_DAY = utcMidnight('2026-10-31');
 /** Encounters before this are locked (charts get signed off); fixed so data never depends on "now". */
 const LOCK_CUTOFF = utcMidnight('2026-06-01');
-/** Enough Results rows to push one CCD past 1 MB of UTF-8. */
+/** Enough Results rows to push one CCD past 1 MB of UTF-8 (about 120 bytes a row). */
 export const LARGE_RESULT_ROWS = 10_000;
 
 const VISIT_TYPES = ['Office Visit', 'Office Visit', 'Follow-Up', 'Follow-Up', 'Consultation',
@@ -37,6 +37,8 @@ export interface EncounterContext {
   plan: EncounterPlan;
   /** Hands out the practice's next encounterId. */
   nextEncounterId: () => number;
+  /** Results rows of the 'large-ccd' plan's big CCD (default LARGE_RESULT_ROWS). */
+  largeResultRows?: number;
 }
 
 /** A weekday at clinic hours (13:00-22:45 UTC), sometimes with seconds or milliseconds. */
@@ -107,7 +109,7 @@ export function generateEncounters(rng: Rng, ctx: EncounterContext): SandboxEnco
       summary: s,
       instant,
       ccdSeed: mixSeed(ctx.seed, s.encounterId),
-      resultRows: large ? LARGE_RESULT_ROWS : rng.int(0, 12),
+      resultRows: large ? (ctx.largeResultRows ?? LARGE_RESULT_ROWS) : rng.int(0, 12),
     };
   });
 }

@@ -149,6 +149,21 @@ describe('sandbox data', () => {
     expect(Buffer.byteLength(ccd, 'utf8')).toBeGreaterThan(1024 * 1024);
   });
 
+  it('grows only that CCD to about 3 MB with largeCcdResultRows: 25000, leaving everything else as it was', () => {
+    const big = createSandbox({ largeCcdResultRows: 25_000 }).data;
+    const [large] = fixture('large-ccd');
+    const practice = big.practices.find((p) => p.practiceId === large?.practice.practiceId);
+    const patient = practice?.patients.find((p) => p.patientId === large?.patient.patientId);
+    const encounter = patient?.encounters[0];
+    if (!practice || !patient || !encounter) throw new Error('no large-ccd encounter');
+    const bytes = Buffer.byteLength(ccdFor(practice, patient, encounter), 'utf8');
+    expect(bytes).toBeGreaterThan(2.5 * 1024 * 1024);
+    expect(bytes).toBeLessThan(3.5 * 1024 * 1024);
+    const rows = (d: typeof data) => d.practices.flatMap((p) => p.patients.flatMap((x) => x.encounters.map((e) => e.resultRows)));
+    const before = rows(data);
+    expect(rows(big).filter((r, i) => r !== before[i])).toEqual([25_000]);
+  });
+
   it('is identical for two sandboxes with the default seed and differs for another seed', () => {
     const a = createSandbox().data;
     const b = createSandbox().data;

@@ -44,6 +44,7 @@ describe('loadConfig', () => {
       },
       exposeSsn: false,
       caches: { encounterTtlMs: 60_000, encounterMaxBytes: 256 * 1024 * 1024, categoryTtlMs: 600_000 },
+      documentMemoryBytes: 256 * 1024 * 1024,
       upstream: {
         requestMs: 30_000,
         connectMs: 5_000,
@@ -82,6 +83,7 @@ describe('loadConfig', () => {
       EXPOSE_SSN: 'true',
       ENCOUNTER_CACHE_SECONDS: '0',
       ENCOUNTER_CACHE_MB: '32',
+      DOCUMENT_MEMORY_MB: '128',
       CATEGORY_CACHE_SECONDS: '30',
       CORS_ORIGINS: 'https://app.example.org, http://localhost:3000',
     });
@@ -108,6 +110,7 @@ describe('loadConfig', () => {
       },
       exposeSsn: true,
       caches: { encounterTtlMs: 0, encounterMaxBytes: 32 * 1024 * 1024, categoryTtlMs: 30_000 },
+      documentMemoryBytes: 128 * 1024 * 1024,
       upstream: {
         requestMs: 7_500,
         connectMs: 2_000,
@@ -260,6 +263,21 @@ describe('loadConfig', () => {
     const names = ['CHART_NUMBER_SYSTEM', 'PATIENT_ID_SYSTEM', 'ENCOUNTER_ID_SYSTEM', 'DOCTOR_ID_SYSTEM'];
     const err = configError(Object.fromEntries(names.map((n) => [n, 'relative/{practiceId}'])));
     expect(err.problems).toEqual(names.map((n) => `${n}: must be an absolute URI (urn: or http(s)://)`));
+  });
+
+  it('gives the encounter cache the whole document memory budget unless ENCOUNTER_CACHE_MB narrows it', () => {
+    const MB = 1024 * 1024;
+    const of = (env: Record<string, string>) => {
+      const c = loadConfig(env);
+      return [c.documentMemoryBytes / MB, c.caches.encounterMaxBytes / MB];
+    };
+    expect(of({ DOCUMENT_MEMORY_MB: '512' })).toEqual([512, 512]);
+    expect(of({ DOCUMENT_MEMORY_MB: '512', ENCOUNTER_CACHE_MB: '100' })).toEqual([512, 100]);
+    expect(of({ ENCOUNTER_CACHE_MB: '100' })).toEqual([256, 100]);
+    // A larger cache configured before the budget existed still starts, with a budget that holds it.
+    expect(of({ ENCOUNTER_CACHE_MB: '1024' })).toEqual([1024, 1024]);
+    expect(configError({ DOCUMENT_MEMORY_MB: '64', ENCOUNTER_CACHE_MB: '128' }).message).toContain('ENCOUNTER_CACHE_MB: must not exceed DOCUMENT_MEMORY_MB');
+    expect(configError({ DOCUMENT_MEMORY_MB: '0' }).message).toContain('DOCUMENT_MEMORY_MB:');
   });
 
   it('refuses out-of-range numbers', () => {
