@@ -203,6 +203,7 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
       onReuse: () => metrics.cacheHits.inc({ cache: 'encounters' }),
     }),
     categories: new CategoryCache(nextech, caches.categoryTtlMs, now),
+    memory,
     ids,
     ...(auth ? { auth } : {}),
     doors: {

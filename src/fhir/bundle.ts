@@ -24,6 +24,8 @@ export interface SearchsetInput {
   view?: ViewRules;
   /** For operations returning a searchset: the path after the base and its own query. */
   operation?: { path: string; query: string };
+  /** The page's resources when they were made whole after paging (page-first search). */
+  page?: readonly FhirResource[];
 }
 
 /** The matches on the requested page (none for `_summary=count`). */
@@ -37,7 +39,7 @@ export function searchset(input: SearchsetInput): Bundle {
   const { matches, request, baseUrl, ignored = [], included = [], view = NO_RULES } = input;
   const { offset, count } = request;
   const total = matches.length;
-  const page = pageOf(matches, request);
+  const page = input.page ?? pageOf(matches, request);
   const path = input.operation?.path ?? request.resourceType;
   const prefix = input.operation?.query ? `${input.operation.query}&` : '';
   const link = (relation: string, at: number): BundleLink => ({

@@ -9,6 +9,7 @@ import type { MappingContext } from '../mapping/functions.ts';
 import type { CallContext, NextechClient } from '../nextech/client.ts';
 import type { AuthorizationServer } from '../auth/authorization-server.ts';
 import type { DoorConfig } from '../auth/doors.ts';
+import type { MemoryBudget } from '../nextech/memory-budget.ts';
 import type { SmartGrant } from '../auth/smart/compartment.ts';
 import type { CategoryCache } from './category-cache.ts';
 import type { EncounterStore } from './encounter-store.ts';
@@ -25,6 +26,8 @@ export interface Services {
   auth?: AuthorizationServer;
   /** The doors a FHIR request may pass (auth/doors.ts). */
   doors: DoorConfig;
+  /** The document memory budget: responses holding CCDs reserve room in it too. */
+  memory?: MemoryBudget;
   now: () => number;
 }
 

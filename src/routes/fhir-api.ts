@@ -144,9 +144,15 @@ async function search(
   // With patient scopes, only the patient in context's resources are ever returned.
   const matches = confine(ids, result.matches, patient);
   const included = result.included ? confine(ids, await result.included(pageOf(matches, request)), patient) : [];
-  const bundle = searchset({ matches, request, baseUrl: ctx.baseUrl, ignored, included, view: m.view });
-  auditLine(c, 'search-type', m.type, bundle);
-  return fhirJson(c, bundle);
+  // Page-first: light matches are made whole only for the page, and what that holds is given back once the response is built.
+  const whole = result.complete ? await result.complete(pageOf(matches, request)) : undefined;
+  try {
+    const bundle = searchset({ matches, request, baseUrl: ctx.baseUrl, ignored, included, view: m.view, ...(whole ? { page: whole.resources } : {}) });
+    auditLine(c, 'search-type', m.type, bundle);
+    return fhirJson(c, bundle);
+  } finally {
+    whole?.release();
+  }
 }
 
 /** Parameters that already name whose records a search is about. */

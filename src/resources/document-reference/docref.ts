@@ -5,17 +5,18 @@
  * documents are always made on demand, so `on-demand` changes nothing. Paged like a search.
  */
 import type { Bundle, DocumentReference } from 'fhir/r4';
-import { searchset } from '../../fhir/bundle.ts';
+import { pageOf, searchset } from '../../fhir/bundle.ts';
 import { invalidParam } from '../../fhir/outcome.ts';
 import { dateValueRange } from '../../fhir/search/date.ts';
 import { parseSearch } from '../../fhir/search/parse.ts';
 import type { PatientLocator, PracticeIds } from '../../ids/resource-ids.ts';
 import { practiceIds, type RequestContext } from '../context.ts';
-import { loadTargets, toDocumentReference } from '../encounter/load.ts';
+import { loadTargets } from '../encounter/load.ts';
 import { patientRequired } from '../encounter/targets.ts';
-import type { OperationDef } from '../registry-types.ts';
+import type { CompletedPage, OperationDef } from '../registry-types.ts';
 import { byDate } from '../sort.ts';
 import { DOCUMENT_VIEW, wantsData } from './view.ts';
+import { lightDocuments, wholePage } from './whole-page.ts';
 
 const PARAMETERS = ['patient', 'start', 'end', 'type', 'on-demand', 'profile'] as const;
 const OP_PARAMS: ReadonlySet<string> = new Set(PARAMETERS);
@@ -77,21 +78,31 @@ async function run(ctx: RequestContext, pairs: ReadonlyArray<readonly [string, s
     .map(([k, v]) => `${k}=${encodeURIComponent(v)}`)
     .join('&');
   let docs: DocumentReference[] = [];
+  let whole: CompletedPage | undefined;
   if (args.typeMatches && (args.start === undefined || args.end === undefined || args.start < args.end)) {
     const target = { patientResourceId: args.patientResourceId, patient: args.patient, ...pick(args) };
     const loaded = await loadTargets(ctx, [target]);
-    docs = loaded.map((e) => toDocumentReference(ctx, e, { includeData: wantsData(request.view) })).sort(byDate<DocumentReference>((d) => d.date, request));
+    // Page-first, as for a search: sort without the data, encode only the page's CCDs.
+    const light = lightDocuments(ctx, loaded, {});
+    docs = light.docs.sort(byDate<DocumentReference>((d) => d.date, request));
     const now = ctx.services.now();
     // No range: "the patient's most current CCD" — the latest that is not in the future.
     if (args.start === undefined && args.end === undefined) docs = docs.filter((d) => Date.parse(d.date ?? '') <= now).slice(0, 1);
+    if (wantsData(request.view)) whole = await wholePage(ctx, pageOf(docs, request), light.recordOf, {});
   }
-  return searchset({
+  const bundle = searchset({
     matches: docs,
     request,
     baseUrl: ctx.baseUrl,
     operation: { path: 'DocumentReference/$docref', query: opQuery },
     view: DOCUMENT_VIEW,
+    ...(whole ? { page: whole.resources } : {}),
   });
+  // The route writes the response's JSON in the microtasks that follow; a macrotask comes
+  // after them, so the reservation covers that too.
+  const release = whole?.release;
+  if (release) setImmediate(() => release());
+  return bundle;
 }
 
 const pick = (a: DocrefArgs) => ({

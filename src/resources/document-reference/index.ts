@@ -18,6 +18,7 @@ import { docrefOperation } from './docref.ts';
 import { documentReferenceSearchParams } from './params.ts';
 import { requestedSection, sectionForKey } from './section.ts';
 import { DOCUMENT_VIEW, wantsData } from './view.ts';
+import { lightDocuments, wholePage } from './whole-page.ts';
 
 /** A document by id, with the record behind it: one upstream call (plus the section list for section ids). */
 export async function loadDocument(
@@ -53,9 +54,12 @@ async function search(ctx: RequestContext, req: SearchRequest): Promise<SearchRe
   const section = await requestedSection(ctx, req);
   if (plan.kind === 'empty') return { matches: [] };
   const loaded = await loadTargets(ctx, plan.targets, section);
-  const opts = { includeData: wantsData(req.view), ...(section ? { section } : {}) };
-  const docs = loaded.map((e) => toDocumentReference(ctx, e, opts)).filter((d) => matchesAll(d, req.params, now));
-  return { matches: docs.sort(byDate<DocumentReference>((d) => d.date, req)) };
+  const opts = section ? { section } : {};
+  // Page-first: match and sort without the data; encode only the page's CCDs.
+  const { docs, recordOf } = lightDocuments(ctx, loaded, opts);
+  const matches = docs.filter((d) => matchesAll(d, req.params, now)).sort(byDate<DocumentReference>((d) => d.date, req));
+  if (!wantsData(req.view)) return { matches };
+  return { matches, complete: (page) => wholePage(ctx, page as DocumentReference[], recordOf, opts) };
 }
 
 export const documentReferenceModule: ResourceModule = {
