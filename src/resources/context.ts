@@ -9,7 +9,7 @@ import type { MappingContext } from '../mapping/functions.ts';
 import type { CallContext, NextechClient } from '../nextech/client.ts';
 import type { AuthorizationServer } from '../auth/authorization-server.ts';
 import type { DoorConfig } from '../auth/doors.ts';
-import type { MemoryBudget } from '../nextech/memory-budget.ts';
+import type { MemoryBudget, Reservation } from '../nextech/memory-budget.ts';
 import type { SmartGrant } from '../auth/smart/compartment.ts';
 import type { CategoryCache } from './category-cache.ts';
 import type { EncounterStore } from './encounter-store.ts';
@@ -41,6 +41,8 @@ export interface RequestContext {
   callerKey: string;
   /** Work already started in this request, by key, so no upstream read is repeated. */
   memo: Map<string, Promise<unknown>>;
+  /** This request's share of the document memory budget, once it holds any (request-memory.ts). */
+  memory?: Reservation;
   /** What the caller's token granted (SMART, Backend Services); Nextech alone decides otherwise. */
   grant?: SmartGrant;
 }

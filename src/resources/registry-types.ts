@@ -15,17 +15,8 @@ export interface SearchResult {
   matches: FhirResource[];
   /** Resources for `_include`/`_revinclude`, given the page of matches being returned. */
   included?: (page: FhirResource[]) => Promise<FhirResource[]>;
-  /**
-   * Page-first: when `matches` are light (e.g. documents without their data), makes the
-   * page's matches whole. `release` is called once the response is built.
-   */
-  complete?: (page: FhirResource[]) => Promise<CompletedPage>;
-}
-
-/** A page made whole, and what to give back once the response is built. */
-export interface CompletedPage {
-  resources: FhirResource[];
-  release: () => void;
+  /** Page-first: when `matches` are light (e.g. documents without their data), makes the page's matches whole. */
+  complete?: (page: FhirResource[]) => Promise<FhirResource[]>;
 }
 
 /** A FHIR operation served at `[base]/{type}/${name}` (GET and POST). */

@@ -24,5 +24,7 @@ export interface AppEnv {
     caller?: string;
     /** Names (never values) of the query parameters, for the access log. */
     paramNames?: string[];
+    /** Gives back what the request held of the document memory, once its response is built. */
+    releaseMemory?: () => void;
   };
 }

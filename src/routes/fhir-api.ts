@@ -33,6 +33,14 @@ const WRITE_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE'];
 
 export function fhirApi(opts: FhirApiOptions): Hono<AppEnv> {
   const api = new Hono<AppEnv>();
+  // What a request held of the document memory is given back once its response is built (or failed).
+  api.use(async (c, next) => {
+    try {
+      await next();
+    } finally {
+      c.var.releaseMemory?.();
+    }
+  });
   // Binary negotiates its own formats (the raw document or FHIR JSON).
   api.get('/Binary/:id', (c) => binaryRoute(c, requestContext(c, opts.services)));
   api.use(async (c, next) => {
@@ -144,15 +152,11 @@ async function search(
   // With patient scopes, only the patient in context's resources are ever returned.
   const matches = confine(ids, result.matches, patient);
   const included = result.included ? confine(ids, await result.included(pageOf(matches, request)), patient) : [];
-  // Page-first: light matches are made whole only for the page, and what that holds is given back once the response is built.
+  // Page-first: light matches are made whole only for the page.
   const whole = result.complete ? await result.complete(pageOf(matches, request)) : undefined;
-  try {
-    const bundle = searchset({ matches, request, baseUrl: ctx.baseUrl, ignored, included, view: m.view, ...(whole ? { page: whole.resources } : {}) });
-    auditLine(c, 'search-type', m.type, bundle);
-    return fhirJson(c, bundle);
-  } finally {
-    whole?.release();
-  }
+  const bundle = searchset({ matches, request, baseUrl: ctx.baseUrl, ignored, included, view: m.view, ...(whole ? { page: whole } : {}) });
+  auditLine(c, 'search-type', m.type, bundle);
+  return fhirJson(c, bundle);
 }
 
 /** Parameters that already name whose records a search is about. */

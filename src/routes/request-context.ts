@@ -7,6 +7,7 @@
 import type { Context } from 'hono';
 import { admit } from '../auth/doors.ts';
 import type { RequestContext, Services } from '../resources/context.ts';
+import { releaseHeld } from '../resources/request-memory.ts';
 import type { AppEnv } from './env.ts';
 
 export function requestContext(c: Context<AppEnv>, services: Services): RequestContext {
@@ -14,7 +15,7 @@ export function requestContext(c: Context<AppEnv>, services: Services): RequestC
   const caller = admit(c.req.header('authorization'), base.practiceId, services.doors);
   c.set('caller', caller.key);
   if (base.practiceError || base.practiceId === undefined) throw base.practiceError ?? new Error('no practice');
-  return {
+  const ctx: RequestContext = {
     services,
     baseUrl: base.baseUrl,
     memo: new Map<string, Promise<unknown>>(),
@@ -22,4 +23,6 @@ export function requestContext(c: Context<AppEnv>, services: Services): RequestC
     callerKey: caller.key,
     ...(caller.grant ? { grant: caller.grant } : {}),
   };
+  c.set('releaseMemory', () => releaseHeld(ctx));
+  return ctx;
 }

@@ -13,7 +13,7 @@ import type { PatientLocator, PracticeIds } from '../../ids/resource-ids.ts';
 import { practiceIds, type RequestContext } from '../context.ts';
 import { loadTargets } from '../encounter/load.ts';
 import { patientRequired } from '../encounter/targets.ts';
-import type { CompletedPage, OperationDef } from '../registry-types.ts';
+import type { OperationDef } from '../registry-types.ts';
 import { byDate } from '../sort.ts';
 import { DOCUMENT_VIEW, wantsData } from './view.ts';
 import { lightDocuments, wholePage } from './whole-page.ts';
@@ -78,7 +78,7 @@ async function run(ctx: RequestContext, pairs: ReadonlyArray<readonly [string, s
     .map(([k, v]) => `${k}=${encodeURIComponent(v)}`)
     .join('&');
   let docs: DocumentReference[] = [];
-  let whole: CompletedPage | undefined;
+  let whole: DocumentReference[] | undefined;
   if (args.typeMatches && (args.start === undefined || args.end === undefined || args.start < args.end)) {
     const target = { patientResourceId: args.patientResourceId, patient: args.patient, ...pick(args) };
     const loaded = await loadTargets(ctx, [target]);
@@ -96,12 +96,8 @@ async function run(ctx: RequestContext, pairs: ReadonlyArray<readonly [string, s
     baseUrl: ctx.baseUrl,
     operation: { path: 'DocumentReference/$docref', query: opQuery },
     view: DOCUMENT_VIEW,
-    ...(whole ? { page: whole.resources } : {}),
+    ...(whole ? { page: whole } : {}),
   });
-  // The route writes the response's JSON in the microtasks that follow; a macrotask comes
-  // after them, so the reservation covers that too.
-  const release = whole?.release;
-  if (release) setImmediate(() => release());
   return bundle;
 }
 
