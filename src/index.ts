@@ -2,6 +2,7 @@
  * Process entry: load the configuration (exit non-zero naming every bad variable), start
  * the service, print where it listens, and shut down cleanly on SIGTERM/SIGINT.
  */
+import { getHeapStatistics } from 'node:v8';
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './logging.ts';
 import { startService } from './server.ts';
@@ -40,6 +41,8 @@ async function main(): Promise<void> {
   if (!auth?.smart && !auth?.backend && !doors.passthrough && !doors.anonymous) {
     lines.push('NO DOOR IS OPEN: every FHIR request will be refused (configure SMART_CLIENTS, BACKEND_CLIENTS, NEXTECH_AUTH=passthrough or ANONYMOUS_ACCESS)');
   }
+  const heapMb = Math.round(getHeapStatistics().heap_size_limit / 1048576);
+  lines.push(`Document memory: ${Math.round(service.config.documentMemoryBytes / 1048576)} MB of a ${heapMb} MB JavaScript heap (DOCUMENT_MEMORY_MB; the heap: --max-old-space-size)`);
   lines.push(`Metrics: ${service.config.metricsToken ? 'GET /metrics with the METRICS_TOKEN bearer' : 'GET /metrics from loopback only'}`);
   process.stdout.write(`${lines.join('\n')}\n`);
   logger.info({ port: service.config.port, sandbox: Boolean(service.sandbox), auth: service.config.auth }, 'started');

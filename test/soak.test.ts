@@ -3,6 +3,9 @@
  * service in its own process over the sandbox, several callers, a realistic mix with a
  * multi-MB CCD and ~5% requests for patients whose Nextech records fail. Healthy requests
  * all succeed, only the fault patients see 5xx, and the service's memory stops growing.
+ * Then 50 concurrent searches for the ~3 MB CCD over distinct ranges: every one answered
+ * (200, or 503 + Retry-After), and the process's peak RSS — as `npm start` runs it — stays
+ * under 512 MB.
  */
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -17,11 +20,13 @@ const MB = 1024 * 1024;
 const REPORT = fileURLToPath(new URL('../test-results/soak/report.txt', import.meta.url));
 
 describe('the soak', () => {
-  it('serves 30 s of mixed load from three callers with no healthy failure, 5xx only for the fault patients, and RSS that stops growing', { timeout: 180_000 }, async () => {
+  it('serves 30 s of mixed load from three callers with no healthy failure, 5xx only for the fault patients, and RSS that stops growing; then a burst of 50 large-document searches stays under 512 MB', { timeout: 240_000 }, async () => {
     const capture = inject('logCaptureFile');
     const report = await runSoak({
       rate: 8,
       seconds: 30,
+      // Then the issue's burst: 50 concurrent searches for the ~3 MB CCD over distinct ranges.
+      burst: 50,
       // Listings expire well within the first third, so the cache reaches its steady size early.
       serviceEnv: { ENCOUNTER_CACHE_SECONDS: '5', LOG_LEVEL: 'info' },
       // The service's log lines join the run-wide scan for tokens and patient data.
@@ -41,7 +46,15 @@ describe('the soak', () => {
     for (const status of Object.keys(report.statuses.fault)) expect(Number(status), text).toBeGreaterThanOrEqual(500);
     expect(report.rss.length, text).toBeGreaterThanOrEqual(20);
     expect(report.rssVerdict.flat, text).toBe(true);
-    // The issue's target for the whole process under multi-MB documents.
-    expect(report.rssVerdict.peak, text).toBeLessThan(512 * MB);
+    // The issue's target for the whole process under multi-MB documents, as `npm start` runs
+    // it: the kernel's high-water mark, so no spike between samples is missed.
+    expect(report.peakResident, text).toBeLessThan(512 * MB);
+    const burst = report.burst;
+    if (!burst) throw new Error(`no burst\n${text}`);
+    // Every burst request is answered: its documents, or 503 with Retry-After when the budget is full.
+    const answered = (burst.statuses['200'] ?? 0) + burst.retryAfterOn503;
+    expect(answered, text).toBe(50);
+    expect(burst.statuses['200'] ?? 0, text).toBeGreaterThan(0);
+    expect(burst.peakResident, text).toBeLessThan(512 * MB);
   });
 });

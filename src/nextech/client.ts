@@ -14,7 +14,7 @@ import type { z } from 'zod';
 import { Breakers, CircuitOpen, outcomeOf, subjectOf, type Admission } from './breaker.ts';
 import { Coalescer } from './coalesce.ts';
 import { UpstreamError } from './errors.ts';
-import { getJson } from './http.ts';
+import { getJson, type RequestRoom } from './http.ts';
 import type { MemoryBudget } from './memory-budget.ts';
 import { NegativeCache } from './negative-cache.ts';
 import { tokenFingerprint } from './fingerprint.ts';
@@ -46,6 +46,12 @@ export interface CallContext {
   callerKey: string;
   /** Aborts the upstream call when the client goes away. */
   signal?: AbortSignal;
+  /**
+   * The request's room in the document memory budget: an encounter listing read for it
+   * counts there (per body byte, what the request will make of it) until its response has
+   * been written, rather than only until parsed.
+   */
+  room?: () => RequestRoom | undefined;
 }
 
 /** The service's own Nextech token (managed mode). */
@@ -131,7 +137,7 @@ export class NextechClient {
     if (q.start !== undefined) query.start = q.start;
     if (q.end !== undefined) query.end = q.end;
     if (q.section !== undefined) query.section = q.section;
-    return this.#get(ctx, p.name, p.path(patientId), query, EhrEncounterListSchema);
+    return this.#get(ctx, p.name, p.path(patientId), query, EhrEncounterListSchema, true);
   }
 
   /** The valid CCD section names (GET /encounters/categories). */
@@ -150,6 +156,8 @@ export class NextechClient {
     path: string,
     query: Record<string, string>,
     schema: S,
+    /** Whether the request keeps what the body held (CCD listings) or gives it back once parsed. */
+    intoRoom = false,
   ): Promise<z.output<S>> {
     const url = new URL(this.#base + path);
     for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
@@ -164,7 +172,7 @@ export class NextechClient {
         // The breaker judges the whole call: after its retries, and after the schema parse.
         const admission = this.#admit(`${ctx.practiceId}\u0000${endpoint}`, endpoint, subjectOf(endpoint, url, ctx.callerKey));
         try {
-          const body = await this.#withPolicy({ ...ctx, signal }, endpoint, url, admission);
+          const body = await this.#withPolicy({ ...ctx, signal }, endpoint, url, admission, intoRoom);
           const parsed = schema.safeParse(body);
           if (!parsed.success) {
             this.#opts.observer?.attempt?.(endpoint, 'schema-mismatch', 0);
@@ -184,7 +192,7 @@ export class NextechClient {
   }
 
   /** Rate budget, breaker, retries, one wait on 429, one re-authentication on 401. */
-  async #withPolicy(ctx: CallContext, endpoint: string, url: URL, admission: Admission): Promise<unknown> {
+  async #withPolicy(ctx: CallContext, endpoint: string, url: URL, admission: Admission, keep: boolean): Promise<unknown> {
     const now = Date.now;
     const deadline = now() + this.#policy.requestMs;
     // Waiting in the shared share of unproven tokens is short: a flood of invented tokens
@@ -204,7 +212,7 @@ export class NextechClient {
       }
       const token = await this.#token(ctx.credential);
       try {
-        const body = await this.#attempt(ctx, endpoint, url, token, deadline);
+        const body = await this.#attempt(ctx, endpoint, url, token, deadline, keep);
         this.#prove(ctx.credential);
         return body;
       } catch (err) {
@@ -297,7 +305,7 @@ export class NextechClient {
     }
   }
 
-  async #attempt(ctx: CallContext, endpoint: string, url: URL, token: string, deadline: number): Promise<unknown> {
+  async #attempt(ctx: CallContext, endpoint: string, url: URL, token: string, deadline: number, keep: boolean): Promise<unknown> {
     const started = Date.now();
     const timeout = AbortSignal.timeout(Math.max(1, deadline - Date.now()));
     const signal = ctx.signal ? AbortSignal.any([ctx.signal, timeout]) : timeout;
@@ -310,6 +318,7 @@ export class NextechClient {
         timedOut: () => timeout.aborted,
         headers: { authorization: `Bearer ${token}`, 'x-nextech-practice-id': ctx.practiceId },
         ...(this.#opts.memory ? { memory: this.#opts.memory } : {}),
+        ...roomOf(ctx, keep),
       });
       this.#opts.observer?.attempt?.(endpoint, 'ok', Date.now() - started);
       return res.body;
@@ -321,6 +330,17 @@ export class NextechClient {
 }
 
 const TRANSIENT = new Set([502, 503, 504]);
+
+/**
+ * The request's room for one read: a body the request keeps (a CCD listing) counts what the
+ * request will make of it; any other body (a patient search) counts itself until parsed, in
+ * the same room, so a request never waits for room behind its own reservation.
+ */
+function roomOf(ctx: CallContext, keep: boolean): { room?: RequestRoom & { keep: boolean } } {
+  const room = ctx.room?.();
+  if (!room) return {};
+  return { room: keep ? { ...room, keep } : { reservation: room.reservation, perByte: 1, keep } };
+}
 
 /** Passed-through tokens remembered as accepted by Nextech, at most. */
 const MAX_PROVEN = 10_000;

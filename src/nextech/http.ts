@@ -1,8 +1,9 @@
 /**
  * One GET to Nextech over undici, with an overall deadline, and the classification of
  * every way it can fail into an UpstreamFailure. Knows nothing of particular endpoints.
- * A body counts against the document memory budget (memory-budget.ts) from its first byte
- * until it is parsed.
+ * A body counts against the document memory budget (memory-budget.ts) from its first byte:
+ * until it is parsed, or — when it is read for a request that holds room (`room`) — until
+ * that request's response is built, since the request keeps what the body held.
  */
 import { errors, request, type Dispatcher } from 'undici';
 import { UpstreamError, type UpstreamFailure } from './errors.ts';
@@ -24,6 +25,42 @@ export interface GetOptions {
   endpoint: string;
   /** The document memory budget the body counts against while it is read and parsed. */
   memory?: MemoryBudget;
+  /**
+   * The request the body is read for: its room grows by `perByte` bytes for each body byte,
+   * kept after the parse when `keep` (what the request builds its response from), else given
+   * back once parsed.
+   */
+  room?: RequestRoom & { keep: boolean };
+}
+
+/** A request's reservation in the document memory budget, and what it takes per body byte. */
+export interface RequestRoom {
+  reservation: Reservation;
+  /**
+   * Bytes held per body byte: the body and the values parsed from it (the JSON text, then
+   * its strings at up to two bytes a character) and, for requests that build documents, the
+   * response made from them. At least 1.
+   */
+  perByte: number;
+}
+
+/**
+ * The most of the budget one request takes for what it will make of its bodies (`perByte`
+ * past the body itself): the rest stays free for its other, small reads (the patient check)
+ * and for others' requests, so a request never waits on room it holds itself.
+ */
+const REQUEST_SHARE = 0.75;
+
+/** How a read takes room: how many bytes per body byte, and what happens to them after the parse. */
+interface Room {
+  reservation: Reservation;
+  perByte: number;
+  /** Whose reservation: the request's (given back after the parse unless kept) or the read's own (released). */
+  owner: 'request' | 'read';
+  /** Kept by the request after a successful read (released with its response). */
+  keep: boolean;
+  /** What this read has taken so far. */
+  grown: number;
 }
 
 export interface RawResponse {
@@ -86,7 +123,8 @@ export async function getJson(opts: GetOptions): Promise<RawResponse> {
     await res.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
     throw new UpstreamError(failureForStatus(res.statusCode, res.headers), opts.endpoint);
   }
-  const room = opts.memory?.reserve();
+  const room = roomFor(opts);
+  let ok = false;
   try {
     let text: string;
     try {
@@ -95,14 +133,26 @@ export async function getJson(opts: GetOptions): Promise<RawResponse> {
       throw classify(err, opts);
     }
     try {
-      return { status: res.statusCode, body: JSON.parse(text) as unknown };
+      const body = JSON.parse(text) as unknown;
+      ok = true;
+      return { status: res.statusCode, body };
     } catch {
       throw new UpstreamError({ kind: 'bad-response', detail: 'body is not JSON' }, opts.endpoint);
     }
   } finally {
-    // Parsed (or failed): the caller owns the value now, and the listing cache counts what it keeps.
-    room?.release();
+    // A request keeps what a body it asked for held until its response is built; otherwise,
+    // parsed (or failed), the caller owns the value now and the listing cache counts what it keeps.
+    if (room?.owner === 'read') room.reservation.release();
+    else if (room && !(ok && room.keep)) room.reservation.shrink(room.grown);
   }
+}
+
+function roomFor(opts: GetOptions): Room | undefined {
+  // A request whose response is already built (or failed) holds nothing more: the read then counts on its own.
+  const r = opts.room;
+  if (r?.reservation.open) return { reservation: r.reservation, perByte: Math.max(1, r.perByte), owner: 'request', keep: r.keep, grown: 0 };
+  const own = opts.memory?.reserve();
+  return own ? { reservation: own, perByte: 1, owner: 'read', keep: false, grown: 0 } : undefined;
 }
 
 /**
@@ -110,9 +160,10 @@ export async function getJson(opts: GetOptions): Promise<RawResponse> {
  * a memory budget, reserving room for it first: all of it when Nextech announces its length,
  * else chunk by chunk.
  */
-async function readLimited(res: Dispatcher.ResponseData, opts: GetOptions, room: Reservation | undefined): Promise<string> {
+async function readLimited(res: Dispatcher.ResponseData, opts: GetOptions, room: Room | undefined): Promise<string> {
   const body = res.body;
   const limit = opts.memory ? Math.min(MAX_BODY_BYTES, opts.memory.maxBytes) : MAX_BODY_BYTES;
+  const maxRoom = opts.memory?.maxBytes ?? Infinity;
   /** Stops reading (the connection is dropped) and says why. */
   const refuse = (err: unknown): Error => {
     body.on('error', () => undefined);
@@ -121,12 +172,25 @@ async function readLimited(res: Dispatcher.ResponseData, opts: GetOptions, room:
     if (err instanceof RangeError) return tooLarge();
     return err instanceof Error ? err : new Error('aborted');
   };
-  const reserve = async (bytes: number): Promise<void> => {
-    try {
-      await room?.grow(bytes, opts.signal);
-    } catch (err) {
-      throw refuse(err);
+  let counted = 0;
+  /**
+   * Room for the body's first `size` bytes: `perByte` each, but past the body itself only up
+   * to the request's share of the budget (counting what it held before this read).
+   */
+  const reserve = async (size: number): Promise<void> => {
+    if (!room) return;
+    const r = room.reservation;
+    const cap = maxRoom * REQUEST_SHARE - (r.bytes - room.grown);
+    const want = Math.max(size, Math.min(size * room.perByte, cap)) - room.grown;
+    if (want > 0) {
+      try {
+        await r.grow(want, opts.signal);
+        room.grown += want;
+      } catch (err) {
+        throw refuse(err);
+      }
     }
+    counted = size;
   };
   const announced = contentLength(res.headers['content-length']);
   if (announced !== undefined && announced > limit) throw refuse(tooLarge());
@@ -137,7 +201,7 @@ async function readLimited(res: Dispatcher.ResponseData, opts: GetOptions, room:
     const buf = chunk as Buffer;
     size += buf.length;
     if (size > limit) throw refuse(tooLarge());
-    if (room && size > room.bytes) await reserve(size - room.bytes);
+    if (size > counted) await reserve(size);
     chunks.push(buf);
   }
   const whole = Buffer.concat(chunks, size);

@@ -1,19 +1,21 @@
 /**
- * One memory budget for CCD documents: the bytes of upstream bodies being read and the CCD
- * text the listing cache keeps count against the same limit, so neither can grow the
- * process past it.
+ * One memory budget for CCD documents: what requests hold of upstream bodies and of the
+ * responses they build from them, and the CCD text the listing cache keeps, count against
+ * the same limit, so neither can grow the process past it.
  *
- * A body reserves room as it arrives (all of it at once when Nextech announces its length)
- * and gives it back once parsed, dropped or failed. When a reservation does not fit, the
- * cache is asked to give memory back first (its least recently used listings go); if that is
- * not enough the reader waits, in order, for room — at most `maxWaitMs`, or until its caller
- * leaves — and is then refused (MemoryBudgetFull: the facade answers 503 + Retry-After).
- * Readers already holding part of a body go before new ones: finishing them frees memory
- * soonest. The cache never takes room a reader is waiting for.
+ * A reservation grows as a body arrives (all of it at once when Nextech announces its
+ * length); a request's reservation is given back once its response has been written, any
+ * other once its body is parsed, dropped or failed (http.ts, resources/request-memory.ts).
+ * When a reservation does not fit, the cache is asked to give memory back first (its least
+ * recently used listings go); if that is not enough the reader waits, in order, for room —
+ * at most `maxWaitMs`, or until its caller leaves — and is then refused (MemoryBudgetFull:
+ * the facade answers 503 + Retry-After). Reservations already holding room go before new
+ * ones: finishing them frees memory soonest. The cache never takes room a reader is waiting
+ * for.
  *
- * If every reader holding room is itself waiting for more (bodies of unannounced length that
- * all outgrew the budget together), none could ever finish: the youngest of them is refused
- * at once so the others can go on.
+ * If every reservation holding room is itself waiting for more (bodies of unannounced
+ * length that all outgrew the budget together, or requests whose second read needs more),
+ * none could ever finish: the youngest of them is refused at once so the others can go on.
  */
 
 /** A reader waited `maxWaitMs` without room (or was refused to break a deadlock). */
@@ -132,7 +134,7 @@ export class MemoryBudget {
         signal?.removeEventListener('abort', onAbort);
         const i = this.#queue.indexOf(waiter);
         if (i >= 0) this.#queue.splice(i, 1);
-        r.waiting = false;
+        r.waiting--;
       };
       const waiter: Waiter = {
         reservation: r,
@@ -159,12 +161,26 @@ export class MemoryBudget {
       };
       const timer = setTimeout(() => waiter.refuse(new MemoryBudgetFull()), this.#maxWaitMs);
       signal?.addEventListener('abort', onAbort, { once: true });
-      r.waiting = true;
+      r.waiting++;
       // Holders of room go before newcomers; each group in arrival order.
       const at = r.bytes > 0 ? this.#queue.findIndex((w) => w.reservation.bytes === 0) : -1;
       this.#queue.splice(at < 0 ? this.#queue.length : at, 0, waiter);
       this.#pump();
     });
+  }
+
+  /** @internal Reservation.shrink */
+  shrink(r: Reservation, bytes: number): void {
+    if (!this.#open.has(r)) return;
+    const given = Math.min(r.bytes, Math.max(0, bytes));
+    r.bytes -= given;
+    this.#inFlight -= given;
+    this.#pump();
+  }
+
+  /** @internal Reservation.open */
+  isOpen(r: Reservation): boolean {
+    return this.#open.has(r);
   }
 
   /** @internal Reservation.release */
@@ -215,7 +231,7 @@ export class MemoryBudget {
    * refuse the youngest such waiter (its reader releases what it holds). True if one was.
    */
   #breakDeadlock(): boolean {
-    for (const r of this.#open) if (r.bytes > 0 && !r.waiting) return false;
+    for (const r of this.#open) if (r.bytes > 0 && r.waiting === 0) return false;
     for (let i = this.#queue.length - 1; i >= 0; i--) {
       const w = this.#queue[i];
       if (w && w.reservation.bytes > 0) {
@@ -233,8 +249,8 @@ export class MemoryBudget {
 export class Reservation {
   /** Bytes reserved so far. */
   bytes = 0;
-  /** @internal Set while it waits for room. */
-  waiting = false;
+  /** @internal How many of its grows are waiting for room (a request may read several bodies at once). */
+  waiting = 0;
 
   constructor(private readonly budget: MemoryBudget) {}
 
@@ -246,6 +262,16 @@ export class Reservation {
    */
   grow(bytes: number, signal?: AbortSignal): Promise<void> {
     return this.budget.grow(this, bytes, signal);
+  }
+
+  /** Whether it still holds (or may take) room: not yet released. */
+  get open(): boolean {
+    return this.budget.isOpen(this);
+  }
+
+  /** Gives back part of what it holds (what a failed read had taken), keeping it open. */
+  shrink(bytes: number): void {
+    this.budget.shrink(this, bytes);
   }
 
   /** Gives all of it back (idempotent); a pending grow is refused. */

@@ -6,6 +6,7 @@ import type { Binary } from 'fhir/r4';
 import { FhirError, notFound } from '../fhir/outcome.ts';
 import type { RequestContext } from './context.ts';
 import { loadDocument } from './document-reference/index.ts';
+import { buildsDocuments } from './request-memory.ts';
 import type { ResourceModule } from './registry-types.ts';
 
 export interface CcdDocument {
@@ -15,6 +16,8 @@ export interface CcdDocument {
 
 /** The CCD behind a document id (one upstream call, plus the section list for section ids). */
 export async function readCcd(ctx: RequestContext, id: string): Promise<CcdDocument> {
+  // The response is the CCD itself (or its base64): it counts like a document's data.
+  buildsDocuments(ctx);
   try {
     const { doc, loaded } = await loadDocument(ctx, id, false);
     return { html: loaded.record.ccd, patientReference: doc.subject?.reference ?? '' };

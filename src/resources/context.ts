@@ -43,6 +43,8 @@ export interface RequestContext {
   memo: Map<string, Promise<unknown>>;
   /** This request's share of the document memory budget, once it holds any (request-memory.ts). */
   memory?: Reservation;
+  /** Set before reading when the request builds documents with their data: what it reads then counts for more. */
+  buildsDocuments?: boolean;
   /** What the caller's token granted (SMART, Backend Services); Nextech alone decides otherwise. */
   grant?: SmartGrant;
 }

@@ -59,8 +59,10 @@ export class EncounterStore {
   /**
    * The patient's encounters for the query. `callerKey` identifies who is asking (see
    * callerKey()); requests from different callers or practices never share an entry.
+   * `read` says whether the listing was read for this very call (its body counted in the
+   * call's room), rather than reused from the cache or from another request's call.
    */
-  get(call: CallContext, callerKey: string, patientId: number, query: EncounterQuery): Promise<EhrEncounter[]> {
+  async get(call: CallContext, callerKey: string, patientId: number, query: EncounterQuery): Promise<{ rows: EhrEncounter[]; read: boolean }> {
     const key = JSON.stringify([call.practiceId, callerKey, patientId, query.start ?? '', query.end ?? '', query.section ?? '']);
     const hit = this.#entries.get(key);
     if (hit && hit.expires > this.#now()) {
@@ -68,11 +70,12 @@ export class EncounterStore {
       // Refresh recency.
       this.#entries.delete(key);
       this.#entries.set(key, hit);
-      return Promise.resolve(hit.rows);
+      return { rows: hit.rows, read: false };
     }
     if (hit) this.#drop(key);
+    let joined = false;
     // Shared by every request asking meanwhile; cancelled (its body's memory freed) once all have left.
-    return this.#inflight.run(
+    const rows = await this.#inflight.run(
       key,
       call.signal,
       async (signal) => {
@@ -81,8 +84,12 @@ export class EncounterStore {
         this.#keep(key, rows);
         return rows;
       },
-      () => this.#reused(),
+      () => {
+        joined = true;
+        this.#reused();
+      },
     );
+    return { rows, read: !joined };
   }
 
   #reused(): void {

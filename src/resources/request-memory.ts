@@ -1,20 +1,65 @@
 /**
- * What one request holds of the document memory budget until its response is built: the
- * CCD rows it keeps (two bytes a character, whether or not the listing cache still has
- * them) and the response it builds from them. One reservation per request, grown in steps,
- * so a request already holding room goes before new ones and requests holding room while
- * waiting for more cannot lock each other out (memory-budget.ts). Released by the route once
- * the response is built; a request that cannot get room within the wait is a 503.
+ * What one request holds of the document memory budget until its response is built. One
+ * reservation per request, made when it first needs room:
+ *
+ * - an encounter listing read for the request counts from its first body byte (http.ts),
+ *   `perByte` bytes for each: the body, the strings parsed from it (up to two bytes a
+ *   character) and, for a request that builds documents, the response (base64 of each CCD,
+ *   then the bundle's JSON) — all at once, so a request rarely holds room while waiting
+ *   for more;
+ * - a listing the request reuses (cached, or read for another request of the same caller)
+ *   counts the same per CCD character, less the body it never read.
+ *
+ * A request holding room that must wait for more goes before new ones, and requests that
+ * all hold room while waiting cannot lock each other out (memory-budget.ts). Released by
+ * the route once the response is built; a request that gets no room within the wait is a
+ * 503 with Retry-After.
  */
+import type { RequestRoom } from '../nextech/http.ts';
 import { toFhirError, UpstreamError } from '../nextech/errors.ts';
 import { MemoryBudgetFull } from '../nextech/memory-budget.ts';
+import type { EhrEncounter } from '../nextech/schemas.ts';
 import type { RequestContext } from './context.ts';
 
 /** What a refused request tells the client to wait. */
 const RETRY_AFTER_SECONDS = 2;
 
+/** Bytes per body byte of a listing: the body, then its strings at up to two bytes a character. */
+const LISTING_BYTES_PER_BYTE = 3;
+/**
+ * The same for a request that builds documents from the listing: plus the response, whose
+ * base64 (4/3 of a CCD), the bundle's JSON holding it (4/3 again) and the written buffer
+ * come to about four bytes per CCD byte.
+ */
+const DOCUMENT_BYTES_PER_BYTE = 7;
+
+/** Marks the request as one that builds documents (with their data) from what it reads; call before reading. */
+export function buildsDocuments(ctx: RequestContext): void {
+  ctx.buildsDocuments = true;
+}
+
+/** The request's room for the upstream reads it makes (created on first use); none without a budget. */
+export function requestRoom(ctx: RequestContext): RequestRoom | undefined {
+  const memory = ctx.services.memory;
+  if (!memory) return undefined;
+  const reservation = (ctx.memory ??= memory.reserve());
+  return { reservation, perByte: perByte(ctx) };
+}
+
+const perByte = (ctx: RequestContext): number => (ctx.buildsDocuments ? DOCUMENT_BYTES_PER_BYTE : LISTING_BYTES_PER_BYTE);
+
+/**
+ * Counts a listing the request did not read itself (`read` false): its rows and what the
+ * request builds from them, per CCD character. A listing it read is counted already.
+ */
+export async function holdListing(ctx: RequestContext, rows: readonly EhrEncounter[], read: boolean): Promise<void> {
+  if (read && ctx.memory) return;
+  const chars = rows.reduce((n, r) => n + r.ccd.length, 0);
+  await hold(ctx, chars * (perByte(ctx) - 1));
+}
+
 /** Holds `bytes` more for this request (waits, bounded, for room); throws 503 when none comes. */
-export async function hold(ctx: RequestContext, bytes: number): Promise<void> {
+async function hold(ctx: RequestContext, bytes: number): Promise<void> {
   const memory = ctx.services.memory;
   if (!memory || bytes <= 0) return;
   const r = (ctx.memory ??= memory.reserve());

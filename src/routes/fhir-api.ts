@@ -4,6 +4,7 @@
  * parse, ask the resource module, and hand plain data to the bundle builder.
  */
 import { Hono, type Context } from 'hono';
+import { releaseMemoryWhenWritten } from './release-memory.ts';
 import { pageOf, searchset } from '../fhir/bundle.ts';
 import { capabilityStatement, type CapabilitySecurity } from '../fhir/capability.ts';
 import { assertJsonAcceptable } from '../fhir/negotiate.ts';
@@ -33,14 +34,8 @@ const WRITE_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE'];
 
 export function fhirApi(opts: FhirApiOptions): Hono<AppEnv> {
   const api = new Hono<AppEnv>();
-  // What a request held of the document memory is given back once its response is built (or failed).
-  api.use(async (c, next) => {
-    try {
-      await next();
-    } finally {
-      c.var.releaseMemory?.();
-    }
-  });
+  // What a request held of the document memory is given back once its response is written.
+  api.use(releaseMemoryWhenWritten);
   // Binary negotiates its own formats (the raw document or FHIR JSON).
   api.get('/Binary/:id', (c) => binaryRoute(c, requestContext(c, opts.services)));
   api.use(async (c, next) => {

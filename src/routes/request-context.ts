@@ -7,7 +7,7 @@
 import type { Context } from 'hono';
 import { admit } from '../auth/doors.ts';
 import type { RequestContext, Services } from '../resources/context.ts';
-import { releaseHeld } from '../resources/request-memory.ts';
+import { releaseHeld, requestRoom } from '../resources/request-memory.ts';
 import type { AppEnv } from './env.ts';
 
 export function requestContext(c: Context<AppEnv>, services: Services): RequestContext {
@@ -23,6 +23,8 @@ export function requestContext(c: Context<AppEnv>, services: Services): RequestC
     callerKey: caller.key,
     ...(caller.grant ? { grant: caller.grant } : {}),
   };
+  // Listings read for this request count in its room until its response is built.
+  ctx.call.room = () => requestRoom(ctx);
   c.set('releaseMemory', () => releaseHeld(ctx));
   return ctx;
 }

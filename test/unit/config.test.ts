@@ -267,8 +267,9 @@ describe('loadConfig', () => {
 
   it('gives the encounter cache the whole document memory budget unless ENCOUNTER_CACHE_MB narrows it', () => {
     const MB = 1024 * 1024;
+    // A 4 GB heap, as Node gives itself on a large machine.
     const of = (env: Record<string, string>) => {
-      const c = loadConfig(env);
+      const c = loadConfig(env, { heapLimitBytes: 4096 * MB });
       return [c.documentMemoryBytes / MB, c.caches.encounterMaxBytes / MB];
     };
     expect(of({ DOCUMENT_MEMORY_MB: '512' })).toEqual([512, 512]);
@@ -278,6 +279,29 @@ describe('loadConfig', () => {
     expect(of({ ENCOUNTER_CACHE_MB: '1024' })).toEqual([1024, 1024]);
     expect(configError({ DOCUMENT_MEMORY_MB: '64', ENCOUNTER_CACHE_MB: '128' }).message).toContain('ENCOUNTER_CACHE_MB: must not exceed DOCUMENT_MEMORY_MB');
     expect(configError({ DOCUMENT_MEMORY_MB: '0' }).message).toContain('DOCUMENT_MEMORY_MB:');
+  });
+
+  it('sizes the document memory budget to the JavaScript heap and refuses one the heap cannot hold', () => {
+    const MB = 1024 * 1024;
+    const heap = (mb: number) => ({ heapLimitBytes: mb * MB });
+    // Default: half the heap, at most 256 MB (npm start gives Node a 384 MB heap).
+    expect(loadConfig({}, heap(384)).documentMemoryBytes / MB).toBe(192);
+    expect(loadConfig({}, heap(4096)).documentMemoryBytes / MB).toBe(256);
+    expect(loadConfig({ DOCUMENT_MEMORY_MB: '268' }, heap(384)).documentMemoryBytes / MB).toBe(268);
+    const tooBig = (env: Record<string, string>, mb: number) => {
+      try {
+        loadConfig(env, heap(mb));
+      } catch (err) {
+        return err instanceof ConfigError ? err.problems : [];
+      }
+      return [];
+    };
+    expect(tooBig({ DOCUMENT_MEMORY_MB: '269' }, 384)).toEqual([
+      'DOCUMENT_MEMORY_MB: must be at most 268 in this process\'s 384 MB JavaScript heap (large documents at once could exhaust it): lower it, or give Node a larger heap (NODE_OPTIONS=--max-old-space-size=…)',
+    ]);
+    // A cache configured larger than the budget's default is the budget: the same limit holds.
+    expect(tooBig({ ENCOUNTER_CACHE_MB: '300' }, 384)[0]).toMatch(/^ENCOUNTER_CACHE_MB: must be at most 268 /);
+    expect(tooBig({ DOCUMENT_MEMORY_MB: '2048' }, 4096)).toEqual([]);
   });
 
   it('refuses out-of-range numbers', () => {

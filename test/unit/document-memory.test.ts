@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toFhirError, UpstreamError } from '../../src/nextech/errors.ts';
-import { getJson } from '../../src/nextech/http.ts';
+import { getJson, type RequestRoom } from '../../src/nextech/http.ts';
 import { MemoryBudget } from '../../src/nextech/memory-budget.ts';
 import type { CallContext, EncounterQuery, NextechClient } from '../../src/nextech/client.ts';
 import type { EhrEncounter } from '../../src/nextech/schemas.ts';
@@ -54,8 +54,8 @@ afterAll(async () => {
   await dispatcher.close();
 });
 
-function get(path: string, memory: MemoryBudget, signal: AbortSignal = new AbortController().signal) {
-  return getJson({ url: new URL(path, origin), headers: {}, dispatcher, signal, timedOut: () => false, endpoint: 'test', memory });
+function get(path: string, memory: MemoryBudget, signal: AbortSignal = new AbortController().signal, room?: RequestRoom & { keep: boolean }) {
+  return getJson({ url: new URL(path, origin), headers: {}, dispatcher, signal, timedOut: () => false, endpoint: 'test', memory, ...(room ? { room } : {}) });
 }
 
 async function upstreamFailure(p: Promise<unknown>): Promise<UpstreamError> {
@@ -138,6 +138,59 @@ describe('reading an upstream body under the memory budget', () => {
   });
 });
 
+describe('reading a body for a request that holds room', () => {
+  it('takes `perByte` bytes per body byte and keeps them after the parse, until the request releases its room', async () => {
+    const body = jsonOf(1_000);
+    plans.set('/for-request', { body, announce: true, pieces: 2, gapMs: 5 });
+    plans.set('/for-request-chunked', { body, announce: false, pieces: 4, gapMs: 5 });
+    const budget = new MemoryBudget({ maxBytes: 100_000 });
+    const reservation = budget.reserve();
+    await get('/for-request', budget, undefined, { reservation, perByte: 7, keep: true });
+    expect([reservation.bytes, budget.inFlight]).toEqual([7 * body.length, 7 * body.length]);
+    // A second body for the same request adds to the same room, chunk by chunk when unannounced.
+    await get('/for-request-chunked', budget, undefined, { reservation, perByte: 3, keep: true });
+    expect(reservation.bytes).toBe(10 * body.length);
+    // A body it does not keep (a patient search) counts in the same room until parsed.
+    let seen = -1;
+    halfway.set('/for-request', () => setTimeout(() => (seen = reservation.bytes), 2));
+    await get('/for-request', budget, undefined, { reservation, perByte: 1, keep: false });
+    expect([seen, reservation.bytes]).toEqual([11 * body.length, 10 * body.length]);
+    expect(budget.stats.reservations).toBe(1);
+    reservation.release();
+    expect(budget.used).toBe(0);
+  });
+
+  it('takes past the body itself only up to three quarters of the budget, so a body that fits is never refused for its factor and the request keeps room for its small reads', async () => {
+    const body = jsonOf(1_000);
+    plans.set('/capped', { body, announce: true, pieces: 1, gapMs: 0 });
+    const budget = new MemoryBudget({ maxBytes: 3_000 });
+    const reservation = budget.reserve();
+    await reservation.grow(500);
+    await get('/capped', budget, undefined, { reservation, perByte: 7, keep: true });
+    expect(reservation.bytes).toBe(2_250);
+    // The body itself may take the whole budget.
+    const alone = budget.reserve();
+    reservation.release();
+    plans.set('/whole', { body: jsonOf(2_900), announce: true, pieces: 1, gapMs: 0 });
+    await get('/whole', budget, undefined, { reservation: alone, perByte: 7, keep: true });
+    expect(alone.bytes).toBe(jsonOf(2_900).length);
+    alone.release();
+  });
+
+  it('gives back what a failed read took, keeping what the request held before; a released room makes the read count on its own', async () => {
+    plans.set('/broken', { body: Buffer.from('{"not json'), announce: true, pieces: 1, gapMs: 0 });
+    plans.set('/after', { body: jsonOf(1_000), announce: true, pieces: 1, gapMs: 0 });
+    const budget = new MemoryBudget({ maxBytes: 100_000 });
+    const reservation = budget.reserve();
+    await reservation.grow(100);
+    expect((await upstreamFailure(get('/broken', budget, undefined, { reservation, perByte: 7, keep: true }))).failure.kind).toBe('bad-response');
+    expect(reservation.bytes).toBe(100);
+    reservation.release();
+    await get('/after', budget, undefined, { reservation, perByte: 7, keep: true });
+    expect([budget.used, budget.highWater, budget.stats.reservations]).toEqual([0, jsonOf(1_000).length, 2]);
+  });
+});
+
 /** A NextechClient stand-in whose encounter search answers `rows` after `delayMs` and records each call's signal. */
 function fakeNextech(rows: (query: EncounterQuery) => EhrEncounter[], delayMs = 0) {
   const signals: AbortSignal[] = [];
@@ -185,9 +238,19 @@ describe('the encounter store under the memory budget', () => {
     const { client } = fakeNextech(() => listing(300));
     const store = new EncounterStore(client, { ttlMs: 60_000, maxBytes: 1_000, memory: budget });
     await budget.reserve().grow(700);
-    expect(await store.get(call, 'anonymous', 1, window('2020'))).toHaveLength(1);
+    expect((await store.get(call, 'anonymous', 1, window('2020'))).rows).toHaveLength(1);
     await store.get(call, 'anonymous', 1, window('2020'));
     expect([store.stats.fetches, budget.held, store.bytes]).toEqual([2, 0, 0]);
+  });
+
+  it('says whether a listing was read for the call itself, or reused from the cache or another call in flight', async () => {
+    const { client } = fakeNextech(() => listing(10), 50);
+    const store = new EncounterStore(client, { ttlMs: 60_000, maxBytes: 1_000 });
+    const [first, joined] = await Promise.all([store.get(call, 'anonymous', 1, window('2020')), store.get(call, 'anonymous', 1, window('2020'))]);
+    const cached = await store.get(call, 'anonymous', 1, window('2020'));
+    expect([first.read, joined.read, cached.read]).toEqual([true, false, false]);
+    expect(joined.rows).toBe(first.rows);
+    expect(store.stats.fetches).toBe(1);
   });
 
   it('keeps within its own share of the budget', async () => {

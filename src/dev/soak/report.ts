@@ -49,6 +49,20 @@ export interface SoakReport {
   rssVerdict: RssVerdict;
   /** Highest document memory in use the service reported (bytes), when it reports it. */
   documentMemoryPeak?: number;
+  /** The service's peak resident memory over the steady load (kernel high-water mark), bytes. */
+  peakResident?: number;
+  /** The burst of concurrent large-document searches after the steady load, when asked for. */
+  burst?: BurstReport;
+}
+
+export interface BurstReport {
+  requests: number;
+  statuses: Record<string, number>;
+  /** 503s that said when to retry (the document memory budget was full). */
+  retryAfterOn503: number;
+  seconds: number;
+  /** The service's peak resident memory up to the burst's end (kernel high-water mark), bytes. */
+  peakResident: number;
 }
 
 /** Slack on top of 10% growth: GC timing alone moves a few-hundred-MB process by tens of MB. */
@@ -82,7 +96,7 @@ export function rssVerdict(samples: RssSample[]): RssVerdict {
   return { thirds, peak, flat: third > 0 && thirds[2].median <= thirds[1].median * 1.1 + RSS_SLACK_BYTES };
 }
 
-export function summarize(outcomes: Outcome[], rss: RssSample[], seconds: number, documentMemoryPeak?: number): SoakReport {
+export function summarize(outcomes: Outcome[], rss: RssSample[], seconds: number, documentMemoryPeak?: number, peakResident?: number): SoakReport {
   const statuses = Object.fromEntries(KINDS.map((k): [Kind, Record<string, number>] => [k, {}])) as Record<Kind, Record<string, number>>;
   const callers: Record<string, number> = {};
   let healthyFailures = 0;
@@ -118,6 +132,7 @@ export function summarize(outcomes: Outcome[], rss: RssSample[], seconds: number
     rss,
     rssVerdict: rssVerdict(rss),
     ...(documentMemoryPeak === undefined ? {} : { documentMemoryPeak }),
+    ...(peakResident === undefined ? {} : { peakResident }),
   };
 }
 
@@ -142,6 +157,14 @@ export function formatReport(r: SoakReport): string {
     `RSS MB by third, median (max): ${r.rssVerdict.thirds.map((t) => `${mb(t.median)} (${mb(t.max)})`).join(' / ')}; peak ${mb(r.rssVerdict.peak)}`,
     `RSS ${r.rssVerdict.flat ? 'stopped growing' : 'STILL GROWING'}: median of the last third ${r.rssVerdict.flat ? '≤' : '>'} middle third's × 1.1 + ${mb(RSS_SLACK_BYTES)} MB`,
   );
+  if (r.peakResident !== undefined) out.push(`RSS high-water mark over the steady load: ${mb(r.peakResident)} MB`);
   if (r.documentMemoryPeak !== undefined) out.push(`document memory in use, highest seen: ${mb(r.documentMemoryPeak)} MB`);
+  if (r.burst) {
+    const b = r.burst;
+    const s = Object.entries(b.statuses).sort(([x], [y]) => x.localeCompare(y)).map(([status, n]) => `${status}×${n}`).join(' ');
+    out.push(
+      `burst: ${b.requests} concurrent large-document searches over distinct ranges in ${b.seconds.toFixed(1)} s: ${s} (503 with Retry-After: ${b.retryAfterOn503}); RSS high-water mark ${mb(b.peakResident)} MB`,
+    );
+  }
   return out.join('\n');
 }

@@ -16,7 +16,7 @@ import {
 } from '../../sandbox/index.ts';
 import { anonymousCaller, backendCaller, backendClientKeys, backendClientsEnv, type Caller } from './callers.ts';
 import { choosePool, PATIENT_FAULTS, planner, seededRandom, type Pool, type PoolPatient } from './mix.ts';
-import { summarize, type Outcome, type SoakReport } from './report.ts';
+import { summarize, type BurstReport, type Outcome, type SoakReport } from './report.ts';
 import { startServiceProcess, type ServiceProcess } from './service-process.ts';
 
 export interface SoakOptions {
@@ -34,6 +34,11 @@ export interface SoakOptions {
   progress?: (line: string) => void;
   /** The longest the soak waits for one answer (default 60 s). */
   requestTimeoutMs?: number;
+  /**
+   * After the steady load, this many DocumentReference searches for the large-CCD patient at
+   * once, each over its own date range (so none shares another's upstream call); 0: none.
+   */
+  burst?: number;
 }
 
 const PRACTICES = ['1001', '1002'];
@@ -60,10 +65,13 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       const memory = documentMemorySampler(service.origin);
       const loadStart = Date.now();
       const outcomes = await drive(o, pool, callers, base, service);
+      const loadEnd = Date.now();
+      const steadyPeak = await service.peakResident();
+      const burst = o.burst ? await fireBurst(o.burst, pool.large, callers[1] ?? anonymousCaller, base, service, o.requestTimeoutMs ?? 60_000) : undefined;
       memory.stop();
-      // The RSS series of the load itself, not of start-up and id look-ups.
-      const rss = service.rss.filter((s) => s.at >= loadStart);
-      return summarize(outcomes, rss, o.seconds, memory.peak());
+      // The RSS series of the steady load itself: not start-up and id look-ups, nor the burst.
+      const rss = service.rss.filter((s) => s.at >= loadStart && s.at <= loadEnd);
+      return { ...summarize(outcomes, rss, o.seconds, memory.peak(), steadyPeak), ...(burst ? { burst } : {}) };
     } finally {
       await service.stop();
     }
@@ -153,6 +161,35 @@ async function send(url: string, caller: Caller, timeoutMs: number): Promise<Omi
   } catch {
     return { status: 0, ms: performance.now() - t0, retryAfter: false };
   }
+}
+
+/**
+ * `n` concurrent DocumentReference searches for the large-CCD patient, the i-th from i days
+ * before its first encounter on: distinct ranges that all hold the big CCD, so each makes
+ * its own upstream call and builds its own multi-MB response. The service's peak RSS is the
+ * kernel's high-water mark, read after the last answer: no spike between samples is missed.
+ */
+async function fireBurst(n: number, large: PoolPatient, caller: Caller, base: (p: string) => string, service: ServiceProcess, timeoutMs: number): Promise<BurstReport> {
+  if (large.fhirId === undefined) throw new Error('the large-CCD patient has no FHIR id');
+  const DAY = 86_400_000;
+  const urls = Array.from({ length: n }, (_, i) => {
+    const from = new Date(large.firstEncounter - (i + 1) * DAY).toISOString().slice(0, 10);
+    return `${base(large.practiceId)}/DocumentReference?patient=${large.fhirId}&date=ge${from}`;
+  });
+  const t0 = performance.now();
+  const results = await Promise.all(urls.map((url) => send(url, caller, timeoutMs)));
+  const statuses: Record<string, number> = {};
+  for (const r of results) {
+    const label = r.status === 0 ? 'no answer' : String(r.status);
+    statuses[label] = (statuses[label] ?? 0) + 1;
+  }
+  return {
+    requests: n,
+    statuses,
+    retryAfterOn503: results.filter((r) => r.status === 503 && r.retryAfter).length,
+    seconds: (performance.now() - t0) / 1000,
+    peakResident: await service.peakResident(),
+  };
 }
 
 /** Reads the service's document memory gauge once a second (loopback may read /metrics). */

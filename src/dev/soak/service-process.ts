@@ -1,5 +1,6 @@
 /**
- * The service under soak as its own process (`node --import tsx src/index.ts`), configured
+ * The service under soak as its own process (`node --max-old-space-size=384 --import tsx
+ * src/index.ts`, as `npm start`), configured
  * only through its environment as an operator would, so its resident memory is its own and
  * nothing of the load generator or the sandbox. Samples that memory once a second.
  */
@@ -16,6 +17,8 @@ export interface ServiceProcess {
   pid: number;
   /** Resident set size in bytes, sampled once a second since start. */
   rss: { at: number; bytes: number }[];
+  /** The most resident memory the process ever had (the kernel's high-water mark), in bytes; falls back to the highest sample. */
+  peakResident(): Promise<number>;
   /** SIGTERM, then wait for the exit (SIGKILL after `graceMs`). */
   stop(graceMs?: number): Promise<void>;
 }
@@ -25,11 +28,17 @@ export interface ServiceProcessOptions {
   /** Each line the service writes (its logs, and anything on stderr), e.g. to scan them. */
   onLine?: (line: string) => void;
   startTimeoutMs?: number;
+  /** The JavaScript heap to give the service (default START_HEAP_MB, as `npm start`). */
+  heapMb?: number;
 }
+
+/** The heap `npm start` gives the service (package.json). */
+export const START_HEAP_MB = 384;
 
 /** Starts the service and resolves once it prints its FHIR base. */
 export async function startServiceProcess(opts: ServiceProcessOptions): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
+  // As `npm start` runs it: the heap sized for the default document memory budget.
+  const child = spawn(process.execPath, [`--max-old-space-size=${opts.heapMb ?? START_HEAP_MB}`, '--import', 'tsx', 'src/index.ts'], {
     cwd: ROOT,
     // Only what the soak chose, plus what node needs to run: nothing of the developer's settings.
     env: { PATH: process.env.PATH ?? '', ...opts.env, PORT: '0', HOST: '127.0.0.1' },
@@ -68,6 +77,7 @@ export async function startServiceProcess(opts: ServiceProcessOptions): Promise<
     origin,
     pid,
     rss,
+    peakResident: async () => (await residentBytes(pid, 'VmHWM')) ?? rss.reduce((m, s) => Math.max(m, s.bytes), 0),
     stop: (graceMs = 10_000) => {
       clearInterval(sampler);
       return stopChild(child, graceMs);
@@ -96,14 +106,17 @@ function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
   });
 }
 
-/** VmRSS of a process from /proc (Linux), else from `ps` (macOS and other Unixes). */
-async function residentBytes(pid: number): Promise<number | undefined> {
+/**
+ * VmRSS (now) or VmHWM (the peak so far) of a process from /proc (Linux); the current value
+ * from `ps` elsewhere (macOS and other Unixes), and no peak.
+ */
+async function residentBytes(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): Promise<number | undefined> {
   try {
     const status = await readFile(`/proc/${pid}/status`, 'utf8');
-    const kb = /^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1];
+    const kb = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1];
     return kb === undefined ? undefined : Number(kb) * 1024;
   } catch {
-    return psResident(pid);
+    return field === 'VmRSS' ? psResident(pid) : undefined;
   }
 }
 

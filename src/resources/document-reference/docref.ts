@@ -17,6 +17,7 @@ import type { OperationDef } from '../registry-types.ts';
 import { byDate } from '../sort.ts';
 import { DOCUMENT_VIEW, wantsData } from './view.ts';
 import { lightDocuments, wholePage } from './whole-page.ts';
+import { buildsDocuments } from '../request-memory.ts';
 
 const PARAMETERS = ['patient', 'start', 'end', 'type', 'on-demand', 'profile'] as const;
 const OP_PARAMS: ReadonlySet<string> = new Set(PARAMETERS);
@@ -81,6 +82,7 @@ async function run(ctx: RequestContext, pairs: ReadonlyArray<readonly [string, s
   let whole: DocumentReference[] | undefined;
   if (args.typeMatches && (args.start === undefined || args.end === undefined || args.start < args.end)) {
     const target = { patientResourceId: args.patientResourceId, patient: args.patient, ...pick(args) };
+    if (wantsData(request.view)) buildsDocuments(ctx);
     const loaded = await loadTargets(ctx, [target]);
     // Page-first, as for a search: sort without the data, encode only the page's CCDs.
     const light = lightDocuments(ctx, loaded, {});
@@ -88,7 +90,7 @@ async function run(ctx: RequestContext, pairs: ReadonlyArray<readonly [string, s
     const now = ctx.services.now();
     // No range: "the patient's most current CCD" — the latest that is not in the future.
     if (args.start === undefined && args.end === undefined) docs = docs.filter((d) => Date.parse(d.date ?? '') <= now).slice(0, 1);
-    if (wantsData(request.view)) whole = await wholePage(ctx, pageOf(docs, request), light.recordOf, {});
+    if (wantsData(request.view)) whole = wholePage(ctx, pageOf(docs, request), light.recordOf, {});
   }
   const bundle = searchset({
     matches: docs,

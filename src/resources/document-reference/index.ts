@@ -19,6 +19,7 @@ import { documentReferenceSearchParams } from './params.ts';
 import { requestedSection, sectionForKey } from './section.ts';
 import { DOCUMENT_VIEW, wantsData } from './view.ts';
 import { lightDocuments, wholePage } from './whole-page.ts';
+import { buildsDocuments } from '../request-memory.ts';
 
 /** A document by id, with the record behind it: one upstream call (plus the section list for section ids). */
 export async function loadDocument(
@@ -31,6 +32,7 @@ export async function loadDocument(
   if (!loc) throw notFound('DocumentReference');
   const section = loc.sectionKey === undefined ? undefined : await sectionForKey(ctx, loc.sectionKey);
   if (loc.sectionKey !== undefined && section === undefined) throw notFound('DocumentReference');
+  if (includeData) buildsDocuments(ctx);
   const loaded = await loadByLocator(ctx, loc, section);
   const doc = loaded ? toDocumentReference(ctx, loaded, { includeData, ...(section ? { section } : {}) }) : undefined;
   // Only the exact id we issue reads the record back (not another date or patient key).
@@ -53,13 +55,14 @@ async function search(ctx: RequestContext, req: SearchRequest): Promise<SearchRe
   );
   const section = await requestedSection(ctx, req);
   if (plan.kind === 'empty') return { matches: [] };
+  if (wantsData(req.view)) buildsDocuments(ctx);
   const loaded = await loadTargets(ctx, plan.targets, section);
   const opts = section ? { section } : {};
   // Page-first: match and sort without the data; encode only the page's CCDs.
   const { docs, recordOf } = lightDocuments(ctx, loaded, opts);
   const matches = docs.filter((d) => matchesAll(d, req.params, now)).sort(byDate<DocumentReference>((d) => d.date, req));
   if (!wantsData(req.view)) return { matches };
-  return { matches, complete: (page) => wholePage(ctx, page as DocumentReference[], recordOf, opts) };
+  return { matches, complete: (page) => Promise.resolve(wholePage(ctx, page as DocumentReference[], recordOf, opts)) };
 }
 
 export const documentReferenceModule: ResourceModule = {

@@ -14,6 +14,7 @@ import type { ResourceModule, SearchResult } from '../registry-types.ts';
 import { byDate } from '../sort.ts';
 import { fetchTarget, loadTargets, toDocumentReference, toEncounter, type LoadedEncounter } from './load.ts';
 import { encounterSearchParams } from './params.ts';
+import { buildsDocuments } from '../request-memory.ts';
 import { dayTarget, planTargets } from './targets.ts';
 
 /**
@@ -39,6 +40,8 @@ async function search(ctx: RequestContext, req: SearchRequest): Promise<SearchRe
   const now = ctx.services.now();
   const plan = planTargets(req, { patient: ['patient'], encounterIds: ['_id'], documentIds: [], dates: ['date'] }, now, practiceIds(ctx));
   if (plan.kind === 'empty') return { matches: [] };
+  // `_revinclude`d documents carry their data: what is read counts for them too.
+  if (req.revinclude.includes('DocumentReference:encounter')) buildsDocuments(ctx);
   const loaded = await loadTargets(ctx, plan.targets);
   const pairs = loaded.map((e) => ({ e, r: toEncounter(ctx, e) })).filter((x) => matchesAll(x.r, req.params, now));
   const order = byDate<Encounter>((r) => r.period?.start, req);

@@ -13,7 +13,7 @@ import { readPatient } from '../patient/index.ts';
 import type { EncounterTarget } from './targets.ts';
 import { FhirError } from '../../fhir/outcome.ts';
 import { tagSubsetted } from '../../fhir/view.ts';
-import { hold } from '../request-memory.ts';
+import { holdListing } from '../request-memory.ts';
 
 export interface LoadedEncounter {
   record: EhrEncounter;
@@ -51,9 +51,9 @@ async function patientExists(ctx: RequestContext, id: string): Promise<boolean> 
 
 /** One target's records, straight from the store (no patient check: reads use this). */
 export async function fetchTarget(ctx: RequestContext, t: EncounterTarget, section?: string): Promise<LoadedEncounter[]> {
-  const rows = await ctx.services.encounters.get(ctx.call, ctx.callerKey, t.patient.patientId, upstreamQuery(t, section));
+  const { rows, read } = await ctx.services.encounters.get(ctx.call, ctx.callerKey, t.patient.patientId, upstreamQuery(t, section));
   // The request keeps these CCDs until its response is built: they count, whatever the cache does.
-  await hold(ctx, rows.reduce((n, r) => n + r.ccd.length * 2, 0));
+  await holdListing(ctx, rows, read);
   return rows.map((record) => ({ record, patientResourceId: t.patientResourceId, patient: t.patient }));
 }
 
