@@ -179,6 +179,12 @@ async function readLimited(res: Dispatcher.ResponseData, opts: GetOptions, room:
    */
   const reserve = async (size: number): Promise<void> => {
     if (!room) return;
+    // The request this body was read for is done (its client left, others still want the
+    // body): the rest of the read counts on its own, until parsed.
+    if (room.owner === 'request' && !room.reservation.open && opts.memory) {
+      Object.assign(room, { reservation: opts.memory.reserve(), owner: 'read', perByte: 1, keep: false, grown: 0 });
+      counted = 0;
+    }
     const r = room.reservation;
     const cap = maxRoom * REQUEST_SHARE - (r.bytes - room.grown);
     const want = Math.max(size, Math.min(size * room.perByte, cap)) - room.grown;

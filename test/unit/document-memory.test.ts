@@ -177,6 +177,25 @@ describe('reading a body for a request that holds room', () => {
     alone.release();
   });
 
+  it('goes on counting on its own when the request it was read for is done mid-read (others still want the body)', async () => {
+    const body = jsonOf(4_000);
+    plans.set('/orphaned', { body, announce: false, pieces: 4, gapMs: 60 });
+    const budget = new MemoryBudget({ maxBytes: 100_000 });
+    const reservation = budget.reserve();
+    let heldBefore = -1;
+    // Between the first piece and the second: the read has begun in the request's room.
+    halfway.set('/orphaned', () =>
+      setTimeout(() => {
+        heldBefore = reservation.bytes;
+        reservation.release();
+      }, 30),
+    );
+    const res = await get('/orphaned', budget, undefined, { reservation, perByte: 7, keep: true });
+    expect((res.body as string[])[0]).toHaveLength(3_994);
+    expect(heldBefore).toBeGreaterThan(0);
+    expect([budget.used, budget.stats.reservations]).toEqual([0, 2]);
+  });
+
   it('gives back what a failed read took, keeping what the request held before; a released room makes the read count on its own', async () => {
     plans.set('/broken', { body: Buffer.from('{"not json'), announce: true, pieces: 1, gapMs: 0 });
     plans.set('/after', { body: jsonOf(1_000), announce: true, pieces: 1, gapMs: 0 });
