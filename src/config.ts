@@ -6,7 +6,7 @@
 import { createPrivateKey } from 'node:crypto';
 import { getHeapStatistics } from 'node:v8';
 import { z } from 'zod';
-import { DEFAULT_POLICY, type UpstreamPolicy } from './nextech/policy.ts';
+import { DEFAULT_POLICY, type UpstreamPolicy } from './source/nextech/policy.ts';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const absoluteUrl = z

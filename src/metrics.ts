@@ -6,7 +6,7 @@
  * endpoint names and outcomes — never ids or values.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { UpstreamObserver } from './nextech/policy.ts';
+import type { UpstreamObserver } from './source/nextech/policy.ts';
 
 export class Metrics {
   readonly registry = new Registry();

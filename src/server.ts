@@ -15,13 +15,11 @@ import type { Config, ManagedCredentials, RuntimeConfig } from './config.ts';
 import { createResourceIds } from './ids/resource-ids.ts';
 import { loadMappings } from './mapping/load.ts';
 import { Metrics } from './metrics.ts';
-import { NextechClient, type NextechClientOptions } from './nextech/client.ts';
-import { MemoryBudget } from './nextech/memory-budget.ts';
+import { NextechSource } from './source/nextech/source.ts';
+import { MemoryBudget } from './source/memory-budget.ts';
 import { createAuthorizationServer } from './auth/setup.ts';
-import { CategoryCache } from './resources/category-cache.ts';
 import { resourceModules } from './resources/registry.ts';
 import type { Services } from './resources/context.ts';
-import { EncounterStore } from './resources/encounter-store.ts';
 import {
   SANDBOX_CLIENT_ID,
   SANDBOX_CLIENT_SECRET,
@@ -151,15 +149,20 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
     onWait: (outcome) => metrics.documentMemoryWaits.inc({ outcome }),
   });
   metrics.watchDocumentMemory(memory);
-  const clientOptions: NextechClientOptions = {
-    baseUrl: upstream.baseUrl,
-    ...(managedToken ? { managed: managedToken } : {}),
-    policy: config.upstream,
-    observer: metrics.upstreamObserver(),
-    // Every body the client reads counts against the document memory budget.
+  const now = opts.now ?? Date.now;
+  const source = new NextechSource({
+    client: {
+      baseUrl: upstream.baseUrl,
+      ...(managedToken ? { managed: managedToken } : {}),
+      policy: config.upstream,
+      observer: metrics.upstreamObserver(),
+    },
+    caches: config.caches,
+    // Every body the client reads, and every listing kept, counts against the document memory budget.
     memory,
-  };
-  const nextech = new NextechClient(clientOptions);
+    onReuse: () => metrics.cacheHits.inc({ cache: 'encounters' }),
+    now,
+  });
   const mappings = loadMappings();
   // Listen first (port 0 picks a free port), then build the app with the final public base.
   let handle: (req: Request, env: unknown) => Response | Promise<Response> = () => new Response(null, { status: 503 });
@@ -180,12 +183,10 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
     publicBaseUrl: config.publicBaseUrl ?? `http://localhost:${port}`,
     ...(upstream.defaultPracticeId ? { defaultPracticeId: upstream.defaultPracticeId } : {}),
   });
-  const now = opts.now ?? Date.now;
-  const caches = config.caches;
   const ids = createResourceIds(runtimeConfig.resourceIdKey);
   const supportedTypes = resourceModules.map((m) => m.type);
   const auth = createAuthorizationServer(runtimeConfig, {
-    nextech,
+    source,
     supportedTypes,
     patientIds: ids.patient,
     now,
@@ -193,16 +194,8 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
   });
   const services: Services = {
     config: runtimeConfig,
-    nextech,
+    source,
     mappings,
-    encounters: new EncounterStore(nextech, {
-      ttlMs: caches.encounterTtlMs,
-      maxBytes: caches.encounterMaxBytes,
-      memory,
-      now,
-      onReuse: () => metrics.cacheHits.inc({ cache: 'encounters' }),
-    }),
-    categories: new CategoryCache(nextech, caches.categoryTtlMs, now),
     memory,
     ids,
     ...(auth ? { auth } : {}),
@@ -222,7 +215,7 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
     metrics,
     readiness: () => [
       ...(managedToken?.state === 'failed' ? ['nextech-credentials: the refresh token was refused; renew it (npm run login)'] : []),
-      ...(nextech.breakers.allOpen() ? ['nextech-unavailable: every circuit to the Nextech API is open'] : []),
+      ...[source.unavailable()].filter((why) => why !== undefined),
     ],
   });
   handle = (req, env) => app.fetch(req, env);
@@ -235,7 +228,7 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
     memory,
     close: async () => {
       await drain(server as HttpServer, config.shutdownGraceMs);
-      await nextech.close();
+      await source.close();
       await managed?.saved();
       await upstream.sandbox?.close();
     },

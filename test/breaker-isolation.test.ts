@@ -12,7 +12,7 @@ import type { Bundle } from 'fhir/r4';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/logging.ts';
-import { Breakers, type CallOutcome } from '../src/nextech/breaker.ts';
+import { Breakers, type CallOutcome } from '../src/source/nextech/breaker.ts';
 import { startService } from '../src/server.ts';
 import {
   createSandbox,

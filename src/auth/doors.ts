@@ -13,8 +13,8 @@
  * is on; a malformed header or another scheme is refused; a bearer is never "anonymous".
  */
 import { FhirError, outcome } from '../fhir/outcome.ts';
-import { tokenFingerprint } from '../nextech/fingerprint.ts';
-import type { UpstreamCredential } from '../nextech/client.ts';
+import { tokenFingerprint } from '../source/nextech/fingerprint.ts';
+import type { UpstreamCredential } from '../source/call.ts';
 import type { SmartGrant } from './smart/compartment.ts';
 import { parseScopes, SYSTEM_CONTEXTS, USER_CONTEXTS } from './smart/scopes.ts';
 

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { RuntimeConfig, SmartClient } from '../config.ts';
-import type { NextechClient } from '../nextech/client.ts';
+import type { EhrSource } from '../source/ehr-source.ts';
 import type { RunningSandbox } from '../sandbox/index.ts';
 import { SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_RESOURCE } from '../sandbox/index.ts';
 import { authUrls, type AuthorizationServer } from './authorization-server.ts';
@@ -24,7 +24,7 @@ export const DEMO_SMART_CLIENT: SmartClient = {
 };
 
 export interface AuthDeps {
-  nextech: NextechClient;
+  source: EhrSource;
   supportedTypes: readonly string[];
   patientIds: PatientIdScheme;
   now: () => number;
@@ -68,7 +68,7 @@ function createSmart(config: RuntimeConfig, deps: AuthDeps, sealer: Sealer, idTo
     publicBaseUrl: config.publicBaseUrl,
     ...(config.defaultPracticeId ? { defaultPracticeId: config.defaultPracticeId } : {}),
     supportedTypes: deps.supportedTypes,
-    nextech: deps.nextech,
+    source: deps.source,
     patientIds: deps.patientIds,
     ...(idTokens ? { idTokens } : {}),
     now: deps.now,

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DocumentReference, Encounter, Patient } from 'fhir/r4';
 import { parse } from 'yaml';
-import { EhrEncounterSchema, EhrPatientSchema } from '../nextech/schemas.ts';
+import { EhrEncounterSchema, EhrPatientSchema } from '../source/nextech/schemas.ts';
 import { compileMapping, MappingError, type CompiledMapping } from './compile.ts';
 import { CodeTableSchema, MappingFileSchema, type CodeTable } from './spec.ts';
 

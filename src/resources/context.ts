@@ -6,20 +6,18 @@ import type { RuntimeConfig } from '../config.ts';
 import type { PracticeIds, ResourceIds } from '../ids/resource-ids.ts';
 import type { Mappings } from '../mapping/load.ts';
 import type { MappingContext } from '../mapping/functions.ts';
-import type { CallContext, NextechClient } from '../nextech/client.ts';
+import type { CallContext } from '../source/call.ts';
+import type { EhrSource } from '../source/ehr-source.ts';
 import type { AuthorizationServer } from '../auth/authorization-server.ts';
 import type { DoorConfig } from '../auth/doors.ts';
-import type { MemoryBudget, Reservation } from '../nextech/memory-budget.ts';
+import type { MemoryBudget, Reservation } from '../source/memory-budget.ts';
 import type { SmartGrant } from '../auth/smart/compartment.ts';
-import type { CategoryCache } from './category-cache.ts';
-import type { EncounterStore } from './encounter-store.ts';
 
 export interface Services {
   config: RuntimeConfig;
-  nextech: NextechClient;
+  /** The EHR the resources read, as one interface (src/source). */
+  source: EhrSource;
   mappings: Mappings;
-  encounters: EncounterStore;
-  categories: CategoryCache;
   /** Issues and opens resource ids, keyed by RESOURCE_ID_KEY (src/ids). */
   ids: ResourceIds;
   /** The OAuth authorization server (SMART App Launch, Backend Services), when configured. */

@@ -15,10 +15,10 @@
  * the route once the response is built; a request that gets no room within the wait is a
  * 503 with Retry-After.
  */
-import type { RequestRoom } from '../nextech/http.ts';
-import { toFhirError, UpstreamError } from '../nextech/errors.ts';
-import { MemoryBudgetFull } from '../nextech/memory-budget.ts';
-import type { EhrEncounter } from '../nextech/schemas.ts';
+import type { RequestRoom } from '../source/call.ts';
+import { toFhirError, UpstreamError } from '../source/nextech/errors.ts';
+import { MemoryBudgetFull } from '../source/memory-budget.ts';
+import type { EhrEncounter } from '../source/nextech/schemas.ts';
 import type { RequestContext } from './context.ts';
 
 /** What a refused request tells the client to wait. */

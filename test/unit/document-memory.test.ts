@@ -7,12 +7,13 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toFhirError, UpstreamError } from '../../src/nextech/errors.ts';
-import { getJson, type RequestRoom } from '../../src/nextech/http.ts';
-import { MemoryBudget } from '../../src/nextech/memory-budget.ts';
-import type { CallContext, EncounterQuery, NextechClient } from '../../src/nextech/client.ts';
-import type { EhrEncounter } from '../../src/nextech/schemas.ts';
-import { EncounterStore } from '../../src/resources/encounter-store.ts';
+import { toFhirError, UpstreamError } from '../../src/source/nextech/errors.ts';
+import type { CallContext, RequestRoom } from '../../src/source/call.ts';
+import { getJson } from '../../src/source/nextech/http.ts';
+import { MemoryBudget } from '../../src/source/memory-budget.ts';
+import type { EncounterQuery, NextechClient } from '../../src/source/nextech/client.ts';
+import type { EhrEncounter } from '../../src/source/nextech/schemas.ts';
+import { EncounterStore } from '../../src/source/nextech/encounter-store.ts';
 
 /** A JSON array body of about `bytes` bytes. */
 const jsonOf = (bytes: number): Buffer => Buffer.from(JSON.stringify(['x'.repeat(Math.max(0, bytes - 6))]));

@@ -3,7 +3,7 @@
 // bounded wait, a reader that leaves holds nothing, and a deadlock between half-read bodies
 // is broken.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { MemoryBudget, MemoryBudgetFull } from '../../src/nextech/memory-budget.ts';
+import { MemoryBudget, MemoryBudgetFull } from '../../src/source/memory-budget.ts';
 
 /** A stand-in for the listing cache: entries of known sizes, given back oldest first. */
 function fakeCache(budget: MemoryBudget, sizes: number[]) {

@@ -13,10 +13,8 @@ import { z } from 'zod';
 import { loadConfig } from '../../src/config.ts';
 import { createResourceIds } from '../../src/ids/resource-ids.ts';
 import { loadMappings } from '../../src/mapping/load.ts';
-import { NextechClient } from '../../src/nextech/client.ts';
-import { CategoryCache } from '../../src/resources/category-cache.ts';
-import { EncounterStore } from '../../src/resources/encounter-store.ts';
-import { EhrPatientSchema } from '../../src/nextech/schemas.ts';
+import { NextechSource } from '../../src/source/nextech/source.ts';
+import { EhrPatientSchema } from '../../src/source/nextech/schemas.ts';
 import { mappingContext, type RequestContext } from '../../src/resources/context.ts';
 import { assertValidFhir } from '../helpers/validator.ts';
 
@@ -39,9 +37,10 @@ const cases = z
 
 const mappings = loadMappings();
 /** Never called: mapping does no I/O. Constructing it opens no connection. */
-const nextech = new NextechClient({
-  baseUrl: 'http://nextech.invalid',
-  policy: { requestMs: 1000, connectMs: 1000 },
+const source = new NextechSource({
+  client: { baseUrl: 'http://nextech.invalid', policy: { requestMs: 1000, connectMs: 1000 } },
+  caches: { encounterTtlMs: 0, encounterMaxBytes: 0, categoryTtlMs: 0 },
+  now: () => 0,
 });
 
 /** The request context a route would build for this case's practice and environment. */
@@ -50,10 +49,8 @@ function requestContext(c: Case): RequestContext {
   return {
     services: {
       config,
-      nextech,
+      source,
       mappings,
-      encounters: new EncounterStore(nextech, { ttlMs: 0, maxBytes: 0 }),
-      categories: new CategoryCache(nextech, 0),
       ids: createResourceIds(config.resourceIdKey),
       doors: { passthrough: false, anonymous: false, supportedTypes: [] },
       now: () => 0,

@@ -1,7 +1,7 @@
 // The rate budget's fair admission, on a fake clock: per-caller queues served round-robin,
 // bounds that refuse at once, callers leaving, idle state dropped, the spacing rule kept.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { RateBudget, RateBudgetExceeded, type RateBudgetOptions } from '../../src/nextech/rate-budget.ts';
+import { RateBudget, RateBudgetExceeded, type RateBudgetOptions } from '../../src/source/nextech/rate-budget.ts';
 
 // 10 per 1000 ms: one request every 100 ms.
 const budget = (opts: Partial<RateBudgetOptions> = {}) => new RateBudget({ perWindow: 10, windowMs: 1000, now: () => Date.now(), ...opts });

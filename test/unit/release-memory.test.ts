@@ -6,7 +6,7 @@ import { Hono } from 'hono';
 import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryBudget, type Reservation } from '../../src/nextech/memory-budget.ts';
+import { MemoryBudget, type Reservation } from '../../src/source/memory-budget.ts';
 import type { AppEnv } from '../../src/routes/env.ts';
 import { releaseMemoryWhenWritten } from '../../src/routes/release-memory.ts';
 import { waitFor } from '../helpers/wait.ts';

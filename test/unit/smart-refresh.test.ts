@@ -5,7 +5,7 @@ import { OAuthError } from '../../src/auth/oauth-error.ts';
 import { RefreshFamilies } from '../../src/auth/smart/refresh-families.ts';
 import { createSealer } from '../../src/auth/smart/sealer.ts';
 import { SmartServer } from '../../src/auth/smart/server.ts';
-import type { NextechClient } from '../../src/nextech/client.ts';
+import type { EhrSource } from '../../src/source/ehr-source.ts';
 
 const refused = (f: () => void) => {
   try {
@@ -55,7 +55,7 @@ describe('SmartServer refresh', () => {
     nextechAuthorizeUrl: 'http://127.0.0.1:1/oauth2/authorize',
     publicBaseUrl: 'http://localhost:8080',
     supportedTypes: ['Patient'],
-    nextech: {} as NextechClient,
+    source: {} as EhrSource,
     patientIds: { issue: () => undefined, open: () => undefined },
     now: Date.now,
   });

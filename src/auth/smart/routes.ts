@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
-import { UpstreamError } from '../../nextech/errors.ts';
+import { UpstreamError } from '../../source/nextech/errors.ts';
 import { formBody, limitBody } from '../form-body.ts';
 import { describeAccess } from './consent.ts';
 import type { PickerClaims } from './claims.ts';
@@ -134,7 +134,7 @@ export function smartRoutes(smart: SmartServer): Hono {
 }
 
 async function searchRows(smart: SmartServer, p: PickerClaims, query: string): Promise<PickerRow[]> {
-  const found = await smart.deps.nextech.searchPatients(smart.callFor(p), query);
+  const found = await smart.deps.source.findPatients(smart.callFor(p), query);
   return found.slice(0, 50).flatMap((r) => {
     const id = smart.deps.patientIds.issue(p.prac, r);
     const name = [r.firstName, r.middleName, r.lastName].filter(Boolean).join(' ') || '(no name)';

@@ -8,8 +8,8 @@
  */
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { SmartClient, SmartSettings } from '../../config.ts';
-import type { CallContext, NextechClient } from '../../nextech/client.ts';
-import type { EhrPatient } from '../../nextech/schemas.ts';
+import type { CallContext } from '../../source/call.ts';
+import type { EhrSource, SourcePatient } from '../../source/ehr-source.ts';
 import { BoundedMemory } from '../bounded-memory.ts';
 import type { IdTokens } from '../id-token.ts';
 import { exchangeCode, NextechOAuthError, refreshGrant, type NextechOAuthClient, type NextechTokens } from '../nextech-oauth.ts';
@@ -24,7 +24,7 @@ export { OAuthError } from '../oauth-error.ts';
 
 /** How the picker turns Nextech rows into Patient ids and back (the resource id scheme). */
 export interface PatientIdScheme {
-  issue(practiceId: string, record: EhrPatient): string | undefined;
+  issue(practiceId: string, record: SourcePatient): string | undefined;
   open(practiceId: string, id: string): { patientId: number; term: string } | undefined;
 }
 
@@ -36,7 +36,8 @@ export interface SmartServerDeps {
   publicBaseUrl: string;
   defaultPracticeId?: string;
   supportedTypes: readonly string[];
-  nextech: NextechClient;
+  /** The EHR the picker searches, as the signed-in user. */
+  source: EhrSource;
   patientIds: PatientIdScheme;
   /** Signs id_tokens; without it `openid` is not granted. */
   idTokens?: IdTokens;
@@ -233,8 +234,7 @@ export class SmartServer {
   async patientExists(p: PickerClaims, id: string): Promise<boolean> {
     const loc = this.deps.patientIds.open(p.prac, id);
     if (!loc) return false;
-    const rows = await this.deps.nextech.searchPatients(this.callFor(p), loc.term);
-    return rows.some((r) => r.patientId === loc.patientId);
+    return (await this.deps.source.patientByKey(this.callFor(p), loc)) !== undefined;
   }
 
   async #codeGrant(client: SmartClient, form: URLSearchParams): Promise<Record<string, unknown>> {

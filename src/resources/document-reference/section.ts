@@ -18,7 +18,7 @@ export async function requestedSection(ctx: RequestContext, req: SearchRequest):
     throw invalidParam('section', 'takes exactly one section name (Nextech returns one section at a time)');
   }
   const name = only.token.code ?? '';
-  const categories = await ctx.services.categories.get(ctx.call, ctx.callerKey);
+  const categories = await ctx.services.source.sections(ctx.call);
   const match = categories.find((c) => c.toLowerCase() === name.toLowerCase());
   if (!match) throw invalidParam('section', `is not a CCD section; valid sections: ${categories.join(', ')}`);
   return match;
@@ -26,6 +26,6 @@ export async function requestedSection(ctx: RequestContext, req: SearchRequest):
 
 /** The section whose key a document id carries, or undefined if none matches. */
 export async function sectionForKey(ctx: RequestContext, key: string): Promise<string | undefined> {
-  const categories = await ctx.services.categories.get(ctx.call, ctx.callerKey);
+  const categories = await ctx.services.source.sections(ctx.call);
   return categories.find((c) => sectionKey(c) === key);
 }

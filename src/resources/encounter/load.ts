@@ -5,8 +5,8 @@
  */
 import type { DocumentReference, Encounter } from 'fhir/r4';
 import type { PatientLocator } from '../../ids/resource-ids.ts';
-import type { EncounterQuery } from '../../nextech/client.ts';
-import type { EhrEncounter } from '../../nextech/schemas.ts';
+import type { EncounterWindow } from '../../source/ehr-source.ts';
+import type { EhrEncounter } from '../../source/nextech/schemas.ts';
 import type { MappingContext } from '../../mapping/functions.ts';
 import { mappingContext, type RequestContext } from '../context.ts';
 import { readPatient } from '../patient/index.ts';
@@ -29,12 +29,11 @@ export interface LoadedEncounter {
  */
 export const OPEN_END = '2099-12-31T23:59:59.999Z';
 
-/** The upstream query for a target: instants, `end` inclusive as Nextech reads it. */
-export function upstreamQuery(t: Pick<EncounterTarget, 'start' | 'end'>, section?: string): EncounterQuery {
+/** The upstream window for a target: instants, `end` inclusive as Nextech reads it. */
+export function upstreamWindow(t: Pick<EncounterTarget, 'start' | 'end'>): EncounterWindow {
   return {
     ...(t.start === undefined ? {} : { start: new Date(t.start).toISOString() }),
     end: t.end === undefined ? OPEN_END : new Date(t.end - 1).toISOString(),
-    ...(section === undefined ? {} : { section }),
   };
 }
 
@@ -51,7 +50,7 @@ async function patientExists(ctx: RequestContext, id: string): Promise<boolean> 
 
 /** One target's records, straight from the store (no patient check: reads use this). */
 export async function fetchTarget(ctx: RequestContext, t: EncounterTarget, section?: string): Promise<LoadedEncounter[]> {
-  const { rows, read } = await ctx.services.encounters.get(ctx.call, ctx.callerKey, t.patient.patientId, upstreamQuery(t, section));
+  const { rows, read } = await ctx.services.source.encounters(ctx.call, t.patient.patientId, upstreamWindow(t), section);
   // The request keeps these CCDs until its response is built: they count, whatever the cache does.
   await holdListing(ctx, rows, read);
   return rows.map((record) => ({ record, patientResourceId: t.patientResourceId, patient: t.patient }));

@@ -5,7 +5,7 @@ import type { Patient } from 'fhir/r4';
 import { notFound } from '../../fhir/outcome.ts';
 import { matchesAll } from '../../fhir/search/match.ts';
 import type { SearchRequest } from '../../fhir/search/types.ts';
-import type { EhrPatient } from '../../nextech/schemas.ts';
+import type { EhrPatient } from '../../source/nextech/schemas.ts';
 import { mappingContext, once, practiceIds, practiceSystem, type RequestContext } from '../context.ts';
 import type { ResourceModule, SearchResult } from '../registry-types.ts';
 import { patientSearchParams } from './params.ts';
@@ -49,7 +49,7 @@ async function search(ctx: RequestContext, req: SearchRequest): Promise<SearchRe
 }
 
 const searchTerm = (ctx: RequestContext, term: string) =>
-  once(ctx, `patient-search\u0000${term}`, () => ctx.services.nextech.searchPatients(ctx.call, term));
+  once(ctx, `patient-search\u0000${term}`, () => ctx.services.source.findPatients(ctx.call, term));
 
 /** Default order: family, given names, birth date, then id, so pages are stable. */
 function byName(a: Patient, b: Patient): number {

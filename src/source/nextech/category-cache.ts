@@ -3,7 +3,8 @@
  * with a TTL: they change rarely, and a DocumentReference search with `section` must check
  * its value before asking Nextech for encounters.
  */
-import type { CallContext, NextechClient } from '../nextech/client.ts';
+import type { CallContext } from '../call.ts';
+import type { NextechClient } from './client.ts';
 
 /** (practice, caller) lists held at most. */
 const MAX_ENTRIES = 10_000;

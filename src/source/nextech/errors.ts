@@ -2,7 +2,7 @@
  * Upstream failures as typed errors, and their translation into FHIR responses.
  * The upstream body is never copied into an outcome: it may carry patient data or tokens.
  */
-import { FhirError, outcome } from '../fhir/outcome.ts';
+import { FhirError, outcome } from '../../fhir/outcome.ts';
 
 export type UpstreamFailure =
   | { kind: 'rejected'; status: 400 }

@@ -14,8 +14,9 @@ import type { z } from 'zod';
 import { Breakers, CircuitOpen, outcomeOf, subjectOf, type Admission } from './breaker.ts';
 import { Coalescer } from './coalesce.ts';
 import { UpstreamError } from './errors.ts';
-import { getJson, type RequestRoom } from './http.ts';
-import type { MemoryBudget } from './memory-budget.ts';
+import type { CallContext, RequestRoom, UpstreamCredential } from '../call.ts';
+import { getJson } from './http.ts';
+import type { MemoryBudget } from '../memory-budget.ts';
 import { NegativeCache } from './negative-cache.ts';
 import { tokenFingerprint } from './fingerprint.ts';
 import { nextechPaths } from './paths.ts';
@@ -29,30 +30,6 @@ import {
   type EhrEncounter,
   type EhrPatient,
 } from './schemas.ts';
-
-/**
- * What is sent to Nextech as `Authorization: Bearer` for a call: the service's own managed
- * token, or a Nextech token a caller brought — sealed inside one of our SMART tokens
- * (`vouched`: Nextech issued it to us) or passed through as the caller sent it (not vouched
- * until Nextech has accepted it once).
- */
-export type UpstreamCredential = { kind: 'managed' } | { kind: 'bearer'; token: string; vouched: boolean };
-
-/** Who is calling, for which practice, with which credential; every upstream call carries all three. */
-export interface CallContext {
-  practiceId: string;
-  credential: UpstreamCredential;
-  /** The caller's identity from the door it came through: coalescing keys by it (never a token). */
-  callerKey: string;
-  /** Aborts the upstream call when the client goes away. */
-  signal?: AbortSignal;
-  /**
-   * The request's room in the document memory budget: an encounter listing read for it
-   * counts there (per body byte, what the request will make of it) until its response has
-   * been written, rather than only until parsed.
-   */
-  room?: () => RequestRoom | undefined;
-}
 
 /** The service's own Nextech token (managed mode). */
 export interface ManagedCredentials {

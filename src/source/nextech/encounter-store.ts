@@ -10,10 +10,11 @@
  * memory budget, which takes them back (least recently used first) when bodies being read
  * need the room.
  */
-import { Coalescer } from '../nextech/coalesce.ts';
-import type { CallContext, EncounterQuery, NextechClient } from '../nextech/client.ts';
-import type { MemoryBudget } from '../nextech/memory-budget.ts';
-import type { EhrEncounter } from '../nextech/schemas.ts';
+import { Coalescer } from './coalesce.ts';
+import type { CallContext } from '../call.ts';
+import type { EncounterQuery, NextechClient } from './client.ts';
+import type { MemoryBudget } from '../memory-budget.ts';
+import type { EhrEncounter } from './schemas.ts';
 
 export interface EncounterStoreOptions {
   /** How long a result may be reused (0 disables reuse across requests). */

@@ -7,7 +7,8 @@
  */
 import { errors, request, type Dispatcher } from 'undici';
 import { UpstreamError, type UpstreamFailure } from './errors.ts';
-import { MemoryBudgetFull, type MemoryBudget, type Reservation } from './memory-budget.ts';
+import type { RequestRoom } from '../call.ts';
+import { MemoryBudgetFull, type MemoryBudget, type Reservation } from '../memory-budget.ts';
 
 /** Bodies larger than this (or than the whole memory budget) are refused rather than buffered (20 CCDs of several MB fit). */
 const MAX_BODY_BYTES = 256 * 1024 * 1024;
@@ -31,17 +32,6 @@ export interface GetOptions {
    * back once parsed.
    */
   room?: RequestRoom & { keep: boolean };
-}
-
-/** A request's reservation in the document memory budget, and what it takes per body byte. */
-export interface RequestRoom {
-  reservation: Reservation;
-  /**
-   * Bytes held per body byte: the body and the values parsed from it (the JSON text, then
-   * its strings at up to two bytes a character) and, for requests that build documents, the
-   * response made from them. At least 1.
-   */
-  perByte: number;
 }
 
 /**

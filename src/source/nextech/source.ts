@@ -1,0 +1,70 @@
+/**
+ * The Nextech adapter: the EhrSource the resources use, over the Nextech client (the wire),
+ * the encounter listing store (one upstream call per patient, window and section, shared
+ * and briefly reused) and the section list cache.
+ */
+import type { CallContext } from '../call.ts';
+import type { EhrSource, EncounterListing, EncounterWindow, PatientKey, SourcePatient } from '../ehr-source.ts';
+import type { MemoryBudget } from '../memory-budget.ts';
+import { CategoryCache } from './category-cache.ts';
+import { NextechClient, type NextechClientOptions } from './client.ts';
+import { EncounterStore } from './encounter-store.ts';
+
+export interface NextechSourceOptions {
+  client: NextechClientOptions;
+  caches: {
+    /** How long an encounter listing may be reused (0: never across requests). */
+    encounterTtlMs: number;
+    /** CCD bytes the listing store may hold (within the document memory budget). */
+    encounterMaxBytes: number;
+    /** How long a practice's section list is reused. */
+    categoryTtlMs: number;
+  };
+  /** The document memory budget the listings count against. */
+  memory?: MemoryBudget;
+  /** Each reuse of a listing, for metrics. */
+  onReuse?: () => void;
+  now: () => number;
+}
+
+export class NextechSource implements EhrSource {
+  readonly client: NextechClient;
+  readonly listings: EncounterStore;
+  readonly #categories: CategoryCache;
+
+  constructor(opts: NextechSourceOptions) {
+    this.client = new NextechClient({ ...opts.client, ...(opts.memory ? { memory: opts.memory } : {}) });
+    this.listings = new EncounterStore(this.client, {
+      ttlMs: opts.caches.encounterTtlMs,
+      maxBytes: opts.caches.encounterMaxBytes,
+      now: opts.now,
+      ...(opts.memory ? { memory: opts.memory } : {}),
+      ...(opts.onReuse ? { onReuse: opts.onReuse } : {}),
+    });
+    this.#categories = new CategoryCache(this.client, opts.caches.categoryTtlMs, opts.now);
+  }
+
+  findPatients(call: CallContext, term: string): Promise<SourcePatient[]> {
+    return this.client.searchPatients(call, term);
+  }
+
+  async patientByKey(call: CallContext, key: PatientKey): Promise<SourcePatient | undefined> {
+    return (await this.findPatients(call, key.term)).find((r) => r.patientId === key.patientId);
+  }
+
+  encounters(call: CallContext, patientId: number, window: EncounterWindow, section?: string): Promise<EncounterListing> {
+    return this.listings.get(call, call.callerKey, patientId, { ...window, ...(section === undefined ? {} : { section }) });
+  }
+
+  sections(call: CallContext): Promise<string[]> {
+    return this.#categories.get(call, call.callerKey);
+  }
+
+  unavailable(): string | undefined {
+    return this.client.breakers.allOpen() ? 'nextech-unavailable: every circuit to the Nextech API is open' : undefined;
+  }
+
+  close(): Promise<void> {
+    return this.client.close();
+  }
+}
