@@ -1,12 +1,24 @@
 /**
- * The CapabilityStatement, built from the same registry the routes use, so it lists exactly
- * the interactions and search parameters that work (https://hl7.org/fhir/R4/capabilitystatement.html).
+ * The CapabilityStatement, from plain data the resource registry hands it (the same
+ * declarations the routes use), so it lists exactly the interactions and search
+ * parameters that work (https://hl7.org/fhir/R4/capabilitystatement.html).
  */
 import type { CapabilityStatement, CapabilityStatementRestResource, CapabilityStatementRestSecurity } from 'fhir/r4';
-import type { ResourceModule } from '../resources/registry-types.ts';
+import type { SearchCapabilities, SearchParamDef } from './search/types.ts';
+
+/** What the statement says of one resource type. */
+export interface CapabilityResource {
+  type: string;
+  profile: string;
+  documentation: string;
+  interactions: readonly ('read' | 'search-type')[];
+  searchParams: readonly Pick<SearchParamDef, 'name' | 'type' | 'definition' | 'documentation'>[];
+  capabilities: SearchCapabilities;
+  operations?: readonly { name: string; definition: string; documentation: string }[];
+}
 
 export interface CapabilityInput {
-  modules: readonly ResourceModule[];
+  modules: readonly CapabilityResource[];
   baseUrl: string;
   software: { name: string; version: string };
   /** When the statement was built (service start). */
@@ -71,7 +83,7 @@ function restSecurity(security: CapabilitySecurity): CapabilityStatementRestSecu
   };
 }
 
-function resourceEntry(m: ResourceModule, baseUrl: string): CapabilityStatementRestResource {
+function resourceEntry(m: CapabilityResource, baseUrl: string): CapabilityStatementRestResource {
   const canonical = (url: string) => url.replace('{base}', baseUrl);
   return {
     type: m.type,

@@ -6,7 +6,17 @@
 import type { FhirResource } from 'fhir/r4';
 import type { ResourceView, SearchCapabilities, SearchParamDef, SearchRequest } from '../fhir/search/types.ts';
 import type { ViewRules } from '../fhir/view.ts';
+import type { PracticeIds } from '../ids/resource-ids.ts';
 import type { RequestContext } from './context.ts';
+
+/** A raw representation of a resource: its media type, how to read it, and headers to serve it with. */
+export interface RawRead {
+  contentType: string;
+  /** `_format` values that ask for it (besides the media type itself). */
+  formats: readonly string[];
+  headers: Readonly<Record<string, string>>;
+  read(ctx: RequestContext, id: string): Promise<string>;
+}
 
 export type Interaction = 'read' | 'search-type';
 
@@ -27,6 +37,8 @@ export interface OperationDef {
   documentation: string;
   /** Its own input parameters (paging and view parameters come on top). */
   parameters: readonly string[];
+  /** Its parameters whose values are ids of a resource type (e.g. `patient` → Patient): compartment checks read them. */
+  identifies?: Readonly<Record<string, string>>;
   /** Runs the operation on its parameters (from the URL and/or a form body). */
   run(ctx: RequestContext, params: ReadonlyArray<readonly [string, string]>): Promise<FhirResource>;
 }
@@ -48,6 +60,20 @@ export interface ResourceModule {
    * scope, like the CapabilityStatement.
    */
   conformance?: boolean;
+  /**
+   * Membership in the patient compartment, as this server keeps it: the upstream patient
+   * number a resource of this type, or an id of this type, belongs to (ids seal it, src/ids).
+   * Absent: the type holds no patient data (conformance resources). Scope enforcement reads it.
+   */
+  compartment?: {
+    ofResource(r: FhirResource, ids: PracticeIds): number | undefined;
+    ofId(id: string, ids: PracticeIds): number | undefined;
+  };
+  /**
+   * A representation other than FHIR JSON that a read may be negotiated to (Binary's raw
+   * document, https://hl7.org/fhir/R4/binary.html#rest): asked for with Accept or `_format`.
+   */
+  raw?: RawRead;
   /** `view` lets a module skip work for elements that will be left out. */
   read(ctx: RequestContext, id: string, view: ResourceView): Promise<FhirResource>;
   /** Present exactly when `interactions` include search-type. */

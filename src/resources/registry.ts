@@ -1,23 +1,43 @@
 /**
- * The registry: every resource type this server offers, declared once. Routes, the
- * CapabilityStatement and the openapi.yaml check all read this list.
+ * The registry: every resource type this server offers, declared once — its interactions,
+ * search parameters (and which of them identify whose records a search is about), its
+ * patient compartment, raw reads and operations. Routes, the CapabilityStatement, the
+ * openapi.yaml check, scope enforcement and SearchParameter resources are views of it.
  */
-import { binaryModule } from './binary.ts';
+import { binaryModule } from './binary/index.ts';
 import { documentReferenceModule } from './document-reference/index.ts';
 import { encounterModule } from './encounter/index.ts';
 import { patientModule } from './patient/index.ts';
+import type { Compartments } from '../auth/smart/compartment.ts';
+import type { PracticeIds } from '../ids/resource-ids.ts';
 import type { ResourceModule } from './registry-types.ts';
-import { searchParameterModule } from './search-parameter.ts';
+import { searchParameterModuleFor } from './search-parameter.ts';
 
-export const resourceModules: readonly ResourceModule[] = [
-  patientModule,
-  encounterModule,
-  documentReferenceModule,
-  binaryModule,
-  searchParameterModule,
-];
+const dataModules: readonly ResourceModule[] = [patientModule, encounterModule, documentReferenceModule, binaryModule];
+
+export const resourceModules: readonly ResourceModule[] = [...dataModules, searchParameterModuleFor(dataModules)];
 
 /** Search parameter definitions by name, per resource type (built once). */
 export const searchParamIndex = new Map(
   resourceModules.map((m) => [m.type, new Map(m.searchParams.map((p) => [p.name, p]))] as const),
 );
+
+const byType = new Map(resourceModules.map((m) => [m.type as string, m]));
+
+/** The registered module of a type. */
+export function moduleOf(type: string): ResourceModule | undefined {
+  return byType.get(type);
+}
+
+/** Parameter name → the resource type its values are ids of, per resource type's search. */
+export const identifyingParams: ReadonlyMap<string, ReadonlyMap<string, string>> = new Map(
+  resourceModules.map((m) => [m.type, new Map(m.searchParams.flatMap((p) => (p.identifies ? [[p.name, p.identifies] as const] : [])))]),
+);
+
+/** Patient compartment membership of every registered type, with one practice's ids. */
+export function compartmentsFor(ids: PracticeIds): Compartments {
+  return {
+    ofResource: (r) => byType.get(r.resourceType)?.compartment?.ofResource(r, ids),
+    ofId: (type, id) => byType.get(type)?.compartment?.ofId(id, ids),
+  };
+}

@@ -3,7 +3,7 @@
  * parameters for the access log, and one audit line per interaction — who (a caller
  * fingerprint), which practice, what, and the ids returned — routable on its own.
  */
-import type { FhirResource } from 'fhir/r4';
+import type { Bundle, FhirResource } from 'fhir/r4';
 import type { Context } from 'hono';
 import type { AppEnv } from './env.ts';
 
@@ -14,10 +14,18 @@ export function noteParams(c: Context<AppEnv>, pairs: ReadonlyArray<readonly [st
 }
 
 /** One audit line per FHIR interaction: who, which practice, what, and the ids returned. */
-export function auditLine(c: Context<AppEnv>, interaction: string, resourceType: string, result: FhirResource): void {
+export function auditLine(
+  c: Context<AppEnv>,
+  interaction: string,
+  resourceType: string,
+  // What was answered: a resource, a bundle, or the type and id of a raw representation.
+  result: FhirResource | { resourceType: string; id: string },
+): void {
   const ids =
-    result.resourceType === 'Bundle'
+    isBundle(result)
       ? (result.entry ?? []).flatMap((e) => (e.resource?.id ? [`${e.resource.resourceType}/${e.resource.id}`] : []))
       : [`${result.resourceType}/${result.id ?? ''}`];
   c.var.audit.info({ caller: c.var.caller, practice: c.var.fhirBase.practiceId, interaction, resourceType, ids }, 'audit');
 }
+
+const isBundle = (r: { resourceType: string }): r is Bundle => r.resourceType === 'Bundle';

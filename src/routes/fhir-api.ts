@@ -12,13 +12,13 @@ import { badRequest, FhirError, outcome } from '../fhir/outcome.ts';
 import { parametersToPairs } from '../fhir/parameters.ts';
 import { parseSearch, parseView } from '../fhir/search/parse.ts';
 import { applyView } from '../fhir/view.ts';
-import { assertOwnPatient, authorize, confine, forbidden, patientNumberOfId } from '../auth/smart/compartment.ts';
+import { assertOwnPatient, authorize, confine, forbidden } from '../auth/smart/compartment.ts';
 import { practiceIds, type RequestContext, type Services } from '../resources/context.ts';
-import { resourceModules, searchParamIndex } from '../resources/registry.ts';
+import { compartmentsFor, identifyingParams, resourceModules, searchParamIndex } from '../resources/registry.ts';
 import type { ResourceModule } from '../resources/registry-types.ts';
 import { formBody } from '../auth/form-body.ts';
 import { auditLine, noteParams } from './audit.ts';
-import { binaryRoute } from './binary-route.ts';
+import { prefersRaw } from './negotiate-raw.ts';
 import type { AppEnv } from './env.ts';
 import { requestContext } from './request-context.ts';
 import { fhirJson } from './respond.ts';
@@ -36,8 +36,8 @@ export function fhirApi(opts: FhirApiOptions): Hono<AppEnv> {
   const api = new Hono<AppEnv>();
   // What a request held of the document memory is given back once its response is written.
   api.use(releaseMemoryWhenWritten);
-  // Binary negotiates its own formats (the raw document or FHIR JSON).
-  api.get('/Binary/:id', (c) => binaryRoute(c, requestContext(c, opts.services)));
+  // Types with a raw representation (Binary's document) negotiate their own formats.
+  for (const m of resourceModules) if (m.raw && m.interactions.includes('read')) api.get(`/${m.type}/:id`, (c) => read(c, m, opts.services));
   api.use(async (c, next) => {
     assertJsonAcceptable(c.req.header('accept'), new URL(c.req.url).searchParams.get('_format') ?? undefined);
     await next();
@@ -87,11 +87,13 @@ function addResourceRoutes(api: Hono<AppEnv>, m: ResourceModule, services: Servi
       const pairs = await read();
       noteParams(c, pairs, new Set([...op.parameters, ...RESULT_PARAMS]));
       const ids = practiceIds(ctx);
+      const compartments = compartmentsFor(ids);
+      const identifying = new Map(Object.entries(op.identifies ?? {}));
       const patient = ctx.grant ? authorize(ctx.grant, ids, m.type, 'search') : undefined;
-      if (patient !== undefined) assertOwnPatient(ids, m.type, pairs, patient);
-      const result = await op.run(ctx, patient === undefined ? pairs : withPatient(pairs, ctx));
+      if (patient !== undefined) assertOwnPatient(compartments, identifying, pairs, patient);
+      const result = await op.run(ctx, patient === undefined ? pairs : withPatient(pairs, ctx, patientParam(identifying)));
       const confined = result.resourceType === 'Bundle' && patient !== undefined
-        ? { ...result, entry: (result.entry ?? []).filter((e) => !e.resource || confine(ids, [e.resource], patient).length > 0) }
+        ? { ...result, entry: (result.entry ?? []).filter((e) => !e.resource || confine(compartments, [e.resource], patient).length > 0) }
         : result;
       auditLine(c, `operation:${op.name}`, m.type, confined);
       return fhirJson(c, confined);
@@ -105,24 +107,33 @@ function addResourceRoutes(api: Hono<AppEnv>, m: ResourceModule, services: Servi
     api.get(`/${m.type}`, (c) => search(c, m, run, services, () => Promise.resolve(queryPairs(c))));
     api.post(`/${m.type}/_search`, (c) => search(c, m, run, services, async () => [...queryPairs(c), ...(await formPairs(c))]));
   }
-  if (m.interactions.includes('read')) {
-    api.get(`/${m.type}/:id`, async (c) => {
-      const pairs = queryPairs(c);
-      noteParams(c, pairs, new Set(['_summary', '_elements']));
-      const view = parseView(pairs);
-      const ctx = m.conformance ? conformanceContext(c, services) : requestContext(c, services);
-      const id = c.req.param('id');
-      const ids = practiceIds(ctx);
-      const patient = ctx.grant ? authorize(ctx.grant, ids, m.type, 'read') : undefined;
-      // Checked on the id first (no upstream call for another patient), then on the result.
-      if (patient !== undefined && patientNumberOfId(ids, m.type, id) !== patient) throw outsideCompartment();
-      const resource = await m.read(ctx, id, view);
-      if (confine(ids, [resource], patient).length === 0) throw outsideCompartment();
-      auditLine(c, 'read', m.type, resource);
-      return fhirJson(c, applyView(resource, view, m.view));
-    });
-  }
+  if (m.interactions.includes('read') && !m.raw) api.get(`/${m.type}/:id`, (c) => read(c, m, services));
   api.on(WRITE_METHODS, [`/${m.type}`, `/${m.type}/*`], methodNotAllowed);
+}
+
+/** A read: FHIR JSON, or the type's raw representation when the client prefers it. */
+async function read(c: Context<AppEnv>, m: ResourceModule, services: Services): Promise<Response> {
+  const pairs = queryPairs(c);
+  noteParams(c, pairs, new Set(['_summary', '_elements', '_format']));
+  const ctx = m.conformance ? conformanceContext(c, services) : requestContext(c, services);
+  const id = c.req.param('id') ?? '';
+  const ids = practiceIds(ctx);
+  const compartments = compartmentsFor(ids);
+  const patient = ctx.grant ? authorize(ctx.grant, ids, m.type, 'read') : undefined;
+  // Checked on the id first (no upstream call for another patient), then on the result.
+  if (patient !== undefined && compartments.ofId(m.type, id) !== patient) throw outsideCompartment();
+  const format = new URL(c.req.url).searchParams.get('_format') ?? undefined;
+  if (m.raw && prefersRaw(m.raw, c.req.header('accept'), format)) {
+    const body = await m.raw.read(ctx, id);
+    auditLine(c, 'read', m.type, { resourceType: m.type, id });
+    return c.body(body, 200, { 'content-type': `${m.raw.contentType}; charset=utf-8`, ...m.raw.headers });
+  }
+  if (m.raw) assertJsonAcceptable(c.req.header('accept'), format);
+  const view = parseView(pairs);
+  const resource = await m.read(ctx, id, view);
+  if (confine(compartments, [resource], patient).length === 0) throw outsideCompartment();
+  auditLine(c, 'read', m.type, resource);
+  return fhirJson(c, applyView(resource, view, m.view));
 }
 
 async function search(
@@ -139,14 +150,18 @@ async function search(
   const defs = searchParamIndex.get(m.type) ?? new Map();
   noteParams(c, pairs, new Set([...defs.keys(), ...RESULT_PARAMS]));
   const ids = practiceIds(ctx);
+  const compartments = compartmentsFor(ids);
+  const identifying = identifyingParams.get(m.type) ?? new Map<string, string>();
   const patient = ctx.grant ? authorize(ctx.grant, ids, m.type, 'search') : undefined;
-  if (patient !== undefined) assertOwnPatient(ids, m.type, pairs, patient);
-  const scoped = patient !== undefined && defs.has('patient') && !pairs.some(([k]) => DRIVERS.has(k)) ? withPatient(pairs, ctx) : pairs;
+  if (patient !== undefined) assertOwnPatient(compartments, identifying, pairs, patient);
+  // A search that names no records of its own is about the patient in context.
+  const names = pairs.some(([k]) => identifying.has(k.split(':')[0] ?? ''));
+  const scoped = patient !== undefined && !names ? withPatient(pairs, ctx, patientParam(identifying)) : pairs;
   const { request, ignored } = parseSearch(m.type, defs, scoped, { strict, baseUrl: ctx.baseUrl, capabilities: m.capabilities });
   const result = await run(ctx, request);
   // With patient scopes, only the patient in context's resources are ever returned.
-  const matches = confine(ids, result.matches, patient);
-  const included = result.included ? confine(ids, await result.included(pageOf(matches, request)), patient) : [];
+  const matches = confine(compartments, result.matches, patient);
+  const included = result.included ? confine(compartments, await result.included(pageOf(matches, request)), patient) : [];
   // Page-first: light matches are made whole only for the page.
   const whole = result.complete ? await result.complete(pageOf(matches, request)) : undefined;
   const bundle = searchset({ matches, request, baseUrl: ctx.baseUrl, ignored, included, view: m.view, ...(whole ? { page: whole } : {}) });
@@ -154,14 +169,14 @@ async function search(
   return fhirJson(c, bundle);
 }
 
-/** Parameters that already name whose records a search is about. */
-const DRIVERS = new Set(['patient', '_id', 'encounter']);
-
-/** Adds the patient in context to a search or operation that names none. */
-function withPatient(pairs: [string, string][], ctx: RequestContext): [string, string][] {
+/** Adds the patient in context, as parameter `name` (the one referencing a Patient), to a search or operation that names none. */
+function withPatient(pairs: [string, string][], ctx: RequestContext, name: string | undefined): [string, string][] {
   const id = ctx.grant?.patient;
-  return id === undefined || pairs.some(([k]) => k === 'patient') ? pairs : [...pairs, ['patient', id]];
+  return id === undefined || name === undefined || pairs.some(([k]) => k === name) ? pairs : [...pairs, [name, id]];
 }
+
+/** The parameter through which a search or operation names its patient: the one whose values are Patient ids other than `_id`. */
+const patientParam = (identifying: ReadonlyMap<string, string>) => [...identifying].find(([name, type]) => type === 'Patient' && name !== '_id')?.[0];
 
 /** Conformance resources need no practice, token or upstream call: only the base URL. */
 function conformanceContext(c: Context<AppEnv>, services: Services): RequestContext {

@@ -1,9 +1,8 @@
 /**
  * Scope enforcement for requests carrying a SMART token: which interactions the granted
- * scopes allow, and — with `patient/` scopes — confinement to the patient in context. The
- * Nextech patient number sealed inside an id (src/ids) decides membership (it is what
- * Nextech itself checks); ids are opened with the practice's codec, so an altered id, or
- * one of another practice, belongs to nobody.
+ * scopes allow, and — with `patient/` scopes — confinement to the patient in context.
+ * Membership comes from the resource registry (each type declares it): the Nextech patient
+ * number sealed inside an id (src/ids) decides it, since that is what Nextech itself checks.
  */
 import type { FhirResource } from 'fhir/r4';
 import { FhirError, outcome } from '../../fhir/outcome.ts';
@@ -19,31 +18,14 @@ export interface SmartGrant {
 
 export const forbidden = (why: string) => new FhirError(403, outcome('error', 'forbidden', why));
 
-/** The Nextech patient number a resource belongs to, if any. */
-export function patientNumberOf(ids: PracticeIds, r: FhirResource): number | undefined {
-  if (r.resourceType === 'Patient') return ids.patient.open(r.id ?? '')?.patientId;
-  if (r.resourceType === 'Encounter' || r.resourceType === 'DocumentReference') return refNumber(ids, r.subject?.reference);
-  if (r.resourceType === 'Binary') return refNumber(ids, r.securityContext?.reference);
-  // Other types carry no patient data here (e.g. SearchParameter).
-  return undefined;
-}
-
-const refNumber = (ids: PracticeIds, ref: string | undefined) =>
-  ref?.startsWith('Patient/') ? ids.patient.open(ref.slice(8))?.patientId : undefined;
-
-/** The patient number an id of this type carries, when it opens as one (a Binary id is a DocumentReference's). */
-export function patientNumberOfId(ids: PracticeIds, resourceType: string, id: string): number | undefined {
-  switch (resourceType) {
-    case 'Patient':
-      return ids.patient.open(id)?.patientId;
-    case 'Encounter':
-      return ids.encounter.open(id)?.patient.patientId;
-    case 'DocumentReference':
-    case 'Binary':
-      return ids.document.open(id)?.patient.patientId;
-    default:
-      return undefined;
-  }
+/**
+ * Membership in the patient compartment, as the resource registry declares it: the upstream
+ * patient number a resource belongs to, or that an id of a type carries (undefined: nobody's,
+ * or a type without patient data).
+ */
+export interface Compartments {
+  ofResource(r: FhirResource): number | undefined;
+  ofId(resourceType: string, id: string): number | undefined;
 }
 
 /**
@@ -63,27 +45,27 @@ export function authorize(grant: SmartGrant, ids: PracticeIds, resourceType: str
 }
 
 /**
- * Refuses, before any upstream call, a search or operation whose `patient`, `_id` or
- * `encounter` values name another patient than the one in context.
+ * Refuses, before any upstream call, a search or operation whose values of a parameter that
+ * identifies records (`patient`, `_id`, `encounter`: `identifying`, parameter name → the
+ * resource type of its ids) name another patient than the one in context.
  */
 export function assertOwnPatient(
-  ids: PracticeIds,
-  resourceType: string,
+  compartments: Compartments,
+  identifying: ReadonlyMap<string, string>,
   pairs: ReadonlyArray<readonly [string, string]>,
   patient: number,
 ): void {
   for (const [key, value] of pairs) {
-    const name = key.split(':')[0];
-    if (name !== 'patient' && name !== '_id' && name !== 'encounter') continue;
+    const type = identifying.get(key.split(':')[0] ?? '');
+    if (type === undefined) continue;
     for (const v of value.split(',')) {
       const id = v.replace(/^.*\//, '');
-      const type = name === 'patient' ? 'Patient' : name === 'encounter' ? 'Encounter' : resourceType;
-      if (patientNumberOfId(ids, type, id) !== patient) throw forbidden('The access token only allows the patient in context');
+      if (compartments.ofId(type, id) !== patient) throw forbidden('The access token only allows the patient in context');
     }
   }
 }
 
 /** Keeps the resources of the patient (all of them when not confined). */
-export function confine<T extends FhirResource>(ids: PracticeIds, resources: readonly T[], patient: number | undefined): T[] {
-  return patient === undefined ? [...resources] : resources.filter((r) => patientNumberOf(ids, r) === patient);
+export function confine<T extends FhirResource>(compartments: Compartments, resources: readonly T[], patient: number | undefined): T[] {
+  return patient === undefined ? [...resources] : resources.filter((r) => compartments.ofResource(r) === patient);
 }

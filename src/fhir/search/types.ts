@@ -30,6 +30,17 @@ export interface SearchParamDef {
    * not matched in memory; its `expression` is then empty.
    */
   upstreamOnly?: boolean;
+  /**
+   * Its values are ids of this resource type (`_id`, or a reference such as `patient`):
+   * they say whose records the search is about. Planning reads it to find the records to
+   * fetch, and compartment checks to confine a search to the patient in context.
+   */
+  identifies?: string;
+  /** A date parameter that narrows which records are fetched (not only which are kept). */
+  narrowsWindow?: boolean;
+  /** Whether several values (comma, OR) or repetitions (AND) are accepted; both default to true. */
+  multipleOr?: boolean;
+  multipleAnd?: boolean;
 }
 
 export interface TokenValue {

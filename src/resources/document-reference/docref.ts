@@ -11,8 +11,8 @@ import { dateValueRange } from '../../fhir/search/date.ts';
 import { parseSearch } from '../../fhir/search/parse.ts';
 import type { PatientLocator, PracticeIds } from '../../ids/resource-ids.ts';
 import { practiceIds, type RequestContext } from '../context.ts';
-import { loadTargets } from '../encounter/load.ts';
-import { patientRequired } from '../encounter/targets.ts';
+import { loadTargets } from '../encounter-listing.ts';
+import { patientRequired } from '../listing-plan.ts';
 import type { OperationDef } from '../registry-types.ts';
 import { byDate } from '../sort.ts';
 import { DOCUMENT_VIEW, wantsData } from './view.ts';
@@ -113,5 +113,6 @@ export const docrefOperation: OperationDef = {
   definition: 'http://hl7.org/fhir/us/core/OperationDefinition/docref',
   documentation: 'US Core Fetch DocumentReference: patient (required), start, end, type, on-demand. GET and POST.',
   parameters: PARAMETERS,
+  identifies: { patient: 'Patient' },
   run,
 };

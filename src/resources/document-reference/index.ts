@@ -5,54 +5,33 @@
  * read by id with one upstream call; the US Core `$docref` operation.
  */
 import type { DocumentReference } from 'fhir/r4';
-import { notFound } from '../../fhir/outcome.ts';
 import { matchesAll } from '../../fhir/search/match.ts';
 import type { ResourceView, SearchRequest } from '../../fhir/search/types.ts';
 import { practiceIds, type RequestContext } from '../context.ts';
-import { loadByLocator } from '../encounter/index.ts';
-import { loadTargets, toDocumentReference, type LoadedEncounter } from '../encounter/load.ts';
-import { planTargets } from '../encounter/targets.ts';
+import { loadTargets } from '../encounter-listing.ts';
+import { loadDocument } from '../document-lookup.ts';
+import { planTargets, targetParams } from '../listing-plan.ts';
 import type { ResourceModule, SearchResult } from '../registry-types.ts';
 import { byDate } from '../sort.ts';
 import { docrefOperation } from './docref.ts';
 import { documentReferenceSearchParams } from './params.ts';
-import { requestedSection, sectionForKey } from './section.ts';
+import { patientOfReference } from '../compartment.ts';
+import { requestedSection } from '../sections.ts';
 import { DOCUMENT_VIEW, wantsData } from './view.ts';
 import { lightDocuments, wholePage } from './whole-page.ts';
 import { buildsDocuments } from '../request-memory.ts';
-
-/** A document by id, with the record behind it: one upstream call (plus the section list for section ids). */
-export async function loadDocument(
-  ctx: RequestContext,
-  id: string,
-  includeData: boolean,
-): Promise<{ doc: DocumentReference; loaded: LoadedEncounter }> {
-  // An id that does not open is a 404 without any upstream call.
-  const loc = practiceIds(ctx).document.open(id);
-  if (!loc) throw notFound('DocumentReference');
-  const section = loc.sectionKey === undefined ? undefined : await sectionForKey(ctx, loc.sectionKey);
-  if (loc.sectionKey !== undefined && section === undefined) throw notFound('DocumentReference');
-  if (includeData) buildsDocuments(ctx);
-  const loaded = await loadByLocator(ctx, loc, section);
-  const doc = loaded ? toDocumentReference(ctx, loaded, { includeData, ...(section ? { section } : {}) }) : undefined;
-  // Only the exact id we issue reads the record back (not another date or patient key).
-  if (!loaded || !doc || doc.id !== id) throw notFound('DocumentReference');
-  return { doc, loaded };
-}
 
 async function read(ctx: RequestContext, id: string, view: ResourceView): Promise<DocumentReference> {
   return (await loadDocument(ctx, id, wantsData(view))).doc;
 }
 
+/** The parameters that find documents (patient, encounter, _id) and narrow their window (date, period). */
+const TARGETS = targetParams(documentReferenceSearchParams);
+
 async function search(ctx: RequestContext, req: SearchRequest): Promise<SearchResult> {
   const now = ctx.services.now();
   // Plan (and reject bad input) before any upstream call; then check the section.
-  const plan = planTargets(
-    req,
-    { patient: ['patient'], encounterIds: ['encounter'], documentIds: ['_id'], dates: ['date', 'period'] },
-    now,
-    practiceIds(ctx),
-  );
+  const plan = planTargets(req, TARGETS, now, practiceIds(ctx));
   const section = await requestedSection(ctx, req);
   if (plan.kind === 'empty') return { matches: [] };
   if (wantsData(req.view)) buildsDocuments(ctx);
@@ -75,6 +54,10 @@ export const documentReferenceModule: ResourceModule = {
   capabilities: { includes: [], revincludes: [], sorts: ['date'] },
   view: DOCUMENT_VIEW,
   operations: [docrefOperation],
+  compartment: {
+    ofResource: (r, ids) => (r.resourceType === 'DocumentReference' ? patientOfReference(ids, r.subject?.reference) : undefined),
+    ofId: (id, ids) => ids.document.open(id)?.patient.patientId,
+  },
   read,
   search,
 };

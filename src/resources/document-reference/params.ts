@@ -13,6 +13,7 @@ export const documentReferenceSearchParams: readonly SearchParamDef[] = [
   {
     name: '_id',
     type: 'token',
+    identifies: 'DocumentReference',
     expression: 'DocumentReference.id',
     definition: `${US_CORE}/us-core-documentreference-id`,
     documentation: 'Logical id (carries the patient and date: one upstream call per id).',
@@ -20,6 +21,7 @@ export const documentReferenceSearchParams: readonly SearchParamDef[] = [
   {
     name: 'patient',
     type: 'reference',
+    identifies: 'Patient',
     expression: 'DocumentReference.subject',
     definition: `${US_CORE}/us-core-documentreference-patient`,
     documentation: 'The patient: `id`, `Patient/id` or an absolute URL of this server. Required unless `_id` or `encounter` is given.',
@@ -28,6 +30,7 @@ export const documentReferenceSearchParams: readonly SearchParamDef[] = [
   {
     name: 'encounter',
     type: 'reference',
+    identifies: 'Encounter',
     expression: 'DocumentReference.context.encounter',
     definition: 'http://hl7.org/fhir/SearchParameter/DocumentReference-encounter',
     documentation: 'The encounter whose CCD this is: `id`, `Encounter/id` or an absolute URL of this server.',
@@ -36,6 +39,7 @@ export const documentReferenceSearchParams: readonly SearchParamDef[] = [
   {
     name: 'date',
     type: 'date',
+    narrowsWindow: true,
     expression: 'DocumentReference.date',
     definition: `${US_CORE}/us-core-documentreference-date`,
     documentation: 'When the encounter (and so its CCD) happened; all prefixes and partial dates.',
@@ -43,6 +47,7 @@ export const documentReferenceSearchParams: readonly SearchParamDef[] = [
   {
     name: 'period',
     type: 'date',
+    narrowsWindow: true,
     expression: 'DocumentReference.context.period.start',
     definition: `${US_CORE}/us-core-documentreference-period`,
     documentation: 'The encounter start the document covers; all prefixes and partial dates.',
@@ -77,7 +82,10 @@ export const documentReferenceSearchParams: readonly SearchParamDef[] = [
     type: 'token',
     expression: '',
     definition: `{base}/SearchParameter/${SECTION_PARAM_ID}`,
-    documentation: 'One CCD section name (from Nextech /encounters/categories); each document then holds only that section.',
+    documentation:
+      'Asks Nextech for one section of each encounter CCD (a name from Nextech GET /encounters/categories, case-insensitive); each DocumentReference then holds only that section and has an id of its own. One value only.',
     upstreamOnly: true,
+    multipleOr: false,
+    multipleAnd: false,
   },
 ];

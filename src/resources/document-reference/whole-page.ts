@@ -6,7 +6,7 @@
  */
 import type { DocumentReference } from 'fhir/r4';
 import type { RequestContext } from '../context.ts';
-import { toDocumentReference, type EncounterMappingOptions, type LoadedEncounter } from '../encounter/load.ts';
+import { toDocumentReference, type EncounterMappingOptions, type LoadedEncounter } from '../encounter-listing.ts';
 
 /** Light documents (no data) for matching and sorting, remembering the record of each. */
 export function lightDocuments(ctx: RequestContext, loaded: readonly LoadedEncounter[], opts: EncounterMappingOptions) {

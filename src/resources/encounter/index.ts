@@ -7,24 +7,15 @@ import type { Encounter, FhirResource } from 'fhir/r4';
 import { notFound } from '../../fhir/outcome.ts';
 import { matchesAll } from '../../fhir/search/match.ts';
 import type { SearchRequest } from '../../fhir/search/types.ts';
-import type { EncounterLocator } from '../../ids/resource-ids.ts';
 import { practiceIds, type RequestContext } from '../context.ts';
-import { readPatient } from '../patient/index.ts';
+import { readPatient } from '../patient-lookup.ts';
 import type { ResourceModule, SearchResult } from '../registry-types.ts';
 import { byDate } from '../sort.ts';
-import { fetchTarget, loadTargets, toDocumentReference, toEncounter, type LoadedEncounter } from './load.ts';
+import { loadByLocator, loadTargets, toDocumentReference, toEncounter } from '../encounter-listing.ts';
 import { encounterSearchParams } from './params.ts';
+import { patientOfReference } from '../compartment.ts';
 import { buildsDocuments } from '../request-memory.ts';
-import { dayTarget, planTargets } from './targets.ts';
-
-/**
- * The record behind an opened Encounter or DocumentReference id: one upstream listing of
- * that patient's encounters on that UTC day. Undefined when there is no such record.
- */
-export async function loadByLocator(ctx: RequestContext, loc: EncounterLocator, section?: string): Promise<LoadedEncounter | undefined> {
-  const rows = await fetchTarget(ctx, dayTarget(loc), section);
-  return rows.find((e) => e.record.summary.encounterId === loc.encounterId);
-}
+import { planTargets, targetParams } from '../listing-plan.ts';
 
 async function read(ctx: RequestContext, id: string): Promise<Encounter> {
   // An id that does not open is a 404 without any upstream call.
@@ -36,9 +27,12 @@ async function read(ctx: RequestContext, id: string): Promise<Encounter> {
   return encounter;
 }
 
+/** The parameters that find encounters (patient, _id) and narrow their window (date). */
+const TARGETS = targetParams(encounterSearchParams);
+
 async function search(ctx: RequestContext, req: SearchRequest): Promise<SearchResult> {
   const now = ctx.services.now();
-  const plan = planTargets(req, { patient: ['patient'], encounterIds: ['_id'], documentIds: [], dates: ['date'] }, now, practiceIds(ctx));
+  const plan = planTargets(req, TARGETS, now, practiceIds(ctx));
   if (plan.kind === 'empty') return { matches: [] };
   // `_revinclude`d documents carry their data: what is read counts for them too.
   if (req.revinclude.includes('DocumentReference:encounter')) buildsDocuments(ctx);
@@ -82,6 +76,10 @@ export const encounterModule: ResourceModule = {
     'participant', 'appointment', 'period', 'length', 'reasonCode', 'reasonReference', 'diagnosis', 'account',
     'serviceProvider', 'partOf',
     ]),
+  },
+  compartment: {
+    ofResource: (r, ids) => (r.resourceType === 'Encounter' ? patientOfReference(ids, r.subject?.reference) : undefined),
+    ofId: (id, ids) => ids.encounter.open(id)?.patient.patientId,
   },
   read,
   search,

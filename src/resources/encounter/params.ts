@@ -12,6 +12,7 @@ export const encounterSearchParams: readonly SearchParamDef[] = [
   {
     name: '_id',
     type: 'token',
+    identifies: 'Encounter',
     expression: 'Encounter.id',
     definition: `${US_CORE}/us-core-encounter-id`,
     documentation: 'Logical id (carries the patient and date: one upstream call per id).',
@@ -19,6 +20,7 @@ export const encounterSearchParams: readonly SearchParamDef[] = [
   {
     name: 'patient',
     type: 'reference',
+    identifies: 'Patient',
     expression: 'Encounter.subject',
     definition: `${US_CORE}/us-core-encounter-patient`,
     documentation: 'The patient: `id`, `Patient/id` or an absolute URL of this server. Required unless `_id` is given.',
@@ -27,6 +29,7 @@ export const encounterSearchParams: readonly SearchParamDef[] = [
   {
     name: 'date',
     type: 'date',
+    narrowsWindow: true,
     expression: 'Encounter.period.start',
     definition: `${US_CORE}/us-core-encounter-date`,
     documentation: 'When the encounter started; all prefixes and partial dates. Narrows the upstream date range.',

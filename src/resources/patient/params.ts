@@ -12,6 +12,7 @@ export const patientSearchParams: readonly SearchParamDef[] = [
   {
     name: '_id',
     type: 'token',
+    identifies: 'Patient',
     expression: 'Patient.id',
     definition: `${US_CORE}/us-core-patient-id`,
     documentation: 'Logical id of the Patient (see README: the id carries the Nextech patient id and chart number).',

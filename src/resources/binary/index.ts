@@ -3,11 +3,12 @@
  * route also serves the raw HTML when the client asks for `text/html` (routes/binary-route.ts).
  */
 import type { Binary } from 'fhir/r4';
-import { FhirError, notFound } from '../fhir/outcome.ts';
-import type { RequestContext } from './context.ts';
-import { loadDocument } from './document-reference/index.ts';
-import { buildsDocuments } from './request-memory.ts';
-import type { ResourceModule } from './registry-types.ts';
+import { FhirError, notFound } from '../../fhir/outcome.ts';
+import type { RequestContext } from '../context.ts';
+import { loadDocument } from '../document-lookup.ts';
+import { buildsDocuments } from '../request-memory.ts';
+import type { ResourceModule } from '../registry-types.ts';
+import { patientOfReference } from '../compartment.ts';
 
 export interface CcdDocument {
   html: string;
@@ -46,5 +47,21 @@ export const binaryModule: ResourceModule = {
   searchParams: [],
   capabilities: { includes: [], revincludes: [], sorts: [] },
   view: { summary: new Set(['contentType', 'securityContext']), mandatory: new Set(['contentType']) },
+  // A CCD's Binary has its DocumentReference's id, and so its patient.
+  compartment: {
+    ofResource: (r, ids) => (r.resourceType === 'Binary' ? patientOfReference(ids, r.securityContext?.reference) : undefined),
+    ofId: (id, ids) => ids.document.open(id)?.patient.patientId,
+  },
+  raw: {
+    contentType: 'text/html',
+    formats: ['html', 'text/html'],
+    // The HTML comes from an EHR: served sandboxed, no scripts, no sniffing.
+    headers: {
+      'content-security-policy': "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+    },
+    read: async (ctx, id) => (await readCcd(ctx, id)).html,
+  },
   read: (ctx, id) => readBinary(ctx, id),
 };

@@ -6,10 +6,10 @@
  * they allow; everything is then filtered exactly in memory. Ids that do not open (src/ids)
  * name nothing, so they cost no upstream call.
  */
-import { FhirError, outcome, tooCostly } from '../../fhir/outcome.ts';
-import { candidateWindow, type DateSearchValue } from '../../fhir/search/date.ts';
-import type { ParsedParam, SearchRequest } from '../../fhir/search/types.ts';
-import type { EncounterLocator, PatientLocator, PracticeIds } from '../../ids/resource-ids.ts';
+import { FhirError, outcome, tooCostly } from '../fhir/outcome.ts';
+import { candidateWindow, type DateSearchValue } from '../fhir/search/date.ts';
+import type { ParsedParam, SearchParamDef, SearchRequest } from '../fhir/search/types.ts';
+import type { EncounterLocator, PatientLocator, PracticeIds } from '../ids/resource-ids.ts';
 
 /** One upstream listing: a patient's encounters within [start, end) (either side open). */
 export interface EncounterTarget {
@@ -22,6 +22,17 @@ export interface EncounterTarget {
 }
 
 export type TargetPlan = { kind: 'targets'; targets: EncounterTarget[] } | { kind: 'empty' };
+
+/** Which of a resource type's search parameters find its records, from their definitions. */
+export function targetParams(defs: readonly SearchParamDef[]): TargetParams {
+  const naming = (type: string) => defs.filter((d) => d.identifies === type).map((d) => d.name);
+  return {
+    patient: naming('Patient'),
+    encounterIds: naming('Encounter'),
+    documentIds: naming('DocumentReference'),
+    dates: defs.filter((d) => d.narrowsWindow).map((d) => d.name),
+  };
+}
 
 export interface TargetParams {
   /** Parameters holding Patient references (e.g. `patient`). */

@@ -4,16 +4,16 @@
  * that each patient reference really is a patient of this practice.
  */
 import type { DocumentReference, Encounter } from 'fhir/r4';
-import type { PatientLocator } from '../../ids/resource-ids.ts';
-import type { EncounterWindow } from '../../source/ehr-source.ts';
-import type { EhrEncounter } from '../../source/nextech/schemas.ts';
-import type { MappingContext } from '../../mapping/functions.ts';
-import { mappingContext, type RequestContext } from '../context.ts';
-import { readPatient } from '../patient/index.ts';
-import type { EncounterTarget } from './targets.ts';
-import { FhirError } from '../../fhir/outcome.ts';
-import { tagSubsetted } from '../../fhir/view.ts';
-import { holdListing } from '../request-memory.ts';
+import type { EncounterLocator, PatientLocator } from '../ids/resource-ids.ts';
+import type { EncounterWindow } from '../source/ehr-source.ts';
+import type { EhrEncounter } from '../source/nextech/schemas.ts';
+import type { MappingContext } from '../mapping/functions.ts';
+import { mappingContext, type RequestContext } from './context.ts';
+import { readPatient } from './patient-lookup.ts';
+import { dayTarget, type EncounterTarget } from './listing-plan.ts';
+import { FhirError } from '../fhir/outcome.ts';
+import { tagSubsetted } from '../fhir/view.ts';
+import { holdListing } from './request-memory.ts';
 
 export interface LoadedEncounter {
   record: EhrEncounter;
@@ -54,6 +54,15 @@ export async function fetchTarget(ctx: RequestContext, t: EncounterTarget, secti
   // The request keeps these CCDs until its response is built: they count, whatever the cache does.
   await holdListing(ctx, rows, read);
   return rows.map((record) => ({ record, patientResourceId: t.patientResourceId, patient: t.patient }));
+}
+
+/**
+ * The record behind an opened Encounter or DocumentReference id: one upstream listing of
+ * that patient's encounters on that UTC day. Undefined when there is no such record.
+ */
+export async function loadByLocator(ctx: RequestContext, loc: EncounterLocator, section?: string): Promise<LoadedEncounter | undefined> {
+  const rows = await fetchTarget(ctx, dayTarget(loc), section);
+  return rows.find((e) => e.record.summary.encounterId === loc.encounterId);
 }
 
 /** Every target's records, for targets whose patient exists; upstream calls run in parallel. */

@@ -3,10 +3,10 @@
  * per practice and caller) before any encounter is fetched; an unknown name is a 400 that
  * lists the valid ones. Also resolves the section key inside a section document's id.
  */
-import { invalidParam } from '../../fhir/outcome.ts';
-import type { SearchRequest } from '../../fhir/search/types.ts';
-import { sectionKey } from '../../ids/resource-ids.ts';
-import type { RequestContext } from '../context.ts';
+import { invalidParam } from '../fhir/outcome.ts';
+import type { SearchRequest } from '../fhir/search/types.ts';
+import { sectionKey } from '../ids/resource-ids.ts';
+import type { RequestContext } from './context.ts';
 
 /** The canonical section name a search asks for, or undefined when it asks for none. */
 export async function requestedSection(ctx: RequestContext, req: SearchRequest): Promise<string | undefined> {
