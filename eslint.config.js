@@ -3,6 +3,8 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+const NO_SANDBOX = 'The product never imports the sandbox: compose it in src/dev.ts or src/dev/ and pass an Upstream (src/upstream.ts).';
+
 export default tseslint.config(
   { ignores: ['node_modules/', 'coverage/', 'bench/results/'] },
   js.configs.recommended,
@@ -16,6 +18,17 @@ export default tseslint.config(
       '@typescript-eslint/switch-exhaustiveness-check': 'error',
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    // The product never imports the sandbox: only the development entry (src/dev.ts, src/dev/)
+    // composes it with the service. Tests import it freely.
+    files: ['src/**/*.ts'],
+    ignores: ['src/sandbox/**', 'src/dev.ts', 'src/dev/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: '(^|/)sandbox(/|$)', message: NO_SANDBOX }] }],
+      // no-restricted-imports does not see dynamic import(): the same rule for those.
+      'no-restricted-syntax': ['error', { selector: 'ImportExpression[source.value=/(^|\\/)sandbox(\\/|$)/]', message: NO_SANDBOX }],
     },
   },
   { files: ['eslint.config.js'], ...tseslint.configs.disableTypeChecked },

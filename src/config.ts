@@ -116,7 +116,7 @@ export interface Config {
    */
   publicBaseUrl?: string;
   logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL'];
-  /** Nextech EHR API base; undefined means "start the embedded sandbox". */
+  /** Nextech EHR API base; undefined only under the development entry, which starts the embedded sandbox. */
   nextechBaseUrl?: string;
   defaultPracticeId?: string;
   auth: AuthMode;
@@ -279,22 +279,39 @@ export class ConfigError extends Error {
   }
 }
 
+export interface LoadOptions {
+  /**
+   * The production entry's reading: NEXTECH_BASE_URL is required, so no development default
+   * (embedded sandbox, anonymous access, fixed id key) can apply, and every variable a real
+   * Nextech needs is checked in the same message.
+   */
+  requireNextech?: boolean;
+}
+
 /**
  * Parses the environment. Managed mode needs NEXTECH_TOKEN_URL, NEXTECH_CLIENT_ID and
- * NEXTECH_REFRESH_TOKEN unless the embedded sandbox is used (NEXTECH_BASE_URL unset), in
- * which case the sandbox supplies them at start-up.
+ * NEXTECH_REFRESH_TOKEN unless the embedded sandbox is used (NEXTECH_BASE_URL unset, which
+ * only the development entry accepts), in which case the sandbox supplies them at start-up.
  */
-export function loadConfig(env: Record<string, string | undefined>, runtime: Runtime = currentRuntime()): Readonly<Config> {
+export function loadConfig(
+  env: Record<string, string | undefined>,
+  runtime: Runtime = currentRuntime(),
+  opts: LoadOptions = {},
+): Readonly<Config> {
   // Empty strings mean "unset", as in most process managers' env files.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = EnvSchema.safeParse(cleaned);
   // One message per variable, every variable at once: schema problems and the cross-checks.
   const problems = new Map<string, string>();
+  const sandbox = cleaned.NEXTECH_BASE_URL === undefined && opts.requireNextech !== true;
+  if (cleaned.NEXTECH_BASE_URL === undefined && !sandbox) {
+    problems.set('NEXTECH_BASE_URL', 'required: the production entry serves a real Nextech (npm start runs the service on the embedded sandbox)');
+  }
   for (const i of parsed.success ? [] : parsed.error.issues) {
     const name = i.path.join('.');
     if (!problems.has(name)) problems.set(name, i.message);
   }
-  const managedMode = (cleaned.NEXTECH_AUTH ?? 'managed') === 'managed' && cleaned.NEXTECH_BASE_URL !== undefined;
+  const managedMode = (cleaned.NEXTECH_AUTH ?? 'managed') === 'managed' && !sandbox;
   if (managedMode) {
     for (const name of ['NEXTECH_TOKEN_URL', 'NEXTECH_CLIENT_ID'] as const) {
       if (cleaned[name] === undefined) problems.set(name, 'required when NEXTECH_AUTH=managed');
@@ -303,7 +320,6 @@ export function loadConfig(env: Record<string, string | undefined>, runtime: Run
       problems.set('NEXTECH_REFRESH_TOKEN', 'required when NEXTECH_AUTH=managed (or NEXTECH_REFRESH_TOKEN_FILE, written by npm run login)');
     }
   }
-  const sandbox = cleaned.NEXTECH_BASE_URL === undefined;
   const authMode = cleaned.NEXTECH_AUTH ?? 'managed';
   const smartClients = parseSmartClients(cleaned.SMART_CLIENTS, problems);
   if (cleaned.SMART_CLIENTS !== undefined && !sandbox) {

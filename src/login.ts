@@ -4,11 +4,13 @@
  * (nextech-ehr-api.txt, "Request Authorization Code"), so this command prints the
  * authorize URL, listens on the registered redirect URI for the code, exchanges it at the
  * token endpoint and stores the refresh token with `refreshTokenFile`. `--sandbox` runs the
- * same dance against the embedded sandbox (login demo / demo) with no configuration.
+ * same dance against the embedded sandbox (login demo / demo) with no configuration; the
+ * sandbox is supplied by the development entry `npm run login` runs (src/dev/login.ts),
+ * never imported here. Run directly (`tsx src/login.ts`) this is the production command.
  *
  * Neither the code nor a token is ever printed, shown in the browser or put in a message.
  * One file on purpose: options, the callback listener and the exchange only make sense
- * together, and nothing else imports them.
+ * together, and only the development entry imports them (to add the sandbox).
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { realpathSync } from 'node:fs';
@@ -50,6 +52,20 @@ export type LoginOptions = CommonOptions & ({ sandbox: true } | ({ sandbox?: fal
 export interface LoginIO {
   print(line: string): void;
   signal?: AbortSignal;
+}
+
+/** A Nextech started for one login (the embedded sandbox), stopped when the login ends. */
+export interface LoginNextech {
+  client: OAuthClientSettings;
+  /** Printed before the authorize URL: where it runs and how to sign in there. */
+  note: string;
+  close(): Promise<void>;
+}
+
+/** What only a development entry provides (src/dev/login.ts). */
+export interface LoginDev {
+  /** Starts the embedded sandbox with its client registered for this redirect URI (`--sandbox`). */
+  sandbox?(redirectUri: string): Promise<LoginNextech>;
 }
 
 /** A login failure whose message is meant for the user (and never holds a code or token). */
@@ -111,9 +127,10 @@ export function loginOptionsFromEnv(env: Record<string, string | undefined>, arg
  * and stores the refresh token. Resolves with the file's absolute path once the browser
  * has been answered and the listener closed.
  */
-export async function runLogin(opts: LoginOptions, io: LoginIO): Promise<{ file: string }> {
+export async function runLogin(opts: LoginOptions, io: LoginIO, dev: LoginDev = {}): Promise<{ file: string }> {
   const redirect = parseRedirect(opts.redirectUri);
-  const sandbox = opts.sandbox ? await startLoginSandbox(opts.redirectUri) : undefined;
+  if (opts.sandbox && !dev.sandbox) throw new LoginError('--sandbox is a development command: run npm run login -- --sandbox');
+  const sandbox = opts.sandbox ? await dev.sandbox?.(opts.redirectUri) : undefined;
   try {
     const client = sandbox?.client ?? (opts.sandbox ? undefined : opts);
     if (!client) throw new LoginError('No OAuth client configured.');
@@ -136,7 +153,7 @@ export async function runLogin(opts: LoginOptions, io: LoginIO): Promise<{ file:
     });
     const listener = await listenOn(redirect, flow.handle);
     try {
-      if (sandbox) io.print(`Embedded Nextech sandbox at ${sandbox.origin}: sign in with username demo, password demo.`);
+      if (sandbox) io.print(sandbox.note);
       io.print('Open this URL in a browser and sign in to Nextech:');
       io.print(authorizeUrl(client, opts.redirectUri, state));
       io.print(`Waiting up to ${opts.timeoutSeconds} s for the redirect to ${opts.redirectUri}`);
@@ -169,27 +186,6 @@ function authorizeUrl(client: OAuthClientSettings, redirectUri: string, state: s
   if (client.resource) url.searchParams.set('resource', client.resource);
   url.searchParams.set('state', state);
   return url.toString();
-}
-
-/** The embedded sandbox with its default client registered for this redirect URI. */
-async function startLoginSandbox(redirectUri: string): Promise<{ client: OAuthClientSettings; origin: string; close(): Promise<void> }> {
-  // Loaded only here, so a real login never builds the sandbox's synthetic data.
-  const sb = await import('./sandbox/index.ts');
-  const running = await sb.startSandbox({
-    port: 0,
-    clients: [{ clientId: sb.SANDBOX_CLIENT_ID, clientSecret: sb.SANDBOX_CLIENT_SECRET, redirectUris: [redirectUri] }],
-  });
-  return {
-    client: {
-      authorizeUrl: running.authorizeUrl,
-      tokenUrl: running.tokenUrl,
-      clientId: sb.SANDBOX_CLIENT_ID,
-      clientSecret: sb.SANDBOX_CLIENT_SECRET,
-      resource: sb.SANDBOX_RESOURCE,
-    },
-    origin: running.origin,
-    close: () => running.close(),
-  };
 }
 
 interface CallbackContext {
@@ -420,7 +416,8 @@ function errorCode(err: unknown): string {
   return err instanceof Error ? err.name : 'unknown error';
 }
 
-async function main(): Promise<void> {
+/** The command: options from the environment and arguments, the sign-in, an exit status. */
+export async function loginCommand(dev: LoginDev = {}): Promise<void> {
   let opts: LoginOptions;
   try {
     opts = loginOptionsFromEnv(process.env, process.argv.slice(2));
@@ -432,7 +429,7 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => cancel.abort());
   process.once('SIGTERM', () => cancel.abort());
   try {
-    const { file } = await runLogin(opts, { print: (line) => process.stdout.write(`${line}\n`), signal: cancel.signal });
+    const { file } = await runLogin(opts, { print: (line) => process.stdout.write(`${line}\n`), signal: cancel.signal }, dev);
     process.stdout.write(`Refresh token stored in ${file} (readable only by you).\n`);
     if (opts.sandbox) process.stdout.write('It belongs to the sandbox this command ran, which has stopped: a demonstration only.\n');
     process.exit(0);
@@ -453,4 +450,4 @@ function isEntryPoint(): boolean {
   }
 }
 
-if (isEntryPoint()) void main();
+if (isEntryPoint()) void loginCommand();

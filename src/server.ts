@@ -1,8 +1,8 @@
 /**
- * Starting and stopping the service: builds the Nextech client (against the configured API
- * or, when none is configured, an embedded sandbox started in-process with managed
- * credentials it issues), compiles the mappings, and serves the app. Used by src/index.ts
- * and by the tests, which start everything on port 0.
+ * Starting and stopping the service: builds the Nextech client against the upstream it is
+ * given (see upstream.ts; by default the one configured), compiles the mappings, and serves
+ * the app. Used by both entries (src/index.ts, src/dev.ts) and by the tests, which start
+ * everything on port 0. It never starts a Nextech of its own.
  */
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,23 +20,15 @@ import { MemoryBudget } from './source/memory-budget.ts';
 import { createAuthorizationServer } from './auth/setup.ts';
 import { resourceModules } from './resources/registry.ts';
 import type { Services } from './resources/context.ts';
-import {
-  SANDBOX_CLIENT_ID,
-  SANDBOX_CLIENT_SECRET,
-  SANDBOX_PRACTICE_IDS,
-  SANDBOX_RESOURCE,
-  parseFaultSpec,
-  startSandbox,
-  type RunningSandbox,
-} from './sandbox/index.ts';
+import { upstreamFromConfig, type Upstream } from './upstream.ts';
 
 export interface RunningService {
   /** e.g. http://localhost:8080 */
   origin: string;
   config: RuntimeConfig;
   services: Services;
-  /** The embedded sandbox, when no NEXTECH_BASE_URL was configured. */
-  sandbox?: RunningSandbox;
+  /** The Nextech it serves. */
+  upstream: Upstream;
   managedToken?: ManagedToken;
   /** The document memory budget: bodies being read and CCDs cached (tests read its high-water mark). */
   memory: MemoryBudget;
@@ -49,41 +41,8 @@ export interface StartOptions {
   port?: number;
   now?: () => number;
   metrics?: Metrics;
-}
-
-interface Upstream {
-  baseUrl: string;
-  managed?: ManagedCredentials;
-  defaultPracticeId?: string;
-  sandbox?: RunningSandbox;
-}
-
-async function resolveUpstream(config: Readonly<Config>): Promise<Upstream> {
-  if (config.nextechBaseUrl !== undefined) {
-    return { baseUrl: config.nextechBaseUrl, ...pick(config) };
-  }
-  // SANDBOX_FAULTS makes the embedded sandbox misbehave on purpose (demos, benchmarks).
-  const sandbox = await startSandbox({ port: 0, ...(config.sandboxFaults ? { faults: parseFaultSpec(config.sandboxFaults) } : {}) });
-  const tokens = sandbox.sandbox.issueTokens(SANDBOX_CLIENT_ID);
-  return {
-    baseUrl: sandbox.apiBaseUrl,
-    sandbox,
-    defaultPracticeId: config.defaultPracticeId ?? SANDBOX_PRACTICE_IDS[0],
-    managed: {
-      tokenUrl: sandbox.tokenUrl,
-      clientId: SANDBOX_CLIENT_ID,
-      clientSecret: SANDBOX_CLIENT_SECRET,
-      resource: SANDBOX_RESOURCE,
-      refreshToken: tokens.refreshToken,
-    },
-  };
-}
-
-function pick(config: Readonly<Config>): Omit<Upstream, 'baseUrl'> {
-  return {
-    ...(config.managed ? { managed: config.managed } : {}),
-    ...(config.defaultPracticeId ? { defaultPracticeId: config.defaultPracticeId } : {}),
-  };
+  /** The Nextech to serve; defaults to the configured one (NEXTECH_BASE_URL). */
+  upstream?: Upstream;
 }
 
 /**
@@ -140,7 +99,7 @@ function drain(server: HttpServer, graceMs: number): Promise<void> {
 
 export async function startService(config: Readonly<Config>, opts: StartOptions): Promise<RunningService> {
   const metrics = opts.metrics ?? new Metrics();
-  const upstream = await resolveUpstream(config);
+  const upstream = opts.upstream ?? upstreamFromConfig(config);
   const managed =
     config.auth === 'managed' && upstream.managed ? await managedTokenFor(upstream.managed, config, { ...opts, metrics }) : undefined;
   const managedToken = managed?.token;
@@ -190,7 +149,7 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
     supportedTypes,
     patientIds: ids.patient,
     now,
-    ...(upstream.sandbox ? { sandbox: upstream.sandbox } : {}),
+    upstream,
   });
   const services: Services = {
     config: runtimeConfig,
@@ -223,14 +182,13 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
     origin: `http://localhost:${port}`,
     config: runtimeConfig,
     services,
-    ...(upstream.sandbox ? { sandbox: upstream.sandbox } : {}),
+    upstream,
     ...(managedToken ? { managedToken } : {}),
     memory,
     close: async () => {
       await drain(server as HttpServer, config.shutdownGraceMs);
       await source.close();
       await managed?.saved();
-      await upstream.sandbox?.close();
     },
   };
 }

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { refreshTokenFile } from '../src/auth/token-file.ts';
+import { startLoginSandbox } from '../src/dev/login-sandbox.ts';
 import { loginOptionsFromEnv, runLogin, type LoginOptions } from '../src/login.ts';
 import {
   SANDBOX_CLIENT_ID,
@@ -55,7 +56,7 @@ async function signIn(authorizeUrl: string): Promise<URL> {
   return new URL(posted.headers.get('location') ?? '');
 }
 
-/** A running login: what it printed, the authorize URL once printed, and its outcome. */
+/** A running login (`--sandbox` available, as under `npm run login`): what it printed, the authorize URL once printed, and its outcome. */
 function startLogin(opts: LoginOptions, signal?: AbortSignal) {
   const lines: string[] = [];
   let onUrl: (url: string) => void = () => undefined;
@@ -67,7 +68,7 @@ function startLogin(opts: LoginOptions, signal?: AbortSignal) {
       if (line.includes('/oauth2/authorize?')) onUrl(line);
     },
     ...(signal ? { signal } : {}),
-  }).finally(() => (settled = true));
+  }, { sandbox: startLoginSandbox }).finally(() => (settled = true));
   // Observed by the tests; this only keeps an early rejection from being "unhandled".
   done.catch(() => undefined);
   return { lines, url, done, isSettled: () => settled };
@@ -340,10 +341,10 @@ describe('npm run login (the command)', () => {
   });
   afterEach(() => rm(dir, { recursive: true, force: true }));
 
-  /** The command with a clean environment (no NEXTECH_* or LOGIN_* from the test run). */
-  function command(args: string[], env: Record<string, string>) {
+  /** The command (`npm run login` runs src/dev/login.ts) with a clean environment (no NEXTECH_* or LOGIN_* from the test run). */
+  function command(args: string[], env: Record<string, string>, entry = 'src/dev/login.ts') {
     const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(NEXTECH_|LOGIN_)/.test(k)));
-    const child = spawn(join('node_modules', '.bin', 'tsx'), ['src/login.ts', ...args], { env: { ...base, ...env } });
+    const child = spawn(join('node_modules', '.bin', 'tsx'), [entry, ...args], { env: { ...base, ...env } });
     let stdout = '';
     let stderr = '';
     let onUrl: (url: string) => void = () => undefined;
@@ -380,5 +381,12 @@ describe('npm run login (the command)', () => {
     const cli = command([], {});
     expect(await cli.exit).toBe(2);
     expect(cli.output().stderr).toMatch(/NEXTECH_AUTHORIZE_URL: required/);
+  });
+
+  it('refuses --sandbox as the production command (src/login.ts), which has no sandbox', async () => {
+    const cli = command(['--sandbox'], { NEXTECH_REDIRECT_URI: `http://127.0.0.1:${await freePort()}/callback/` }, 'src/login.ts');
+    expect(await cli.exit).toBe(1);
+    expect(cli.output().stderr).toMatch(/--sandbox is a development command: run npm run login -- --sandbox/);
+    expect(cli.output().stdout).toBe('');
   });
 });

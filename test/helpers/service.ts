@@ -1,19 +1,20 @@
 /**
- * Starts the real service (and, unless NEXTECH_BASE_URL is given, the real embedded sandbox)
- * on free ports, with logs captured in memory, and offers a FHIR-aware fetch that checks
- * every response body with the independent validator.
+ * Starts the real service (and, unless NEXTECH_BASE_URL is given, the real embedded sandbox,
+ * composed as `npm start` composes them: src/dev/compose.ts) on free ports, with logs
+ * captured in memory, and offers a FHIR-aware fetch that checks every response body with
+ * the independent validator.
  */
 import { appendFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { expect, inject } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/logging.ts';
-import { startService, type RunningService } from '../../src/server.ts';
+import { startDevService, type DevService } from '../../src/dev/compose.ts';
 import type { Sandbox } from '../../src/sandbox/index.ts';
 import { assertValidFhir } from './validator.ts';
 
 export interface TestService {
-  running: RunningService;
+  running: DevService;
   /** http://localhost:PORT */
   origin: string;
   /** The `/fhir` base. */
@@ -41,7 +42,7 @@ export async function startTestService(env: Record<string, string> = {}, opts: {
   });
   const own = env.NEXTECH_BASE_URL === undefined ? {} : { RESOURCE_ID_KEY: TEST_RESOURCE_ID_KEY };
   const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'debug', ...own, ...env });
-  const running = await startService(config, { logger: createLogger(config.logLevel, sink), port: 0, ...(opts.now ? { now: opts.now } : {}) });
+  const running = await startDevService(config, { logger: createLogger(config.logLevel, sink), port: 0, ...(opts.now ? { now: opts.now } : {}) });
   if (!running.sandbox && !env.NEXTECH_BASE_URL) throw new Error('expected the embedded sandbox');
   return {
     running,

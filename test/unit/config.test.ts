@@ -185,6 +185,29 @@ describe('loadConfig', () => {
     expect(config.managed).toBeUndefined();
   });
 
+  it('requires NEXTECH_BASE_URL for the production entry, naming with it everything a real Nextech needs', () => {
+    const production = (env: Record<string, string>) => loadConfig(env, undefined, { requireNextech: true });
+    let err: unknown;
+    try {
+      production({ PORT: 'abc' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).problems.map((p) => p.split(':')[0])).toEqual([
+      'NEXTECH_BASE_URL',
+      'PORT',
+      'NEXTECH_TOKEN_URL',
+      'NEXTECH_CLIENT_ID',
+      'NEXTECH_REFRESH_TOKEN',
+      'RESOURCE_ID_KEY',
+    ]);
+    // With a Nextech named, the production reading is the ordinary one: no development default.
+    const env = { NEXTECH_BASE_URL: 'https://api.nextech.example', ...MANAGED_CREDENTIALS };
+    expect(production(env)).toEqual(loadConfig(env));
+    expect(production(env).anonymous).toBe(false);
+  });
+
   it('needs no credentials in passthrough mode with a real Nextech', () => {
     const config = loadConfig({ NEXTECH_BASE_URL: 'https://api.nextech.example', NEXTECH_AUTH: 'passthrough', RESOURCE_ID_KEY: ID_KEY });
     expect(config.auth).toBe('passthrough');

@@ -1,6 +1,6 @@
 /**
  * The service under soak as its own process (`node --max-old-space-size=384 --import tsx
- * src/index.ts`, as `npm start`), configured
+ * src/index.ts`, the production entry, as `npm run start:prod`), configured
  * only through its environment as an operator would, so its resident memory is its own and
  * nothing of the load generator or the sandbox. Samples that memory once a second.
  */
@@ -30,6 +30,8 @@ export interface ServiceProcessOptions {
   startTimeoutMs?: number;
   /** The JavaScript heap to give the service (default START_HEAP_MB, as `npm start`). */
   heapMb?: number;
+  /** More node options before the entry, e.g. `--cpu-prof` (the benchmark's profiles). */
+  nodeArgs?: readonly string[];
 }
 
 /** The heap `npm start` gives the service (package.json). */
@@ -38,7 +40,8 @@ export const START_HEAP_MB = 384;
 /** Starts the service and resolves once it prints its FHIR base. */
 export async function startServiceProcess(opts: ServiceProcessOptions): Promise<ServiceProcess> {
   // As `npm start` runs it: the heap sized for the default document memory budget.
-  const child = spawn(process.execPath, [`--max-old-space-size=${opts.heapMb ?? START_HEAP_MB}`, '--import', 'tsx', 'src/index.ts'], {
+  const args = [`--max-old-space-size=${opts.heapMb ?? START_HEAP_MB}`, ...(opts.nodeArgs ?? []), '--import', 'tsx', 'src/index.ts'];
+  const child = spawn(process.execPath, args, {
     cwd: ROOT,
     // Only what the soak chose, plus what node needs to run: nothing of the developer's settings.
     env: { PATH: process.env.PATH ?? '', ...opts.env, PORT: '0', HOST: '127.0.0.1' },

@@ -1,0 +1,31 @@
+/**
+ * The start-up banner both entries print (src/index.ts, src/dev.ts): where the FHIR base
+ * is, what Nextech it serves, and which doors are open — plain lines from the running
+ * service, so it is the same whichever entry started it.
+ */
+import { getHeapStatistics } from 'node:v8';
+import type { RunningService } from './server.ts';
+
+/** The banner's lines, in order. */
+export function startupBanner(service: RunningService, heapLimitBytes = getHeapStatistics().heap_size_limit): string[] {
+  const base = `${service.config.publicBaseUrl}/fhir`;
+  const dev = service.upstream.dev;
+  const lines = [`FHIR base: ${base}`, `CapabilityStatement: curl -s ${base}/metadata`];
+  lines.push(`API reference: ${service.config.publicBaseUrl}/docs`, `OpenAPI: ${service.config.publicBaseUrl}/openapi.yaml`);
+  if (dev) lines.push(`Nextech: ${dev.description}`, `Try:  curl -s '${base}/${dev.example}'`);
+  const auth = service.services.auth;
+  if (auth?.smart) lines.push(`SMART: ${base}/.well-known/smart-configuration${dev ? ` (${dev.login})` : ''}`);
+  if (auth?.backend) lines.push(`Backend Services: token endpoint ${auth.urls.token} (${auth.backend.deps.settings.clients.length} client(s))`);
+  const doors = service.services.doors;
+  if (doors.passthrough) lines.push('Passthrough: a Nextech access token as Bearer is forwarded to Nextech');
+  if (doors.anonymous) {
+    lines.push(`ANONYMOUS ACCESS IS ON: requests without a token read patient data with the service's Nextech credentials (listening on ${service.config.host})`);
+  }
+  if (!auth?.smart && !auth?.backend && !doors.passthrough && !doors.anonymous) {
+    lines.push('NO DOOR IS OPEN: every FHIR request will be refused (configure SMART_CLIENTS, BACKEND_CLIENTS, NEXTECH_AUTH=passthrough or ANONYMOUS_ACCESS)');
+  }
+  const heapMb = Math.round(heapLimitBytes / 1048576);
+  lines.push(`Document memory: ${Math.round(service.config.documentMemoryBytes / 1048576)} MB of a ${heapMb} MB JavaScript heap (DOCUMENT_MEMORY_MB; the heap: --max-old-space-size)`);
+  lines.push(`Metrics: ${service.config.metricsToken ? 'GET /metrics with the METRICS_TOKEN bearer' : 'GET /metrics from loopback only'}`);
+  return lines;
+}

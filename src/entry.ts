@@ -1,0 +1,61 @@
+/**
+ * What a process entry does around the service, shared by src/index.ts (production) and
+ * src/dev.ts (`npm start`): load the configuration (exit 2 naming every bad variable),
+ * start the service the entry composes, print the banner, and shut down cleanly on
+ * SIGTERM/SIGINT. The entries differ only in how they read the configuration and what they start.
+ */
+import type { Logger } from 'pino';
+import { startupBanner } from './banner.ts';
+import { ConfigError, loadConfig, type Config, type LoadOptions } from './config.ts';
+import { createLogger } from './logging.ts';
+import type { RunningService } from './server.ts';
+
+export interface Entry extends LoadOptions {
+  /** Starts the service for this configuration. */
+  start(config: Readonly<Config>, logger: Logger): Promise<RunningService>;
+}
+
+/** Runs the entry in this process; exits non-zero when it cannot start. */
+export function runEntry(entry: Entry): void {
+  main(entry).catch((err: unknown) => {
+    process.stderr.write(`Failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}
+
+async function main(entry: Entry): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env, undefined, { requireNextech: entry.requireNextech === true });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+  const service = await entry.start(config, logger);
+  process.stdout.write(`${startupBanner(service).join('\n')}\n`);
+  logger.info({ port: service.config.port, sandbox: service.upstream.dev !== undefined, auth: service.config.auth }, 'started');
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    service.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  // A bug must not take the service down: log it (no request data) and keep serving.
+  process.on('unhandledRejection', (reason) => {
+    logger.error({ err: { name: reason instanceof Error ? reason.name : typeof reason, stack: reason instanceof Error ? reason.stack : undefined } }, 'unhandled rejection');
+  });
+  process.on('uncaughtException', (err) => {
+    logger.error({ err: { name: err.name, stack: err.stack } }, 'uncaught exception');
+  });
+}
