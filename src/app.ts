@@ -1,6 +1,6 @@
 /**
  * createApp(deps): the whole HTTP surface as a Hono app — request ids and access logs, the
- * two FHIR bases, the health endpoint, and one error handler that turns anything thrown
+ * two FHIR bases, the health endpoint, the contract (/openapi.yaml, /docs), and one error handler that turns anything thrown
  * into an OperationOutcome. No I/O happens at import or construction.
  */
 import { randomUUID } from 'node:crypto';
@@ -19,6 +19,7 @@ import { tokenRoutes } from './auth/token-routes.ts';
 import { cspSourceOf } from './auth/smart/pages.ts';
 import { metricsGuard } from './routes/metrics-guard.ts';
 import { corsFor } from './routes/cors.ts';
+import { docsRoutes } from './routes/docs.ts';
 import { requestLimits } from './routes/limits.ts';
 import { fhirJson } from './routes/respond.ts';
 
@@ -80,6 +81,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     if (auth.smart) app.route('/auth', smartRoutes(auth.smart));
   }
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  // The contract and its API reference: public, like /healthz (no door, no patient data).
+  app.route('/', docsRoutes(publicBase));
   const metrics = deps.metrics;
   if (metrics) {
     app.get('/metrics', metricsGuard(services.config.metricsToken), async (c) =>
