@@ -6,15 +6,20 @@
 import fhirpath from 'fhirpath';
 import { mappingFunctions, type MappingContext } from './functions.ts';
 import { EXPR_KEYS, ExprNodeSchema, type CodeTable, type MappingFile } from './spec.ts';
+import { compilePlainPath, hasField, plainPath, rootChains, unknownSegment } from './source-path.ts';
+import type { z } from 'zod';
+import type { R4Elements } from './r4-elements.ts';
 
 export type CompiledMapping<T> = (record: unknown, ctx: MappingContext) => T;
 type Eval = (record: unknown, ctx: MappingContext) => unknown;
 
 export interface CompileEnv {
-  /** Top-level field names of the source record (from its zod schema). */
-  sourceFields: ReadonlySet<string>;
+  /** The zod schema of the source record: every `from` path is checked against it. */
+  source: z.ZodType;
   tables: ReadonlyMap<string, CodeTable>;
   contextKeys: ReadonlySet<string>;
+  /** R4 element definitions: when given, every output element is checked against them. */
+  r4?: R4Elements;
 }
 
 export class MappingError extends Error {
@@ -26,8 +31,9 @@ export class MappingError extends Error {
 
 /** Compiles a parsed mapping file; `file` is used in error messages only. */
 export function compileMapping<T>(file: string, mapping: MappingFile, env: CompileEnv): CompiledMapping<T> {
-  const body = compileNode(mapping.resource, 'resource', { file, env });
   const resourceType = mapping.resourceType;
+  if (env.r4 && !env.r4.isComplex(resourceType)) throw new MappingError(file, 'resourceType', `"${resourceType}" is not an R4 resource type this service knows`);
+  const body = compileNode(mapping.resource, 'resource', { file, env }, env.r4 ? resourceType : undefined);
   return (record, ctx) => ({ resourceType, ...(body(record, ctx) as object) }) as T;
 }
 
@@ -36,19 +42,25 @@ interface Scope {
   env: CompileEnv;
 }
 
-function compileNode(node: unknown, path: string, scope: Scope): Eval {
+/**
+ * The FHIR type of the node being built (a type or backbone path such as
+ * `Encounter.participant`), or undefined when output elements are not checked.
+ */
+type At = string | undefined;
+
+function compileNode(node: unknown, path: string, scope: Scope, at: At): Eval {
   if (typeof node === 'string' || typeof node === 'number' || typeof node === 'boolean') return () => node;
-  if (Array.isArray(node)) return compileArray(node, path, scope);
+  if (Array.isArray(node)) return compileArray(node, path, scope, at);
   if (typeof node === 'object' && node !== null) {
     const keys = Object.keys(node);
     if (keys.some((k) => (EXPR_KEYS as readonly string[]).includes(k))) return compileExpr(node, path, scope);
-    return compileObject(node as Record<string, unknown>, path, scope);
+    return compileObject(node as Record<string, unknown>, path, scope, at);
   }
   throw new MappingError(scope.file, path, 'null is not a valid mapping node');
 }
 
-function compileArray(nodes: unknown[], path: string, scope: Scope): Eval {
-  const items = nodes.map((n, i) => compileNode(n, `${path}[${i}]`, scope));
+function compileArray(nodes: unknown[], path: string, scope: Scope, at: At): Eval {
+  const items = nodes.map((n, i) => compileNode(n, `${path}[${i}]`, scope, at));
   return (record, ctx) => {
     const out: unknown[] = items.map((f) => f(record, ctx)).flatMap((v): unknown[] => (Array.isArray(v) ? v : [v])).filter(present);
     return out.length > 0 ? out : undefined;
@@ -66,13 +78,23 @@ function compileWhen(raw: unknown, path: string, scope: Scope): (record: unknown
     });
 }
 
-function compileObject(node: Record<string, unknown>, path: string, scope: Scope): Eval {
+/** The type of element `key` of `at`; fails when R4 has no such element. */
+function elementAt(at: At, key: string, path: string, scope: Scope): At {
+  const r4 = scope.env.r4;
+  if (!r4 || at === undefined) return undefined;
+  if (!r4.isComplex(at)) throw new MappingError(scope.file, path, `${at} is a primitive type: it has no element "${key}"`);
+  const type = r4.elementType(at, key);
+  if (type === undefined) throw new MappingError(scope.file, path, `"${key}" is not an element of ${at} in FHIR R4`);
+  return type;
+}
+
+function compileObject(node: Record<string, unknown>, path: string, scope: Scope, at: At): Eval {
   const when = compileWhen(node.$when, path, scope);
   const fields = Object.entries(node)
     .filter(([k]) => k !== '$when')
     .map(([k, v]) => {
       if (k.startsWith('$')) throw new MappingError(scope.file, `${path}.${k}`, 'unknown directive');
-      return [k, compileNode(v, `${path}.${k}`, scope)] as const;
+      return [k, compileNode(v, `${path}.${k}`, scope, elementAt(at, k, `${path}.${k}`, scope))] as const;
     });
   return (record, ctx) => {
     if (!when(record, ctx)) return undefined;
@@ -101,29 +123,41 @@ function compileExpr(raw: unknown, path: string, scope: Scope): Eval {
   const when = compileWhen(n.$when, path, scope);
   return (record, ctx) => {
     if (!when(record, ctx)) return undefined;
-    let v: unknown = select ? select(record) : context !== undefined ? ctx.values[context] : record;
+    let v: unknown = select ? select(record) : context !== undefined ? (ctx.values as Readonly<Record<string, unknown>>)[context] : record;
     if (fn) v = fn(v, ctx);
     if (table) v = lookup(table, v);
     return v;
   };
 }
 
+/**
+ * A `from` path: a plain dotted path compiles to direct property access, anything else to
+ * FHIRPath. Either way every field it reads from the record must exist in the source schema.
+ */
 function compileFrom(expr: string, path: string, scope: Scope): (record: unknown) => unknown {
   const head = /^[A-Za-z_][A-Za-z0-9_]*/.exec(expr)?.[0];
-  if (head === undefined || !scope.env.sourceFields.has(head)) {
+  if (head === undefined || !hasField(scope.env.source, head)) {
     throw new MappingError(scope.file, path, `"${expr}" does not start with a field of the source record`);
   }
-  let compiled: (r: unknown) => unknown[];
-  try {
-    const f = fhirpath.compile(expr, undefined);
-    compiled = (r) => f(r) as unknown[];
-  } catch {
-    throw new MappingError(scope.file, path, `"${expr}" is not a valid FHIRPath expression`);
+  const plain = plainPath(expr);
+  for (const chain of plain ? [plain] : rootChains(expr)) {
+    const unknown = unknownSegment(scope.env.source, chain);
+    if (unknown !== undefined) throw new MappingError(scope.file, path, `"${expr}": the source record has no field "${unknown}"`);
   }
+  const compiled = plain ? compilePlainPath(plain) : compileFhirPath(expr, path, scope);
   return (record) => {
     const out = compiled(record).filter(present);
     return out.length === 0 ? undefined : out.length === 1 ? out[0] : out;
   };
+}
+
+function compileFhirPath(expr: string, path: string, scope: Scope): (record: unknown) => unknown[] {
+  try {
+    const f = fhirpath.compile(expr, undefined);
+    return (r) => f(r) as unknown[];
+  } catch {
+    throw new MappingError(scope.file, path, `"${expr}" is not a valid FHIRPath expression`);
+  }
 }
 
 function lookup(table: CodeTable, value: unknown): unknown {

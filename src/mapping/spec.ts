@@ -4,11 +4,14 @@
  * - a scalar (string, number, boolean) is a literal;
  * - a list builds an array (items that come out empty are dropped);
  * - `{ from: <FHIRPath over the Nextech record>, fn?, table? }` selects a value, then
- *   transforms it with a whitelisted function and/or translates it with a code table;
+ *   transforms it with a whitelisted function and/or translates it with a code table; every
+ *   field a `from` reads must exist in the source's zod schema, and a plain dotted path
+ *   (`summary.encounterId`) is read by direct property access rather than FHIRPath;
  * - `{ $context: <name> }` takes a per-request value (e.g. the practice's identifier system);
  * - `{ fn: <name> }` alone applies a function to the whole record;
  * - `$when` on an expression node makes its value conditional too.
- * - any other object builds an object; `$when: <expression node>` keeps it only when the
+ * - any other object builds an object (its keys must be R4 elements of the type built there,
+ *   src/mapping/r4-elements.json); `$when: <expression node>` keeps it only when the
  *   expression has a value (`true` for flags) — or, given a list, when all of them do — so
  *   e.g. an identifier without a value vanishes.
  */

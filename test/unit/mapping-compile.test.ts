@@ -2,8 +2,10 @@
 // must fail at start-up with a MappingError naming the file and the path inside it, and ones
 // that compile and build the expected output from a record and a context.
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { compileMapping, MappingError, type CompileEnv } from '../../src/mapping/compile.ts';
 import { createResourceIds } from '../../src/ids/resource-ids.ts';
+import type { MappingValues } from '../../src/mapping/context.ts';
 import type { MappingContext } from '../../src/mapping/functions.ts';
 import type { CodeTable, MappingFile } from '../../src/mapping/spec.ts';
 
@@ -21,7 +23,16 @@ const status: CodeTable = {
 const noDefault: CodeTable = { name: 'no-default', entries: { a: { code: 'A' } } };
 
 const env: CompileEnv = {
-  sourceFields: new Set(['first', 'last', 'status', 'tags', 'flag', 'dob', 'id']),
+  source: z.object({
+    first: z.string().nullish(),
+    last: z.string().nullish(),
+    status: z.string().optional(),
+    tags: z.array(z.string()).optional(),
+    flag: z.boolean().optional(),
+    dob: z.string().optional(),
+    id: z.number(),
+    summary: z.object({ encounterId: z.number(), doctor: z.object({ name: z.string() }).nullish() }).optional(),
+  }),
   tables: new Map([
     ['status', status],
     ['no-default', noDefault],
@@ -57,6 +68,11 @@ const failures: Failure[] = [
   { name: 'an invalid expression inside $when', resource: { code: { $when: { from: 'nope' }, text: 'x' } }, path: 'resource.code.$when[0]', why: /"nope"/ },
   { name: 'the second $when of a list', resource: { code: { $when: [{ from: 'flag' }, { $context: 'hide' }], text: 'x' } }, path: 'resource.code.$when[1]', why: /"hide"/ },
   { name: 'a null node', resource: { code: null }, path: 'resource.code', why: /null is not a valid mapping node/ },
+  { name: 'an unknown nested field in a plain path', resource: { id: { from: 'summary.encounterIdd' } }, path: 'resource.id', why: /no field "summary\.encounterIdd"/ },
+  { name: 'a path into a field that is not an object', resource: { id: { from: 'first.length' } }, path: 'resource.id', why: /no field "first\.length"/ },
+  { name: 'an unknown field through a nullable object', resource: { id: { from: 'summary.doctor.nam' } }, path: 'resource.id', why: /no field "summary\.doctor\.nam"/ },
+  { name: 'an unknown nested field in a FHIRPath expression', resource: { id: { from: 'summary.encounterIdd.toString()' } }, path: 'resource.id', why: /no field "summary\.encounterIdd"/ },
+  { name: 'an unknown field on the right of a union', resource: { id: { from: 'first | middle' } }, path: 'resource.id', why: /no field "middle"/ },
 ];
 
 interface Success {
@@ -72,6 +88,9 @@ const successes: Success[] = [
   { name: 'literals are copied', resource: { a: 'x', n: 3, b: false }, record: {}, expected: { a: 'x', n: 3, b: false } },
   { name: 'from selects a field', resource: { text: { from: 'first' } }, record: { first: 'Ann' }, expected: { text: 'Ann' } },
   { name: 'from with FHIRPath functions', resource: { text: { from: 'first.upper()' } }, record: { first: 'Ann' }, expected: { text: 'ANN' } },
+  { name: 'a nested plain path', resource: { n: { from: 'summary.doctor.name' } }, record: { summary: { encounterId: 1, doctor: { name: 'Roe' } } }, expected: { n: 'Roe' } },
+  { name: 'a FHIRPath union of known fields', resource: { n: { from: 'last | first' } }, record: { first: 'Ann' }, expected: { n: 'Ann' } },
+  { name: 'FHIRPath function arguments are not source paths', resource: { n: { from: "tags.where($this = 'y')" } }, record: { tags: ['x', 'y'] }, expected: { n: 'y' } },
   { name: 'a missing field leaves the element out', resource: { text: { from: 'first' }, other: 'x' }, record: {}, expected: { other: 'x' } },
   { name: 'a plain "context" key is a FHIR element to build, not an expression', resource: { context: { related: { from: 'first' } } }, record: { first: 'Ann' }, expected: { context: { related: 'Ann' } } },
   { name: 'fn applies a whitelisted function', resource: { text: { from: 'first', fn: 'trim' } }, record: { first: '  Ann ' }, expected: { text: 'Ann' } },
@@ -107,6 +126,9 @@ const successes: Success[] = [
   { name: 'an object keeps the fields that have values', resource: { o: { a: { from: 'first' }, b: { from: 'last' } } }, record: { last: 'B' }, expected: { o: { b: 'B' } } },
 ];
 
+/** These tests declare their own context names (env.contextKeys), outside the service's MappingValues. */
+const testValues = (values: Record<string, unknown>): MappingValues => values as unknown as MappingValues;
+
 function thrown(f: () => unknown): unknown {
   try {
     f();
@@ -132,14 +154,14 @@ describe('compileMapping builds resources', () => {
   for (const c of successes) {
     it(c.name, () => {
       const compiled = compileMapping<Record<string, unknown>>(FILE, mapping(c.resource), env);
-      const ctx: MappingContext = { practiceId: '1001', values: c.context ?? {}, ids: ids.forPractice('1001') };
+      const ctx: MappingContext = { practiceId: '1001', values: testValues(c.context ?? {}), ids: ids.forPractice('1001') };
       expect(compiled(c.record, ctx)).toEqual({ resourceType: 'Basic', ...c.expected });
     });
   }
 
   it('evaluates each request on its own record and context', () => {
     const compiled = compileMapping<Record<string, unknown>>(FILE, mapping({ v: { from: 'first' }, s: { $context: 'system' } }), env);
-    const [one, two] = [{ practiceId: '1', values: { system: 'urn:1' }, ids: ids.forPractice('1') }, { practiceId: '2', values: { system: 'urn:2' }, ids: ids.forPractice('2') }];
+    const [one, two] = [{ practiceId: '1', values: testValues({ system: 'urn:1' }), ids: ids.forPractice('1') }, { practiceId: '2', values: testValues({ system: 'urn:2' }), ids: ids.forPractice('2') }];
     expect(compiled({ first: 'A' }, one)).toEqual({ resourceType: 'Basic', v: 'A', s: 'urn:1' });
     expect(compiled({ first: 'B' }, two)).toEqual({ resourceType: 'Basic', v: 'B', s: 'urn:2' });
   });

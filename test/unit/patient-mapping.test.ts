@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { loadConfig } from '../../src/config.ts';
 import { createResourceIds } from '../../src/ids/resource-ids.ts';
+import { CONTEXT_KEYS, MappingValuesSchema } from '../../src/mapping/context.ts';
 import { loadMappings } from '../../src/mapping/load.ts';
 import { NextechSource } from '../../src/source/nextech/source.ts';
 import { EhrPatientSchema } from '../../src/source/nextech/schemas.ts';
@@ -66,6 +67,14 @@ function mapCase(c: Case) {
   const row = EhrPatientSchema.parse(c.input);
   return mappings.patient(row, mappingContext(requestContext(c)));
 }
+
+describe('the mapping context', () => {
+  it('mappingContext() builds exactly the values declared in src/mapping/context.ts', () => {
+    const values = mappingContext(requestContext(cases[0] as Case)).values;
+    expect(() => MappingValuesSchema.strict().parse(values)).not.toThrow();
+    for (const k of Object.keys(values)) expect(CONTEXT_KEYS.has(k)).toBe(true);
+  });
+});
 
 describe('patient.map.yaml golden cases', () => {
   it('has uniquely named cases', () => {

@@ -1,27 +1,63 @@
 /**
  * In-memory search matching on FHIR resources: each parameter's FHIRPath expression selects
- * the values (compiled once per definition), and the type's rules decide a match. This is
- * how the facade filters exactly whatever the upstream API could only narrow down.
+ * the values (compiled once per expression; a plain `Type.a.b` path as direct property
+ * access), and the type's rules decide a match. This is how the facade filters exactly
+ * whatever the upstream API could only narrow down.
  */
 import fhirpath from 'fhirpath';
 import r4 from 'fhirpath/fhir-context/r4';
 import type { FhirResource } from 'fhir/r4';
+import { compilePlainPath, plainPath } from '../plain-path.ts';
 import { dateValueRange, matchesDate, type DateRange } from './date.ts';
 import { matchesString, type StringModifier } from './string.ts';
 import type { ParsedParam, ParsedValue, SearchParamDef, TokenValue } from './types.ts';
 
 type Selector = (resource: FhirResource) => unknown[];
-const compiled = new WeakMap<SearchParamDef, Selector>();
 
-/** The compiled FHIRPath selector of a definition (compiled on first use, then cached). */
+/**
+ * Selectors by expression. The expressions are the registry's (fixed at start-up, never a
+ * request's), so this stays small; the bound only guards against misuse.
+ */
+const compiled = new Map<string, Selector>();
+const MAX_SELECTORS = 512;
+
+/** The compiled selector of a definition (compiled on first use, then cached by expression). */
 export function selectorFor(def: SearchParamDef): Selector {
-  let fn = compiled.get(def);
+  let fn = compiled.get(def.expression);
   if (!fn) {
-    const path = fhirpath.compile(def.expression, r4);
-    fn = (resource) => path(resource) as unknown[];
-    compiled.set(def, fn);
+    fn = compileSelector(def.expression);
+    if (compiled.size < MAX_SELECTORS) compiled.set(def.expression, fn);
   }
   return fn;
+}
+
+/**
+ * `Type.a.b` over elements that are not choices compiles to direct property access;
+ * anything else (functions, `where`, choice elements such as `Observation.value`) to FHIRPath.
+ */
+export function compileSelector(expression: string): Selector {
+  const segments = plainPath(expression);
+  if (segments && segments.length > 1 && !readsChoice(segments)) {
+    const [type, ...rest] = segments as [string, ...string[]];
+    const get = compilePlainPath(rest);
+    return (resource) => (resource.resourceType === type ? get(resource) : []);
+  }
+  const path = fhirpath.compile(expression, r4);
+  return (resource) => path(resource) as unknown[];
+}
+
+/** Whether a path steps through a choice element (`value[x]`), which FHIRPath resolves by type. */
+function readsChoice(segments: readonly string[]): boolean {
+  const model = r4 as { choiceTypePaths: Record<string, unknown>; path2Type: Record<string, string>; pathsDefinedElsewhere: Record<string, string> };
+  let at = segments[0] as string;
+  for (const name of segments.slice(1)) {
+    const path = `${at}.${name}`;
+    if (Object.hasOwn(model.choiceTypePaths, path)) return true;
+    const elsewhere = model.pathsDefinedElsewhere[path];
+    const type = model.path2Type[path];
+    at = elsewhere ?? (type === undefined || type === 'BackboneElement' || type === 'Element' ? path : type);
+  }
+  return false;
 }
 
 /** Whether a resource satisfies every parameter (AND) — each by any of its values (OR). */
