@@ -10,11 +10,26 @@
  */
 import { encounterPlaintext, readEncounterPlaintext, type DocumentKey, type EncounterContent, type EncounterKey } from './encounter-ids.ts';
 import { locatePatient, patientPlaintext, readPatientPlaintext, type PatientLocator, type PatientRecord } from './patient-ids.ts';
+import {
+  anchorPlaintext,
+  dataPlaintext,
+  readDirectoryPlaintext,
+  locationPlaintext,
+  organizationPlaintext,
+  practitionerPlaintext,
+  readLocationPlaintext,
+  readOrganizationPlaintext,
+  readPractitionerPlaintext,
+  type LocationKey,
+  type OrganizationKey,
+  type PractitionerKey,
+} from './directory-ids.ts';
 import { createIdSealer, type IdKind } from './sealer.ts';
 import { ByteReader } from './varint.ts';
 
 export type { DocumentKey, EncounterKey } from './encounter-ids.ts';
 export type { PatientLocator, PatientRecord } from './patient-ids.ts';
+export type { LocationKey, OrganizationKey, PractitionerKey } from './directory-ids.ts';
 export { sectionKey } from './encounter-ids.ts';
 
 /** An opened Encounter or DocumentReference id, with its Patient's id. */
@@ -42,6 +57,20 @@ export interface PracticeIds {
     issue: (key: DocumentKey) => string | undefined;
     open: (id: string) => EncounterLocator | undefined;
   };
+  /** Directory ids (directory-ids.ts): the data itself, sealed, or the encounter that named it. */
+  practitioner: DirectoryCodec<PractitionerKey>;
+  location: DirectoryCodec<LocationKey>;
+  organization: DirectoryCodec<OrganizationKey>;
+}
+
+/** What an opened directory id holds: the record's data, or the encounter (with its Patient's id) that named it. */
+export type DirectoryLocator<K> = { data: K } | { anchor: EncounterLocator };
+
+/** Issues and opens the ids of one kind of directory record. */
+export interface DirectoryCodec<K> {
+  /** The id holding the data; failing that (too long), the id naming `anchor`, when given. */
+  issue: (key: K, anchor?: EncounterKey) => string | undefined;
+  open: (id: string) => DirectoryLocator<K> | undefined;
 }
 
 /** The same codecs, taking the practice first (forPractice binds it). */
@@ -100,11 +129,31 @@ export function createResourceIds(secret: string): ResourceIds {
     open: (practiceId, id) => openEncounter('DocumentReference', practiceId, id),
   };
 
+  const directory =
+    <K>(kind: IdKind, write: (k: K) => number[] | undefined, read: (b: Uint8Array) => K | undefined) =>
+    (practiceId: string): DirectoryCodec<K> => ({
+      issue: (key, anchor) =>
+        seal(kind, practiceId, dataPlaintext(write, key)) ?? (anchor && seal(kind, practiceId, anchorPlaintext(anchor))),
+      open: (id): DirectoryLocator<K> | undefined => {
+        const bytes = sealer.open(kind, practiceId, id);
+        const content = bytes && readDirectoryPlaintext(read, bytes);
+        if (!content || 'data' in content) return content;
+        const patientResourceId = patientIdOf(practiceId, content.anchor.patient);
+        return patientResourceId === undefined ? undefined : { anchor: { ...content.anchor, patientResourceId } };
+      },
+    });
+  const practitioner = directory('Practitioner', practitionerPlaintext, readPractitionerPlaintext);
+  const location = directory('Location', locationPlaintext, readLocationPlaintext);
+  const organization = directory('Organization', organizationPlaintext, readOrganizationPlaintext);
+
   return {
     patient,
     encounter,
     document,
     forPractice: (practiceId) => ({
+      practitioner: practitioner(practiceId),
+      location: location(practiceId),
+      organization: organization(practiceId),
       practiceId,
       patient: {
         issue: (record) => patient.issue(practiceId, record),

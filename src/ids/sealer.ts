@@ -11,7 +11,7 @@ import { hkdfSync } from 'node:crypto';
 import { aessiv } from '@noble/ciphers/aes.js';
 import { bytesToId, idToBytes, MAX_ID_LENGTH } from './id-text.ts';
 
-export type IdKind = 'Patient' | 'Encounter' | 'DocumentReference';
+export type IdKind = 'Patient' | 'Encounter' | 'DocumentReference' | 'Practitioner' | 'Location' | 'Organization';
 
 /** The synthetic IV (the tag) AES-SIV puts before the ciphertext. */
 const TAG_BYTES = 16;

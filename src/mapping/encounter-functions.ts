@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { DocumentKey } from '../ids/resource-ids.ts';
+import type { MappingValues } from './context.ts';
 import type { MappingContext } from './functions.ts';
 
 interface EncounterLike {
@@ -26,7 +27,7 @@ function isEncounter(x: unknown): x is EncounterLike {
   return typeof s?.encounterId === 'number' && typeof s.encounterDate === 'string';
 }
 
-const text = (ctx: MappingContext, key: string): string | undefined => {
+const text = (ctx: MappingContext, key: keyof MappingValues): string | undefined => {
   const v = ctx.values[key];
   return typeof v === 'string' ? v : undefined;
 };
@@ -53,7 +54,7 @@ export function doctorDisplay(record: unknown): string | undefined {
 }
 
 /** What the ids of this record are made of (src/ids/encounter-ids.ts): the UTC day, the patient, the section. */
-function keyOf(record: unknown, ctx: MappingContext): DocumentKey | undefined {
+export function keyOf(record: unknown, ctx: MappingContext): DocumentKey | undefined {
   if (!isEncounter(record) || ctx.patient === undefined) return undefined;
   const ms = Date.parse(record.summary.encounterDate);
   if (Number.isNaN(ms)) return undefined;

@@ -4,12 +4,14 @@
  * value or undefined. Adding a function here is the only way to add logic to mappings.
  */
 import type { PatientLocator, PatientRecord, PracticeIds } from '../ids/resource-ids.ts';
+import * as directory from './directory-functions.ts';
 import * as encounter from './encounter-functions.ts';
+import type { MappingValues } from './context.ts';
 
 export interface MappingContext {
   practiceId: string;
-  /** Named per-request values mappings may read with `{ context: name }`. */
-  values: Readonly<Record<string, unknown>>;
+  /** Named per-request values mappings may read with `{ $context: name }` (declared in context.ts). */
+  values: Readonly<MappingValues>;
   /** This practice's resource ids (src/ids): the id functions issue them. */
   ids: PracticeIds;
   /** For encounter-based mappings: the patient the records belong to. */
@@ -65,4 +67,11 @@ export const mappingFunctions: Readonly<Record<string, MappingFunction>> = {
   base64: encounter.base64,
   utf8Size: encounter.utf8Size,
   sha1Base64: encounter.sha1Base64,
+  practitionerReference: directory.practitionerReference,
+  locationReference: directory.locationReference,
+  departmentReference: directory.departmentReference,
+  practiceReference: directory.practiceReference,
+  practitionerResourceId: directory.practitionerResourceId,
+  locationResourceId: directory.locationResourceId,
+  organizationResourceId: directory.organizationResourceId,
 };

@@ -6,42 +6,38 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { DocumentReference, Encounter, Patient } from 'fhir/r4';
+import type { DocumentReference, Encounter, Location, Organization, Patient, Practitioner } from 'fhir/r4';
 import { parse } from 'yaml';
+import type { z } from 'zod';
+import { DirectoryLocationSchema, DirectoryOrganizationSchema, DirectoryPractitionerSchema } from '../source/directory.ts';
 import { EhrEncounterSchema, EhrPatientSchema } from '../source/nextech/schemas.ts';
 import { compileMapping, MappingError, type CompiledMapping } from './compile.ts';
+import { CONTEXT_KEYS } from './context.ts';
+import { loadR4Elements, type R4Elements } from './r4-elements.ts';
 import { CodeTableSchema, MappingFileSchema, type CodeTable } from './spec.ts';
 
 /** The default location: `mappings/` at the project root. */
 export const MAPPINGS_DIR = fileURLToPath(new URL('../../mappings/', import.meta.url));
 
-/** Context values every mapping may read with `{ context: name }`. */
-export const CONTEXT_KEYS = new Set([
-  'practiceId',
-  'chartNumberSystem',
-  'patientIdSystem',
-  'encounterIdSystem',
-  'doctorIdSystem',
-  'exposeSsn',
-  // Per search, for encounter-based resources:
-  'patientResourceId',
-  'patientReference',
-  'section',
-  'includeData',
-  'baseUrl',
-  'now',
-]);
+/** Context values every mapping may read with `{ $context: name }` (declared in context.ts). */
+export { CONTEXT_KEYS };
 
 export interface Mappings {
   patient: CompiledMapping<Patient>;
   encounter: CompiledMapping<Encounter>;
   documentReference: CompiledMapping<DocumentReference>;
+  practitioner: CompiledMapping<Practitioner>;
+  location: CompiledMapping<Location>;
+  organization: CompiledMapping<Organization>;
 }
 
-/** Record shapes mappings can read, by the name used in a mapping's `source:`. */
-const SOURCES: Record<string, ReadonlySet<string>> = {
-  patient: new Set(Object.keys(EhrPatientSchema.shape)),
-  encounter: new Set(Object.keys(EhrEncounterSchema.shape)),
+/** Record shapes mappings can read (zod schemas), by the name used in a mapping's `source:`. */
+const SOURCES: Record<string, z.ZodType> = {
+  patient: EhrPatientSchema,
+  encounter: EhrEncounterSchema,
+  practitioner: DirectoryPractitionerSchema,
+  location: DirectoryLocationSchema,
+  organization: DirectoryOrganizationSchema,
 };
 
 function readYaml(file: string): unknown {
@@ -65,21 +61,25 @@ export function loadCodeTables(dir: string): Map<string, CodeTable> {
   return tables;
 }
 
-function loadOne<T>(dir: string, name: string, tables: ReadonlyMap<string, CodeTable>): CompiledMapping<T> {
+function loadOne<T>(dir: string, name: string, tables: ReadonlyMap<string, CodeTable>, r4: R4Elements): CompiledMapping<T> {
   const file = join(dir, name);
   const parsed = MappingFileSchema.safeParse(readYaml(file));
   if (!parsed.success) throw new MappingError(file, parsed.error.issues[0]?.path.join('.') ?? '', parsed.error.issues[0]?.message ?? 'invalid');
-  const sourceFields = SOURCES[parsed.data.source];
-  if (!sourceFields) throw new MappingError(file, 'source', `unknown source "${parsed.data.source}"`);
-  return compileMapping<T>(file, parsed.data, { sourceFields, tables, contextKeys: CONTEXT_KEYS });
+  const source = SOURCES[parsed.data.source];
+  if (!source) throw new MappingError(file, 'source', `unknown source "${parsed.data.source}"`);
+  return compileMapping<T>(file, parsed.data, { source, tables, contextKeys: CONTEXT_KEYS, r4 });
 }
 
 /** Loads and compiles every mapping the service uses. */
 export function loadMappings(dir: string = MAPPINGS_DIR): Mappings {
   const tables = loadCodeTables(dir);
+  const r4 = loadR4Elements();
   return {
-    patient: loadOne<Patient>(dir, 'patient.map.yaml', tables),
-    encounter: loadOne<Encounter>(dir, 'encounter.map.yaml', tables),
-    documentReference: loadOne<DocumentReference>(dir, 'document-reference.map.yaml', tables),
+    patient: loadOne<Patient>(dir, 'patient.map.yaml', tables, r4),
+    encounter: loadOne<Encounter>(dir, 'encounter.map.yaml', tables, r4),
+    documentReference: loadOne<DocumentReference>(dir, 'document-reference.map.yaml', tables, r4),
+    practitioner: loadOne<Practitioner>(dir, 'practitioner.map.yaml', tables, r4),
+    location: loadOne<Location>(dir, 'location.map.yaml', tables, r4),
+    organization: loadOne<Organization>(dir, 'organization.map.yaml', tables, r4),
   };
 }

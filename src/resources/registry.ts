@@ -7,13 +7,24 @@
 import { binaryModule } from './binary/index.ts';
 import { documentReferenceModule } from './document-reference/index.ts';
 import { encounterModule } from './encounter/index.ts';
+import { locationModule } from './location/index.ts';
+import { organizationModule } from './organization/index.ts';
 import { patientModule } from './patient/index.ts';
+import { practitionerModule } from './practitioner/index.ts';
 import type { Compartments } from '../auth/smart/compartment.ts';
 import type { PracticeIds } from '../ids/resource-ids.ts';
 import type { ResourceModule } from './registry-types.ts';
 import { searchParameterModuleFor } from './search-parameter.ts';
 
-const dataModules: readonly ResourceModule[] = [patientModule, encounterModule, documentReferenceModule, binaryModule];
+const dataModules: readonly ResourceModule[] = [
+  patientModule,
+  encounterModule,
+  documentReferenceModule,
+  binaryModule,
+  practitionerModule,
+  locationModule,
+  organizationModule,
+];
 
 export const resourceModules: readonly ResourceModule[] = [...dataModules, searchParameterModuleFor(dataModules)];
 
@@ -37,6 +48,8 @@ export const identifyingParams: ReadonlyMap<string, ReadonlyMap<string, string>>
 /** Patient compartment membership of every registered type, with one practice's ids. */
 export function compartmentsFor(ids: PracticeIds): Compartments {
   return {
+    // Closed by default: a type the registry does not know is treated as a patient's.
+    has: (type) => !byType.has(type) || byType.get(type)?.compartment !== undefined,
     ofResource: (r) => byType.get(r.resourceType)?.compartment?.ofResource(r, ids),
     ofId: (type, id) => byType.get(type)?.compartment?.ofId(id, ids),
   };

@@ -121,7 +121,7 @@ async function read(c: Context<AppEnv>, m: ResourceModule, services: Services): 
   const compartments = compartmentsFor(ids);
   const patient = ctx.grant ? authorize(ctx.grant, ids, m.type, 'read') : undefined;
   // Checked on the id first (no upstream call for another patient), then on the result.
-  if (patient !== undefined && compartments.ofId(m.type, id) !== patient) throw outsideCompartment();
+  if (patient !== undefined && compartments.has(m.type) && compartments.ofId(m.type, id) !== patient) throw outsideCompartment();
   const format = new URL(c.req.url).searchParams.get('_format') ?? undefined;
   if (m.raw && prefersRaw(m.raw, c.req.header('accept'), format)) {
     const body = await m.raw.read(ctx, id);

@@ -5,6 +5,7 @@
  * chosen instant, so the status rule can be seen for recent and future encounters.
  */
 import type { Bundle, Encounter, Patient } from 'fhir/r4';
+import { expect } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/logging.ts';
 import { startService } from '../../src/server.ts';
@@ -100,6 +101,7 @@ export function expectedEncounter(s: NextechEncounterSummary, practiceId: string
       {
         type: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'ATND', display: 'attender' }] }],
         individual: {
+          reference: expect.stringMatching(/^Practitioner\/[A-Za-z0-9._-]{1,64}$/) as string,
           type: 'Practitioner',
           identifier: { system: `urn:nextech:practice:${practiceId}:doctor-id`, value: String(s.doctorId) },
           display: s.doctorProfessionalDesignation ? `${name}, ${s.doctorProfessionalDesignation}` : name,
@@ -107,9 +109,27 @@ export function expectedEncounter(s: NextechEncounterSummary, practiceId: string
       },
     ],
     period: { start: new Date(Date.parse(s.encounterDate)).toISOString() },
-    location: [{ location: { display: s.location } }],
-    ...(s.department ? { serviceProvider: { display: s.department } } : {}),
+    location: [
+      { location: { reference: expect.stringMatching(/^Location\/[A-Za-z0-9._-]{1,64}$/) as string, display: s.location } },
+    ],
+    ...(s.department
+      ? {
+          serviceProvider: {
+            reference: expect.stringMatching(/^Organization\/[A-Za-z0-9._-]{1,64}$/) as string,
+            display: s.department,
+          },
+        }
+      : {}),
   };
+}
+
+/**
+ * Whether a directory record's data fits an id, so a read makes no upstream call: ids hold
+ * at most 32 bytes (64 characters, less the 16-byte tag): a form byte, then the UTF-8 name
+ * after `prefix` more bytes (README: Practitioner, Location and Organization ids).
+ */
+export function directoryFits(name: string, prefix = 0): boolean {
+  return 1 + prefix + Buffer.byteLength(name, 'utf8') <= 32;
 }
 
 /** The patient's encounters, newest first (the service's default order; the data has no ties). */

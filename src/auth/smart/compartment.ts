@@ -24,6 +24,8 @@ export const forbidden = (why: string) => new FhirError(403, outcome('error', 'f
  * or a type without patient data).
  */
 export interface Compartments {
+  /** Whether resources of the type belong to a patient at all (directory resources do not). */
+  has(resourceType: string): boolean;
   ofResource(r: FhirResource): number | undefined;
   ofId(resourceType: string, id: string): number | undefined;
 }
@@ -65,7 +67,11 @@ export function assertOwnPatient(
   }
 }
 
-/** Keeps the resources of the patient (all of them when not confined). */
+/**
+ * Keeps the resources of the patient (all of them when not confined); resources of types
+ * outside the patient compartment (a practitioner, a location) hold no patient's data and stay.
+ */
 export function confine<T extends FhirResource>(compartments: Compartments, resources: readonly T[], patient: number | undefined): T[] {
-  return patient === undefined ? [...resources] : resources.filter((r) => compartments.ofResource(r) === patient);
+  if (patient === undefined) return [...resources];
+  return resources.filter((r) => !compartments.has(r.resourceType) || compartments.ofResource(r) === patient);
 }

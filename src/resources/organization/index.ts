@@ -1,0 +1,32 @@
+/**
+ * Organization: the practice (custodian of its CCDs) and the departments Nextech names on
+ * encounters (Encounter.serviceProvider), readable by id (no search). Nextech tells us only
+ * the practice's id, so the practice is named after it.
+ */
+import type { Organization } from 'fhir/r4';
+import type { OrganizationKey } from '../../ids/resource-ids.ts';
+import { mappingContext } from '../context.ts';
+import { directoryRead } from '../directory-read.ts';
+import type { ResourceModule } from '../registry-types.ts';
+
+const read = directoryRead<OrganizationKey, Organization>({
+  type: 'Organization',
+  codec: (ids) => ids.organization,
+  record: (key, ctx) => (key.kind === 'practice' ? { kind: 'practice', name: `Nextech practice ${ctx.call.practiceId}` } : key),
+  // Only departments are anchored: the practice always fits an id.
+  fromSummary: (s) => (s.department ? { kind: 'department', name: s.department } : undefined),
+  map: (ctx, record) => ctx.services.mappings.organization(record, mappingContext(ctx)),
+});
+
+export const organizationModule: ResourceModule = {
+  type: 'Organization',
+  profile: 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-organization',
+  documentation:
+    'The Nextech practice (DocumentReference.custodian) and its departments (Encounter.serviceProvider). Read only; the id carries the department name.',
+  interactions: ['read'],
+  searchParams: [],
+  capabilities: { includes: [], revincludes: [], sorts: [] },
+  // Σ elements of R4 Organization (none is mandatory).
+  view: { mandatory: new Set(), summary: new Set(['identifier', 'active', 'type', 'name', 'alias', 'telecom', 'address', 'partOf', 'endpoint']) },
+  read: (ctx, id) => read(ctx, id),
+};

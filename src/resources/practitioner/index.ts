@@ -1,0 +1,33 @@
+/**
+ * Practitioner: the doctors Nextech names on encounters, readable by the id an Encounter's
+ * participant or a DocumentReference's author references (no search: Nextech cannot list
+ * its doctors).
+ */
+import type { Practitioner } from 'fhir/r4';
+import { mappingContext } from '../context.ts';
+import { directoryRead } from '../directory-read.ts';
+import type { ResourceModule } from '../registry-types.ts';
+
+const read = directoryRead<{ doctorId: number; firstName?: string | undefined; lastName?: string | undefined; designation?: string | undefined }, Practitioner>({
+  type: 'Practitioner',
+  codec: (ids) => ids.practitioner,
+  record: (key) => key,
+  fromSummary: (s) =>
+    s.doctorId === undefined
+      ? undefined
+      : { doctorId: s.doctorId, firstName: s.doctorFirstName, lastName: s.doctorLastName, designation: s.doctorProfessionalDesignation },
+  map: (ctx, record) => ctx.services.mappings.practitioner(record, mappingContext(ctx)),
+});
+
+export const practitionerModule: ResourceModule = {
+  type: 'Practitioner',
+  profile: 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-practitioner',
+  documentation:
+    'A doctor named on Nextech encounters (Encounter.participant, DocumentReference.author). Read only: the id carries what Nextech said, so a read makes no upstream call.',
+  interactions: ['read'],
+  searchParams: [],
+  capabilities: { includes: [], revincludes: [], sorts: [] },
+  // Σ elements of R4 Practitioner (none is mandatory).
+  view: { mandatory: new Set(), summary: new Set(['identifier', 'active', 'name', 'telecom', 'address', 'gender', 'birthDate']) },
+  read: (ctx, id) => read(ctx, id),
+};
