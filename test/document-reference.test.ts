@@ -310,6 +310,8 @@ describe('DocumentReference views', () => {
     for (const doc of docs) {
       const attachment = attachmentOf(doc);
       expect(attachment.data).toBeUndefined();
+      // Nothing is encoded or hashed for a response without the data (issue 10: page-first).
+      expect(attachment.hash).toBeUndefined();
       expect(attachment.size).toBe(ccdBytes(locked, encounterFor(locked, doc)).length);
       expect(attachment.url).toBe(`${svc.fhir}/Binary/${doc.id ?? ''}`);
       // Every top-level element is a summary element, so only the missing data says it is partial.
