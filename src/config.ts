@@ -77,6 +77,7 @@ const EnvSchema = z.object({
   // Its default is half the heap, at most 256, or ENCOUNTER_CACHE_MB when that is larger (as configured before the budget existed).
   DOCUMENT_MEMORY_MB: z.coerce.number().int().min(1).max(16_384).optional(),
   CATEGORY_CACHE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(600),
+  PATIENT_CACHE_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
   SMART_KEY: z.string().min(32, 'at least 32 characters (it keys the encryption of tokens)').optional(),
   SMART_CLIENTS: z.string().optional(),
   SMART_TOKEN_SECONDS: z.coerce.number().int().min(60).max(86_400).default(3600),
@@ -130,7 +131,7 @@ export interface Config {
   sandboxFaults?: string;
   identifierSystems: { chartNumber: string; patientId: string; encounterId: string; doctorId: string };
   exposeSsn: boolean;
-  caches: { encounterTtlMs: number; encounterMaxBytes: number; categoryTtlMs: number };
+  caches: { encounterTtlMs: number; encounterMaxBytes: number; categoryTtlMs: number; patientTtlMs: number };
   /** One budget for CCD documents: bodies being read plus CCD text the encounter cache holds. */
   documentMemoryBytes: number;
   /** Browser origins allowed by CORS (SMART apps); empty = CORS off. */
@@ -405,6 +406,7 @@ export function loadConfig(
       encounterTtlMs: e.ENCOUNTER_CACHE_SECONDS * 1000,
       encounterMaxBytes: (e.ENCOUNTER_CACHE_MB ?? documentMemoryMb) * MB,
       categoryTtlMs: e.CATEGORY_CACHE_SECONDS * 1000,
+      patientTtlMs: e.PATIENT_CACHE_SECONDS * 1000,
     }),
     documentMemoryBytes: documentMemoryMb * MB,
     corsOrigins: Object.freeze([...e.CORS_ORIGINS]),

@@ -120,6 +120,7 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
     // Every body the client reads, and every listing kept, counts against the document memory budget.
     memory,
     onReuse: () => metrics.cacheHits.inc({ cache: 'encounters' }),
+    onPatientReuse: () => metrics.cacheHits.inc({ cache: 'patients' }),
     now,
   });
   const mappings = loadMappings();

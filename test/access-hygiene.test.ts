@@ -74,7 +74,8 @@ describe('operations endpoints', () => {
     try {
       expect((await fhirFetch(`${own.fhir}/Patient?family=smith`)).status).toBe(200);
       own.sandbox.revokeAll();
-      const { issue, headers } = await expectOutcome(`${own.fhir}/Patient?family=smith`, 503);
+      // Another search: the answer to the first is reused for PATIENT_CACHE_SECONDS without asking Nextech.
+      const { issue, headers } = await expectOutcome(`${own.fhir}/Patient?family=jones`, 503);
       expect(issue.code).toBe('security');
       expect(issue.diagnostics).toContain('renew');
       expect(headers.get('retry-after')).not.toBeNull();

@@ -6,7 +6,8 @@ import { expectOutcome, fhirFetch, startTestService, type TestService } from './
 
 let svc: TestService;
 beforeAll(async () => {
-  svc = await startTestService();
+  // Each search here reaches Nextech (no reuse of earlier answers): the upstream calls a search makes are counted.
+  svc = await startTestService({ PATIENT_CACHE_SECONDS: '0' });
 });
 afterAll(() => svc.close());
 

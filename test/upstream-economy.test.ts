@@ -27,6 +27,25 @@ describe('with the default cache window', () => {
   beforeEach(() => svc.sandbox.resetCalls());
   const calls = () => encounterSearches(svc.sandbox.calls);
 
+  it('follows next links and repeats a search with no upstream call at all: the patient check and the listing are both reused', async () => {
+    const first = await fhirFetch<Bundle>(`${svc.fhir}/Encounter?patient=${many.id}&_count=10`);
+    expect(first.status).toBe(200);
+    const before = svc.sandbox.calls.length;
+    expect(before).toBeGreaterThan(0);
+    let next = linkOf(first.body, 'next');
+    let pages = 0;
+    while (next) {
+      const page = await fhirFetch<Bundle>(next);
+      expect(page.status).toBe(200);
+      next = linkOf(page.body, 'next');
+      pages++;
+    }
+    expect(pages).toBe(2);
+    const again = await Promise.all(Array.from({ length: 20 }, () => fhirFetch<Bundle>(`${svc.fhir}/Encounter?patient=${many.id}&_count=10`)));
+    expect(again.every((r) => r.status === 200)).toBe(true);
+    expect(svc.sandbox.calls.length).toBe(before);
+  });
+
   it('makes one encounter search for an Encounter search with its _revinclude, narrowed to the range', async () => {
     const { body } = await fhirFetch<Bundle>(
       `${svc.fhir}/Encounter?patient=${many.id}&date=ge2019-01-01&date=le2019-12-31&_revinclude=DocumentReference:encounter&_count=50`,

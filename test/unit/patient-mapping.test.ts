@@ -40,7 +40,7 @@ const mappings = loadMappings();
 /** Never called: mapping does no I/O. Constructing it opens no connection. */
 const source = new NextechSource({
   client: { baseUrl: 'http://nextech.invalid', policy: { requestMs: 1000, connectMs: 1000 } },
-  caches: { encounterTtlMs: 0, encounterMaxBytes: 0, categoryTtlMs: 0 },
+  caches: { encounterTtlMs: 0, encounterMaxBytes: 0, categoryTtlMs: 0, patientTtlMs: 0 },
   now: () => 0,
 });
 

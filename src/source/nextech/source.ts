@@ -9,6 +9,7 @@ import type { MemoryBudget } from '../memory-budget.ts';
 import { CategoryCache } from './category-cache.ts';
 import { NextechClient, type NextechClientOptions } from './client.ts';
 import { EncounterStore } from './encounter-store.ts';
+import { PatientCache } from './patient-cache.ts';
 
 export interface NextechSourceOptions {
   client: NextechClientOptions;
@@ -19,11 +20,15 @@ export interface NextechSourceOptions {
     encounterMaxBytes: number;
     /** How long a practice's section list is reused. */
     categoryTtlMs: number;
+    /** How long a caller's patient search is reused. */
+    patientTtlMs: number;
   };
   /** The document memory budget the listings count against. */
   memory?: MemoryBudget;
   /** Each reuse of a listing, for metrics. */
   onReuse?: () => void;
+  /** Each reuse of a patient search, for metrics. */
+  onPatientReuse?: () => void;
   now: () => number;
 }
 
@@ -31,6 +36,7 @@ export class NextechSource implements EhrSource {
   readonly client: NextechClient;
   readonly listings: EncounterStore;
   readonly #categories: CategoryCache;
+  readonly patients: PatientCache;
 
   constructor(opts: NextechSourceOptions) {
     this.client = new NextechClient({ ...opts.client, ...(opts.memory ? { memory: opts.memory } : {}) });
@@ -42,10 +48,11 @@ export class NextechSource implements EhrSource {
       ...(opts.onReuse ? { onReuse: opts.onReuse } : {}),
     });
     this.#categories = new CategoryCache(this.client, opts.caches.categoryTtlMs, opts.now);
+    this.patients = new PatientCache(this.client, opts.caches.patientTtlMs, opts.now, opts.onPatientReuse);
   }
 
   findPatients(call: CallContext, term: string): Promise<SourcePatient[]> {
-    return this.client.searchPatients(call, term);
+    return this.patients.get(call, term);
   }
 
   async patientByKey(call: CallContext, key: PatientKey): Promise<SourcePatient | undefined> {
