@@ -18,6 +18,9 @@ const TAG_BYTES = 16;
 /** Plaintexts fit 64 id characters: 48 bytes, less the tag. */
 export const MAX_PLAINTEXT_BYTES = (MAX_ID_LENGTH / 4) * 3 - TAG_BYTES;
 
+/** Sealed ids remembered at most (each well under 200 bytes). */
+const MAX_REMEMBERED = 20_000;
+
 // Public, fixed labels naming what the derived key is for (RFC 5869 §3.1, §3.2); changing
 // either changes every id.
 const HKDF_SALT = 'nextech-fhir-facade resource ids';
@@ -36,10 +39,20 @@ export function createIdSealer(secret: string): IdSealer {
   const key = new Uint8Array(hkdfSync('sha256', utf8(secret), utf8(HKDF_SALT), utf8(HKDF_INFO), 64));
   // Kind and practice are two separate S2V components, so no pair can pass for another.
   const cipher = (kind: IdKind, practiceId: string) => aessiv(key, utf8(kind), utf8(practiceId));
+  // Deterministic, so an id once sealed is remembered: a response names the same patients,
+  // doctors and locations over and over, and AES-SIV is most of the cost of writing one.
+  const sealed = new Map<string, string>();
   return {
     seal(kind, practiceId, plaintext) {
       if (plaintext.length === 0 || plaintext.length > MAX_PLAINTEXT_BYTES) return undefined;
-      return bytesToId(cipher(kind, practiceId).encrypt(plaintext));
+      const memo = `${kind}\u0000${practiceId}\u0000${Buffer.from(plaintext).toString('latin1')}`;
+      const known = sealed.get(memo);
+      if (known !== undefined) return known;
+      const id = bytesToId(cipher(kind, practiceId).encrypt(plaintext));
+      // Bounded: the oldest remembered id goes first.
+      if (sealed.size >= MAX_REMEMBERED) sealed.delete(sealed.keys().next().value ?? '');
+      sealed.set(memo, id);
+      return id;
     },
     open(kind, practiceId, id) {
       const bytes = idToBytes(id);
