@@ -96,25 +96,6 @@ describe('Encounter mapping', () => {
     expect(displays).toContain('Lena Okonkwo');
     expect(displays).toContain('Karen Whitfield, OD');
   });
-
-  it('puts each encounter on its UTC day in the id, whatever the local zone: its read asks Nextech for that day', async () => {
-    const s = await fixture(svc, svc.fhir, 'day-boundary-encounters');
-    const { body } = await searchAt(svc.fhir, `patient=${s.id}&_sort=date`);
-    const asked: string[] = [];
-    for (const e of matchesOf(body)) {
-      const day = e.period?.start?.slice(0, 10) ?? '';
-      svc.sandbox.resetCalls();
-      const read = await fhirFetch<Encounter>(`${svc.fhir}/Encounter/${e.id ?? ''}`);
-      expect(read.body).toEqual(e);
-      // Encounters of a day already read come from the shared store; any call asks for that UTC day.
-      for (const call of encounterSearches(svc.sandbox)) {
-        expect(parseBound(call.query.start ?? '', 'start')).toBe(Date.parse(`${day}T00:00:00Z`));
-        expect(parseBound(call.query.end ?? '', 'end')).toBe(Date.parse(`${day}T00:00:00Z`) + DAY_MS - 1);
-        asked.push(day);
-      }
-    }
-    expect(asked).toEqual(['2021-03-14', '2021-03-15', '2021-03-16', '2024-02-29']);
-  });
 });
 
 describe('Encounter status (service and sandbox clocks set to a chosen instant)', () => {
@@ -514,6 +495,25 @@ describe('Encounter upstream calls (a fresh service per test, so nothing is reus
     fresh = await startTestService();
   });
   afterEach(() => fresh.close());
+
+  it('puts each encounter on its UTC day in the id, whatever the local zone: its read asks Nextech for that day', async () => {
+    const s = await fixture(fresh, fresh.fhir, 'day-boundary-encounters');
+    const { body } = await searchAt(fresh.fhir, `patient=${s.id}&_sort=date`);
+    const asked: string[] = [];
+    for (const e of matchesOf(body)) {
+      const day = e.period?.start?.slice(0, 10) ?? '';
+      fresh.sandbox.resetCalls();
+      const read = await fhirFetch<Encounter>(`${fresh.fhir}/Encounter/${e.id ?? ''}`);
+      expect(read.body).toEqual(e);
+      // Encounters of a day already read come from the shared store; any call asks for that UTC day.
+      for (const call of encounterSearches(fresh.sandbox)) {
+        expect(parseBound(call.query.start ?? '', 'start')).toBe(Date.parse(`${day}T00:00:00Z`));
+        expect(parseBound(call.query.end ?? '', 'end')).toBe(Date.parse(`${day}T00:00:00Z`) + DAY_MS - 1);
+        asked.push(day);
+      }
+    }
+    expect(asked).toEqual(['2021-03-14', '2021-03-15', '2021-03-16', '2024-02-29']);
+  });
 
   it('reads an encounter with exactly one upstream call, for that patient and UTC day', async () => {
     const s = await fixture(fresh, fresh.fhir, 'day-boundary-encounters');

@@ -9,6 +9,7 @@ import type { Bundle } from 'fhir/r4';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RecordedCall } from '../src/sandbox/index.ts';
 import { clientKeyPair, signAssertion, tokenForm, type ClientKeyPair } from './helpers/backend.ts';
+import { delta, metricsText } from './helpers/metrics.ts';
 import { fhirFetch, startTestService, type FhirResponse, type TestService } from './helpers/service.ts';
 import { arrivalsAhead, busiestSecond } from './helpers/upstream-rate.ts';
 
@@ -108,6 +109,7 @@ function refusals(responses: FhirResponse<Bundle>[]): number {
 describe('fairness between callers of one Nextech credential', () => {
   it('sends a Backend Services client’s reads upstream within a round of turns while an anonymous caller floods, and refuses the flood’s excess at once', async () => {
     const ids = await patientIds(5);
+    const before = await metricsText(svc.origin);
     svc.sandbox.resetCalls();
     const a = flood('anonymous', 'zz', 100);
     await upstreamCalls(3);
@@ -126,8 +128,7 @@ describe('fairness between callers of one Nextech credential', () => {
     expect(calls.filter(isFloodTerm)).toHaveLength(100 - refused);
     expect(calls.filter((c) => c.status === 429)).toHaveLength(0);
     expect(busiestSecond(calls.map((c) => c.receivedAt))).toBeLessThanOrEqual(20);
-    const metrics = await (await fetch(`${svc.origin}/metrics`)).text();
-    expect(metrics).toMatch(/nextech_rate_budget_refusals_total\{endpoint="patient-search"\} [1-9]/);
+    expect(delta(before, await metricsText(svc.origin), 'nextech_rate_budget_refusals_total{endpoint="patient-search"}')).toBe(refused);
   });
 
   it('sends anonymous reads upstream within a round of three callers while two Backend Services clients flood', async () => {

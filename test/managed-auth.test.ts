@@ -98,6 +98,8 @@ function managedEnv(up: Upstream, overrides: Record<string, string> = {}): Recor
     NEXTECH_BASE_URL: up.sandbox.apiBaseUrl,
     NEXTECH_AUTH: 'managed',
     NEXTECH_PRACTICE_ID: '1001',
+    // Each search here must reach Nextech (with the token under test): no reuse of earlier answers.
+    PATIENT_CACHE_SECONDS: '0',
     NEXTECH_TOKEN_URL: up.tokenUrl,
     NEXTECH_CLIENT_ID: SANDBOX_CLIENT_ID,
     NEXTECH_CLIENT_SECRET: SANDBOX_CLIENT_SECRET,

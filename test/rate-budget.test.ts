@@ -1,6 +1,7 @@
 import type { Bundle } from 'fhir/r4';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSandbox, type RunningSandbox } from '../src/sandbox/index.ts';
+import { delta, metricsText } from './helpers/metrics.ts';
 import { fhirFetch, startTestService, type TestService } from './helpers/service.ts';
 import { busiestSecond } from './helpers/upstream-rate.ts';
 
@@ -19,6 +20,7 @@ afterAll(async () => {
 describe('the rate budget', () => {
   it('keeps 60 requests fired within a second under 20 per second upstream, with no 429 reaching the caller', async () => {
     const token = upstream.sandbox.issueTokens().accessToken;
+    const before = await metricsText(svc.origin);
     upstream.sandbox.resetCalls();
     // Distinct terms, so coalescing does not hide the load: 60 real upstream calls.
     const terms = Array.from({ length: 60 }, (_, i) => `zz${i}`);
@@ -30,12 +32,12 @@ describe('the rate budget', () => {
     expect(calls).toHaveLength(60);
     expect(calls.filter((c) => c.status === 429)).toHaveLength(0);
     expect(busiestSecond(calls.map((c) => c.receivedAt))).toBeLessThanOrEqual(20);
-    const metrics = await (await fetch(`${svc.origin}/metrics`)).text();
-    expect(metrics).toMatch(/nextech_rate_budget_waits_total\{endpoint="patient-search"\} [1-9]/);
+    expect(delta(before, await metricsText(svc.origin), 'nextech_rate_budget_waits_total{endpoint="patient-search"}')).toBeGreaterThanOrEqual(1);
   });
 
   it('answers one caller’s requests beyond its queue bound at once with 429 and Retry-After, and serves the rest', async () => {
     const token = upstream.sandbox.issueTokens().accessToken;
+    const before = await metricsText(svc.origin);
     upstream.sandbox.resetCalls();
     const refusedAt: number[] = [];
     const results = await Promise.all(
@@ -55,8 +57,7 @@ describe('the rate budget', () => {
     const calls = upstream.sandbox.calls.filter((c) => c.path === '/ehr/api/search');
     expect(calls.filter((c) => c.status === 429)).toHaveLength(0);
     expect(busiestSecond(calls.map((c) => c.receivedAt))).toBeLessThanOrEqual(20);
-    const metrics = await (await fetch(`${svc.origin}/metrics`)).text();
-    expect(metrics).toMatch(/nextech_rate_budget_refusals_total\{endpoint="patient-search"\} [1-9]/);
+    expect(delta(before, await metricsText(svc.origin), 'nextech_rate_budget_refusals_total{endpoint="patient-search"}')).toBe(refused.length);
   });
 
   it('gives made-up passthrough tokens one shared share: 60 of them at once reach Nextech at most 20 per second', async () => {

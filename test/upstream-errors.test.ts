@@ -107,6 +107,8 @@ beforeAll(async () => {
     NEXTECH_AUTH: 'passthrough',
     NEXTECH_PRACTICE_ID: '1001',
     NEXTECH_TIMEOUT_SECONDS: '1',
+    // Every request here must reach Nextech: no reuse of an earlier answer to the same search.
+    PATIENT_CACHE_SECONDS: '0',
   });
 });
 afterAll(async () => {

@@ -43,7 +43,7 @@ describe('loadConfig', () => {
         doctorId: 'urn:nextech:practice:{practiceId}:doctor-id',
       },
       exposeSsn: false,
-      caches: { encounterTtlMs: 60_000, encounterMaxBytes: 256 * 1024 * 1024, categoryTtlMs: 600_000 },
+      caches: { encounterTtlMs: 60_000, encounterMaxBytes: 256 * 1024 * 1024, categoryTtlMs: 600_000, patientTtlMs: 60_000 },
       documentMemoryBytes: 256 * 1024 * 1024,
       upstream: {
         requestMs: 30_000,
@@ -109,7 +109,7 @@ describe('loadConfig', () => {
         doctorId: 'https://ehr.example.org/{practiceId}/doctors',
       },
       exposeSsn: true,
-      caches: { encounterTtlMs: 0, encounterMaxBytes: 32 * 1024 * 1024, categoryTtlMs: 30_000 },
+      caches: { encounterTtlMs: 0, encounterMaxBytes: 32 * 1024 * 1024, categoryTtlMs: 30_000, patientTtlMs: 60_000 },
       documentMemoryBytes: 128 * 1024 * 1024,
       upstream: {
         requestMs: 7_500,
