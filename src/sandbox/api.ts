@@ -14,6 +14,7 @@ import { ccdFor } from './ccd.ts';
 import { parseBound } from './dates.ts';
 import { injectFaults } from './fault-inject.ts';
 import { enforceRateLimit } from './rate-limit.ts';
+import { memoizeResponses } from './response-memo.ts';
 import type { FaultPlan } from './faults.ts';
 import { termMatcher } from './matching.ts';
 import type { TokenStore } from './token-store.ts';
@@ -29,6 +30,8 @@ export interface ApiDeps {
   faults?: FaultPlan;
   /** Nextech's per-user, per-endpoint limit, enforced with 429s when given. */
   rateLimitPerSecond?: number;
+  /** Replay each answer's bytes on a repeat request (load tests); see response-memo.ts. */
+  memoizeResponses?: boolean;
 }
 
 /** A query value given at most once; an empty value counts as absent, as in ASP.NET binding. */
@@ -100,6 +103,7 @@ export function apiRoutes(deps: ApiDeps): Hono<ApiEnv> {
   if (deps.rateLimitPerSecond !== undefined) api.use('*', enforceRateLimit(deps.rateLimitPerSecond));
   api.use('*', requireBearer(deps.store));
   api.use('*', requirePractice(indexPractices(deps.data)));
+  if (deps.memoizeResponses) api.use('*', memoizeResponses());
   api.get('/search', (c) => searchPatients(c));
   // Registered before the patient route; its extra segment keeps the two apart anyway.
   api.get('/encounters/categories', (c) => c.json([...SANDBOX_CATEGORIES]));

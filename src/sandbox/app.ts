@@ -8,6 +8,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { apiRoutes } from './api.ts';
 import type { RecordedCall } from './call-log.ts';
 import { buildSandboxData, DEFAULT_SEED } from './data.ts';
+import type { ExtraPatientSpec } from './extra-patients.ts';
 import { createFaultPlan, type FaultControl, type FaultRule } from './faults.ts';
 import {
   DEFAULT_ACCESS_TOKEN_TTL_SECONDS,
@@ -54,6 +55,16 @@ export interface SandboxOptions {
    * is about 3 MB), for load tests of multi-MB documents.
    */
   largeCcdResultRows?: number;
+  /** Patients added after each practice's generated ones, for load tests (default none); see extra-patients.ts. */
+  extraPatients?: readonly ExtraPatientSpec[];
+  /**
+   * Keep each API answer (200 only) by practice, path and query and send the same bytes
+   * again on a repeat, after the token and practice checks (default off). For load tests, so
+   * the upstream's own work (CCD generation, patient matching) stays small next to what is
+   * measured; answers must not depend on the time of the call (an encounter search without
+   * `end` does). Bounded: see response-memo.ts.
+   */
+  memoizeResponses?: boolean;
 }
 
 /** A built sandbox. */
@@ -78,10 +89,10 @@ export interface Sandbox {
 /** Builds a sandbox: data from the seed, OAuth endpoints and the Nextech API routes. */
 export function createSandbox(options: SandboxOptions = {}): Sandbox {
   const now = options.now ?? ((): Date => new Date());
-  const data = buildSandboxData(
-    options.seed ?? DEFAULT_SEED,
-    options.largeCcdResultRows === undefined ? {} : { largeCcdResultRows: options.largeCcdResultRows },
-  );
+  const data = buildSandboxData(options.seed ?? DEFAULT_SEED, {
+    ...(options.largeCcdResultRows === undefined ? {} : { largeCcdResultRows: options.largeCcdResultRows }),
+    ...(options.extraPatients === undefined ? {} : { extraPatients: options.extraPatients }),
+  });
   const clients = new Map((options.clients ?? [DEFAULT_SANDBOX_CLIENT]).map((c) => [c.clientId, c]));
   const store = createTokenStore(options.accessTokenTtlSeconds ?? DEFAULT_ACCESS_TOKEN_TTL_SECONDS, now);
   const calls: RecordedCall[] = [];
@@ -92,7 +103,18 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
   app.post('/oauth2/*', bodyLimit({ maxSize: 64 * 1024, onError: (c) => c.json({ error: 'invalid_request', error_description: 'The body is too large.' }, 413) }));
   app.route('/oauth2', authorizeRoutes(clients, store));
   app.route('/oauth2', tokenRoutes(clients, store, SANDBOX_RESOURCE));
-  app.route('/ehr/api', apiRoutes({ data, store, calls, now, faults, ...(options.rateLimitPerSecond ? { rateLimitPerSecond: options.rateLimitPerSecond } : {}) }));
+  app.route(
+    '/ehr/api',
+    apiRoutes({
+      data,
+      store,
+      calls,
+      now,
+      faults,
+      ...(options.rateLimitPerSecond ? { rateLimitPerSecond: options.rateLimitPerSecond } : {}),
+      ...(options.memoizeResponses ? { memoizeResponses: true } : {}),
+    }),
+  );
   app.notFound((c) => c.json({ message: 'Not found.' }, 404));
   // Never leak a stack trace, even from the sandbox: the facade must cope with a bare 500.
   app.onError((_err, c) => c.json({ message: 'An error has occurred.' }, 500));

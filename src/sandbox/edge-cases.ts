@@ -9,7 +9,14 @@ import { PRACTICE_SPECS } from './practices.ts';
 export const OMITTED: unique symbol = Symbol('omitted');
 
 /** How a patient's encounters are made; fixed patients default to 'some' (at least two). */
-export type EncounterPlan = 'random' | 'some' | 'none' | 'many' | 'large-ccd' | 'locked-strings' | 'day-boundary';
+export type EncounterPlan = 'random' | 'some' | 'none' | 'many' | 'large-ccd' | 'locked-strings' | 'day-boundary' | CountedPlan;
+
+/** Exactly this many encounters, the earliest `large` of them with a CCD of `largeResultRows` Results rows (extra patients). */
+export interface CountedPlan {
+  encounters: number;
+  large: number;
+  largeResultRows: number;
+}
 
 /** The kinds of edge case the fixed patients show. */
 export type SandboxEdgeCaseName =

@@ -2,7 +2,8 @@
  * Synthetic encounters for one patient: dates between 2017-01-01 and 2026-10-31 at
  * plausible clinic hours (UTC), a doctor, department, site, visit type and lock state.
  * Fixed plans give the edge-case patients their exact encounters (none, thirty, UTC day
- * boundaries, string-typed `encounterLocked`, one >1 MB CCD).
+ * boundaries, string-typed `encounterLocked`, one >1 MB CCD); a counted plan gives an extra
+ * patient exactly the encounters and large CCDs a load test asked for.
  */
 import { DAY_MS, utcDateTime, utcMidnight } from './calendar.ts';
 import type { EncounterPlan } from './edge-cases.ts';
@@ -53,6 +54,7 @@ function clinicInstant(rng: Rng, firstDay: number): number {
 }
 
 function encounterCount(rng: Rng, plan: EncounterPlan): number {
+  if (typeof plan === 'object') return plan.encounters;
   switch (plan) {
     case 'none': return 0;
     case 'many': return 30;
@@ -104,12 +106,14 @@ export function generateEncounters(rng: Rng, ctx: EncounterContext): SandboxEnco
     const doctor = rng.chance(0.7) ? primary : rng.pick(ctx.practice.doctors);
     const s = summary(rng, ctx, doctor, instant, i === 0);
     if (ctx.plan === 'locked-strings') s.encounterLocked = LOCKED_STRING_VALUES[i] ?? true;
-    const large = ctx.plan === 'large-ccd' && i === 0;
+    const counted = typeof ctx.plan === 'object' ? ctx.plan : undefined;
+    const large = counted ? i < counted.large : ctx.plan === 'large-ccd' && i === 0;
+    const largeRows = counted?.largeResultRows ?? ctx.largeResultRows ?? LARGE_RESULT_ROWS;
     return {
       summary: s,
       instant,
       ccdSeed: mixSeed(ctx.seed, s.encounterId),
-      resultRows: large ? (ctx.largeResultRows ?? LARGE_RESULT_ROWS) : rng.int(0, 12),
+      resultRows: large ? largeRows : rng.int(0, 12),
     };
   });
 }

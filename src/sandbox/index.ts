@@ -18,6 +18,7 @@ export {
 export { SANDBOX_PRACTICE_IDS } from './practices.ts';
 export { SANDBOX_CATEGORIES, type SandboxCategory } from './categories.ts';
 export { SANDBOX_EDGE_CASES, edgeCases, type SandboxEdgeCase, type SandboxEdgeCaseName } from './edge-cases.ts';
+export type { ExtraPatientSpec } from './extra-patients.ts';
 export { ccdFor, displayName } from './ccd.ts';
 export { buildSandboxData, DEFAULT_SEED, findPatient, findPractice, type SandboxDataOptions } from './data.ts';
 export { foldText, termMatcher } from './matching.ts';

@@ -32,6 +32,8 @@ export interface ServiceProcessOptions {
   heapMb?: number;
   /** More node options before the entry, e.g. `--cpu-prof` (the benchmark's profiles). */
   nodeArgs?: readonly string[];
+  /** The project folder whose src/index.ts runs (default this one; the benchmark's before/after runs an older tree). */
+  cwd?: string;
 }
 
 /** The heap `npm start` gives the service (package.json). */
@@ -42,7 +44,7 @@ export async function startServiceProcess(opts: ServiceProcessOptions): Promise<
   // As `npm start` runs it: the heap sized for the default document memory budget.
   const args = [`--max-old-space-size=${opts.heapMb ?? START_HEAP_MB}`, ...(opts.nodeArgs ?? []), '--import', 'tsx', 'src/index.ts'];
   const child = spawn(process.execPath, args, {
-    cwd: ROOT,
+    cwd: opts.cwd ?? ROOT,
     // Only what the soak chose, plus what node needs to run: nothing of the developer's settings.
     env: { PATH: process.env.PATH ?? '', ...opts.env, PORT: '0', HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
