@@ -91,6 +91,9 @@ export interface ResourceIds {
   forPractice: (practiceId: string) => PracticeIds;
 }
 
+/** Practices whose bound codecs are kept at once. */
+const MAX_PRACTICES = 1_000;
+
 /** The id codecs keyed by `secret` (RESOURCE_ID_KEY): same key, same ids. */
 export function createResourceIds(secret: string): ResourceIds {
   const sealer = createIdSealer(secret);
@@ -146,22 +149,32 @@ export function createResourceIds(secret: string): ResourceIds {
   const location = directory('Location', locationPlaintext, readLocationPlaintext);
   const organization = directory('Organization', organizationPlaintext, readOrganizationPlaintext);
 
+  const byPractice = new Map<string, PracticeIds>();
   return {
     patient,
     encounter,
     document,
-    forPractice: (practiceId) => ({
-      practitioner: practitioner(practiceId),
-      location: location(practiceId),
-      organization: organization(practiceId),
-      practiceId,
-      patient: {
-        issue: (record) => patient.issue(practiceId, record),
-        idOf: (loc) => patient.idOf(practiceId, loc),
-        open: (id) => patient.open(practiceId, id),
-      },
-      encounter: { issue: (key) => encounter.issue(practiceId, key), open: (id) => encounter.open(practiceId, id) },
-      document: { issue: (key) => document.issue(practiceId, key), open: (id) => document.open(practiceId, id) },
-    }),
+    forPractice: (practiceId) => {
+      // One set of codecs per practice, reused by every request (bounded: practices are few).
+      let bound = byPractice.get(practiceId);
+      if (!bound) {
+        if (byPractice.size >= MAX_PRACTICES) byPractice.delete(byPractice.keys().next().value ?? '');
+        bound = {
+          practiceId,
+          patient: {
+            issue: (record) => patient.issue(practiceId, record),
+            idOf: (loc) => patient.idOf(practiceId, loc),
+            open: (id) => patient.open(practiceId, id),
+          },
+          encounter: { issue: (key) => encounter.issue(practiceId, key), open: (id) => encounter.open(practiceId, id) },
+          document: { issue: (key) => document.issue(practiceId, key), open: (id) => document.open(practiceId, id) },
+          practitioner: practitioner(practiceId),
+          location: location(practiceId),
+          organization: organization(practiceId),
+        };
+        byPractice.set(practiceId, bound);
+      }
+      return bound;
+    },
   };
 }

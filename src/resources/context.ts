@@ -62,8 +62,20 @@ export function practiceIds(ctx: RequestContext): PracticeIds {
   return ctx.services.ids.forPractice(ctx.call.practiceId);
 }
 
+/** Built once per request: a response maps many records with the same context. */
+const mappingContexts = new WeakMap<RequestContext, MappingContext>();
+
 /** The per-request values mappings may read, for this practice. */
 export function mappingContext(ctx: RequestContext): MappingContext {
+  let built = mappingContexts.get(ctx);
+  if (!built) {
+    built = buildMappingContext(ctx);
+    mappingContexts.set(ctx, built);
+  }
+  return built;
+}
+
+function buildMappingContext(ctx: RequestContext): MappingContext {
   const { practiceId } = ctx.call;
   const systems = ctx.services.config.identifierSystems;
   return {
