@@ -7,7 +7,8 @@ import type { DocumentReference, Encounter } from 'fhir/r4';
 import type { EncounterLocator, PatientLocator } from '../ids/resource-ids.ts';
 import type { EncounterWindow } from '../source/ehr-source.ts';
 import type { EhrEncounter } from '../source/nextech/schemas.ts';
-import type { MappingContext } from '../mapping/functions.ts';
+import { instant, type MappingContext } from '../mapping/functions.ts';
+import { encounterResourceId } from '../mapping/encounter-functions.ts';
 import { mappingContext, type RequestContext } from './context.ts';
 import { readPatient } from './patient-lookup.ts';
 import { dayTarget, type EncounterTarget } from './listing-plan.ts';
@@ -98,6 +99,25 @@ function contextFor(ctx: RequestContext, e: LoadedEncounter, opts: EncounterMapp
       includeData: opts.includeData ?? true,
       ...(opts.section === undefined ? {} : { section: opts.section }),
     },
+  };
+}
+
+/**
+ * What an Encounter search needs of a record before the page is cut, when no parameter has
+ * to be matched on the mapped resource: its id (to order ties and to confine), its subject
+ * and its start — made by the same functions the mapping uses, without mapping the rest.
+ */
+export function lightEncounter(ctx: RequestContext, e: LoadedEncounter): Encounter {
+  const id = encounterResourceId(e.record, contextFor(ctx, e, {}));
+  const start = instant(e.record.summary.encounterDate);
+  return {
+    resourceType: 'Encounter',
+    ...(id === undefined ? {} : { id }),
+    // Never returned: the page is mapped whole (status and class are only there for the type).
+    status: 'unknown',
+    class: { code: 'AMB' },
+    subject: { reference: `Patient/${e.patientResourceId}` },
+    ...(start === undefined ? {} : { period: { start } }),
   };
 }
 

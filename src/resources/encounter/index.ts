@@ -6,12 +6,12 @@
 import type { Encounter, FhirResource } from 'fhir/r4';
 import { notFound } from '../../fhir/outcome.ts';
 import { matchesAll } from '../../fhir/search/match.ts';
-import type { SearchRequest } from '../../fhir/search/types.ts';
+import type { ParsedParam, SearchRequest } from '../../fhir/search/types.ts';
 import { practiceIds, type RequestContext } from '../context.ts';
 import { readPatient } from '../patient-lookup.ts';
 import type { ResourceModule, SearchResult } from '../registry-types.ts';
 import { byDate } from '../sort.ts';
-import { loadByLocator, loadTargets, toDocumentReference, toEncounter } from '../encounter-listing.ts';
+import { lightEncounter, loadByLocator, loadTargets, toDocumentReference, toEncounter } from '../encounter-listing.ts';
 import { encounterSearchParams } from './params.ts';
 import { patientOfReference } from '../compartment.ts';
 import { buildsDocuments } from '../request-memory.ts';
@@ -30,6 +30,9 @@ async function read(ctx: RequestContext, id: string): Promise<Encounter> {
 /** The parameters that find encounters (patient, _id) and narrow their window (date). */
 const TARGETS = targetParams(encounterSearchParams);
 
+/** A parameter the listing plan answers whole: a plain Patient reference (the listing is that patient's). */
+const answeredByPlan = (p: ParsedParam) => p.def.identifies === 'Patient' && p.def.type === 'reference' && p.modifier === undefined;
+
 async function search(ctx: RequestContext, req: SearchRequest): Promise<SearchResult> {
   const now = ctx.services.now();
   const plan = planTargets(req, TARGETS, now, practiceIds(ctx));
@@ -37,12 +40,28 @@ async function search(ctx: RequestContext, req: SearchRequest): Promise<SearchRe
   // `_revinclude`d documents carry their data: what is read counts for them too.
   if (req.revinclude.includes('DocumentReference:encounter')) buildsDocuments(ctx);
   const loaded = await loadTargets(ctx, plan.targets);
-  const pairs = loaded.map((e) => ({ e, r: toEncounter(ctx, e) })).filter((x) => matchesAll(x.r, req.params, now));
+  // Page-first: when the listing plan already answers every parameter, order light records
+  // and map only the page; otherwise match on the mapped Encounters.
+  const light = req.params.every(answeredByPlan);
+  const pairs = loaded
+    .map((e) => ({ e, r: light ? lightEncounter(ctx, e) : toEncounter(ctx, e) }))
+    .filter((x) => light || matchesAll(x.r, req.params, now));
   const order = byDate<Encounter>((r) => r.period?.start, req);
   pairs.sort((a, b) => order(a.r, b.r));
   const recordOf = new Map(pairs.map((x) => [x.r, x.e]));
   return {
     matches: pairs.map((x) => x.r),
+    ...(light
+      ? {
+          complete: (page) =>
+            Promise.resolve(
+              page.flatMap((r) => {
+                const e = recordOf.get(r as Encounter);
+                return e ? [toEncounter(ctx, e)] : [];
+              }),
+            ),
+        }
+      : {}),
     included: async (page) => {
       const out: FhirResource[] = [];
       if (req.include.includes('Encounter:patient')) {
