@@ -7,12 +7,13 @@ import type { NextechClient } from '../../src/source/nextech/client.ts';
 import { PatientCache } from '../../src/source/nextech/patient-cache.ts';
 import type { EhrPatient } from '../../src/source/nextech/schemas.ts';
 
-function fakeNextech(fail = () => false) {
+function fakeNextech(fail = () => false, rowsFor = (_term: string) => 1) {
   const calls: string[] = [];
   const client = {
     searchPatients(ctx: CallContext, term: string): Promise<EhrPatient[]> {
       calls.push(`${ctx.practiceId}/${ctx.callerKey}/${term}`);
-      return fail() ? Promise.reject(new Error('down')) : Promise.resolve([{ patientId: calls.length } as EhrPatient]);
+      const rows = Array.from({ length: rowsFor(term) }, (_, i) => ({ patientId: calls.length * 1000 + i }) as EhrPatient);
+      return fail() ? Promise.reject(new Error('down')) : Promise.resolve(rows);
     },
   };
   return { client: client as unknown as NextechClient, calls };
@@ -56,5 +57,21 @@ describe('PatientCache', () => {
     await off.get(call(), 'x');
     await off.get(call(), 'x');
     expect(off.stats).toEqual({ fetches: 2, reused: 0 });
+  });
+
+  it('keeps no answer longer than 200 patients, and at most 20,000 patient rows in all (oldest answers go first)', async () => {
+    const { client, calls } = fakeNextech(undefined, (term) => (term === 'broad' ? 201 : 150));
+    const cache = new PatientCache(client, 60_000);
+    await cache.get(call(), 'broad');
+    await cache.get(call(), 'broad');
+    expect(calls).toHaveLength(2);
+    for (let i = 0; i < 200; i++) await cache.get(call(), `t${i}`);
+    expect(cache.rows).toBeLessThanOrEqual(20_000);
+    expect(cache.rows).toBeGreaterThan(19_000);
+    const before = calls.length;
+    await cache.get(call(), 't199');
+    await cache.get(call(), 't0');
+    // The newest is still held; the oldest went to make room.
+    expect(calls.length - before).toBe(1);
   });
 });

@@ -11,9 +11,14 @@ import type { EhrPatient } from './schemas.ts';
 
 /** (practice, caller, term) answers held at most. */
 const MAX_ENTRIES = 10_000;
+/** Patient rows held at most across all answers (a few MB): a flood of broad terms cannot grow the cache. */
+const MAX_ROWS = 20_000;
+/** An answer longer than this is used once, not kept. */
+const MAX_ROWS_PER_ANSWER = 200;
 
 export class PatientCache {
-  readonly #entries = new Map<string, { expires: number; rows: Promise<EhrPatient[]> }>();
+  readonly #entries = new Map<string, { expires: number; rows: Promise<EhrPatient[]>; count: number }>();
+  #rows = 0;
   /** Upstream searches made and answers reused, for tests. */
   readonly stats = { fetches: 0, reused: 0 };
 
@@ -37,20 +42,46 @@ export class PatientCache {
       this.onReuse?.();
       return hit.rows;
     }
-    for (const [k, e] of this.#entries) if (e.expires <= now) this.#entries.delete(k);
+    for (const [k, e] of this.#entries) if (e.expires <= now) this.#drop(k);
     this.stats.fetches++;
     // Shared by later callers, so it must not be cancelled by this one leaving.
     const { signal: _signal, ...shared } = call;
     const rows = this.nextech.searchPatients(shared, term);
-    const entry = { expires: now + this.ttlMs, rows };
+    const entry = { expires: now + this.ttlMs, rows, count: 0 };
+    this.#drop(key);
     this.#entries.set(key, entry);
-    if (this.#entries.size > MAX_ENTRIES) {
-      const oldest = this.#entries.keys().next().value;
-      if (oldest !== undefined) this.#entries.delete(oldest);
-    }
-    rows.catch(() => {
-      if (this.#entries.get(key) === entry) this.#entries.delete(key);
-    });
+    while (this.#entries.size > MAX_ENTRIES) this.#dropOldest();
+    rows.then(
+      (list) => {
+        if (this.#entries.get(key) !== entry) return;
+        if (list.length > MAX_ROWS_PER_ANSWER) return this.#drop(key);
+        entry.count = list.length;
+        this.#rows += list.length;
+        while (this.#rows > MAX_ROWS && this.#dropOldest());
+      },
+      () => {
+        if (this.#entries.get(key) === entry) this.#drop(key);
+      },
+    );
     return rows;
+  }
+
+  /** Patient rows held now. */
+  get rows(): number {
+    return this.#rows;
+  }
+
+  #drop(key: string): void {
+    const e = this.#entries.get(key);
+    if (!e) return;
+    this.#entries.delete(key);
+    this.#rows -= e.count;
+  }
+
+  #dropOldest(): boolean {
+    const oldest = this.#entries.keys().next().value;
+    if (oldest === undefined) return false;
+    this.#drop(oldest);
+    return true;
   }
 }
