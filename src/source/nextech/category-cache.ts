@@ -1,8 +1,9 @@
 /**
- * The valid CCD section names (GET /encounters/categories), cached per practice and caller
- * with a TTL: they change rarely, and a DocumentReference search with `section` must check
- * its value before asking Nextech for encounters.
+ * The valid CCD section names (GET /encounters/categories), reused per practice and caller
+ * for a TTL (answer-cache.ts): they change rarely, and a DocumentReference search with
+ * `section` must check its value before asking Nextech for encounters.
  */
+import { AnswerCache } from '../answer-cache.ts';
 import type { CallContext } from '../call.ts';
 import type { NextechClient } from './client.ts';
 
@@ -10,29 +11,19 @@ import type { NextechClient } from './client.ts';
 const MAX_ENTRIES = 10_000;
 
 export class CategoryCache {
-  readonly #entries = new Map<string, { expires: number; names: Promise<string[]> }>();
+  readonly #cache: AnswerCache<string[]>;
 
   constructor(
     private readonly nextech: NextechClient,
-    private readonly ttlMs: number,
-    private readonly now: () => number = Date.now,
-  ) {}
+    ttlMs: number,
+    now: () => number = Date.now,
+  ) {
+    this.#cache = new AnswerCache({ ttlMs, maxEntries: MAX_ENTRIES, now });
+  }
 
   get(call: CallContext, callerKey: string): Promise<string[]> {
-    const key = `${call.practiceId}\u0000${callerKey}`;
-    const hit = this.#entries.get(key);
-    if (hit && hit.expires > this.now()) return hit.names;
+    // Shared by later callers, so it must not be cancelled by this one leaving.
     const { signal: _signal, ...shared } = call;
-    // One entry per practice and caller: drop expired ones so callers that never come back do not pile up.
-    for (const [k, e] of this.#entries) if (e.expires <= this.now()) this.#entries.delete(k);
-    const names = this.nextech.listCategories(shared);
-    this.#entries.set(key, { expires: this.now() + this.ttlMs, names });
-    // Keyed by practice and caller: bounded, oldest first out.
-    if (this.#entries.size > MAX_ENTRIES) {
-      const oldest = this.#entries.keys().next().value;
-      if (oldest !== undefined) this.#entries.delete(oldest);
-    }
-    names.catch(() => this.#entries.delete(key));
-    return names;
+    return this.#cache.get(`${call.practiceId}\u0000${callerKey}`, () => this.nextech.listCategories(shared));
   }
 }
