@@ -1,4 +1,4 @@
-import type { Bundle, CapabilityStatement, Encounter, Patient } from 'fhir/r4';
+import type { Binary, Bundle, CapabilityStatement, DocumentReference, Encounter, Patient } from 'fhir/r4';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nextechIdOf } from './helpers/expected.ts';
 import { APP, authorizeUrl, launch, pkce, SMART_ENV, tokenCall } from './helpers/smart.ts';
@@ -78,6 +78,20 @@ describe('SMART standalone launch', () => {
     const { issue } = await expectOutcome(`${svc.fhir}/Encounter?patient=${token.patient}`, 403, bearer(token.access_token));
     expect(issue.code).toBe('forbidden');
     await expectOutcome(`${svc.fhir}/DocumentReference?patient=${token.patient}`, 403, bearer(token.access_token));
+  });
+
+  it('reads a CCD\'s Binary, raw or FHIR, with the scopes that read its DocumentReference, and not without them', async () => {
+    const { token } = await launch(svc, 'launch/patient patient/DocumentReference.rs');
+    const docs = await fhirFetch<Bundle>(`${svc.fhir}/DocumentReference?patient=${token.patient ?? ''}&_count=1&_summary=true`, bearer(token.access_token));
+    const url = (docs.body.entry?.[0]?.resource as DocumentReference | undefined)?.content[0]?.attachment.url ?? '';
+    expect(url).toMatch(/\/Binary\//);
+    const raw = await fetch(url, { headers: { authorization: `Bearer ${token.access_token}`, accept: 'text/html' } });
+    expect(raw.status).toBe(200);
+    expect(raw.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect((await fhirFetch<Binary>(url, bearer(token.access_token))).body.resourceType).toBe('Binary');
+    const { token: patientsOnly } = await launch(svc, 'launch/patient patient/Patient.rs');
+    const { issue } = await expectOutcome(url, 403, bearer(patientsOnly.access_token));
+    expect(issue.diagnostics).toBe("The access token's scopes do not allow read of Binary");
   });
 
   it('lets any token read the server\'s own SearchParameter, like the CapabilityStatement', async () => {

@@ -108,15 +108,17 @@ function contextFor(ctx: RequestContext, e: LoadedEncounter, opts: EncounterMapp
  * and its start — made by the same functions the mapping uses, without mapping the rest.
  */
 export function lightEncounter(ctx: RequestContext, e: LoadedEncounter): Encounter {
-  const id = encounterResourceId(e.record, contextFor(ctx, e, {}));
+  const mctx = contextFor(ctx, e, {});
+  const id = encounterResourceId(e.record, mctx);
   const start = instant(e.record.summary.encounterDate);
+  const subject = mctx.values.patientReference;
   return {
     resourceType: 'Encounter',
     ...(id === undefined ? {} : { id }),
     // Never returned: the page is mapped whole (status and class are only there for the type).
     status: 'unknown',
     class: { code: 'AMB' },
-    subject: { reference: `Patient/${e.patientResourceId}` },
+    ...(subject === undefined ? {} : { subject: { reference: subject } }),
     ...(start === undefined ? {} : { period: { start } }),
   };
 }

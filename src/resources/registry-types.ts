@@ -74,6 +74,8 @@ export interface ResourceModule {
    * document, https://hl7.org/fhir/R4/binary.html#rest): asked for with Accept or `_format`.
    */
   raw?: RawRead;
+  /** Another type whose SMART scopes allow this one too (a CCD's Binary: its DocumentReference's). */
+  scopedAlsoAs?: string;
   /** `view` lets a module skip work for elements that will be left out. */
   read(ctx: RequestContext, id: string, view: ResourceView): Promise<FhirResource>;
   /** Present exactly when `interactions` include search-type. */

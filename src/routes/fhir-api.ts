@@ -89,7 +89,7 @@ function addResourceRoutes(api: Hono<AppEnv>, m: ResourceModule, services: Servi
       const ids = practiceIds(ctx);
       const compartments = compartmentsFor(ids);
       const identifying = new Map(Object.entries(op.identifies ?? {}));
-      const patient = ctx.grant ? authorize(ctx.grant, ids, m.type, 'search') : undefined;
+      const patient = ctx.grant ? authorize(ctx.grant, ids, m.type, 'search', m.scopedAlsoAs) : undefined;
       if (patient !== undefined) assertOwnPatient(compartments, identifying, pairs, patient);
       const result = await op.run(ctx, patient === undefined ? pairs : withPatient(pairs, ctx, patientParam(identifying)));
       const confined = result.resourceType === 'Bundle' && patient !== undefined
@@ -119,7 +119,7 @@ async function read(c: Context<AppEnv>, m: ResourceModule, services: Services): 
   const id = c.req.param('id') ?? '';
   const ids = practiceIds(ctx);
   const compartments = compartmentsFor(ids);
-  const patient = ctx.grant ? authorize(ctx.grant, ids, m.type, 'read') : undefined;
+  const patient = ctx.grant ? authorize(ctx.grant, ids, m.type, 'read', m.scopedAlsoAs) : undefined;
   // Checked on the id first (no upstream call for another patient), then on the result.
   if (patient !== undefined && compartments.has(m.type) && compartments.ofId(m.type, id) !== patient) throw outsideCompartment();
   const format = new URL(c.req.url).searchParams.get('_format') ?? undefined;
@@ -152,7 +152,7 @@ async function search(
   const ids = practiceIds(ctx);
   const compartments = compartmentsFor(ids);
   const identifying = identifyingParams.get(m.type) ?? new Map<string, string>();
-  const patient = ctx.grant ? authorize(ctx.grant, ids, m.type, 'search') : undefined;
+  const patient = ctx.grant ? authorize(ctx.grant, ids, m.type, 'search', m.scopedAlsoAs) : undefined;
   if (patient !== undefined) assertOwnPatient(compartments, identifying, pairs, patient);
   // A search that names no records of its own is about the patient in context.
   const names = pairs.some(([k]) => identifying.has(k.split(':')[0] ?? ''));

@@ -34,11 +34,15 @@ export interface Compartments {
  * Checks the grant allows the interaction; returns the patient number the request must be
  * confined to (patient scopes) or undefined (user scopes: whatever Nextech lets the user see).
  */
-export function authorize(grant: SmartGrant, ids: PracticeIds, resourceType: string, interaction: 'read' | 'search'): number | undefined {
-  // A CCD's Binary is readable with the scopes that read its DocumentReference.
-  const context =
-    allows(grant.scopes, resourceType, interaction) ??
-    (resourceType === 'Binary' ? allows(grant.scopes, 'DocumentReference', interaction) : undefined);
+export function authorize(
+  grant: SmartGrant,
+  ids: PracticeIds,
+  resourceType: string,
+  interaction: 'read' | 'search',
+  /** Another type whose scopes allow this one too (the registry's `scopedAlsoAs`). */
+  alsoAs?: string,
+): number | undefined {
+  const context = allows(grant.scopes, resourceType, interaction) ?? (alsoAs === undefined ? undefined : allows(grant.scopes, alsoAs, interaction));
   if (!context) throw forbidden(`The access token's scopes do not allow ${interaction} of ${resourceType}`);
   if (context !== 'patient') return undefined;
   const patient = grant.patient === undefined ? undefined : ids.patient.open(grant.patient)?.patientId;

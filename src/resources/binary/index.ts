@@ -47,6 +47,8 @@ export const binaryModule: ResourceModule = {
   searchParams: [],
   capabilities: { includes: [], revincludes: [], sorts: [] },
   view: { summary: new Set(['contentType', 'securityContext']), mandatory: new Set(['contentType']) },
+  // A CCD's Binary is readable with the scopes that read its DocumentReference.
+  scopedAlsoAs: 'DocumentReference',
   // A CCD's Binary has its DocumentReference's id, and so its patient.
   compartment: {
     ofResource: (r, ids) => (r.resourceType === 'Binary' ? patientOfReference(ids, r.securityContext?.reference) : undefined),

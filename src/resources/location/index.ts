@@ -18,7 +18,8 @@ const read = directoryRead<{ name: string }, Location>({
 export const locationModule: ResourceModule = {
   type: 'Location',
   profile: 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-location',
-  documentation: 'A practice location named on Nextech encounters (Encounter.location). Read only; the id carries the name.',
+  documentation:
+    'A practice location named on Nextech encounters (Encounter.location). Read only: the id carries the name (no upstream call), or, for a name too long for an id, the encounter that named it (one upstream call).',
   interactions: ['read'],
   searchParams: [],
   capabilities: { includes: [], revincludes: [], sorts: [] },

@@ -22,7 +22,7 @@ export const organizationModule: ResourceModule = {
   type: 'Organization',
   profile: 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-organization',
   documentation:
-    'The Nextech practice (DocumentReference.custodian) and its departments (Encounter.serviceProvider). Read only; the id carries the department name.',
+    'The Nextech practice (DocumentReference.custodian) and its departments (Encounter.serviceProvider). Read only: the id carries the department name (no upstream call), or, for a name too long for an id, the encounter that named it (one upstream call).',
   interactions: ['read'],
   searchParams: [],
   capabilities: { includes: [], revincludes: [], sorts: [] },

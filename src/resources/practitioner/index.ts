@@ -23,7 +23,7 @@ export const practitionerModule: ResourceModule = {
   type: 'Practitioner',
   profile: 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-practitioner',
   documentation:
-    'A doctor named on Nextech encounters (Encounter.participant, DocumentReference.author). Read only: the id carries what Nextech said, so a read makes no upstream call.',
+    'A doctor named on Nextech encounters (Encounter.participant, DocumentReference.author). Read only: the id carries what Nextech said (no upstream call), or, when that does not fit an id, the encounter that named the doctor (one upstream call).',
   interactions: ['read'],
   searchParams: [],
   capabilities: { includes: [], revincludes: [], sorts: [] },
