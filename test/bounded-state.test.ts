@@ -18,6 +18,8 @@ const TOTAL = 50_000;
 const CONCURRENCY = 32;
 
 const random = (bytes: number) => randomBytes(bytes).toString('base64url');
+/** Reads by made-up id, per-practice codecs included (the directory types open ids with no upstream call). */
+const DIRECTORY = ['Patient', 'Practitioner', 'Location', 'Organization'];
 
 function heapAfterGc(): number {
   for (let i = 0; i < 3; i++) gc();
@@ -38,7 +40,7 @@ describe('state keyed by request input', () => {
           : kind < 7
             ? [`/fhir/Encounter/${random(30)}`, { authorization: `Bearer v1.${random(60)}`, 'x-nextech-practice-id': practice }]
             : kind < 9
-              ? [`/fhir/Patient/${random(30)}`, { 'x-nextech-practice-id': practice }]
+              ? [`/fhir/${DIRECTORY[i % DIRECTORY.length] ?? 'Patient'}/${random(30)}`, { 'x-nextech-practice-id': practice }]
               : [`/fhir/Binary/${random(30)}`, { 'x-nextech-practice-id': practice }];
       // One in a hundred goes upstream: a search for a random practice, which Nextech refuses.
       const upstream = i % 100 === 0;
