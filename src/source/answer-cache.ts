@@ -36,7 +36,11 @@ export class AnswerCache<V> {
     return this.#weight;
   }
 
-  get(key: string, fetch: () => Promise<V>): Promise<V> {
+  /**
+   * The answer for `key`: reused, or from `fetch`. `fetch(kept)` learns whether its answer
+   * will be kept for others (then it must not be cancelled by this asker leaving).
+   */
+  get(key: string, fetch: (kept: boolean) => Promise<V>): Promise<V> {
     const now = this.#now();
     const hit = this.#entries.get(key);
     if (hit && hit.expires > now) {
@@ -45,10 +49,10 @@ export class AnswerCache<V> {
       return hit.answer;
     }
     this.stats.fetches++;
-    if (this.opts.ttlMs <= 0) return fetch();
+    if (this.opts.ttlMs <= 0) return fetch(false);
     // Drop expired answers, so keys that never come back do not pile up.
     for (const [k, e] of this.#entries) if (e.expires <= now) this.#drop(k);
-    const entry: Entry<V> = { expires: now + this.opts.ttlMs, answer: fetch(), weight: 0 };
+    const entry: Entry<V> = { expires: now + this.opts.ttlMs, answer: fetch(true), weight: 0 };
     this.#drop(key);
     this.#entries.set(key, entry);
     while (this.#entries.size > this.opts.maxEntries) this.#dropOldest();
@@ -87,4 +91,10 @@ export class AnswerCache<V> {
   #now(): number {
     return this.opts.now?.() ?? Date.now();
   }
+}
+
+/** A call whose answer is kept for others: it must not be cancelled by its first asker leaving (it has its own deadline). */
+export function unbound<C extends { signal?: AbortSignal }>(call: C): Omit<C, 'signal'> {
+  const { signal: _signal, ...rest } = call;
+  return rest;
 }

@@ -3,7 +3,7 @@
  * for a TTL (answer-cache.ts): they change rarely, and a DocumentReference search with
  * `section` must check its value before asking Nextech for encounters.
  */
-import { AnswerCache } from '../answer-cache.ts';
+import { AnswerCache, unbound } from '../answer-cache.ts';
 import type { CallContext } from '../call.ts';
 import type { NextechClient } from './client.ts';
 
@@ -22,8 +22,6 @@ export class CategoryCache {
   }
 
   get(call: CallContext, callerKey: string): Promise<string[]> {
-    // Shared by later callers, so it must not be cancelled by this one leaving.
-    const { signal: _signal, ...shared } = call;
-    return this.#cache.get(`${call.practiceId}\u0000${callerKey}`, () => this.nextech.listCategories(shared));
+    return this.#cache.get(`${call.practiceId}\u0000${callerKey}`, (kept) => this.nextech.listCategories(kept ? unbound(call) : call));
   }
 }

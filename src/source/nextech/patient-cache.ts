@@ -5,7 +5,7 @@
  * caller's answer is the same for a few seconds. Bounded in answers and in patient rows, so
  * a flood of broad terms cannot grow it.
  */
-import { AnswerCache } from '../answer-cache.ts';
+import { AnswerCache, unbound } from '../answer-cache.ts';
 import type { CallContext } from '../call.ts';
 import type { NextechClient } from './client.ts';
 import type { EhrPatient } from './schemas.ts';
@@ -48,8 +48,6 @@ export class PatientCache {
   }
 
   get(call: CallContext, term: string): Promise<EhrPatient[]> {
-    // Shared by later callers, so it must not be cancelled by this one leaving.
-    const { signal: _signal, ...shared } = call;
-    return this.#cache.get(JSON.stringify([call.practiceId, call.callerKey, term]), () => this.nextech.searchPatients(shared, term));
+    return this.#cache.get(JSON.stringify([call.practiceId, call.callerKey, term]), (kept) => this.nextech.searchPatients(kept ? unbound(call) : call, term));
   }
 }
