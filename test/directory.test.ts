@@ -115,6 +115,36 @@ describe('directory resources', () => {
     await expectOutcome(`${svc.fhir}/Organization/made-up`, 404);
   });
 
+  it('includes the doctors, locations and departments of a page of Encounters (_include), each once, as a read of the reference returns them, with no upstream call of their own', async () => {
+    const url = `${svc.fhir}/Encounter?patient=${patientId}&_count=50&_include=Encounter:participant&_include=Encounter:location&_include=Encounter:service-provider`;
+    const plain = await fhirFetch<Bundle>(`${svc.fhir}/Encounter?patient=${patientId}&_count=50`);
+    const before = svc.sandbox.calls.length;
+    const { status, body } = await fhirFetch<Bundle>(url);
+    expect(status).toBe(200);
+    // The listing the plain search just read serves this one too: the included resources cost nothing upstream.
+    expect(svc.sandbox.calls.length - before).toBe(0);
+    const matches = (body.entry ?? []).filter((e) => e.search?.mode === 'match').map((e) => e.resource as Encounter);
+    expect(matches).toEqual((plain.body.entry ?? []).map((e) => e.resource));
+    const included = (body.entry ?? []).filter((e) => e.search?.mode === 'include').map((e) => e.resource!);
+    const refs = new Set(
+      matches.flatMap((e) => [e.participant?.[0]?.individual?.reference, e.location?.[0]?.location.reference, e.serviceProvider?.reference]).filter(Boolean),
+    );
+    expect(new Set(included.map((r) => `${r.resourceType}/${r.id}`))).toEqual(refs);
+    expect(included.length).toBe(refs.size);
+    for (const r of included.slice(0, 6)) {
+      const { body: read } = await follow(`${r.resourceType}/${r.id}`);
+      expect(r).toEqual(read);
+    }
+    for (const e of body.entry?.filter((x) => x.search?.mode === 'include') ?? []) expect(e.fullUrl).toBe(`${svc.fhir}/${e.resource?.resourceType}/${e.resource?.id}`);
+  });
+
+  it('includes only the kind asked for (Encounter:practitioner gives Practitioners only) and refuses an unknown include under handling=strict', async () => {
+    const { body } = await fhirFetch<Bundle>(`${svc.fhir}/Encounter?patient=${patientId}&_count=5&_include=Encounter:practitioner`);
+    const types = new Set((body.entry ?? []).filter((e) => e.search?.mode === 'include').map((e) => e.resource?.resourceType));
+    expect(types).toEqual(new Set(['Practitioner']));
+    await expectOutcome(`${svc.fhir}/Encounter?patient=${patientId}&_include=Encounter:diagnosis`, 400, { headers: { prefer: 'handling=strict' } });
+  });
+
   it('declares the three reads in the CapabilityStatement', async () => {
     const { body } = await fhirFetch<{ rest: { resource: { type: string; interaction: { code: string }[] }[] }[] }>(`${svc.fhir}/metadata`);
     for (const type of ['Practitioner', 'Location', 'Organization']) {
@@ -148,6 +178,20 @@ describe('directory resources under a patient-scoped SMART token', () => {
     expect(anchored).toMatch(/^Location\//);
     expect((await fhirFetch(`${smart.fhir}/${anchored ?? ''}`, { headers: auth })).status).toBe(404);
     expect((await fetch(`${smart.fhir}/${e.location?.[0]?.location.reference ?? ''}`)).status).toBe(401);
+  });
+
+  it('includes only resources of types the scopes allow: a token for Encounters alone gets no Practitioner, Patient or DocumentReference (CCD) through _include/_revinclude', async () => {
+    const url = `${smart.fhir}/Encounter?_count=3&_include=Encounter:participant&_include=Encounter:patient&_revinclude=DocumentReference:encounter`;
+    const narrow = await launch(smart, 'launch/patient patient/Encounter.rs', { pickQuery: patient.json.lastName });
+    const { status, body } = await fhirFetch<Bundle>(url, { headers: { authorization: `Bearer ${narrow.token.access_token}` } });
+    expect(status).toBe(200);
+    expect(body.entry?.filter((e) => e.search?.mode === 'match')).toHaveLength(3);
+    expect(body.entry?.filter((e) => e.search?.mode !== 'match')).toEqual([]);
+    // With the scopes for them, the same request includes all three kinds.
+    const wide = await launch(smart, 'launch/patient patient/Encounter.rs patient/Practitioner.rs patient/Patient.rs patient/DocumentReference.rs', { pickQuery: patient.json.lastName });
+    const all = await fhirFetch<Bundle>(url, { headers: { authorization: `Bearer ${wide.token.access_token}` } });
+    const kinds = new Set(all.body.entry?.filter((e) => e.search?.mode === 'include').map((e) => e.resource?.resourceType));
+    expect(kinds).toEqual(new Set(['Practitioner', 'Patient', 'DocumentReference']));
   });
 });
 

@@ -37,6 +37,41 @@ export function compileMapping<T>(file: string, mapping: MappingFile, env: Compi
   return (record, ctx) => ({ resourceType, ...(body(record, ctx) as object) }) as T;
 }
 
+/** The records of other source shapes one record yields (a mapping's `emits`), in file order. */
+export type CompiledEmits = (record: unknown, ctx: MappingContext) => Array<{ source: string; record: unknown }>;
+
+/**
+ * Compiles a mapping's `emits`: each entry builds a record of another source shape from this
+ * one. Its keys must be fields of that shape (`targets`); at run time a built record that does
+ * not satisfy the shape's schema (e.g. a required field the source lacked) is not emitted.
+ */
+export function compileEmits(file: string, mapping: MappingFile, env: CompileEnv, targets: Readonly<Record<string, z.ZodType>>): CompiledEmits {
+  const scope: Scope = { file, env };
+  const emitters = Object.entries(mapping.emits ?? {}).map(([source, tree]) => {
+    const path = `emits.${source}`;
+    const target = Object.hasOwn(targets, source) ? targets[source] : undefined;
+    if (!target) throw new MappingError(file, path, `"${source}" is not a record shape a mapping can emit (${Object.keys(targets).join(', ')})`);
+    const when = compileWhen(tree.$when, path, scope);
+    const fields = Object.entries(tree)
+      .filter(([k]) => k !== '$when')
+      .map(([k, v]) => {
+        if (!hasField(target, k)) throw new MappingError(file, `${path}.${k}`, `a ${source} record has no field "${k}"`);
+        return [k, compileNode(v, `${path}.${k}`, scope, undefined)] as const;
+      });
+    return (record: unknown, ctx: MappingContext) => {
+      if (!when(record, ctx)) return undefined;
+      const out: Record<string, unknown> = {};
+      for (const [k, f] of fields) {
+        const v = f(record, ctx);
+        if (present(v)) out[k] = v;
+      }
+      const checked = target.safeParse(out);
+      return checked.success ? { source, record: checked.data } : undefined;
+    };
+  });
+  return (record, ctx) => emitters.flatMap((e) => e(record, ctx) ?? []);
+}
+
 interface Scope {
   file: string;
   env: CompileEnv;

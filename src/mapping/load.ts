@@ -11,7 +11,7 @@ import { parse } from 'yaml';
 import type { z } from 'zod';
 import { DirectoryLocationSchema, DirectoryOrganizationSchema, DirectoryPractitionerSchema } from '../source/directory.ts';
 import { EhrEncounterSchema, EhrPatientSchema } from '../source/nextech/schemas.ts';
-import { compileMapping, MappingError, type CompiledMapping } from './compile.ts';
+import { compileEmits, compileMapping, MappingError, type CompiledEmits, type CompiledMapping } from './compile.ts';
 import { CONTEXT_KEYS } from './context.ts';
 import { loadR4Elements, type R4Elements } from './r4-elements.ts';
 import { CodeTableSchema, MappingFileSchema, type CodeTable } from './spec.ts';
@@ -29,6 +29,8 @@ export interface Mappings {
   practitioner: CompiledMapping<Practitioner>;
   location: CompiledMapping<Location>;
   organization: CompiledMapping<Organization>;
+  /** The directory records one encounter yields (encounter.map.yaml `emits`), each mapped by its own file. */
+  encounterEmits: CompiledEmits;
 }
 
 /** Record shapes mappings can read (zod schemas), by the name used in a mapping's `source:`. */
@@ -61,25 +63,35 @@ export function loadCodeTables(dir: string): Map<string, CodeTable> {
   return tables;
 }
 
-function loadOne<T>(dir: string, name: string, tables: ReadonlyMap<string, CodeTable>, r4: R4Elements): CompiledMapping<T> {
+/** The shapes a mapping may emit (`emits`): records that have a mapping file of their own. */
+const EMITTABLE: Record<string, z.ZodType> = {
+  practitioner: DirectoryPractitionerSchema,
+  location: DirectoryLocationSchema,
+  organization: DirectoryOrganizationSchema,
+};
+
+function loadOne<T>(dir: string, name: string, tables: ReadonlyMap<string, CodeTable>, r4: R4Elements): { map: CompiledMapping<T>; emits: CompiledEmits } {
   const file = join(dir, name);
   const parsed = MappingFileSchema.safeParse(readYaml(file));
   if (!parsed.success) throw new MappingError(file, parsed.error.issues[0]?.path.join('.') ?? '', parsed.error.issues[0]?.message ?? 'invalid');
   const source = SOURCES[parsed.data.source];
   if (!source) throw new MappingError(file, 'source', `unknown source "${parsed.data.source}"`);
-  return compileMapping<T>(file, parsed.data, { source, tables, contextKeys: CONTEXT_KEYS, r4 });
+  const env = { source, tables, contextKeys: CONTEXT_KEYS, r4 };
+  return { map: compileMapping<T>(file, parsed.data, env), emits: compileEmits(file, parsed.data, env, EMITTABLE) };
 }
 
 /** Loads and compiles every mapping the service uses. */
 export function loadMappings(dir: string = MAPPINGS_DIR): Mappings {
   const tables = loadCodeTables(dir);
   const r4 = loadR4Elements();
+  const encounter = loadOne<Encounter>(dir, 'encounter.map.yaml', tables, r4);
   return {
-    patient: loadOne<Patient>(dir, 'patient.map.yaml', tables, r4),
-    encounter: loadOne<Encounter>(dir, 'encounter.map.yaml', tables, r4),
-    documentReference: loadOne<DocumentReference>(dir, 'document-reference.map.yaml', tables, r4),
-    practitioner: loadOne<Practitioner>(dir, 'practitioner.map.yaml', tables, r4),
-    location: loadOne<Location>(dir, 'location.map.yaml', tables, r4),
-    organization: loadOne<Organization>(dir, 'organization.map.yaml', tables, r4),
+    patient: loadOne<Patient>(dir, 'patient.map.yaml', tables, r4).map,
+    encounter: encounter.map,
+    encounterEmits: encounter.emits,
+    documentReference: loadOne<DocumentReference>(dir, 'document-reference.map.yaml', tables, r4).map,
+    practitioner: loadOne<Practitioner>(dir, 'practitioner.map.yaml', tables, r4).map,
+    location: loadOne<Location>(dir, 'location.map.yaml', tables, r4).map,
+    organization: loadOne<Organization>(dir, 'organization.map.yaml', tables, r4).map,
   };
 }

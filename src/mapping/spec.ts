@@ -14,6 +14,11 @@
  *   src/mapping/r4-elements.json); `$when: <expression node>` keeps it only when the
  *   expression has a value (`true` for flags) — or, given a list, when all of them do — so
  *   e.g. an identifier without a value vanishes.
+ *
+ * One record can become several resources: `emits` names, for another source shape (e.g.
+ * `practitioner`), the record this one yields of it, as a tree of the same nodes whose keys
+ * must be fields of that shape; the emitted record is then mapped by that shape's own
+ * mapping file. A Nextech encounter so emits its doctor, its location and its department.
  */
 import { z } from 'zod';
 
@@ -53,6 +58,8 @@ export const MappingFileSchema = z
     source: z.string().min(1),
     description: z.string().optional(),
     resource: z.record(z.string(), z.unknown()),
+    /** Records of other source shapes this record yields, by shape name (see above). */
+    emits: z.record(z.string(), z.record(z.string(), z.unknown())).optional(),
   })
   .strict();
 export type MappingFile = z.infer<typeof MappingFileSchema>;

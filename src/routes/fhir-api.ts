@@ -12,7 +12,7 @@ import { badRequest, FhirError, outcome } from '../fhir/outcome.ts';
 import { parametersToPairs } from '../fhir/parameters.ts';
 import { parseSearch, parseView } from '../fhir/search/parse.ts';
 import { applyView } from '../fhir/view.ts';
-import { assertOwnPatient, authorize, confine, forbidden } from '../auth/smart/compartment.ts';
+import { assertOwnPatient, authorize, confine, forbidden, permittedIncluded } from '../auth/smart/compartment.ts';
 import { practiceIds, type RequestContext, type Services } from '../resources/context.ts';
 import { compartmentsFor, identifyingParams, resourceModules, searchParamIndex } from '../resources/registry.ts';
 import type { ResourceModule } from '../resources/registry-types.ts';
@@ -161,7 +161,8 @@ async function search(
   const result = await run(ctx, request);
   // With patient scopes, only the patient in context's resources are ever returned.
   const matches = confine(compartments, result.matches, patient);
-  const included = result.included ? confine(compartments, await result.included(pageOf(matches, request)), patient) : [];
+  // Included resources only of the types (and, with patient scopes, the patient) the token allows.
+  const included = result.included ? permittedIncluded(ctx.grant, ids, compartments, await result.included(pageOf(matches, request)), scopedAlsoAs) : [];
   // Page-first: light matches are made whole only for the page.
   const whole = result.complete ? await result.complete(pageOf(matches, request)) : undefined;
   const bundle = searchset({ matches, request, baseUrl: ctx.baseUrl, ignored, included, view: m.view, ...(whole ? { page: whole } : {}) });
@@ -188,6 +189,9 @@ function conformanceContext(c: Context<AppEnv>, services: Services): RequestCont
     memo: new Map(),
   };
 }
+
+const alsoAsByType = new Map<string, string>(resourceModules.flatMap((m) => (m.scopedAlsoAs === undefined ? [] : [[m.type, m.scopedAlsoAs] as const])));
+const scopedAlsoAs = (type: string) => alsoAsByType.get(type);
 
 const outsideCompartment = () => forbidden('The access token only allows the patient in context');
 

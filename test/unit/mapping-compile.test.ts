@@ -3,7 +3,7 @@
 // that compile and build the expected output from a record and a context.
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { compileMapping, MappingError, type CompileEnv } from '../../src/mapping/compile.ts';
+import { compileEmits, compileMapping, MappingError, type CompileEnv } from '../../src/mapping/compile.ts';
 import { createResourceIds } from '../../src/ids/resource-ids.ts';
 import type { MappingValues } from '../../src/mapping/context.ts';
 import type { MappingContext } from '../../src/mapping/functions.ts';
@@ -165,4 +165,52 @@ describe('compileMapping builds resources', () => {
     expect(compiled({ first: 'A' }, one)).toEqual({ resourceType: 'Basic', v: 'A', s: 'urn:1' });
     expect(compiled({ first: 'B' }, two)).toEqual({ resourceType: 'Basic', v: 'B', s: 'urn:2' });
   });
+});
+
+describe('compileEmits: one record yields records of other shapes', () => {
+  const targets = {
+    person: z.object({ name: z.string().min(1), code: z.number().int() }),
+    place: z.object({ name: z.string().min(1) }),
+  };
+  const withEmits = (emits: Record<string, Record<string, unknown>>): MappingFile => ({ ...mapping({ v: 1 }), emits });
+  const ctx: MappingContext = { practiceId: '1001', values: testValues({}), ids: ids.forPractice('1001') };
+
+  it('builds each emitted record from the source, in file order, leaving out those whose condition fails or that do not satisfy their shape', () => {
+    const emits = compileEmits(
+      FILE,
+      withEmits({
+        person: { $when: { from: 'first' }, name: { from: 'first' }, code: { from: 'id' } },
+        place: { name: { from: 'summary.doctor.name' } },
+      }),
+      env,
+      targets,
+    );
+    expect(emits({ id: 7, first: 'Ann', summary: { encounterId: 1, doctor: { name: 'Main St' } } }, ctx)).toEqual([
+      { source: 'person', record: { name: 'Ann', code: 7 } },
+      { source: 'place', record: { name: 'Main St' } },
+    ]);
+    // No first name: the condition fails. No doctor: a place without its required name is not emitted.
+    expect(emits({ id: 7, summary: { encounterId: 1 } }, ctx)).toEqual([]);
+    // A record that does not satisfy the shape (code must be an integer) is not emitted either.
+    expect(emits({ id: 7.5, first: 'Ann' }, ctx)).toEqual([]);
+  });
+
+  it('emits nothing for a mapping without emits', () => {
+    expect(compileEmits(FILE, mapping({ v: 1 }), env, targets)({ id: 1 }, ctx)).toEqual([]);
+  });
+
+  const cases: Array<{ name: string; emits: Record<string, Record<string, unknown>>; path: string; why: RegExp }> = [
+    { name: 'an unknown shape', emits: { animal: { name: 'x' } }, path: 'emits.animal', why: /not a record shape a mapping can emit/ },
+    { name: 'a key that is no field of the shape', emits: { place: { title: { from: 'first' } } }, path: 'emits.place.title', why: /has no field "title"/ },
+    { name: 'a path the source lacks', emits: { place: { name: { from: 'summary.doctor.nam' } } }, path: 'emits.place.name', why: /no field "summary.doctor.nam"/ },
+    { name: 'an unknown function', emits: { place: { name: { fn: 'nope' } } }, path: 'emits.place.name', why: /unknown function/ },
+  ];
+  for (const c of cases) {
+    it(`fails fast on ${c.name}, naming the file and path`, () => {
+      const err = thrown(() => compileEmits(FILE, withEmits(c.emits), env, targets));
+      expect(err).toBeInstanceOf(MappingError);
+      expect((err as MappingError).message.startsWith(`${FILE}: ${c.path}: `)).toBe(true);
+      expect((err as MappingError).message).toMatch(c.why);
+    });
+  }
 });

@@ -79,3 +79,28 @@ export function confine<T extends FhirResource>(compartments: Compartments, reso
   if (patient === undefined) return [...resources];
   return resources.filter((r) => !compartments.has(r.resourceType) || compartments.ofResource(r) === patient);
 }
+
+/**
+ * The `_include`d and `_revinclude`d resources a grant may see: each only if the scopes allow
+ * reading its type, and — when only patient scopes do — only the patient in context's. A
+ * token for Encounters alone so never receives DocumentReferences (their CCDs) through
+ * `_revinclude`. Without a grant (Nextech alone decides), all of them.
+ */
+export function permittedIncluded(
+  grant: SmartGrant | undefined,
+  ids: PracticeIds,
+  compartments: Compartments,
+  resources: readonly FhirResource[],
+  /** The registry's `scopedAlsoAs` of a type, if any. */
+  alsoAs: (resourceType: string) => string | undefined,
+): FhirResource[] {
+  if (!grant) return [...resources];
+  const inContext = grant.patient === undefined ? undefined : ids.patient.open(grant.patient)?.patientId;
+  return resources.filter((r) => {
+    const other = alsoAs(r.resourceType);
+    const context = allows(grant.scopes, r.resourceType, 'read') ?? (other === undefined ? undefined : allows(grant.scopes, other, 'read'));
+    if (context === undefined) return false;
+    if (context !== 'patient' || !compartments.has(r.resourceType)) return true;
+    return inContext !== undefined && compartments.ofResource(r) === inContext;
+  });
+}

@@ -1,7 +1,8 @@
 /**
  * The Encounter resource: search by patient (and date, type, class, status, identifier),
- * read by id with one upstream call, `_include=Encounter:patient` and
- * `_revinclude=DocumentReference:encounter` served from the same upstream listing.
+ * read by id with one upstream call, `_include=Encounter:patient`, the directory resources
+ * it references (`Encounter:participant`, `:practitioner`, `:location`, `:service-provider`)
+ * and `_revinclude=DocumentReference:encounter` served from the same upstream listing.
  */
 import type { Encounter, FhirResource } from 'fhir/r4';
 import { notFound } from '../../fhir/outcome.ts';
@@ -11,11 +12,12 @@ import { practiceIds, type RequestContext } from '../context.ts';
 import { readPatient } from '../patient-lookup.ts';
 import type { ResourceModule, SearchResult } from '../registry-types.ts';
 import { byDate } from '../sort.ts';
-import { lightEncounter, loadByLocator, loadTargets, toDocumentReference, toEncounter } from '../encounter-listing.ts';
+import { lightEncounter, loadByLocator, loadTargets, toDocumentReference, toEncounter, type LoadedEncounter } from '../encounter-listing.ts';
 import { encounterSearchParams } from './params.ts';
 import { patientOfReference } from '../compartment.ts';
 import { buildsDocuments } from '../request-memory.ts';
 import { planTargets, targetParams } from '../listing-plan.ts';
+import { ENCOUNTER_DIRECTORY_INCLUDES, includedDirectory } from '../directory-read.ts';
 
 async function read(ctx: RequestContext, id: string): Promise<Encounter> {
   // An id that does not open is a 404 without any upstream call.
@@ -49,6 +51,14 @@ async function search(ctx: RequestContext, req: SearchRequest): Promise<SearchRe
   const order = byDate<Encounter>((r) => r.period?.start, req);
   pairs.sort((a, b) => order(a.r, b.r));
   const recordOf = new Map(pairs.map((x) => [x.r, x.e]));
+  // The whole Encounter of a match, mapped at most once (light matches are made whole for the page only).
+  const wholes = new Map<Encounter, Encounter>();
+  const whole = (r: Encounter, e: LoadedEncounter): Encounter => {
+    if (!light) return r;
+    let w = wholes.get(r);
+    if (!w) wholes.set(r, (w = toEncounter(ctx, e)));
+    return w;
+  };
   return {
     matches: pairs.map((x) => x.r),
     ...(light
@@ -57,7 +67,7 @@ async function search(ctx: RequestContext, req: SearchRequest): Promise<SearchRe
             Promise.resolve(
               page.flatMap((r) => {
                 const e = recordOf.get(r as Encounter);
-                return e ? [toEncounter(ctx, e)] : [];
+                return e ? [whole(r as Encounter, e)] : [];
               }),
             ),
         }
@@ -68,6 +78,16 @@ async function search(ctx: RequestContext, req: SearchRequest): Promise<SearchRe
         const ids = [...new Set(page.map((r) => (r as Encounter).subject?.reference?.replace(/^Patient\//, '') ?? ''))];
         out.push(...(await Promise.all(ids.filter(Boolean).map((id) => readPatient(ctx, id)))));
       }
+      out.push(
+        ...includedDirectory(
+          ctx,
+          page.flatMap((r) => {
+            const e = recordOf.get(r as Encounter);
+            return e ? [{ resource: whole(r as Encounter, e), record: e.record }] : [];
+          }),
+          req.include,
+        ),
+      );
       if (req.revinclude.includes('DocumentReference:encounter')) {
         for (const r of page) {
           const e = recordOf.get(r as Encounter);
@@ -86,7 +106,7 @@ export const encounterModule: ResourceModule = {
     'Encounters of a patient from Nextech encounter search. Ids carry the patient and the date, so a read is one upstream call (see README).',
   interactions: ['read', 'search-type'],
   searchParams: encounterSearchParams,
-  capabilities: { includes: ['Encounter:patient'], revincludes: ['DocumentReference:encounter'], sorts: ['date'] },
+  capabilities: { includes: ['Encounter:patient', ...Object.keys(ENCOUNTER_DIRECTORY_INCLUDES)], revincludes: ['DocumentReference:encounter'], sorts: ['date'] },
   // Σ elements of R4 Encounter; status and class are mandatory.
   view: {
     mandatory: new Set(['status', 'class']),

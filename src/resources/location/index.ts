@@ -3,16 +3,14 @@
  * Encounter's location references (no search: Nextech cannot list them).
  */
 import type { Location } from 'fhir/r4';
-import { mappingContext } from '../context.ts';
 import { directoryRead } from '../directory-read.ts';
 import type { ResourceModule } from '../registry-types.ts';
 
 const read = directoryRead<{ name: string }, Location>({
   type: 'Location',
+  source: 'location',
   codec: (ids) => ids.location,
   record: (key) => key,
-  fromSummary: (s) => (s.location ? { name: s.location } : undefined),
-  map: (ctx, record) => ctx.services.mappings.location(record, mappingContext(ctx)),
 });
 
 export const locationModule: ResourceModule = {

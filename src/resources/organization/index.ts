@@ -5,17 +5,14 @@
  */
 import type { Organization } from 'fhir/r4';
 import type { OrganizationKey } from '../../ids/resource-ids.ts';
-import { mappingContext } from '../context.ts';
 import { directoryRead } from '../directory-read.ts';
 import type { ResourceModule } from '../registry-types.ts';
 
 const read = directoryRead<OrganizationKey, Organization>({
   type: 'Organization',
+  source: 'organization',
   codec: (ids) => ids.organization,
   record: (key, ctx) => (key.kind === 'practice' ? { kind: 'practice', name: `Nextech practice ${ctx.call.practiceId}` } : key),
-  // Only departments are anchored: the practice always fits an id.
-  fromSummary: (s) => (s.department ? { kind: 'department', name: s.department } : undefined),
-  map: (ctx, record) => ctx.services.mappings.organization(record, mappingContext(ctx)),
 });
 
 export const organizationModule: ResourceModule = {

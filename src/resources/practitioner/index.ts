@@ -4,19 +4,14 @@
  * its doctors).
  */
 import type { Practitioner } from 'fhir/r4';
-import { mappingContext } from '../context.ts';
 import { directoryRead } from '../directory-read.ts';
 import type { ResourceModule } from '../registry-types.ts';
 
 const read = directoryRead<{ doctorId: number; firstName?: string | undefined; lastName?: string | undefined; designation?: string | undefined }, Practitioner>({
   type: 'Practitioner',
+  source: 'practitioner',
   codec: (ids) => ids.practitioner,
   record: (key) => key,
-  fromSummary: (s) =>
-    s.doctorId === undefined
-      ? undefined
-      : { doctorId: s.doctorId, firstName: s.doctorFirstName, lastName: s.doctorLastName, designation: s.doctorProfessionalDesignation },
-  map: (ctx, record) => ctx.services.mappings.practitioner(record, mappingContext(ctx)),
 });
 
 export const practitionerModule: ResourceModule = {
