@@ -8,7 +8,6 @@ import type { EncounterLocator, PatientLocator } from '../ids/resource-ids.ts';
 import type { EncounterWindow } from '../source/ehr-source.ts';
 import type { EhrEncounter } from '../source/nextech/schemas.ts';
 import { instant, type MappingContext } from '../mapping/functions.ts';
-import { encounterResourceId } from '../mapping/encounter-functions.ts';
 import { mappingContext, type RequestContext } from './context.ts';
 import { readPatient } from './patient-lookup.ts';
 import { dayTarget, type EncounterTarget } from './listing-plan.ts';
@@ -104,23 +103,34 @@ function contextFor(ctx: RequestContext, e: LoadedEncounter, opts: EncounterMapp
 
 /**
  * What an Encounter search needs of a record before the page is cut, when no parameter has
- * to be matched on the mapped resource: its id (to order ties and to confine), its subject
- * and its start — made by the same functions the mapping uses, without mapping the rest.
+ * to be matched on the mapped resource: its subject (to confine) and its start (to order) —
+ * no id (sealing one is the costliest part of a record; only the page needs them), nothing
+ * else mapped. Ties are ordered by the Nextech encounter id (`encounterOrder`).
  */
-export function lightEncounter(ctx: RequestContext, e: LoadedEncounter): Encounter {
-  const mctx = contextFor(ctx, e, {});
-  const id = encounterResourceId(e.record, mctx);
+export function lightEncounter(e: LoadedEncounter): Encounter {
   const start = instant(e.record.summary.encounterDate);
-  const subject = mctx.values.patientReference;
   return {
     resourceType: 'Encounter',
-    ...(id === undefined ? {} : { id }),
     // Never returned: the page is mapped whole (status and class are only there for the type).
     status: 'unknown',
     class: { code: 'AMB' },
-    ...(subject === undefined ? {} : { subject: { reference: subject } }),
+    subject: { reference: `Patient/${e.patientResourceId}` },
     ...(start === undefined ? {} : { period: { start } }),
   };
+}
+
+/**
+ * The order of an Encounter search: by start (newest first unless `_sort=date`), ties by the
+ * Nextech encounter id — the same whether the matches are light or mapped, so a next link
+ * always continues the order of its first page. Keys are computed once per record.
+ */
+export function encounterOrder<T>(items: readonly T[], recordOf: (x: T) => LoadedEncounter, descending: boolean): T[] {
+  const keyed = items.map((x) => {
+    const s = recordOf(x).record.summary;
+    return { x, t: Date.parse(instant(s.encounterDate) ?? '') || 0, id: s.encounterId };
+  });
+  keyed.sort((a, b) => (a.t !== b.t ? (descending ? b.t - a.t : a.t - b.t) : a.id - b.id));
+  return keyed.map((k) => k.x);
 }
 
 export function toEncounter(ctx: RequestContext, e: LoadedEncounter): Encounter {

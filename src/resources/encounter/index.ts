@@ -11,8 +11,7 @@ import type { ParsedParam, SearchRequest } from '../../fhir/search/types.ts';
 import { practiceIds, type RequestContext } from '../context.ts';
 import { readPatient } from '../patient-lookup.ts';
 import type { ResourceModule, SearchResult } from '../registry-types.ts';
-import { byDate } from '../sort.ts';
-import { lightEncounter, loadByLocator, loadTargets, toDocumentReference, toEncounter, type LoadedEncounter } from '../encounter-listing.ts';
+import { encounterOrder, lightEncounter, loadByLocator, loadTargets, toDocumentReference, toEncounter, type LoadedEncounter } from '../encounter-listing.ts';
 import { encounterSearchParams } from './params.ts';
 import { patientOfReference } from '../compartment.ts';
 import { buildsDocuments } from '../request-memory.ts';
@@ -45,11 +44,10 @@ async function search(ctx: RequestContext, req: SearchRequest): Promise<SearchRe
   // Page-first: when the listing plan already answers every parameter, order light records
   // and map only the page; otherwise match on the mapped Encounters.
   const light = req.params.every(answeredByPlan);
-  const pairs = loaded
-    .map((e) => ({ e, r: light ? lightEncounter(ctx, e) : toEncounter(ctx, e) }))
+  const candidates = loaded
+    .map((e) => ({ e, r: light ? lightEncounter(e) : toEncounter(ctx, e) }))
     .filter((x) => light || matchesAll(x.r, req.params, now));
-  const order = byDate<Encounter>((r) => r.period?.start, req);
-  pairs.sort((a, b) => order(a.r, b.r));
+  const pairs = encounterOrder(candidates, (x) => x.e, req.sort?.descending ?? true);
   const recordOf = new Map(pairs.map((x) => [x.r, x.e]));
   // The whole Encounter of a match, mapped at most once (light matches are made whole for the page only).
   const wholes = new Map<Encounter, Encounter>();
