@@ -31,6 +31,8 @@ export interface AppDeps {
   software?: { name: string; version: string };
   /** Reports why the service is not ready to serve, if it is not (for /readyz). */
   readiness?: () => string[];
+  /** What readiness reports without failing (e.g. shared state running per replica). */
+  readinessDetails?: () => string[];
   metrics?: Metrics;
 }
 
@@ -91,7 +93,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   }
   app.get('/readyz', (c) => {
     const problems = deps.readiness?.() ?? [];
-    return c.json(problems.length === 0 ? { status: 'ready' } : { status: 'not-ready', problems }, problems.length === 0 ? 200 : 503);
+    const degraded = deps.readinessDetails?.() ?? [];
+    const detail = degraded.length > 0 ? { degraded } : {};
+    return c.json(problems.length === 0 ? { status: 'ready', ...detail } : { status: 'not-ready', problems, ...detail }, problems.length === 0 ? 200 : 503);
   });
 
   const api = fhirApi({

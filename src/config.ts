@@ -4,6 +4,7 @@
  * variable at once. No other module reads process.env.
  */
 import { createPrivateKey } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import { z } from 'zod';
 import { DEFAULT_POLICY, type UpstreamPolicy } from './source/nextech/policy.ts';
@@ -88,6 +89,18 @@ const EnvSchema = z.object({
   METRICS_TOKEN: z.string().min(16, 'at least 16 characters').regex(/^[\x21-\x7e]+$/, 'printable ASCII, no spaces').optional(),
   BACKEND_CLIENTS: z.string().optional(),
   BACKEND_TOKEN_SECONDS: z.coerce.number().int().min(60).max(3600).default(300),
+  REDIS_URL: z
+    .string()
+    .url()
+    .refine((u) => /^rediss?:\/\//.test(u), 'must be a redis:// or rediss:// URL')
+    .optional(),
+  REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'letters, digits and : _ . - only (1-64)').default('nextech-fhir:'),
+  SHARED_STATE_KEY: z.string().min(32, 'at least 32 characters (it keys the encryption of what Redis holds)').optional(),
+  REPLICAS: z.coerce.number().int().min(1).max(256).default(1),
+  WORKERS: z
+    .string()
+    .regex(/^(auto|[1-9][0-9]{0,2})$/, 'a number of processes (1-999) or auto')
+    .default('1'),
   CORS_ORIGINS: z
     .string()
     .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
@@ -153,6 +166,12 @@ export interface Config {
   backend?: BackendSettings;
   /** The service's registration at Nextech's OAuth (managed mode and the SMART broker). */
   nextechOAuth?: { tokenUrl: string; clientId: string; clientSecret?: string; resource?: string };
+  /** State shared by replicas (REDIS_URL); absent: each process (or cluster) keeps its own. */
+  redis?: { url: string; prefix: string; key: string };
+  /** Replicas sharing one Nextech credential (REPLICAS): alone (Redis down), each takes this share of the budget. */
+  replicas: number;
+  /** Worker processes on this machine (WORKERS; `auto` = available cores). */
+  workers: number;
 }
 
 export interface SmartClient {
@@ -340,6 +359,9 @@ export function loadConfig(
     problems.set('ANONYMOUS_ACCESS', 'needs NEXTECH_AUTH=managed: anonymous callers are served with the service\'s own Nextech credentials');
   }
   checkSigningKey(cleaned.SMART_SIGNING_KEY, problems);
+  if (cleaned.REDIS_URL !== undefined && cleaned.SHARED_STATE_KEY === undefined) {
+    problems.set('SHARED_STATE_KEY', 'required with REDIS_URL (it encrypts the tokens and patient data Redis holds; give every replica the same one)');
+  }
   if (parsed.success && parsed.data.DOCUMENT_MEMORY_MB !== undefined && (parsed.data.ENCOUNTER_CACHE_MB ?? 0) > parsed.data.DOCUMENT_MEMORY_MB) {
     problems.set('ENCOUNTER_CACHE_MB', 'must not exceed DOCUMENT_MEMORY_MB (the cache holds its CCDs inside that budget)');
   }
@@ -437,5 +459,8 @@ export function loadConfig(
     ...(backendClients.length > 0
       ? { backend: Object.freeze({ clients: Object.freeze(backendClients), accessTokenSeconds: e.BACKEND_TOKEN_SECONDS }) }
       : {}),
+    ...(e.REDIS_URL && e.SHARED_STATE_KEY ? { redis: Object.freeze({ url: e.REDIS_URL, prefix: e.REDIS_PREFIX, key: e.SHARED_STATE_KEY }) } : {}),
+    replicas: e.REPLICAS,
+    workers: e.WORKERS === 'auto' ? availableParallelism() : Number(e.WORKERS),
   });
 }

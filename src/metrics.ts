@@ -35,6 +35,11 @@ export class Metrics {
     labelNames: ['endpoint'],
     registers: [this.registry],
   });
+  readonly sharedStateDegraded = new Gauge({
+    name: 'facade_shared_state_degraded',
+    help: '1 while Redis is unavailable and shared state (rate budget, single-use codes, managed token) runs per replica',
+    registers: [this.registry],
+  });
   readonly tokenRefreshes = counter(this.registry, 'nextech_token_refreshes_total', 'Managed token refreshes', ['result']);
   readonly cacheHits = counter(this.registry, 'facade_cache_reuse_total', 'Upstream results served from a cache', ['cache']);
   readonly documentMemoryWaits = counter(

@@ -21,6 +21,9 @@ import { createAuthorizationServer } from './auth/setup.ts';
 import { resourceModules } from './resources/registry.ts';
 import type { Services } from './resources/context.ts';
 import { upstreamFromConfig, type Upstream } from './upstream.ts';
+import type { SharedToken } from './auth/managed-token.ts';
+import { createSharedState } from './shared/create.ts';
+import type { SharedStore } from './shared/store.ts';
 
 export interface RunningService {
   /** e.g. http://localhost:8080 */
@@ -43,6 +46,8 @@ export interface StartOptions {
   metrics?: Metrics;
   /** The Nextech to serve; defaults to the configured one (NEXTECH_BASE_URL). */
   upstream?: Upstream;
+  /** A cluster worker's store (the primary's memory), when WORKERS > 1 without Redis. */
+  clusterStore?: SharedStore;
 }
 
 /**
@@ -54,6 +59,7 @@ async function managedTokenFor(
   creds: ManagedCredentials,
   config: Readonly<Config>,
   opts: StartOptions,
+  shared: SharedToken | undefined,
 ): Promise<{ token: ManagedToken; saved: () => Promise<void> }> {
   const file = creds.refreshTokenFile ? refreshTokenFile(creds.refreshTokenFile) : undefined;
   const refreshToken = (await file?.read()) ?? creds.refreshToken;
@@ -67,6 +73,7 @@ async function managedTokenFor(
     timeoutMs: config.upstream.requestMs,
     ...(opts.now ? { now: opts.now } : {}),
     ...(opts.metrics ? { onRefresh: (result: 'ok' | 'failed') => opts.metrics?.tokenRefreshes.inc({ result }) } : {}),
+    ...(shared ? { shared } : {}),
     ...(file
       ? {
           onRotate: (rotated: string) => {
@@ -100,21 +107,31 @@ function drain(server: HttpServer, graceMs: number): Promise<void> {
 export async function startService(config: Readonly<Config>, opts: StartOptions): Promise<RunningService> {
   const metrics = opts.metrics ?? new Metrics();
   const upstream = opts.upstream ?? upstreamFromConfig(config);
+  const now = opts.now ?? Date.now;
+  const sharedState = createSharedState(config, {
+    logger: opts.logger,
+    now,
+    ...(opts.clusterStore ? { cluster: opts.clusterStore } : {}),
+    onDegraded: (degraded) => metrics.sharedStateDegraded.set(degraded ? 1 : 0),
+  });
   const managed =
-    config.auth === 'managed' && upstream.managed ? await managedTokenFor(upstream.managed, config, { ...opts, metrics }) : undefined;
+    config.auth === 'managed' && upstream.managed
+      ? await managedTokenFor(upstream.managed, config, { ...opts, metrics }, sharedState.token)
+      : undefined;
   const managedToken = managed?.token;
   const memory = new MemoryBudget({
     maxBytes: config.documentMemoryBytes,
     onWait: (outcome) => metrics.documentMemoryWaits.inc({ outcome }),
   });
   metrics.watchDocumentMemory(memory);
-  const now = opts.now ?? Date.now;
   const source = new NextechSource({
     client: {
       baseUrl: upstream.baseUrl,
       ...(managedToken ? { managed: managedToken } : {}),
       policy: config.upstream,
       observer: metrics.upstreamObserver(),
+      // One budget for all replicas: only when the store is shared (alone, the in-process budget is exact).
+      ...(sharedState.shared ? { sharedBudget: sharedState.store } : {}),
     },
     caches: config.caches,
     // Every body the client reads, and every listing kept, counts against the document memory budget.
@@ -151,6 +168,7 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
     patientIds: ids.patient,
     now,
     upstream,
+    store: sharedState.store,
   });
   const services: Services = {
     config: runtimeConfig,
@@ -177,6 +195,7 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
       ...(managedToken?.state === 'failed' ? ['nextech-credentials: the refresh token was refused; renew it (npm run login)'] : []),
       ...[source.unavailable()].filter((why) => why !== undefined),
     ],
+    readinessDetails: () => sharedState.details(),
   });
   handle = (req, env) => app.fetch(req, env);
   return {
@@ -190,6 +209,7 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
       await drain(server as HttpServer, config.shutdownGraceMs);
       await source.close();
       await managed?.saved();
+      await sharedState.store.close();
     },
   };
 }

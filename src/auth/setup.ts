@@ -15,6 +15,7 @@ import { BackendServer } from './backend/server.ts';
 import { IdTokens } from './id-token.ts';
 import { createSealer, type Sealer } from './smart/sealer.ts';
 import { SmartServer, type PatientIdScheme } from './smart/server.ts';
+import type { SharedStore } from '../shared/store.ts';
 
 export interface AuthDeps {
   source: EhrSource;
@@ -23,6 +24,8 @@ export interface AuthDeps {
   now: () => number;
   /** The Nextech served: its OAuth registration and login page, and on a development one its conveniences. */
   upstream: Upstream;
+  /** Where single-use codes and assertion `jti`s are remembered (shared by replicas with REDIS_URL). */
+  store?: SharedStore;
 }
 
 export function createAuthorizationServer(config: RuntimeConfig, deps: AuthDeps): AuthorizationServer | undefined {
@@ -34,7 +37,14 @@ export function createAuthorizationServer(config: RuntimeConfig, deps: AuthDeps)
   const idTokens = config.smart && (config.smart.signingKey || dev) ? new IdTokens(urls.issuer, config.smart.signingKey, deps.now) : undefined;
   const smart = createSmart(config, deps, sealer, idTokens);
   const backend = config.backend
-    ? new BackendServer({ settings: config.backend, sealer, tokenEndpoint: urls.token, supportedTypes: deps.supportedTypes, now: deps.now })
+    ? new BackendServer({
+        settings: config.backend,
+        sealer,
+        tokenEndpoint: urls.token,
+        supportedTypes: deps.supportedTypes,
+        now: deps.now,
+        ...(deps.store ? { store: deps.store } : {}),
+      })
     : undefined;
   return {
     ...(smart ? { smart } : {}),
@@ -63,6 +73,7 @@ function createSmart(config: RuntimeConfig, deps: AuthDeps, sealer: Sealer, idTo
     patientIds: deps.patientIds,
     ...(idTokens ? { idTokens } : {}),
     now: deps.now,
+    ...(deps.store ? { store: deps.store } : {}),
   });
   dev?.registerRedirectUri(server.callbackUrl);
   return server;

@@ -76,6 +76,8 @@ export interface Sandbox {
   /** Every request to `/ehr/api/*`, in order. The array is cleared in place by resetCalls. */
   calls: RecordedCall[];
   resetCalls(): void;
+  /** Every token request (`POST /oauth2/token`): when, which grant, and the status answered. */
+  tokenRequests: { receivedAt: number; grantType: string; status: number }[];
   /** Issues a token pair without the login dance (for `npm start` and tests). */
   issueTokens(clientId?: string): IssuedTokens;
   /** Invalidates every access token, refresh token and authorization code. */
@@ -101,6 +103,13 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
   const app = new Hono();
   // The login form and token requests are small: refuse large bodies as they arrive.
   app.post('/oauth2/*', bodyLimit({ maxSize: 64 * 1024, onError: (c) => c.json({ error: 'invalid_request', error_description: 'The body is too large.' }, 413) }));
+  const tokenRequests: Sandbox['tokenRequests'] = [];
+  app.post('/oauth2/token', async (c, next) => {
+    const receivedAt = Date.now();
+    const grantType = new URLSearchParams(await c.req.raw.clone().text()).get('grant_type') ?? '';
+    await next();
+    tokenRequests.push({ receivedAt, grantType, status: c.res.status });
+  });
   app.route('/oauth2', authorizeRoutes(clients, store));
   app.route('/oauth2', tokenRoutes(clients, store, SANDBOX_RESOURCE));
   app.route(
@@ -125,6 +134,7 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
     data,
     calls,
     resetCalls: () => void calls.splice(0, calls.length),
+    tokenRequests,
     issueTokens(clientId = firstClient) {
       if (clientId === undefined || !clients.has(clientId)) throw new Error(`Unknown sandbox client: ${clientId}`);
       return store.issueTokens(clientId);

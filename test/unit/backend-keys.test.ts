@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { cacheLifetimeMs, MAX_KEY_SET_CACHE_MS, MIN_REFETCH_MS } from '../../src/auth/backend/keys.ts';
 import { ReplayStore } from '../../src/auth/backend/replay.ts';
+import { MemoryStore } from '../../src/shared/memory-store.ts';
 import { BackendServer } from '../../src/auth/backend/server.ts';
 import { OAuthError } from '../../src/auth/oauth-error.ts';
 import { createSealer } from '../../src/auth/smart/sealer.ts';
@@ -180,36 +181,45 @@ describe('key set cache lifetime', () => {
 });
 
 describe('replay store', () => {
-  it('reports a jti fresh once, then replayed while it is kept', () => {
-    const store = new ReplayStore(10);
-    expect(store.spend('a', 'j1', 200, 100)).toBe('fresh');
-    expect(store.spend('a', 'j1', 200, 150)).toBe('replayed');
-    expect(store.spend('a', 'j1', 200, 200)).toBe('replayed');
+  /** A store on a clock the test moves (epoch seconds). */
+  function storeAt(capacity: number) {
+    let seconds = 100;
+    const store = new ReplayStore(new MemoryStore(() => seconds * 1000, { entries: capacity }));
+    return { store, at: (s: number) => void (seconds = s) };
+  }
+
+  it('reports a jti fresh once, then replayed while it is kept', async () => {
+    const { store, at } = storeAt(10);
+    expect(await store.spend('a', 'j1', 200, 100)).toBe('fresh');
+    at(150);
+    expect(await store.spend('a', 'j1', 200, 150)).toBe('replayed');
+    at(200);
+    expect(await store.spend('a', 'j1', 200, 200)).toBe('replayed');
   });
 
-  it('keeps clients apart, even when a client id and jti could run together', () => {
-    const store = new ReplayStore(10);
-    expect(store.spend('a', 'b c', 200, 100)).toBe('fresh');
-    expect(store.spend('a b', 'c', 200, 100)).toBe('fresh');
-    expect(store.spend('b', 'b c', 200, 100)).toBe('fresh');
+  it('keeps clients apart, even when a client id and jti could run together', async () => {
+    const { store } = storeAt(10);
+    expect(await store.spend('a', 'b c', 200, 100)).toBe('fresh');
+    expect(await store.spend('a b', 'c', 200, 100)).toBe('fresh');
+    expect(await store.spend('b', 'b c', 200, 100)).toBe('fresh');
   });
 
-  it('refuses new entries when full of live ones, without forgetting any', () => {
-    const store = new ReplayStore(2);
-    store.spend('a', 'j1', 200, 100);
-    store.spend('a', 'j2', 300, 100);
-    expect(store.spend('a', 'j3', 300, 150)).toBe('full');
-    expect(store.spend('a', 'j1', 200, 150)).toBe('replayed');
-    expect(store.spend('a', 'j2', 300, 150)).toBe('replayed');
-    expect(store.size).toBe(2);
+  it('refuses new entries when full of live ones, without forgetting any', async () => {
+    const { store, at } = storeAt(2);
+    await store.spend('a', 'j1', 200, 100);
+    await store.spend('a', 'j2', 300, 100);
+    at(150);
+    expect(await store.spend('a', 'j3', 300, 150)).toBe('full');
+    expect(await store.spend('a', 'j1', 200, 150)).toBe('replayed');
+    expect(await store.spend('a', 'j2', 300, 150)).toBe('replayed');
   });
 
-  it('makes room by forgetting entries whose time has passed', () => {
-    const store = new ReplayStore(2);
-    store.spend('a', 'j1', 200, 100);
-    store.spend('a', 'j2', 300, 100);
-    expect(store.spend('a', 'j3', 400, 201)).toBe('fresh');
-    expect(store.spend('a', 'j2', 300, 201)).toBe('replayed');
-    expect(store.size).toBe(2);
+  it('makes room by forgetting entries whose time has passed', async () => {
+    const { store, at } = storeAt(2);
+    await store.spend('a', 'j1', 200, 100);
+    await store.spend('a', 'j2', 300, 100);
+    at(202);
+    expect(await store.spend('a', 'j3', 400, 202)).toBe('fresh');
+    expect(await store.spend('a', 'j2', 300, 202)).toBe('replayed');
   });
 });

@@ -16,6 +16,8 @@ import { ASSERTION_TYPE, CLOCK_SKEW_SECONDS, SIGNING_ALGS, verifyAssertion, type
 import { asSystemClaims, type SystemClaims } from './claims.ts';
 import { clientKeys } from './keys.ts';
 import { DEFAULT_REPLAY_CAPACITY, ReplayStore } from './replay.ts';
+import { MemoryStore } from '../../shared/memory-store.ts';
+import type { SharedStore } from '../../shared/store.ts';
 
 export interface BackendServerDeps {
   settings: BackendSettings;
@@ -27,8 +29,10 @@ export interface BackendServerDeps {
   now: () => number;
   /** Timeout of a fetch of a client's `jwks_uri` (default 3000 ms). */
   fetchTimeoutMs?: number;
-  /** How many used assertions are remembered at once (default 10 000). */
+  /** How many used assertions are remembered at once in memory (default 10 000). */
   replayCapacity?: number;
+  /** Where used assertions are remembered: shared by the replicas with REDIS_URL (default: this process). */
+  store?: SharedStore;
 }
 
 /** The parameters of a token request, each at most once (RFC 6749 §3.2). */
@@ -45,7 +49,7 @@ export class BackendServer {
   constructor(readonly deps: BackendServerDeps) {
     const fetchTimeoutMs = deps.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS;
     this.#clients = new Map(deps.settings.clients.map((client) => [client.clientId, { client, keys: clientKeys(client, { fetchTimeoutMs }) }]));
-    this.#replays = new ReplayStore(deps.replayCapacity ?? DEFAULT_REPLAY_CAPACITY);
+    this.#replays = new ReplayStore(deps.store ?? new MemoryStore(deps.now, { entries: deps.replayCapacity ?? DEFAULT_REPLAY_CAPACITY }));
   }
 
   /** The registered client with this id. */
@@ -76,7 +80,7 @@ export class BackendServer {
       ...(p.client_id !== undefined ? { clientId: p.client_id } : {}),
     });
     // Recorded only now that the signature verified; kept as long as the assertion could pass.
-    const spent = this.#replays.spend(client.clientId, jti, exp + CLOCK_SKEW_SECONDS, nowSeconds);
+    const spent = await this.#replays.spend(client.clientId, jti, exp + CLOCK_SKEW_SECONDS, nowSeconds);
     if (spent === 'replayed') throw new OAuthError('invalid_client', 'this client assertion was already used (jti)', 401);
     if (spent === 'full') throw new OAuthError('temporarily_unavailable', 'too many client assertions in flight; retry shortly', 503);
     const scope = this.#grant(client, p.scope);

@@ -12,7 +12,7 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 
 /** What a sealed string is for; a string sealed as one kind never opens as another. */
-export type SealKind = 'access' | 'refresh' | 'code' | 'pending' | 'picker' | 'system';
+export type SealKind = 'access' | 'refresh' | 'code' | 'pending' | 'picker' | 'system' | 'shared';
 
 /** Seals and opens the facade's self-contained tokens. */
 export interface Sealer {
@@ -37,7 +37,7 @@ const TAG_BYTES = 16;
 const HEADER_BYTES = EXP_BYTES + IV_BYTES;
 const MIN_SECRET_LENGTH = 32;
 const MAX_EXP = 0xffff_ffff;
-const KINDS: readonly SealKind[] = ['access', 'refresh', 'code', 'pending', 'picker', 'system'];
+const KINDS: readonly SealKind[] = ['access', 'refresh', 'code', 'pending', 'picker', 'system', 'shared'];
 // A fixed, public salt: HKDF's salt only needs to be independent of the secret.
 const HKDF_SALT = 'nextech-fhir-facade/smart-sealer';
 const BASE64URL = /^[A-Za-z0-9_-]+$/;

@@ -11,6 +11,8 @@ import type { SmartClient, SmartSettings } from '../../config.ts';
 import type { CallContext } from '../../source/call.ts';
 import type { EhrSource, SourcePatient } from '../../source/ehr-source.ts';
 import { BoundedMemory } from '../bounded-memory.ts';
+import { MemoryStore } from '../../shared/memory-store.ts';
+import type { SharedStore } from '../../shared/store.ts';
 import type { IdTokens } from '../id-token.ts';
 import { exchangeCode, NextechOAuthError, refreshGrant, type NextechOAuthClient, type NextechTokens } from '../nextech-oauth.ts';
 import { OAuthError } from '../oauth-error.ts';
@@ -42,6 +44,8 @@ export interface SmartServerDeps {
   /** Signs id_tokens; without it `openid` is not granted. */
   idTokens?: IdTokens;
   now: () => number;
+  /** Where spent codes are remembered: shared by the replicas with REDIS_URL (default: this process). */
+  store?: SharedStore;
 }
 
 /** What became of a login (its `jti`), so a reloaded page can say so. */
@@ -54,12 +58,12 @@ const REFRESH_SECONDS = { offline: 30 * 86_400, online: 12 * 3600 };
 const MEMORY = 100_000;
 
 export class SmartServer {
-  readonly #usedCodes: BoundedMemory<true>;
+  readonly #usedCodes: SharedStore;
   readonly #logins: BoundedMemory<LoginOutcome>;
   readonly #refreshFamilies: RefreshFamilies;
 
   constructor(readonly deps: SmartServerDeps) {
-    this.#usedCodes = new BoundedMemory(MEMORY, 'refuse', deps.now);
+    this.#usedCodes = deps.store ?? new MemoryStore(deps.now, { entries: MEMORY });
     this.#logins = new BoundedMemory(MEMORY, 'evict', deps.now);
     this.#refreshFamilies = new RefreshFamilies(MEMORY, deps.now, REFRESH_SECONDS.offline * 1000);
   }
@@ -243,7 +247,7 @@ export class SmartServer {
       throw new OAuthError('invalid_grant', 'the code is invalid, expired, or was issued to another client or redirect_uri');
     }
     if (!verifyPkceS256(form.get('code_verifier') ?? '', code.cc)) throw new OAuthError('invalid_grant', 'PKCE verification failed');
-    this.#spend(code.jti, code.exp);
+    await this.#spend(code.jti, code.exp);
     const { ruri: _r, cc: _c, jti: _j, nexp, nat, nrt, nonce, ...grant } = code;
     return this.#tokens(grant, nat, nexp, nrt, nonce);
   }
@@ -323,9 +327,11 @@ export class SmartServer {
     this.#logins.set(login.jti, outcome, this.deps.now() + LOGIN_SECONDS * 1000);
   }
 
-  #spend(jti: string, exp: number): void {
-    if (this.#usedCodes.has(jti)) throw new OAuthError('invalid_grant', 'the code was already used');
-    if (!this.#usedCodes.set(jti, true, exp * 1000)) throw new OAuthError('temporarily_unavailable', 'too many codes in flight; retry shortly', 503);
+  /** Spends a code once across every replica sharing the store (a replay at another one is refused too). */
+  async #spend(jti: string, exp: number): Promise<void> {
+    const claimed = await this.#usedCodes.claim(`smart-code:${jti}`, Math.max(1, exp * 1000 - this.deps.now()) + 1000);
+    if (claimed === 'taken') throw new OAuthError('invalid_grant', 'the code was already used');
+    if (claimed === 'full') throw new OAuthError('temporarily_unavailable', 'too many codes in flight; retry shortly', 503);
   }
 }
 

@@ -34,6 +34,11 @@ export interface ServiceProcessOptions {
   nodeArgs?: readonly string[];
   /** The project folder whose src/index.ts runs (default this one; the benchmark's before/after runs an older tree). */
   cwd?: string;
+  /**
+   * The port to listen on (default: any free one). Give one when PUBLIC_BASE_URL names
+   * another address (a load balancer): the banner then prints that, not where this process listens.
+   */
+  port?: number;
 }
 
 /** The heap `npm start` gives the service (package.json). */
@@ -46,7 +51,7 @@ export async function startServiceProcess(opts: ServiceProcessOptions): Promise<
   const child = spawn(process.execPath, args, {
     cwd: opts.cwd ?? ROOT,
     // Only what the soak chose, plus what node needs to run: nothing of the developer's settings.
-    env: { PATH: process.env.PATH ?? '', ...opts.env, PORT: '0', HOST: '127.0.0.1' },
+    env: { PATH: process.env.PATH ?? '', ...opts.env, PORT: String(opts.port ?? 0), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const origin = await new Promise<string>((resolve, reject) => {
@@ -65,7 +70,7 @@ export async function startServiceProcess(opts: ServiceProcessOptions): Promise<
       if (m?.[1]) {
         clearTimeout(timer);
         child.removeAllListeners('exit');
-        resolve(m[1]);
+        resolve(opts.port === undefined ? m[1] : `http://127.0.0.1:${opts.port}`);
       }
       opts.onLine?.(line);
     });

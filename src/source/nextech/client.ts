@@ -52,6 +52,8 @@ export interface NextechClientOptions {
   observer?: UpstreamObserver;
   /** Every body read counts against this document memory budget until it is parsed. */
   memory?: MemoryBudget;
+  /** The rate ledger shared with the other replicas (src/shared/store.ts), if any. */
+  sharedBudget?: { takeSlot(key: string, gapMs: number): Promise<number> };
 }
 
 export interface EncounterQuery {
@@ -84,7 +86,13 @@ export class NextechClient {
     const now = Date.now;
     // The window is a little over a second: requests leave here evenly spaced but arrive
     // with network jitter, and Nextech counts arrivals.
-    this.#budget = new RateBudget({ perWindow: this.#policy.ratePerSecond, windowMs: 1100, now });
+    const shared = opts.sharedBudget;
+    this.#budget = new RateBudget({
+      perWindow: this.#policy.ratePerSecond,
+      windowMs: 1100,
+      now,
+      ...(shared ? { shared: { takeSlot: (key: string, gapMs: number) => shared.takeSlot(`budget:${key.replace('\u0000', ':')}`, gapMs) } } : {}),
+    });
     this.breakers = new Breakers({
       threshold: this.#policy.breakerThreshold,
       coolOffMs: this.#policy.breakerCoolOffMs,

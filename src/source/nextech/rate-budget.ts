@@ -47,6 +47,12 @@ export interface RateBudgetOptions {
   maxWaitMs?: number;
   /** Callers per budget with a queue of their own (default DEFAULT_MAX_CALLERS); more share one. */
   maxCallers?: number;
+  /**
+   * The ledger the replicas share (src/shared/store.ts `takeSlot`): when given, every request
+   * also takes a slot there, so all replicas together send at most N per window; fairness
+   * between callers stays per replica.
+   */
+  shared?: { takeSlot(key: string, gapMs: number): Promise<number> };
 }
 
 interface Waiter {
@@ -60,6 +66,8 @@ interface Budget {
   queue: FairQueue<Waiter>;
   /** Set while a release of the next waiter is scheduled. */
   timer?: ReturnType<typeof setTimeout>;
+  /** Set while the shared ledger is being asked for this budget's waiters. */
+  pumping?: boolean;
 }
 
 /** Budgets are swept for idle ones once per this many acquisitions. */
@@ -97,7 +105,7 @@ export class RateBudget {
     const now = this.#now();
     if (++this.#acquisitions % SWEEP_EVERY === 0) this.#sweep(now);
     const budget = this.#budget(key);
-    if (budget.queue.size === 0 && this.#slotWait(budget, now) === 0) {
+    if (!this.opts.shared && budget.queue.size === 0 && this.#slotWait(budget, now) === 0) {
       budget.sent.push(now);
       return Promise.resolve();
     }
@@ -107,7 +115,8 @@ export class RateBudget {
       this.refused++;
       return Promise.reject(new RateBudgetExceeded(estimate));
     }
-    this.waited++;
+    // With a shared ledger every request passes through its queue; it waited if others were there.
+    if (!this.opts.shared || budget.queue.size > 0 || budget.pumping) this.waited++;
     return new Promise<void>((resolve, reject) => {
       const settled = () => {
         clearTimeout(expiry);
@@ -126,7 +135,8 @@ export class RateBudget {
       }, until - now);
       signal?.addEventListener('abort', onAbort, { once: true });
       budget.queue.push(place.lane, waiter);
-      this.#schedule(budget);
+      if (this.opts.shared) this.#pump(key, budget, this.opts.shared);
+      else this.#schedule(budget);
     });
   }
 
@@ -168,6 +178,40 @@ export class RateBudget {
     }, this.#slotWait(b, this.#now()));
   }
 
+  /**
+   * With a shared ledger: while anyone waits, take the next slot there (this replica's own
+   * spacing first), release the next waiter in fair order, or sleep as long as the ledger says.
+   * One pump per budget; a ledger that fails is treated as a free slot only after this
+   * replica's own spacing (the store itself falls back to per-replica shares).
+   */
+  #pump(key: string, b: Budget, shared: NonNullable<RateBudgetOptions['shared']>): void {
+    if (b.pumping || b.queue.size === 0) return;
+    b.pumping = true;
+    const step = async (): Promise<void> => {
+      while (b.queue.size > 0) {
+        const local = this.#slotWait(b, this.#now());
+        const wait = local > 0 ? local : await shared.takeSlot(key, this.#gapMs).catch(() => 0);
+        if (wait > 0) {
+          await new Promise<void>((r) => {
+            b.timer = setTimeout(() => {
+              b.timer = undefined;
+              r();
+            }, wait);
+          });
+          continue;
+        }
+        const next = b.queue.shift();
+        if (next) {
+          b.sent.push(this.#now());
+          next.go();
+        }
+      }
+    };
+    void step().finally(() => {
+      b.pumping = false;
+    });
+  }
+
   /** 0 when a request may leave now; otherwise how long until one may (window and spacing). */
   #slotWait(b: Budget, now: number): number {
     while (b.sent.length > 0 && (b.sent[0] ?? now) <= now - this.#windowMs) b.sent.shift();
@@ -191,7 +235,7 @@ export class RateBudget {
     for (const [key, b] of this.#budgets) {
       const last = b.sent[b.sent.length - 1];
       const idle = last === undefined || last <= now - this.#windowMs;
-      if (idle && b.queue.size === 0 && b.timer === undefined) this.#budgets.delete(key);
+      if (idle && b.queue.size === 0 && b.timer === undefined && !b.pumping) this.#budgets.delete(key);
     }
   }
 

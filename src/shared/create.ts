@@ -1,0 +1,82 @@
+/**
+ * The shared store a service runs with: Redis when REDIS_URL is set (falling back to this
+ * process's memory while Redis is away), the cluster primary's memory for a worker of a
+ * WORKERS > 1 service without Redis, else this process's memory.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Config } from '../config.ts';
+import { createSealer } from '../auth/smart/sealer.ts';
+import type { SharedToken } from '../auth/managed-token.ts';
+import { MemoryStore } from './memory-store.ts';
+import { RedisStore } from './redis-store.ts';
+import { ResilientStore } from './resilient-store.ts';
+import type { SharedStore } from './store.ts';
+
+export interface SharedState {
+  store: SharedStore;
+  /** True when the store is shared with other processes (Redis or a cluster primary). */
+  shared: boolean;
+  /** What readiness should say about it (empty: all is well). */
+  details(): string[];
+  /** For the managed token, when shared. */
+  token?: SharedToken;
+}
+
+export interface SharedStateOptions {
+  logger: Logger;
+  now: () => number;
+  /** The store of a cluster worker (cluster-store.ts), when there is no Redis. */
+  cluster?: SharedStore;
+  /** Told whenever the Redis store falls back or recovers. */
+  onDegraded?: (degraded: boolean) => void;
+}
+
+export function createSharedState(config: Readonly<Config>, opts: SharedStateOptions): SharedState {
+  const owner = randomUUID();
+  if (config.redis) {
+    const sealer = createSealer(config.redis.key, opts.now);
+    const redis = new RedisStore({ url: config.redis.url, prefix: config.redis.prefix });
+    const store = new ResilientStore({
+      redis,
+      fallback: new MemoryStore(opts.now),
+      replicas: config.replicas,
+      onDegraded: (degraded) => {
+        // Never Redis's own message (it may carry the URL): the mode is what matters.
+        if (degraded) opts.logger.warn({ sharedState: 'degraded', replicas: config.replicas }, 'Redis unavailable: shared state falls back to this replica alone (budget divided by REPLICAS)');
+        else opts.logger.info({ sharedState: 'shared' }, 'Redis available again: shared state resumed');
+        opts.onDegraded?.(degraded);
+      },
+    });
+    return {
+      store,
+      shared: true,
+      details: () => (store.degraded ? ['shared-state: Redis unavailable, running per replica (budget divided by REPLICAS, codes single-use per replica)'] : []),
+      token: {
+        store,
+        owner,
+        seal: (json, ttl) => sealer.seal('shared', json, ttl),
+        open: (sealed) => sealer.open('shared', sealed),
+      },
+    };
+  }
+  if (opts.cluster) {
+    // The primary's memory, on this machine, is never at rest anywhere: the record travels as JSON.
+    return {
+      store: opts.cluster,
+      shared: true,
+      details: () => [],
+      token: { store: opts.cluster, owner, seal: (json) => JSON.stringify(json), open: parseRecord },
+    };
+  }
+  return { store: new MemoryStore(opts.now), shared: false, details: () => [] };
+}
+
+function parseRecord(text: string): Record<string, unknown> | undefined {
+  try {
+    const v = JSON.parse(text) as unknown;
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * Shared state that never fails a request because Redis is down: each operation goes to
+ * Redis while it answers, and to this process's own memory when it does not — codes and
+ * `jti`s stay single-use per replica, the rate budget is divided by the configured number of
+ * replicas (so together they still stay under Nextech's limit), the managed token is kept per
+ * replica. The switch is per operation: when Redis is back, the next operation uses it again.
+ * `degraded` says which mode the last operation ran in, for readiness and metrics.
+ */
+import type { MemoryStore } from './memory-store.ts';
+import type { RedisStore } from './redis-store.ts';
+import { StoreUnavailable, type ClaimResult, type SharedStore } from './store.ts';
+
+export interface ResilientStoreOptions {
+  redis: RedisStore;
+  fallback: MemoryStore;
+  /** Replicas sharing the upstream budget (REPLICAS): alone, each takes this share of it. */
+  replicas: number;
+  /** Told on every change of mode (true: degraded to per-process). */
+  onDegraded?: (degraded: boolean) => void;
+}
+
+export class ResilientStore implements SharedStore {
+  readonly kind = 'redis' as const;
+  #degraded = false;
+
+  constructor(private readonly opts: ResilientStoreOptions) {}
+
+  /** Whether the last operation fell back to per-process state. */
+  get degraded(): boolean {
+    return this.#degraded || !this.opts.redis.ready;
+  }
+
+  claim(key: string, ttlMs: number): Promise<ClaimResult> {
+    return this.#either(
+      () => this.opts.redis.claim(key, ttlMs),
+      () => this.opts.fallback.claim(key, ttlMs),
+    );
+  }
+
+  takeSlot(key: string, gapMs: number): Promise<number> {
+    return this.#either(
+      () => this.opts.redis.takeSlot(key, gapMs),
+      // Alone, this replica may use only its share of the budget.
+      () => this.opts.fallback.takeSlot(key, gapMs * this.opts.replicas),
+    );
+  }
+
+  get(key: string): Promise<string | undefined> {
+    return this.#either(
+      () => this.opts.redis.get(key),
+      () => this.opts.fallback.get(key),
+    );
+  }
+
+  set(key: string, value: string, ttlMs: number): Promise<void> {
+    // Kept locally too, so a replica that loses Redis still has the latest value it wrote.
+    void this.opts.fallback.set(key, value, ttlMs);
+    return this.#either(
+      () => this.opts.redis.set(key, value, ttlMs),
+      () => Promise.resolve(),
+    );
+  }
+
+  lease(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    return this.#either(
+      () => this.opts.redis.lease(key, owner, ttlMs),
+      () => this.opts.fallback.lease(key, owner, ttlMs),
+    );
+  }
+
+  release(key: string, owner: string): Promise<void> {
+    void this.opts.fallback.release(key, owner);
+    return this.#either(
+      () => this.opts.redis.release(key, owner),
+      () => Promise.resolve(),
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.opts.redis.close();
+  }
+
+  async #either<T>(shared: () => Promise<T>, local: () => Promise<T>): Promise<T> {
+    try {
+      const v = await shared();
+      this.#mode(false);
+      return v;
+    } catch (err) {
+      if (!(err instanceof StoreUnavailable)) throw err;
+      this.#mode(true);
+      return local();
+    }
+  }
+
+  #mode(degraded: boolean): void {
+    if (degraded === this.#degraded) return;
+    this.#degraded = degraded;
+    this.opts.onDegraded?.(degraded);
+  }
+}

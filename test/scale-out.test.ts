@@ -1,0 +1,220 @@
+/**
+ * Scale-out (issue 11): two service processes (the production entry, configured as an
+ * operator would) on one sandbox, behind a real HAProxy (round-robin per request), sharing
+ * state in a real redis-server — all on loopback, started here from Debian's packages.
+ * What must hold across replicas: one Nextech rate budget, one refresh per token expiry,
+ * single-use SMART codes and Backend Services assertions; and when Redis goes away, both
+ * replicas keep answering, say so in readiness, and share again when it returns.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServiceProcess, type ServiceProcess } from '../src/dev/soak/service-process.ts';
+import { SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_RESOURCE, startSandbox, type RunningSandbox } from '../src/sandbox/index.ts';
+import { clientKeyPair, signAssertion, tokenForm, type ClientKeyPair } from './helpers/backend.ts';
+import { freePort, startHaproxy, startRedis, type RealBalancer, type RealRedis } from './helpers/real-servers.ts';
+import { APP, launch, SMART_ENV, tokenCall } from './helpers/smart.ts';
+import type { TestService } from './helpers/service.ts';
+import { busiestSecond } from './helpers/upstream-rate.ts';
+
+const RATE = 10;
+
+interface Deployment {
+  upstream: RunningSandbox;
+  redis: RealRedis;
+  replicas: ServiceProcess[];
+  lb: RealBalancer;
+  /** Every line either replica wrote. */
+  lines: string[];
+  backend: ClientKeyPair;
+  close(): Promise<void>;
+}
+
+/** Sandbox + Redis + two replicas + HAProxy, as compose.yaml runs them. */
+async function deploy(sandboxOptions: { accessTokenTtlSeconds?: number } = {}): Promise<Deployment> {
+  const upstream = await startSandbox({ port: 0, rateLimitPerSecond: RATE, ...sandboxOptions });
+  const redis = await startRedis();
+  const lbPort = await freePort();
+  const lbOrigin = `http://127.0.0.1:${lbPort}`;
+  upstream.sandbox.registerRedirectUri(SANDBOX_CLIENT_ID, `${lbOrigin}/auth/callback`);
+  const backend = await clientKeyPair('ES384', 'hie-key');
+  const env = {
+    NEXTECH_BASE_URL: upstream.apiBaseUrl,
+    NEXTECH_TOKEN_URL: upstream.tokenUrl,
+    NEXTECH_AUTHORIZE_URL: upstream.authorizeUrl,
+    NEXTECH_CLIENT_ID: SANDBOX_CLIENT_ID,
+    NEXTECH_CLIENT_SECRET: SANDBOX_CLIENT_SECRET,
+    NEXTECH_RESOURCE: SANDBOX_RESOURCE,
+    NEXTECH_REFRESH_TOKEN: upstream.sandbox.issueTokens(SANDBOX_CLIENT_ID).refreshToken,
+    NEXTECH_PRACTICE_ID: '1001',
+    NEXTECH_RATE_LIMIT_PER_SECOND: String(RATE),
+    PUBLIC_BASE_URL: lbOrigin,
+    RESOURCE_ID_KEY: randomBytes(32).toString('base64url'),
+    SMART_KEY: randomBytes(32).toString('base64url'),
+    ...SMART_ENV,
+    BACKEND_CLIENTS: JSON.stringify([{ client_id: 'hie', jwks: { keys: [backend.publicJwk] }, practices: ['1001'], scope: 'system/*.rs' }]),
+    ANONYMOUS_ACCESS: 'true',
+    REDIS_URL: redis.url,
+    SHARED_STATE_KEY: randomBytes(32).toString('base64url'),
+    REPLICAS: '2',
+    LOG_LEVEL: 'info',
+  };
+  const lines: string[] = [];
+  // Each on a port of its own: their banners print the balancer's address (PUBLIC_BASE_URL).
+  const ports = [await freePort(), await freePort()];
+  const replicas = await Promise.all(ports.map((port) => startServiceProcess({ env, port, onLine: (l) => lines.push(l) })));
+  const lb = await startHaproxy(
+    lbPort,
+    replicas.map((r) => r.origin),
+  );
+  return {
+    upstream,
+    redis,
+    replicas,
+    lb,
+    lines,
+    backend,
+    close: async () => {
+      await lb.close();
+      await Promise.all(replicas.map((r) => r.stop()));
+      await redis.close();
+      await upstream.close();
+    },
+  };
+}
+
+const apiCalls = (d: Deployment, since: number) => d.upstream.sandbox.calls.filter((c) => c.receivedAt >= since && c.path.startsWith('/ehr/api/'));
+const refreshCalls = (d: Deployment, since: number) => d.upstream.sandbox.tokenRequests.filter((c) => c.receivedAt >= since && c.grantType === 'refresh_token');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A GET's status; a request unanswered after 30 s counts as 0 (the assertions then say so). */
+async function get(url: string, init: RequestInit = {}): Promise<number> {
+  try {
+    const res = await fetch(url, { ...init, signal: AbortSignal.timeout(30_000) });
+    await res.arrayBuffer();
+    return res.status;
+  } catch {
+    return 0;
+  }
+}
+
+/** A client assertion for the registered Backend Services client, for the token endpoint behind the balancer. */
+const assertionFor = (d: Deployment) =>
+  signAssertion({ clientId: 'hie', tokenEndpoint: `${d.lb.origin}/auth/token`, privateKey: d.backend.privateKey, kid: d.backend.publicJwk.kid ?? null, alg: 'ES384' });
+
+const postToken = (origin: string, form: URLSearchParams) =>
+  fetch(`${origin}/auth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
+
+describe('two replicas behind HAProxy, sharing Redis', () => {
+  let d: Deployment;
+  beforeAll(async () => {
+    d = await deploy();
+  }, 60_000);
+  afterAll(() => d?.close());
+
+  it('spends one Nextech rate budget between them: a burst of 200 searches never puts more than the limit into any second upstream', async () => {
+    await sleep(1_200);
+    const since = Date.now();
+    const statuses = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => get(`${d.lb.origin}/fhir/Patient?name=zq${i}x${randomUUID().slice(0, 6)}`)),
+    );
+    const calls = apiCalls(d, since);
+    // Each search that went upstream made one call; the rest were refused at once with 429 (Retry-After), none 5xx.
+    expect(new Set(statuses)).toEqual(new Set([200, 429]));
+    expect(calls.length).toBe(statuses.filter((s) => s === 200).length);
+    expect(calls.length).toBeGreaterThanOrEqual(RATE);
+    expect(busiestSecond(calls.map((c) => c.receivedAt))).toBeLessThanOrEqual(RATE);
+    // Nextech never had to refuse one.
+    expect(calls.filter((c) => c.status === 429)).toEqual([]);
+  }, 60_000);
+
+  it('refuses a SMART authorization code replayed at the other replica', async () => {
+    const viaLb = { origin: d.lb.origin, fhir: `${d.lb.origin}/fhir` } as TestService;
+    const { code, verifier } = await launch(viaLb, 'launch/patient patient/*.rs');
+    const form = { grant_type: 'authorization_code', code, redirect_uri: APP.redirectUri, client_id: APP.clientId, code_verifier: verifier };
+    // The launch redeemed it at one of them; at each replica directly it is now refused.
+    for (const r of d.replicas) {
+      const res = await tokenCall({ ...viaLb, origin: r.origin }, form);
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ error: 'invalid_grant', error_description: 'the code was already used' });
+    }
+  }, 30_000);
+
+  it('refuses a Backend Services assertion replayed at the other replica', async () => {
+    const form = tokenForm(await assertionFor(d), 'system/Patient.rs');
+    const [a, b] = d.replicas;
+    expect((await postToken(a?.origin ?? '', form)).status).toBe(200);
+    const replay = await postToken(b?.origin ?? '', form);
+    expect(replay.status).toBe(401);
+    expect(await replay.json()).toMatchObject({ error: 'invalid_client' });
+  });
+
+  it('keeps answering when Redis stops, says so in readiness and metrics, and shares again when it is back', async () => {
+    await d.redis.stop();
+    const statuses = await Promise.all(Array.from({ length: 12 }, (_, i) => get(`${d.lb.origin}/fhir/Patient?name=down${i}`)));
+    expect(statuses.every((s) => s === 200)).toBe(true);
+    for (const r of d.replicas) {
+      const ready = await fetch(`${r.origin}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toMatchObject({ status: 'ready', degraded: [expect.stringMatching(/^shared-state: Redis unavailable/)] });
+      expect(await (await fetch(`${r.origin}/metrics`)).text()).toMatch(/^facade_shared_state_degraded 1$/m);
+    }
+    // Alone, each replica takes half the budget: together they still stay under Nextech's limit.
+    await sleep(1_200);
+    const since = Date.now();
+    const burst = await Promise.all(Array.from({ length: 60 }, (_, i) => get(`${d.lb.origin}/fhir/Patient?name=alone${i}x${randomUUID().slice(0, 6)}`)));
+    expect(burst.every((x) => x === 200 || x === 429)).toBe(true);
+    const calls = apiCalls(d, since);
+    expect(busiestSecond(calls.map((c) => c.receivedAt))).toBeLessThanOrEqual(RATE);
+    expect(calls.filter((c) => c.status === 429)).toEqual([]);
+    // Alone, each replica still refuses its own replays.
+    const form = tokenForm(await assertionFor(d), 'system/Patient.rs');
+    const [a, b] = d.replicas;
+    expect((await postToken(a?.origin ?? '', form)).status).toBe(200);
+    expect((await postToken(a?.origin ?? '', form)).status).toBe(401);
+
+    await d.redis.start();
+    // The clients reconnect on their own; the next operations use Redis again.
+    const until = Date.now() + 15_000;
+    for (;;) {
+      await get(`${d.lb.origin}/fhir/Patient?name=back${randomUUID().slice(0, 6)}`);
+      const bodies = await Promise.all(d.replicas.map(async (r) => (await fetch(`${r.origin}/readyz`)).json() as Promise<{ degraded?: string[] }>));
+      if (bodies.every((x) => x.degraded === undefined)) break;
+      if (Date.now() > until) throw new Error('shared state did not resume');
+      await sleep(200);
+    }
+    const again = tokenForm(await assertionFor(d), 'system/Patient.rs');
+    expect((await postToken(a?.origin ?? '', again)).status).toBe(200);
+    expect((await postToken(b?.origin ?? '', again)).status).toBe(401);
+    // The outage and the recovery are logged as such, without Redis's own words.
+    expect(d.lines.some((l) => l.includes('"sharedState":"degraded"'))).toBe(true);
+    expect(d.lines.some((l) => l.includes('"sharedState":"shared"'))).toBe(true);
+    expect(d.lines.some((l) => l.includes(d.redis.url))).toBe(false);
+  }, 60_000);
+});
+
+describe('two replicas with a short-lived Nextech token', () => {
+  let d: Deployment;
+  beforeAll(async () => {
+    // 31 s tokens: refreshed when 30 s remain, so about once a second.
+    d = await deploy({ accessTokenTtlSeconds: 31 });
+  }, 60_000);
+  afterAll(() => d?.close());
+
+  it('refreshes once per expiry across both replicas, and no request fails on a rotated-away refresh token', async () => {
+    const since = Date.now();
+    const statuses: number[] = [];
+    while (Date.now() - since < 5_000) {
+      statuses.push(...(await Promise.all([0, 1, 2, 3].map((i) => get(`${d.lb.origin}/fhir/Patient?name=t${i}${randomUUID().slice(0, 6)}`)))));
+      await sleep(100);
+    }
+    const elapsed = Date.now() - since;
+    expect(statuses.every((s) => s === 200)).toBe(true);
+    const refreshes = refreshCalls(d, since);
+    // Every refresh succeeded (a rotated-away refresh token would be refused) ...
+    expect(refreshes.every((c) => c.status === 200)).toBe(true);
+    // ... and there was one per expiry (about one a second), not one per replica.
+    expect(refreshes.length).toBeGreaterThanOrEqual(2);
+    expect(refreshes.length).toBeLessThanOrEqual(Math.ceil(elapsed / 1000) + 1);
+    expect(apiCalls(d, since).every((c) => c.status === 200)).toBe(true);
+  }, 60_000);
+});
