@@ -139,6 +139,7 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
     onReuse: () => metrics.cacheHits.inc({ cache: 'encounters' }),
     onPatientReuse: () => metrics.cacheHits.inc({ cache: 'patients' }),
     now,
+    ...(sharedState.answers ? { shared: sharedState.answers } : {}),
   });
   const mappings = loadMappings();
   // Listen first (port 0 picks a free port), then build the app with the final public base.

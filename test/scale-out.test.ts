@@ -15,6 +15,23 @@ import { freePort, startHaproxy, startRedis, type RealBalancer, type RealRedis }
 import { APP, launch, SMART_ENV, tokenCall } from './helpers/smart.ts';
 import type { TestService } from './helpers/service.ts';
 import { busiestSecond } from './helpers/upstream-rate.ts';
+import { edgeCases } from '../src/sandbox/index.ts';
+import { patientFhirId, sandboxPatient } from './helpers/encounters.ts';
+import { fhirFetch } from './helpers/service.ts';
+import type { Bundle } from 'fhir/r4';
+import { Redis } from 'ioredis';
+
+/** Every key and value in Redis, as one string (to look for what must not be there). */
+async function redisDump(url: string): Promise<string> {
+  const r = new Redis(url);
+  try {
+    const keys = await r.keys('*');
+    const values = await Promise.all(keys.map((k) => r.get(k).catch(() => '')));
+    return keys.join('\n') + values.join('\n');
+  } finally {
+    r.disconnect();
+  }
+}
 
 const RATE = 10;
 
@@ -126,6 +143,30 @@ describe('two replicas behind HAProxy, sharing Redis', () => {
     // Nextech never had to refuse one.
     expect(calls.filter((c) => c.status === 429)).toEqual([]);
   }, 60_000);
+
+  it('answers a next link made by one replica at the other from the shared listing, with no upstream call, and keeps Redis free of readable patient data', async () => {
+    const [edge] = edgeCases('many-encounters', '1001');
+    const patient = sandboxPatient(d.upstream.sandbox, '1001', edge?.patientId ?? 0);
+    const [a, b] = d.replicas;
+    const id = await patientFhirId(`${a?.origin ?? ''}/fhir`, patient);
+    const first = await fhirFetch<Bundle>(`${a?.origin ?? ''}/fhir/Encounter?patient=${id}&_count=5`);
+    expect(first.status).toBe(200);
+    const next = first.body.link?.find((l) => l.relation === 'next')?.url ?? '';
+    // The link names the balancer (PUBLIC_BASE_URL); follow it at the other replica itself.
+    expect(next.startsWith(`${d.lb.origin}/fhir/Encounter?`)).toBe(true);
+    await sleep(300);
+    const before = d.upstream.sandbox.calls.length;
+    const second = await fhirFetch<Bundle>(next.replace(d.lb.origin, b?.origin ?? ''));
+    expect(second.status).toBe(200);
+    expect(d.upstream.sandbox.calls.length).toBe(before);
+    const ids = (x: Bundle) => (x.entry ?? []).map((e) => e.resource?.id);
+    expect(ids(second.body)).toHaveLength(5);
+    expect(ids(second.body).some((x) => ids(first.body).includes(x))).toBe(false);
+    // What Redis holds: hashed keys, sealed values — no chart number, name or CCD text.
+    const dump = await redisDump(d.redis.url);
+    expect(dump.length).toBeGreaterThan(0);
+    for (const secret of [patient.json.chartNumber, patient.json.lastName, String(patient.patientId)]) expect(dump.includes(secret)).toBe(false);
+  }, 30_000);
 
   it('refuses a SMART authorization code replayed at the other replica', async () => {
     const viaLb = { origin: d.lb.origin, fhir: `${d.lb.origin}/fhir` } as TestService;

@@ -12,6 +12,7 @@ import { MemoryStore } from './memory-store.ts';
 import { RedisStore } from './redis-store.ts';
 import { ResilientStore } from './resilient-store.ts';
 import type { SharedStore } from './store.ts';
+import { sharedAnswers, type SharedAnswers } from './shared-answers.ts';
 
 export interface SharedState {
   store: SharedStore;
@@ -21,6 +22,8 @@ export interface SharedState {
   details(): string[];
   /** For the managed token, when shared. */
   token?: SharedToken;
+  /** Upstream answers (listings, patient searches) shared through Redis, sealed. */
+  answers?: SharedAnswers;
 }
 
 export interface SharedStateOptions {
@@ -52,6 +55,7 @@ export function createSharedState(config: Readonly<Config>, opts: SharedStateOpt
       store,
       shared: true,
       details: () => (store.degraded ? ['shared-state: Redis unavailable, running per replica (budget divided by REPLICAS, codes single-use per replica)'] : []),
+      answers: sharedAnswers(store, sealer, config.redis.key),
       token: {
         store,
         owner,

@@ -59,6 +59,9 @@ describe('loadConfig', () => {
       corsOrigins: [],
       // No NEXTECH_BASE_URL: the embedded sandbox, where SMART works out of the box.
       smart: { clients: [], accessTokenSeconds: 3600 },
+      // One process, no Redis: every piece of state is this process's own.
+      replicas: 1,
+      workers: 1,
     });
   });
 
@@ -86,6 +89,11 @@ describe('loadConfig', () => {
       DOCUMENT_MEMORY_MB: '128',
       CATEGORY_CACHE_SECONDS: '30',
       CORS_ORIGINS: 'https://app.example.org, http://localhost:3000',
+      REDIS_URL: 'redis://redis.internal:6379/2',
+      REDIS_PREFIX: 'facade-a:',
+      SHARED_STATE_KEY: 'shared state key, at least 32 characters',
+      REPLICAS: '3',
+      WORKERS: '2',
     });
     expect(config).toEqual({
       port: 9090,
@@ -123,6 +131,9 @@ describe('loadConfig', () => {
       },
       shutdownGraceMs: 20_000,
       corsOrigins: ['https://app.example.org', 'http://localhost:3000'],
+      redis: { url: 'redis://redis.internal:6379/2', prefix: 'facade-a:', key: 'shared state key, at least 32 characters' },
+      replicas: 3,
+      workers: 2,
       anonymous: false,
       resourceIdKey: ID_KEY,
       nextechOAuth: {
@@ -132,6 +143,15 @@ describe('loadConfig', () => {
         resource: 'api://nextech',
       },
     });
+  });
+
+  it('needs SHARED_STATE_KEY with REDIS_URL, a redis URL, and WORKERS as a count or auto', () => {
+    expect(configError({ REDIS_URL: 'redis://127.0.0.1:6379' }).problems).toEqual([
+      'SHARED_STATE_KEY: required with REDIS_URL (it encrypts the tokens and patient data Redis holds; give every replica the same one)',
+    ]);
+    const bad = configError({ REDIS_URL: 'http://127.0.0.1:6379', SHARED_STATE_KEY: 'short', WORKERS: '0', REPLICAS: '0' });
+    expect(bad.problems.map((p) => p.split(':')[0]).sort()).toEqual(['REDIS_URL', 'REPLICAS', 'SHARED_STATE_KEY', 'WORKERS']);
+    expect(loadConfig({ WORKERS: 'auto' }).workers).toBeGreaterThanOrEqual(1);
   });
 
   it('names every bad variable in one ConfigError', () => {

@@ -14,7 +14,8 @@ import { Coalescer } from './coalesce.ts';
 import type { CallContext } from '../call.ts';
 import type { EncounterQuery, NextechClient } from './client.ts';
 import type { MemoryBudget } from '../memory-budget.ts';
-import type { EhrEncounter } from './schemas.ts';
+import { EhrEncounterListSchema, type EhrEncounter } from './schemas.ts';
+import type { SharedAnswers } from '../../shared/shared-answers.ts';
 
 export interface EncounterStoreOptions {
   /** How long a result may be reused (0 disables reuse across requests). */
@@ -26,6 +27,8 @@ export interface EncounterStoreOptions {
   /** The document memory budget the CCD bytes held count against. */
   memory?: MemoryBudget;
   now?: () => number;
+  /** Listings shared with the other replicas (REDIS_URL), looked up before Nextech is asked. */
+  shared?: SharedAnswers;
 }
 
 interface Entry {
@@ -80,9 +83,19 @@ export class EncounterStore {
       key,
       call.signal,
       async (signal) => {
+        // Only with a shared tier does the call wait for anything before asking Nextech.
+        const tier = this.opts.ttlMs > 0 ? this.opts.shared : undefined;
+        const shared = tier ? await tier.get('listing', key, EhrEncounterListSchema) : undefined;
+        if (shared) {
+          joined = true;
+          this.#reused();
+          this.#keep(key, shared);
+          return shared;
+        }
         this.stats.fetches++;
         const rows = await this.nextech.searchEncounters({ ...call, signal }, patientId, query);
         this.#keep(key, rows);
+        if (this.opts.ttlMs > 0) this.opts.shared?.put('listing', key, rows, this.opts.ttlMs);
         return rows;
       },
       () => {

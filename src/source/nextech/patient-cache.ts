@@ -8,7 +8,8 @@
 import { AnswerCache, unbound } from '../answer-cache.ts';
 import type { CallContext } from '../call.ts';
 import type { NextechClient } from './client.ts';
-import type { EhrPatient } from './schemas.ts';
+import { EhrPatientListSchema, type EhrPatient } from './schemas.ts';
+import type { SharedAnswers } from '../../shared/shared-answers.ts';
 
 /** (practice, caller, term) answers held at most. */
 const MAX_ENTRIES = 10_000;
@@ -22,9 +23,11 @@ export class PatientCache {
 
   constructor(
     private readonly nextech: NextechClient,
-    ttlMs: number,
+    private readonly ttlMs: number,
     now: () => number = Date.now,
     onReuse?: () => void,
+    /** Answers shared with the other replicas (REDIS_URL), looked up before Nextech is asked. */
+    private readonly shared?: SharedAnswers,
   ) {
     this.#cache = new AnswerCache({
       ttlMs,
@@ -48,6 +51,13 @@ export class PatientCache {
   }
 
   get(call: CallContext, term: string): Promise<EhrPatient[]> {
-    return this.#cache.get(JSON.stringify([call.practiceId, call.callerKey, term]), (kept) => this.nextech.searchPatients(kept ? unbound(call) : call, term));
+    const key = JSON.stringify([call.practiceId, call.callerKey, term]);
+    return this.#cache.get(key, async (kept) => {
+      const shared = kept ? await this.shared?.get('patients', key, EhrPatientListSchema) : undefined;
+      if (shared) return shared;
+      const rows = await this.nextech.searchPatients(kept ? unbound(call) : call, term);
+      if (kept && rows.length <= MAX_ROWS_PER_ANSWER) this.shared?.put('patients', key, rows, this.ttlMs);
+      return rows;
+    });
   }
 }

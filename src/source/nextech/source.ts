@@ -10,6 +10,7 @@ import { CategoryCache } from './category-cache.ts';
 import { NextechClient, type NextechClientOptions } from './client.ts';
 import { EncounterStore } from './encounter-store.ts';
 import { PatientCache } from './patient-cache.ts';
+import type { SharedAnswers } from '../../shared/shared-answers.ts';
 
 export interface NextechSourceOptions {
   client: NextechClientOptions;
@@ -30,6 +31,8 @@ export interface NextechSourceOptions {
   /** Each reuse of a patient search, for metrics. */
   onPatientReuse?: () => void;
   now: () => number;
+  /** Listings and patient searches shared with the other replicas (REDIS_URL). */
+  shared?: SharedAnswers;
 }
 
 export class NextechSource implements EhrSource {
@@ -46,9 +49,10 @@ export class NextechSource implements EhrSource {
       now: opts.now,
       ...(opts.memory ? { memory: opts.memory } : {}),
       ...(opts.onReuse ? { onReuse: opts.onReuse } : {}),
+      ...(opts.shared ? { shared: opts.shared } : {}),
     });
     this.#categories = new CategoryCache(this.client, opts.caches.categoryTtlMs, opts.now);
-    this.patients = new PatientCache(this.client, opts.caches.patientTtlMs, opts.now, opts.onPatientReuse);
+    this.patients = new PatientCache(this.client, opts.caches.patientTtlMs, opts.now, opts.onPatientReuse, opts.shared);
   }
 
   findPatients(call: CallContext, term: string): Promise<SourcePatient[]> {
