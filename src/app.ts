@@ -88,7 +88,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const metrics = deps.metrics;
   if (metrics) {
     app.get('/metrics', metricsGuard(services.config.metricsToken), async (c) =>
-      c.body(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' }),
+      c.body(await metrics.exposition(), 200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' }),
     );
   }
   app.get('/readyz', (c) => {

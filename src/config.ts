@@ -359,6 +359,9 @@ export function loadConfig(
     problems.set('ANONYMOUS_ACCESS', 'needs NEXTECH_AUTH=managed: anonymous callers are served with the service\'s own Nextech credentials');
   }
   checkSigningKey(cleaned.SMART_SIGNING_KEY, problems);
+  if (sandbox && cleaned.WORKERS !== undefined && cleaned.WORKERS !== '1') {
+    problems.set('WORKERS', 'needs NEXTECH_BASE_URL: the embedded sandbox and its development keys live in one process');
+  }
   if (cleaned.REDIS_URL !== undefined && cleaned.SHARED_STATE_KEY === undefined) {
     problems.set('SHARED_STATE_KEY', 'required with REDIS_URL (it encrypts the tokens and patient data Redis holds; give every replica the same one)');
   }

@@ -9,10 +9,17 @@ import { startupBanner } from './banner.ts';
 import { ConfigError, loadConfig, type Config, type LoadOptions } from './config.ts';
 import { createLogger } from './logging.ts';
 import type { RunningService } from './server.ts';
+import { ClusterStore, isWorker, joinCluster, runPrimary } from './cluster.ts';
+import type { SharedStore } from './shared/store.ts';
 
 export interface Entry extends LoadOptions {
-  /** Starts the service for this configuration. */
-  start(config: Readonly<Config>, logger: Logger): Promise<RunningService>;
+  /** Starts the service for this configuration (`extras`: what a cluster worker adds). */
+  start(config: Readonly<Config>, logger: Logger, extras: WorkerExtras): Promise<RunningService>;
+}
+
+export interface WorkerExtras {
+  /** The primary's shared store, for a WORKERS > 1 worker without Redis. */
+  clusterStore?: SharedStore;
 }
 
 /** Runs the entry in this process; exits non-zero when it cannot start. */
@@ -35,9 +42,16 @@ async function main(entry: Entry): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
-  const service = await entry.start(config, logger);
-  process.stdout.write(`${startupBanner(service).join('\n')}\n`);
-  logger.info({ port: service.config.port, sandbox: service.upstream.dev !== undefined, auth: service.config.auth }, 'started');
+  // WORKERS > 1: this process becomes the primary (src/cluster.ts); the workers run what follows.
+  if (config.workers > 1 && !isWorker()) {
+    runPrimary(config, logger);
+    return;
+  }
+  const worker = isWorker();
+  const service = await entry.start(config, logger, worker && !config.redis ? { clusterStore: new ClusterStore() } : {});
+  if (worker) joinCluster(service.metrics, startupBanner(service));
+  else process.stdout.write(`${startupBanner(service).join('\n')}\n`);
+  logger.info({ port: service.config.port, sandbox: service.upstream.dev !== undefined, auth: service.config.auth, ...(worker ? { worker: process.pid } : {}) }, worker ? 'worker started' : 'started');
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -10,5 +10,5 @@ import { upstreamFromConfig } from './upstream.ts';
 
 runEntry({
   requireNextech: true,
-  start: (config, logger) => startService(config, { logger, upstream: upstreamFromConfig(config) }),
+  start: (config, logger, extras) => startService(config, { logger, upstream: upstreamFromConfig(config), ...extras }),
 });

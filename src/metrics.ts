@@ -10,6 +10,8 @@ import type { UpstreamObserver } from './source/nextech/policy.ts';
 
 export class Metrics {
   readonly registry = new Registry();
+  /** The text `/metrics` answers: this registry, or (in a WORKERS > 1 worker) the whole cluster's. */
+  exposition: () => Promise<string> = () => this.registry.metrics();
   readonly requests = new Histogram({
     name: 'fhir_http_request_duration_seconds',
     help: 'FHIR facade requests by route pattern, method and status',

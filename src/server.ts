@@ -35,6 +35,7 @@ export interface RunningService {
   managedToken?: ManagedToken;
   /** The document memory budget: bodies being read and CCDs cached (tests read its high-water mark). */
   memory: MemoryBudget;
+  metrics: Metrics;
   close(): Promise<void>;
 }
 
@@ -206,6 +207,7 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
     upstream,
     ...(managedToken ? { managedToken } : {}),
     memory,
+    metrics,
     close: async () => {
       await drain(server as HttpServer, config.shutdownGraceMs);
       await source.close();

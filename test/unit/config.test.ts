@@ -151,7 +151,10 @@ describe('loadConfig', () => {
     ]);
     const bad = configError({ REDIS_URL: 'http://127.0.0.1:6379', SHARED_STATE_KEY: 'short', WORKERS: '0', REPLICAS: '0' });
     expect(bad.problems.map((p) => p.split(':')[0]).sort()).toEqual(['REDIS_URL', 'REPLICAS', 'SHARED_STATE_KEY', 'WORKERS']);
-    expect(loadConfig({ WORKERS: 'auto' }).workers).toBeGreaterThanOrEqual(1);
+    const real = { NEXTECH_BASE_URL: 'https://api.nextech.example/ehr', NEXTECH_AUTH: 'passthrough', RESOURCE_ID_KEY: 'k'.repeat(32) };
+    expect(loadConfig({ ...real, WORKERS: 'auto' }).workers).toBeGreaterThanOrEqual(1);
+    // The embedded sandbox runs in one process.
+    expect(configError({ WORKERS: '2' }).problems).toEqual(['WORKERS: needs NEXTECH_BASE_URL: the embedded sandbox and its development keys live in one process']);
   });
 
   it('names every bad variable in one ConfigError', () => {

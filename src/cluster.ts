@@ -1,0 +1,231 @@
+/**
+ * WORKERS=n: n worker processes on one machine behaving as one service (node:cluster). The
+ * primary serves no HTTP itself; it
+ * - forks the workers (they share the listening port) and forks a new one when one dies;
+ * - holds the state they share when there is no Redis (a MemoryStore answering over IPC):
+ *   one rate ledger per Nextech credential, one managed-token refresh, single-use codes;
+ * - answers `/metrics` for all of them (prom-client's AggregatorRegistry: counters and
+ *   histograms add up across workers);
+ * - prints the start-up banner once, when the first worker is ready;
+ * - on SIGTERM/SIGINT tells every worker to drain (each finishes its requests in flight, up
+ *   to SHUTDOWN_GRACE_SECONDS) and exits once all have.
+ * With REDIS_URL the workers share state through Redis like any replicas.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import type { Logger } from 'pino';
+import { AggregatorRegistry } from 'prom-client';
+import type { Config } from './config.ts';
+import type { Metrics } from './metrics.ts';
+import { MemoryStore } from './shared/memory-store.ts';
+import { StoreUnavailable, type ClaimResult, type SharedStore } from './shared/store.ts';
+
+/** Messages between primary and workers carry this tag (prom-client's own messages do not). */
+const TAG = 'nextech-fhir';
+
+type StoreOp = 'claim' | 'takeSlot' | 'get' | 'set' | 'lease' | 'release';
+type ToPrimary =
+  | { tag: typeof TAG; kind: 'store'; id: number; op: StoreOp; args: unknown[] }
+  | { tag: typeof TAG; kind: 'metrics'; id: number }
+  | { tag: typeof TAG; kind: 'ready'; banner: string[] };
+type ToWorker = { tag: typeof TAG; kind: 'reply'; id: number; ok: boolean; value?: unknown };
+/** What a worker asks of the primary (ToPrimary without tag and id). */
+type Question = { kind: 'store'; op: StoreOp; args: unknown[] } | { kind: 'metrics' };
+
+const isOurs = (m: unknown): m is { tag: typeof TAG } => typeof m === 'object' && m !== null && (m as { tag?: unknown }).tag === TAG;
+
+/** How long a worker waits for the primary before acting alone. */
+const IPC_TIMEOUT_MS = 2_000;
+
+/** Runs the primary: forks `config.workers` workers and serves them until told to stop. */
+export function runPrimary(config: Readonly<Config>, logger: Logger): void {
+  const store = new MemoryStore(Date.now, { kind: 'cluster' });
+  const aggregator = new AggregatorRegistry();
+  let stopping = false;
+  let bannerShown = false;
+  let failedStarts = 0;
+  const ready = new WeakSet<Worker>();
+
+  const fork = () => {
+    const worker = cluster.fork();
+    worker.on('message', (m: unknown) => void onMessage(worker, m));
+  };
+
+  const onMessage = async (worker: Worker, m: unknown) => {
+    if (!isOurs(m)) return;
+    const msg = m as ToPrimary;
+    if (msg.kind === 'ready') {
+      ready.add(worker);
+      if (!bannerShown) {
+        bannerShown = true;
+        process.stdout.write(`${[...msg.banner, `Workers: ${config.workers} processes (WORKERS), one port`].join('\n')}\n`);
+        logger.info({ workers: config.workers }, 'started');
+      }
+      return;
+    }
+    const reply = (ok: boolean, value?: unknown) => {
+      if (worker.isConnected()) worker.send({ tag: TAG, kind: 'reply', id: msg.id, ok, value } satisfies ToWorker);
+    };
+    try {
+      if (msg.kind === 'metrics') reply(true, await aggregator.clusterMetrics());
+      else reply(true, await callStore(store, msg.op, msg.args));
+    } catch {
+      reply(false);
+    }
+  };
+
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) return;
+    if (!ready.has(worker) && ++failedStarts > config.workers * 3) {
+      logger.fatal({ code, signal }, 'workers keep failing to start');
+      process.exit(1);
+    }
+    logger.error({ code, signal }, 'a worker exited; starting another');
+    fork();
+  });
+
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
+    let left = workers.length;
+    if (left === 0) process.exit(0);
+    // Past the grace period (plus a margin for the drain itself), stragglers are killed.
+    const kill = setTimeout(() => workers.forEach((w) => w.process.kill('SIGKILL')), config.shutdownGraceMs + 5_000);
+    for (const w of workers) {
+      w.once('exit', () => {
+        if (--left === 0) {
+          clearTimeout(kill);
+          process.exit(0);
+        }
+      });
+      w.process.kill('SIGTERM');
+    }
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  for (let i = 0; i < config.workers; i++) fork();
+}
+
+function callStore(store: MemoryStore, op: StoreOp, args: unknown[]): Promise<unknown> {
+  const [a, b, c] = args as [string, never, never];
+  switch (op) {
+    case 'claim':
+      return store.claim(a, b);
+    case 'takeSlot':
+      return store.takeSlot(a, b);
+    case 'get':
+      return store.get(a);
+    case 'set':
+      return store.set(a, b, c);
+    case 'lease':
+      return store.lease(a, b, c);
+    case 'release':
+      return store.release(a, b);
+  }
+}
+
+/** A worker's requests to the primary, answered in order of their ids. */
+class PrimaryLink {
+  #next = 0;
+  readonly #pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void; timer: ReturnType<typeof setTimeout> }>();
+
+  constructor() {
+    process.on('message', (m: unknown) => {
+      if (!isOurs(m) || (m as ToWorker).kind !== 'reply') return;
+      const reply = m as ToWorker;
+      const p = this.#pending.get(reply.id);
+      if (!p) return;
+      this.#pending.delete(reply.id);
+      clearTimeout(p.timer);
+      if (reply.ok) p.resolve(reply.value);
+      else p.reject(new StoreUnavailable('the primary could not answer'));
+    });
+  }
+
+  ask(message: Question): Promise<unknown> {
+    const id = this.#next++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(new StoreUnavailable('the primary did not answer'));
+      }, IPC_TIMEOUT_MS);
+      this.#pending.set(id, { resolve, reject, timer });
+      if (!process.send?.({ tag: TAG, id, ...message })) {
+        // Sent or queued: only a closed channel returns false before the callback.
+        if (!process.connected) {
+          clearTimeout(timer);
+          this.#pending.delete(id);
+          reject(new StoreUnavailable('no primary'));
+        }
+      }
+    });
+  }
+
+  tell(message: Omit<Extract<ToPrimary, { kind: 'ready' }>, 'tag'>): void {
+    process.send?.({ tag: TAG, ...message });
+  }
+}
+
+let link: PrimaryLink | undefined;
+const primary = (): PrimaryLink => (link ??= new PrimaryLink());
+
+/**
+ * A worker's view of the primary's store. Should the primary not answer (it is busy or
+ * going away), the worker acts on its own memory for that operation rather than fail a request.
+ */
+export class ClusterStore implements SharedStore {
+  readonly kind = 'cluster' as const;
+  readonly #alone = new MemoryStore();
+
+  claim(key: string, ttlMs: number): Promise<ClaimResult> {
+    return this.#ask('claim', [key, ttlMs], () => this.#alone.claim(key, ttlMs)) as Promise<ClaimResult>;
+  }
+
+  takeSlot(key: string, gapMs: number): Promise<number> {
+    return this.#ask('takeSlot', [key, gapMs], () => this.#alone.takeSlot(key, gapMs)) as Promise<number>;
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    const v = await this.#ask('get', [key], () => this.#alone.get(key));
+    return typeof v === 'string' ? v : undefined;
+  }
+
+  async set(key: string, value: string, ttlMs: number): Promise<void> {
+    await this.#ask('set', [key, value, ttlMs], () => this.#alone.set(key, value, ttlMs));
+  }
+
+  lease(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    return this.#ask('lease', [key, owner, ttlMs], () => this.#alone.lease(key, owner, ttlMs)) as Promise<boolean>;
+  }
+
+  async release(key: string, owner: string): Promise<void> {
+    await this.#ask('release', [key, owner], () => this.#alone.release(key, owner));
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  async #ask(op: StoreOp, args: unknown[], alone: () => Promise<unknown>): Promise<unknown> {
+    try {
+      return await primary().ask({ kind: 'store', op, args });
+    } catch {
+      return alone();
+    }
+  }
+}
+
+/** In a worker: `/metrics` answers for the whole cluster, and the banner goes to the primary. */
+export function joinCluster(metrics: Metrics, banner: string[]): void {
+  AggregatorRegistry.setRegistries([metrics.registry]);
+  // Constructing one installs prom-client's worker-side listener.
+  new AggregatorRegistry();
+  metrics.exposition = async () => {
+    const text = await primary().ask({ kind: 'metrics' });
+    return typeof text === 'string' ? text : metrics.registry.metrics();
+  };
+  primary().tell({ kind: 'ready', banner });
+}
+
+export const isWorker = (): boolean => cluster.isWorker;
