@@ -80,7 +80,7 @@ afterAll(async () => {
 });
 
 describe('WORKERS=2 without Redis', () => {
-  it('runs two worker processes behind one port and prints one banner', async () => {
+  it('runs two worker processes behind one port and prints one banner', () => {
     expect(childrenOf(two.pid)).toHaveLength(2);
     expect(twoLines.filter((l) => l.startsWith('FHIR base: '))).toHaveLength(1);
     expect(twoLines).toContain('Workers: 2 processes (WORKERS), one port');
