@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
 const NO_SANDBOX = 'The product never imports the sandbox: compose it in src/dev.ts or src/dev/ and pass an Upstream (src/upstream.ts).';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'coverage/', 'bench/results/'] },
+  { ignores: ['node_modules/', 'coverage/', 'bench/results/', 'dist/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

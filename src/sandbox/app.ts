@@ -80,6 +80,8 @@ export interface Sandbox {
   tokenRequests: { receivedAt: number; grantType: string; status: number }[];
   /** Issues a token pair without the login dance (for `npm start` and tests). */
   issueTokens(clientId?: string): IssuedTokens;
+  /** Accepts a refresh token chosen outside (e.g. SANDBOX_REFRESH_TOKEN), good for one use like any other. */
+  acceptRefreshToken(refreshToken: string, clientId?: string): void;
   /** Invalidates every access token, refresh token and authorization code. */
   revokeAll(): void;
   /** Registers one more redirect URI for a client (e.g. the facade's SMART callback). */
@@ -138,6 +140,10 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
     issueTokens(clientId = firstClient) {
       if (clientId === undefined || !clients.has(clientId)) throw new Error(`Unknown sandbox client: ${clientId}`);
       return store.issueTokens(clientId);
+    },
+    acceptRefreshToken(refreshToken, clientId = firstClient) {
+      if (clientId === undefined || !clients.has(clientId)) throw new Error(`Unknown sandbox client: ${clientId}`);
+      store.acceptRefreshToken(refreshToken, clientId);
     },
     revokeAll: () => store.revokeAll(),
     registerRedirectUri(clientId, uri) {

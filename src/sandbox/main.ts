@@ -6,6 +6,9 @@
  * SANDBOX_FAULTS injects faults into `/ehr/api/*` for the whole run, e.g.
  * `latency=200;status=503@0.1;rate-limit=2@0.05;reset@0.01` (grammar in fault-spec.ts);
  * SANDBOX_FAULTS_SEED makes their random draws repeatable from run to run.
+ * SANDBOX_HOST (default 127.0.0.1) is the address to listen on (0.0.0.0 in a container);
+ * SANDBOX_REFRESH_TOKEN is a refresh token to accept besides the one printed, so services
+ * configured in advance (compose.yaml) can start from it.
  */
 import { SANDBOX_CLIENT_ID, SANDBOX_PRACTICE_IDS, SANDBOX_REDIRECT_URI } from './app.ts';
 import { edgeCases } from './edge-cases.ts';
@@ -33,7 +36,10 @@ async function main(): Promise<void> {
   const faultSpec = process.env.SANDBOX_FAULTS ?? '';
   const faults = parseFaultSpec(faultSpec);
   const random = randomFromEnv(process.env.SANDBOX_FAULTS_SEED);
-  const running = await startSandbox({ port: portFromEnv(process.env.SANDBOX_PORT), faults, random });
+  const host = process.env.SANDBOX_HOST || '127.0.0.1';
+  const running = await startSandbox({ port: portFromEnv(process.env.SANDBOX_PORT), host, faults, random });
+  const preset = process.env.SANDBOX_REFRESH_TOKEN;
+  if (preset) running.sandbox.acceptRefreshToken(preset);
   const tokens = running.sandbox.issueTokens();
   const practiceId = SANDBOX_PRACTICE_IDS[0] ?? '1001';
   const example = edgeCases('same-name-both-practices', practiceId)[0]?.name.split(' ').at(-1) ?? 'Smith';

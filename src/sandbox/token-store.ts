@@ -34,6 +34,8 @@ export interface TokenStore {
   redeemCode(code: string, grant: CodeGrant): boolean;
   /** Consumes the refresh token and issues a new pair, or undefined if it is not valid. */
   rotateRefreshToken(refreshToken: string, clientId: string): IssuedTokens | undefined;
+  /** Accepts a refresh token chosen outside (SANDBOX_REFRESH_TOKEN, for compose.yaml), once like any other. */
+  acceptRefreshToken(refreshToken: string, clientId: string): void;
   revokeAll(): void;
 }
 
@@ -77,6 +79,9 @@ export function createTokenStore(ttlSeconds: number, now: () => Date): TokenStor
       if (!entry || entry.clientId !== clientId) return undefined;
       refresh.delete(refreshToken);
       return issueTokens(clientId);
+    },
+    acceptRefreshToken(refreshToken, clientId) {
+      refresh.set(refreshToken, { clientId });
     },
     revokeAll() {
       access.clear();
