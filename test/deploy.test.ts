@@ -17,11 +17,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { validate as lintDockerfile } from 'dockerfile-utils';
-import { ConfigMap, Service } from 'kubernetes-models/v1';
-import { Deployment } from 'kubernetes-models/apps/v1';
-import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
-import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
-import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
+import { ConfigMap, Service, type IConfigMap, type IService } from 'kubernetes-models/v1';
+import { Deployment, type IDeployment } from 'kubernetes-models/apps/v1';
+import { HorizontalPodAutoscaler, type IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
+import { PodDisruptionBudget, type IPodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { NetworkPolicy, type INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse } from 'yaml';
 import { SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_RESOURCE, startSandbox } from '../src/sandbox/index.ts';
@@ -46,10 +46,26 @@ function manifests(): Doc[] {
     .flatMap((f) => parseAllDocuments(readFileSync(join(K8S, f), 'utf8')).map((d) => d.toJS() as Doc));
 }
 
-const find = (docs: Doc[], kind: string, name: string) => {
+interface Kinds {
+  Deployment: IDeployment;
+  Service: IService;
+  ConfigMap: IConfigMap;
+  HorizontalPodAutoscaler: IHorizontalPodAutoscaler;
+  PodDisruptionBudget: IPodDisruptionBudget;
+  NetworkPolicy: INetworkPolicy;
+}
+
+function find<K extends keyof Kinds>(docs: Doc[], kind: K, name: string): Kinds[K] {
   const d = docs.find((x) => x.kind === kind && x.metadata.name === name);
   if (!d) throw new Error(`no ${kind} ${name}`);
-  return d as Doc & Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  return d as unknown as Kinds[K];
+}
+
+/** The first container of a Deployment's pods. */
+const containerOf = (d: IDeployment) => {
+  const c = d.spec?.template.spec?.containers[0];
+  if (!c) throw new Error('no container');
+  return c;
 };
 
 describe('Kubernetes manifests (deploy/kubernetes)', () => {
@@ -74,38 +90,39 @@ describe('Kubernetes manifests (deploy/kubernetes)', () => {
 
   it('run the facade with probes, requests, a non-root user, Secrets by reference, and a drain longer than the grace period', () => {
     const deployment = find(docs, 'Deployment', 'nextech-fhir-facade');
-    const pod = deployment.spec.template;
-    const [c] = pod.spec.containers;
-    expect(c.readinessProbe.httpGet).toMatchObject({ path: '/readyz', port: 'http' });
-    expect(c.livenessProbe.httpGet).toMatchObject({ path: '/healthz', port: 'http' });
-    expect(c.resources.requests).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
-    expect(pod.spec.securityContext.runAsNonRoot).toBe(true);
+    const pod = deployment.spec?.template.spec;
+    const c = containerOf(deployment);
+    expect(c.readinessProbe?.httpGet).toMatchObject({ path: '/readyz', port: 'http' });
+    expect(c.livenessProbe?.httpGet).toMatchObject({ path: '/healthz', port: 'http' });
+    expect(Object.keys(c.resources?.requests ?? {}).sort()).toEqual(['cpu', 'memory']);
+    expect(pod?.securityContext?.runAsNonRoot).toBe(true);
     expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
     // Every secret-looking variable comes from a Secret, never a literal.
-    for (const e of c.env as { name: string; value?: string; valueFrom?: { secretKeyRef?: unknown } }[]) {
+    for (const e of c.env ?? []) {
       if (/(KEY|SECRET|TOKEN|PASSWORD|CLIENTS)$/.test(e.name)) expect(e.valueFrom?.secretKeyRef, e.name).toBeDefined();
     }
-    const config = find(docs, 'ConfigMap', 'nextech-fhir-facade').data as Record<string, string>;
+    const config = find(docs, 'ConfigMap', 'nextech-fhir-facade').data ?? {};
     expect(Object.keys(config).filter((k) => /(KEY|SECRET|TOKEN|PASSWORD)$/.test(k))).toEqual([]);
-    const preStop = Number(c.lifecycle.preStop.exec.command[1]);
-    expect(pod.spec.terminationGracePeriodSeconds).toBeGreaterThan(Number(config.SHUTDOWN_GRACE_SECONDS) + preStop);
-    expect(c.env.find((e: { name: string }) => e.name === 'REDIS_URL')?.value).toMatch(/^redis:\/\/:\$\(REDIS_PASSWORD\)@nextech-fhir-redis:6379/);
+    const preStop = Number(c.lifecycle?.preStop?.exec?.command?.[1]);
+    expect(pod?.terminationGracePeriodSeconds).toBeGreaterThan(Number(config.SHUTDOWN_GRACE_SECONDS) + preStop);
+    expect(c.env?.find((e) => e.name === 'REDIS_URL')?.value).toMatch(/^redis:\/\/:\$\(REDIS_PASSWORD\)@nextech-fhir-redis:6379/);
   });
 
   it('select the facade pods consistently, and size the degraded budget by the autoscaler\'s maximum', () => {
-    const labels = find(docs, 'Deployment', 'nextech-fhir-facade').spec.template.metadata.labels as Record<string, string>;
-    const selects = (selector: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
-    expect(selects(find(docs, 'Deployment', 'nextech-fhir-facade').spec.selector.matchLabels)).toBe(true);
-    expect(selects(find(docs, 'Service', 'nextech-fhir-facade').spec.selector)).toBe(true);
-    expect(selects(find(docs, 'PodDisruptionBudget', 'nextech-fhir-facade').spec.selector.matchLabels)).toBe(true);
-    expect(selects(find(docs, 'NetworkPolicy', 'nextech-fhir-facade').spec.podSelector.matchLabels)).toBe(true);
+    const deployment = find(docs, 'Deployment', 'nextech-fhir-facade');
+    const labels = deployment.spec?.template.metadata?.labels ?? {};
+    const selects = (selector: Record<string, string> | undefined) => selector !== undefined && Object.entries(selector).every(([k, v]) => labels[k] === v);
+    expect(selects(deployment.spec?.selector.matchLabels)).toBe(true);
+    expect(selects(find(docs, 'Service', 'nextech-fhir-facade').spec?.selector)).toBe(true);
+    expect(selects(find(docs, 'PodDisruptionBudget', 'nextech-fhir-facade').spec?.selector?.matchLabels)).toBe(true);
+    expect(selects(find(docs, 'NetworkPolicy', 'nextech-fhir-facade').spec?.podSelector?.matchLabels)).toBe(true);
     const hpa = find(docs, 'HorizontalPodAutoscaler', 'nextech-fhir-facade');
-    expect(hpa.spec.scaleTargetRef).toMatchObject({ kind: 'Deployment', name: 'nextech-fhir-facade' });
-    expect(String(hpa.spec.maxReplicas)).toBe(find(docs, 'ConfigMap', 'nextech-fhir-facade').data.REPLICAS);
+    expect(hpa.spec?.scaleTargetRef).toMatchObject({ kind: 'Deployment', name: 'nextech-fhir-facade' });
+    expect(String(hpa.spec?.maxReplicas)).toBe(find(docs, 'ConfigMap', 'nextech-fhir-facade').data?.REPLICAS);
     // Redis takes connections from the facade pods only, and never evicts (a forgotten code could be replayed).
     const redisPolicy = find(docs, 'NetworkPolicy', 'nextech-fhir-redis');
-    expect(redisPolicy.spec.ingress[0].from[0].podSelector.matchLabels).toEqual(labels);
-    expect(find(docs, 'Deployment', 'nextech-fhir-redis').spec.template.spec.containers[0].args.join(' ')).toContain('--maxmemory-policy noeviction');
+    expect(redisPolicy.spec?.ingress?.[0]?.from?.[0]?.podSelector?.matchLabels).toEqual(labels);
+    expect(containerOf(find(docs, 'Deployment', 'nextech-fhir-redis')).args?.join(' ')).toContain('--maxmemory-policy noeviction');
   });
 });
 
@@ -113,7 +130,7 @@ describe('Dockerfile', () => {
   const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
 
   it('passes the linter with no problem', () => {
-    expect(lintDockerfile(text).map((d) => `${d.range.start.line + 1}: ${d.message}`)).toEqual([]);
+    expect(lintDockerfile(text).map((d) => `${d.range.start.line + 1}: ${typeof d.message === 'string' ? d.message : d.message.value}`)).toEqual([]);
     // The linter does flag problems.
     expect(lintDockerfile('FROM node:20\nEXPOSE eighty\n').length).toBeGreaterThan(0);
   });
