@@ -40,6 +40,12 @@ export interface Runtime {
 
 const currentRuntime = (): Runtime => ({ heapLimitBytes: getHeapStatistics().heap_size_limit });
 const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+/** Keys accepted besides the current one while a key is rolled: comma-separated, each ≥ 32 characters. */
+const acceptedKeys = z
+  .string()
+  .transform((v) => v.split(',').map((k) => k.trim()).filter(Boolean))
+  .pipe(z.array(z.string().min(32, 'each key at least 32 characters')))
+  .default([]);
 
 const EnvSchema = z.object({
   PORT: port.default(8080),
@@ -96,6 +102,8 @@ const EnvSchema = z.object({
     .optional(),
   REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'letters, digits and : _ . - only (1-64)').default('nextech-fhir:'),
   SHARED_STATE_KEY: z.string().min(32, 'at least 32 characters (it keys the encryption of what Redis holds)').optional(),
+  SHARED_STATE_KEY_ACCEPTED: acceptedKeys,
+  SMART_KEY_ACCEPTED: acceptedKeys,
   REPLICAS: z.coerce.number().int().min(1).max(256).default(1),
   WORKERS: z
     .string()
@@ -158,6 +166,8 @@ export interface Config {
   resourceIdKey: string;
   /** Keys the encryption of every token the service issues (SMART and Backend Services). */
   tokenKey?: string;
+  /** Older (or next) token keys still opened while SMART_KEY is rolled. */
+  tokenKeysAccepted: readonly string[];
   /** When set, /metrics needs `Authorization: Bearer <this>`; otherwise it answers loopback peers only. */
   metricsToken?: string;
   /** SMART App Launch, when configured (always on the embedded sandbox). */
@@ -167,7 +177,7 @@ export interface Config {
   /** The service's registration at Nextech's OAuth (managed mode and the SMART broker). */
   nextechOAuth?: { tokenUrl: string; clientId: string; clientSecret?: string; resource?: string };
   /** State shared by replicas (REDIS_URL); absent: each process (or cluster) keeps its own. */
-  redis?: { url: string; prefix: string; key: string };
+  redis?: { url: string; prefix: string; key: string; keysAccepted: readonly string[] };
   /** Replicas sharing one Nextech credential (REPLICAS): alone (Redis down), each takes this share of the budget. */
   replicas: number;
   /** Worker processes on this machine (WORKERS; `auto` = available cores). */
@@ -448,6 +458,7 @@ export function loadConfig(
     anonymous: e.ANONYMOUS_ACCESS ?? (sandbox && auth === 'managed'),
     resourceIdKey: e.RESOURCE_ID_KEY ?? SANDBOX_RESOURCE_ID_KEY,
     ...(e.SMART_KEY ? { tokenKey: e.SMART_KEY } : {}),
+    tokenKeysAccepted: Object.freeze([...e.SMART_KEY_ACCEPTED]),
     ...(e.METRICS_TOKEN ? { metricsToken: e.METRICS_TOKEN } : {}),
     ...(smartClients.length > 0 || sandbox
       ? {
@@ -462,7 +473,9 @@ export function loadConfig(
     ...(backendClients.length > 0
       ? { backend: Object.freeze({ clients: Object.freeze(backendClients), accessTokenSeconds: e.BACKEND_TOKEN_SECONDS }) }
       : {}),
-    ...(e.REDIS_URL && e.SHARED_STATE_KEY ? { redis: Object.freeze({ url: e.REDIS_URL, prefix: e.REDIS_PREFIX, key: e.SHARED_STATE_KEY }) } : {}),
+    ...(e.REDIS_URL && e.SHARED_STATE_KEY
+      ? { redis: Object.freeze({ url: e.REDIS_URL, prefix: e.REDIS_PREFIX, key: e.SHARED_STATE_KEY, keysAccepted: Object.freeze([...e.SHARED_STATE_KEY_ACCEPTED]) }) }
+      : {}),
     replicas: e.REPLICAS,
     workers: e.WORKERS === 'auto' ? availableParallelism() : Number(e.WORKERS),
   });

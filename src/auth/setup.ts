@@ -13,7 +13,7 @@ import type { Upstream } from '../upstream.ts';
 import { authUrls, type AuthorizationServer } from './authorization-server.ts';
 import { BackendServer } from './backend/server.ts';
 import { IdTokens } from './id-token.ts';
-import { createSealer, type Sealer } from './smart/sealer.ts';
+import { createRollingSealer, type Sealer } from './smart/sealer.ts';
 import { SmartServer, type PatientIdScheme } from './smart/server.ts';
 import type { SharedStore } from '../shared/store.ts';
 
@@ -32,7 +32,7 @@ export function createAuthorizationServer(config: RuntimeConfig, deps: AuthDeps)
   const dev = deps.upstream.dev;
   const key = config.tokenKey ?? (dev ? randomBytes(32).toString('base64url') : undefined);
   if (!key || (!config.smart && !config.backend)) return undefined;
-  const sealer = createSealer(key, deps.now);
+  const sealer = createRollingSealer(key, config.tokenKeysAccepted, deps.now);
   const urls = authUrls(config.publicBaseUrl);
   const idTokens = config.smart && (config.smart.signingKey || dev) ? new IdTokens(urls.issuer, config.smart.signingKey, deps.now) : undefined;
   const smart = createSmart(config, deps, sealer, idTokens);

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
-import { createSealer } from '../auth/smart/sealer.ts';
+import { createRollingSealer } from '../auth/smart/sealer.ts';
 import type { SharedToken } from '../auth/managed-token.ts';
 import { MemoryStore } from './memory-store.ts';
 import { RedisStore } from './redis-store.ts';
@@ -38,7 +38,7 @@ export interface SharedStateOptions {
 export function createSharedState(config: Readonly<Config>, opts: SharedStateOptions): SharedState {
   const owner = randomUUID();
   if (config.redis) {
-    const sealer = createSealer(config.redis.key, opts.now);
+    const sealer = createRollingSealer(config.redis.key, config.redis.keysAccepted, opts.now);
     const redis = new RedisStore({ url: config.redis.url, prefix: config.redis.prefix });
     const store = new ResilientStore({
       redis,

@@ -62,6 +62,7 @@ describe('loadConfig', () => {
       // One process, no Redis: every piece of state is this process's own.
       replicas: 1,
       workers: 1,
+      tokenKeysAccepted: [],
     });
   });
 
@@ -92,6 +93,8 @@ describe('loadConfig', () => {
       REDIS_URL: 'redis://redis.internal:6379/2',
       REDIS_PREFIX: 'facade-a:',
       SHARED_STATE_KEY: 'shared state key, at least 32 characters',
+      SHARED_STATE_KEY_ACCEPTED: 'the previous shared state key of 32+ chars',
+      SMART_KEY_ACCEPTED: 'old token key one of at least 32 chars, , old token key two of at least 32 chars',
       REPLICAS: '3',
       WORKERS: '2',
     });
@@ -131,7 +134,13 @@ describe('loadConfig', () => {
       },
       shutdownGraceMs: 20_000,
       corsOrigins: ['https://app.example.org', 'http://localhost:3000'],
-      redis: { url: 'redis://redis.internal:6379/2', prefix: 'facade-a:', key: 'shared state key, at least 32 characters' },
+      redis: {
+        url: 'redis://redis.internal:6379/2',
+        prefix: 'facade-a:',
+        key: 'shared state key, at least 32 characters',
+        keysAccepted: ['the previous shared state key of 32+ chars'],
+      },
+      tokenKeysAccepted: ['old token key one of at least 32 chars', 'old token key two of at least 32 chars'],
       replicas: 3,
       workers: 2,
       anonymous: false,

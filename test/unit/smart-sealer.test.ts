@@ -2,7 +2,7 @@
 // what seals opens, and nothing else does — another kind, another secret, a changed byte,
 // a forged expiry, a lapsed one, or text that was never sealed.
 import { describe, expect, it } from 'vitest';
-import { createSealer, type SealKind } from '../../src/auth/smart/sealer.ts';
+import { createRollingSealer, createSealer, type SealKind } from '../../src/auth/smart/sealer.ts';
 
 const SECRET = 'a-test-secret-of-at-least-32-chars!!';
 const T0 = Date.UTC(2025, 0, 15, 12, 0, 0);
@@ -142,5 +142,35 @@ describe('sealer', () => {
   it.each([0, -5, 1.5, Number.NaN, Number.POSITIVE_INFINITY])('refuses a ttl of %s seconds', (ttl) => {
     const { sealer } = clocked();
     expect(() => sealer.seal('access', payload, ttl)).toThrow(RangeError);
+  });
+});
+
+describe('rolling a key (createRollingSealer)', () => {
+  const OLD = 'the old key, at least thirty-two characters';
+  const NEW = 'the new key, at least thirty-two characters';
+
+  it('goes through its three steps with every token opening wherever it may be sent', () => {
+    // 1. Every replica still seals with the old key and already accepts the new one.
+    const step1 = createRollingSealer(OLD, [NEW]);
+    // 2. Every replica seals with the new key and still accepts the old one.
+    const step2 = createRollingSealer(NEW, [OLD]);
+    // 3. The old key is gone.
+    const step3 = createRollingSealer(NEW, []);
+    const before = createSealer(OLD).seal('access', { sub: 'a' }, 60);
+    const during1 = step1.seal('access', { sub: 'b' }, 60);
+    const during2 = step2.seal('access', { sub: 'c' }, 60);
+    // Replicas at step 1 and step 2 run side by side while the rollout goes: each opens the other's.
+    for (const s of [step1, step2]) for (const t of [before, during1, during2]) expect(s.open('access', t)).toBeDefined();
+    // After step 3, only what the new key sealed opens.
+    expect(step3.open('access', during2)).toMatchObject({ sub: 'c' });
+    expect(step3.open('access', before)).toBeUndefined();
+  });
+
+  it('still refuses another kind, a tampered string and an unknown key', () => {
+    const s = createRollingSealer(NEW, [OLD]);
+    const t = createSealer(OLD).seal('refresh', { sub: 'a' }, 60);
+    expect(s.open('access', t)).toBeUndefined();
+    expect(s.open('refresh', `${t.slice(0, -2)}AA`)).toBeUndefined();
+    expect(s.open('refresh', createSealer('a third key, at least thirty-two chars').seal('refresh', { sub: 'a' }, 60))).toBeUndefined();
   });
 });

@@ -123,3 +123,32 @@ function decode(sealed: string): Buffer | undefined {
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
+
+/**
+ * A sealer that seals with `current` and also opens what `accepted` sealed: how a key is
+ * rolled without downtime (README, "Running in production"): first every replica accepts the
+ * new key, then every replica seals with it and accepts the old one, then the old one goes.
+ */
+export function acceptingAlso(current: Sealer, accepted: readonly Sealer[]): Sealer {
+  if (accepted.length === 0) return current;
+  return {
+    seal: (kind, payload, ttlSeconds) => current.seal(kind, payload, ttlSeconds),
+    open<T = Record<string, unknown>>(kind: SealKind, sealed: string): T | undefined {
+      const opened = current.open<T>(kind, sealed);
+      if (opened !== undefined) return opened;
+      for (const other of accepted) {
+        const o = other.open<T>(kind, sealed);
+        if (o !== undefined) return o;
+      }
+      return undefined;
+    },
+  };
+}
+
+/** `createSealer` for `secret`, also opening what each of `accepted` sealed. */
+export function createRollingSealer(secret: string, accepted: readonly string[], now: () => number = Date.now): Sealer {
+  return acceptingAlso(
+    createSealer(secret, now),
+    accepted.map((k) => createSealer(k, now)),
+  );
+}
