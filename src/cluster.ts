@@ -15,6 +15,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import { AggregatorRegistry } from 'prom-client';
 import type { Config } from './config.ts';
+import { FhirError, outcome } from './fhir/outcome.ts';
 import type { Metrics } from './metrics.ts';
 import { MemoryStore } from './shared/memory-store.ts';
 import { StoreUnavailable, type ClaimResult, type SharedStore } from './shared/store.ts';
@@ -35,6 +36,8 @@ const isOurs = (m: unknown): m is { tag: typeof TAG } => typeof m === 'object' &
 
 /** How long a worker waits for the primary before acting alone. */
 const IPC_TIMEOUT_MS = 2_000;
+/** How long a worker waits for the cluster's metrics (longer than prom-client's own 5 s). */
+const METRICS_TIMEOUT_MS = 6_000;
 
 /** Runs the primary: forks `config.workers` workers and serves them until told to stop. */
 export function runPrimary(config: Readonly<Config>, logger: Logger): void {
@@ -143,13 +146,13 @@ class PrimaryLink {
     });
   }
 
-  ask(message: Question): Promise<unknown> {
+  ask(message: Question, timeoutMs = IPC_TIMEOUT_MS): Promise<unknown> {
     const id = this.#next++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(id);
         reject(new StoreUnavailable('the primary did not answer'));
-      }, IPC_TIMEOUT_MS);
+      }, timeoutMs);
       this.#pending.set(id, { resolve, reject, timer });
       if (!process.send?.({ tag: TAG, id, ...message })) {
         // Sent or queued: only a closed channel returns false before the callback.
@@ -222,8 +225,11 @@ export function joinCluster(metrics: Metrics, banner: string[]): void {
   // Constructing one installs prom-client's worker-side listener.
   new AggregatorRegistry();
   metrics.exposition = async () => {
-    const text = await primary().ask({ kind: 'metrics' });
-    return typeof text === 'string' ? text : metrics.registry.metrics();
+    // The primary asks every worker (prom-client waits up to 5 s for them). No answer is a 503
+    // for the scrape, never one worker's share passed off as the whole.
+    const text = await primary().ask({ kind: 'metrics' }, METRICS_TIMEOUT_MS).catch(() => undefined);
+    if (typeof text !== 'string') throw new FhirError(503, outcome('error', 'transient', 'The workers\' metrics could not be gathered; retry'), { 'Retry-After': '1' });
+    return text;
   };
   primary().tell({ kind: 'ready', banner });
 }

@@ -180,6 +180,23 @@ describe('two replicas behind HAProxy, sharing Redis', () => {
     }
   }, 30_000);
 
+  it('revokes a sign-in on every replica when its refresh token is replayed at another one', async () => {
+    const viaLb = { origin: d.lb.origin, fhir: `${d.lb.origin}/fhir` } as TestService;
+    const { token } = await launch(viaLb, 'launch/patient patient/*.rs offline_access');
+    const [a, b] = d.replicas;
+    const renewed = await tokenCall({ ...viaLb, origin: a?.origin ?? '' }, { grant_type: 'refresh_token', refresh_token: token.refresh_token ?? '' });
+    expect(renewed.status).toBe(200);
+    const next = (await renewed.json()) as { access_token: string };
+    const read = (origin: string) => get(`${origin}/fhir/Patient/${token.patient ?? ''}`, { headers: { authorization: `Bearer ${next.access_token}` } });
+    expect(await read(a?.origin ?? '')).toBe(200);
+    // The old refresh token again, at the other replica: a thief or a replay.
+    const replay = await tokenCall({ ...viaLb, origin: b?.origin ?? '' }, { grant_type: 'refresh_token', refresh_token: token.refresh_token ?? '' });
+    expect(replay.status).toBe(400);
+    // Both replicas now refuse the sign-in's access token.
+    expect(await read(a?.origin ?? '')).toBe(401);
+    expect(await read(b?.origin ?? '')).toBe(401);
+  }, 30_000);
+
   it('refuses a Backend Services assertion replayed at the other replica', async () => {
     const form = tokenForm(await assertionFor(d), 'system/Patient.rs');
     const [a, b] = d.replicas;

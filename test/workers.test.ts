@@ -98,7 +98,9 @@ describe('WORKERS=2 without Redis', () => {
 
   it('adds up the metrics of both workers', async () => {
     const count = async () => {
-      const text = await (await fetch(`${two.origin}/metrics`)).text();
+      const res = await fetch(`${two.origin}/metrics`);
+      expect(res.status).toBe(200);
+      const text = await res.text();
       return [...text.matchAll(/^fhir_http_request_duration_seconds_count\{[^}]*route="\/fhir\/Patient"[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
     };
     const before = await count();

@@ -33,6 +33,8 @@ export interface Caller {
   credential: UpstreamCredential;
   /** What the token granted (SMART, Backend Services); absent where Nextech alone decides. */
   grant?: SmartGrant;
+  /** The SMART sign-in the token belongs to: still to be checked against every replica's revocations. */
+  signIn?: string;
 }
 
 /** What our sealed SMART access tokens hold, as far as the doors need it. */
@@ -55,7 +57,11 @@ export interface SystemAccess {
 }
 
 export interface DoorConfig {
-  smart?: { openAccess(token: string): SmartAccess | undefined };
+  smart?: {
+    openAccess(token: string): SmartAccess | undefined;
+    /** Whether no replica revoked the sign-in (shared state; see refresh-families.ts). */
+    signedIn?(sid: string | undefined): Promise<boolean>;
+  };
   backend?: { openAccess(token: string): SystemAccess | undefined };
   passthrough: boolean;
   anonymous: boolean;
@@ -82,6 +88,15 @@ export function bearerToken(header: string | undefined): string | undefined {
   const m = BEARER.exec(header);
   if (!m?.[1]) throw unauthorized('The Authorization header must be "Bearer" and an access token', 'invalid_request');
   return m[1];
+}
+
+/**
+ * The rest of the SMART door that needs the shared state: a sign-in another replica revoked
+ * (a reused refresh token) is refused here too. Throws 401.
+ */
+export async function confirmSignIn(caller: Caller, doors: DoorConfig): Promise<void> {
+  if (caller.signIn === undefined || !doors.smart?.signedIn) return;
+  if (!(await doors.smart.signedIn(caller.signIn))) throw unauthorized('The access token is invalid or expired', 'invalid_token');
 }
 
 /**
@@ -114,6 +129,7 @@ function sealed(token: string, practiceId: string | undefined, doors: DoorConfig
         scopes: parseScopes(smart.scope, doors.supportedTypes, USER_CONTEXTS),
         ...(smart.pat ? { patient: smart.pat } : {}),
       },
+      ...(smart.sid !== undefined ? { signIn: smart.sid } : {}),
     };
   }
   const system = doors.backend?.openAccess(token);

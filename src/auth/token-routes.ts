@@ -59,10 +59,10 @@ export function tokenRoutes(auth: AuthorizationServer): Hono {
   app.post('/introspect', limitBody(tooLarge), (c) =>
     oauth(c, async () => {
       const form = await requireForm(c);
-      authorizeIntrospection(auth, c.req.header('authorization'), form);
+      await authorizeIntrospection(auth, c.req.header('authorization'), form);
       const token = single(form, 'token');
       if (token === undefined) throw new OAuthError('invalid_request', 'token is required');
-      return Promise.resolve(introspect(auth, token));
+      return introspect(auth, token);
     }),
   );
 
@@ -152,10 +152,10 @@ function authenticateSmartClient(auth: AuthorizationServer, authorization: strin
  * live access tokens (a SMART app or a Backend Services client), or a confidential SMART
  * client authenticating with its secret.
  */
-function authorizeIntrospection(auth: AuthorizationServer, authorization: string | undefined, form: URLSearchParams): void {
+async function authorizeIntrospection(auth: AuthorizationServer, authorization: string | undefined, form: URLSearchParams): Promise<void> {
   const bearer = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '')?.[1];
   if (bearer !== undefined) {
-    if (auth.smart?.openAccess(bearer) || auth.backend?.openAccess(bearer)) return;
+    if ((await liveSmart(auth, bearer)) || auth.backend?.openAccess(bearer)) return;
     throw new OAuthError('invalid_client', 'the bearer token is not a live access token of this server', 401);
   }
   const client = authenticateSmartClient(auth, authorization, form);
@@ -165,8 +165,14 @@ function authorizeIntrospection(auth: AuthorizationServer, authorization: string
 }
 
 /** RFC 7662 §2.2 with SMART's required and conditional fields; `active: false` for anything else. */
-function introspect(auth: AuthorizationServer, token: string): Record<string, unknown> {
+/** A SMART access token that opens and whose sign-in no replica revoked. */
+async function liveSmart(auth: AuthorizationServer, token: string) {
   const smart = auth.smart?.openAccess(token);
+  return smart && (await auth.smart?.signedIn(smart.sid)) ? smart : undefined;
+}
+
+async function introspect(auth: AuthorizationServer, token: string): Promise<Record<string, unknown>> {
+  const smart = await liveSmart(auth, token);
   if (smart) {
     const openid = auth.smart?.scopes(smart.scope).openid === true && auth.idTokens !== undefined;
     return {

@@ -83,7 +83,7 @@ function addResourceRoutes(api: Hono<AppEnv>, m: ResourceModule, services: Servi
   for (const op of m.operations ?? []) {
     // The caller passes a door before its body is read.
     const run = async (c: Context<AppEnv>, read: () => Promise<[string, string][]>) => {
-      const ctx = requestContext(c, services);
+      const ctx = await requestContext(c, services);
       const pairs = await read();
       noteParams(c, pairs, new Set([...op.parameters, ...RESULT_PARAMS]));
       const ids = practiceIds(ctx);
@@ -115,7 +115,7 @@ function addResourceRoutes(api: Hono<AppEnv>, m: ResourceModule, services: Servi
 async function read(c: Context<AppEnv>, m: ResourceModule, services: Services): Promise<Response> {
   const pairs = queryPairs(c);
   noteParams(c, pairs, new Set(['_summary', '_elements', '_format']));
-  const ctx = m.conformance ? conformanceContext(c, services) : requestContext(c, services);
+  const ctx = m.conformance ? conformanceContext(c, services) : await requestContext(c, services);
   const id = c.req.param('id') ?? '';
   const ids = practiceIds(ctx);
   const compartments = compartmentsFor(ids);
@@ -143,7 +143,7 @@ async function search(
   services: Services,
   read: () => Promise<[string, string][]>,
 ) {
-  const ctx = requestContext(c, services);
+  const ctx = await requestContext(c, services);
   // The caller passed a door before its body is read.
   const pairs = await read();
   const strict = /(^|[;,\s])handling\s*=\s*strict\b/i.test(c.req.header('prefer') ?? '');

@@ -5,14 +5,15 @@
  * whether its practice is valid.
  */
 import type { Context } from 'hono';
-import { admit } from '../auth/doors.ts';
+import { admit, confirmSignIn } from '../auth/doors.ts';
 import type { RequestContext, Services } from '../resources/context.ts';
 import { releaseHeld, requestRoom } from '../resources/request-memory.ts';
 import type { AppEnv } from './env.ts';
 
-export function requestContext(c: Context<AppEnv>, services: Services): RequestContext {
+export async function requestContext(c: Context<AppEnv>, services: Services): Promise<RequestContext> {
   const base = c.var.fhirBase;
   const caller = admit(c.req.header('authorization'), base.practiceId, services.doors);
+  await confirmSignIn(caller, services.doors);
   c.set('caller', caller.key);
   if (base.practiceError || base.practiceId === undefined) throw base.practiceError ?? new Error('no practice');
   const ctx: RequestContext = {

@@ -40,10 +40,12 @@ export function createSharedState(config: Readonly<Config>, opts: SharedStateOpt
   if (config.redis) {
     const sealer = createRollingSealer(config.redis.key, config.redis.keysAccepted, opts.now);
     const redis = new RedisStore({ url: config.redis.url, prefix: config.redis.prefix });
+    const answersRedis = new RedisStore({ url: config.redis.url, prefix: config.redis.prefix, commandTimeoutMs: 2_000 });
     const store = new ResilientStore({
       redis,
       fallback: new MemoryStore(opts.now),
       replicas: config.replicas,
+      also: [answersRedis],
       onDegraded: (degraded) => {
         // Never Redis's own message (it may carry the URL): the mode is what matters.
         if (degraded) opts.logger.warn({ sharedState: 'degraded', replicas: config.replicas }, 'Redis unavailable: shared state falls back to this replica alone (budget divided by REPLICAS)');
@@ -55,7 +57,10 @@ export function createSharedState(config: Readonly<Config>, opts: SharedStateOpt
       store,
       shared: true,
       details: () => (store.degraded ? ['shared-state: Redis unavailable, running per replica (budget divided by REPLICAS, codes single-use per replica)'] : []),
-      answers: sharedAnswers(store, sealer, config.redis.key),
+      // Answers (up to MBs each) travel on a connection of their own with a longer timeout, so they
+      // never queue the budget's small commands behind them; a failure there is only a miss and
+      // does not switch the replica to per-process mode.
+      answers: sharedAnswers(answersRedis, sealer, config.redis.key),
       token: {
         store,
         owner,

@@ -8,7 +8,7 @@ import { BoundedMemory } from '../auth/bounded-memory.ts';
 import type { ClaimResult, SharedStore } from './store.ts';
 
 /** Entries per map: far above what legitimate traffic holds within their lifetimes. */
-export const MEMORY_STORE_ENTRIES = 20_000;
+export const MEMORY_STORE_ENTRIES = 100_000;
 
 export class MemoryStore implements SharedStore {
   readonly kind: 'memory' | 'cluster';

@@ -10,6 +10,9 @@ import type { MemoryStore } from './memory-store.ts';
 import type { RedisStore } from './redis-store.ts';
 import { StoreUnavailable, type ClaimResult, type SharedStore } from './store.ts';
 
+/** The largest value mirrored into this replica's memory (the fallback's entries stay small). */
+const MIRROR_MAX_CHARS = 16 * 1024;
+
 export interface ResilientStoreOptions {
   redis: RedisStore;
   fallback: MemoryStore;
@@ -17,6 +20,8 @@ export interface ResilientStoreOptions {
   replicas: number;
   /** Told on every change of mode (true: degraded to per-process). */
   onDegraded?: (degraded: boolean) => void;
+  /** Other connections to close with this store. */
+  also?: readonly { close(): Promise<void> }[];
 }
 
 export class ResilientStore implements SharedStore {
@@ -53,8 +58,10 @@ export class ResilientStore implements SharedStore {
   }
 
   set(key: string, value: string, ttlMs: number): Promise<void> {
-    // Kept locally too, so a replica that loses Redis still has the latest value it wrote.
-    void this.opts.fallback.set(key, value, ttlMs);
+    // Small values (the managed token, sign-ins) are kept locally too, so a replica that loses
+    // Redis still has the latest it wrote; shared answers (listings, MBs) are not: the local
+    // caches hold what this replica needs, within their own bounds.
+    if (value.length <= MIRROR_MAX_CHARS) void this.opts.fallback.set(key, value, ttlMs);
     return this.#either(
       () => this.opts.redis.set(key, value, ttlMs),
       () => Promise.resolve(),
@@ -77,7 +84,7 @@ export class ResilientStore implements SharedStore {
   }
 
   async close(): Promise<void> {
-    await this.opts.redis.close();
+    await Promise.all([this.opts.redis, ...(this.opts.also ?? [])].map((r) => r.close()));
   }
 
   async #either<T>(shared: () => Promise<T>, local: () => Promise<T>): Promise<T> {

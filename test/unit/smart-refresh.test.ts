@@ -3,13 +3,14 @@
 import { describe, expect, it } from 'vitest';
 import { OAuthError } from '../../src/auth/oauth-error.ts';
 import { RefreshFamilies } from '../../src/auth/smart/refresh-families.ts';
+import { MemoryStore } from '../../src/shared/memory-store.ts';
 import { createSealer } from '../../src/auth/smart/sealer.ts';
 import { SmartServer } from '../../src/auth/smart/server.ts';
 import type { EhrSource } from '../../src/source/ehr-source.ts';
 
-const refused = (f: () => void) => {
+const refused = async (f: () => Promise<void>) => {
   try {
-    f();
+    await f();
   } catch (err) {
     return err instanceof OAuthError ? err.error : 'other';
   }
@@ -18,30 +19,45 @@ const refused = (f: () => void) => {
 
 describe('RefreshFamilies', () => {
   const now = () => 1_000_000;
-  it('lets each refresh token be used once and revokes the sign-in when an older one comes back', () => {
-    const f = new RefreshFamilies(10, now, 3_600_000);
-    const first = { sid: 's1', rjti: f.issue('s1', 60), exp: 2000 };
-    expect(refused(() => f.spend(first))).toBe('accepted');
-    const second = { sid: 's1', rjti: f.issue('s1', 60), exp: 2000 };
-    expect(refused(() => f.spend(first))).toBe('invalid_grant');
-    expect(f.revoked('s1')).toBe(true);
-    expect(refused(() => f.spend(second))).toBe('invalid_grant');
-    expect(f.revoked('s2')).toBe(false);
+  const families = (entries = 10) => new RefreshFamilies(new MemoryStore(now, { entries }), entries, now, 3_600_000);
+
+  it('lets each refresh token be used once and revokes the sign-in when an older one comes back', async () => {
+    const f = families();
+    const first = { sid: 's1', rjti: await f.issue('s1', 60), exp: 2000 };
+    expect(await refused(() => f.spend(first))).toBe('accepted');
+    const second = { sid: 's1', rjti: await f.issue('s1', 60), exp: 2000 };
+    expect(await refused(() => f.spend(first))).toBe('invalid_grant');
+    expect(await f.revoked('s1')).toBe(true);
+    expect(f.revokedHere('s1')).toBe(true);
+    expect(await refused(() => f.spend(second))).toBe('invalid_grant');
+    expect(await f.revoked('s2')).toBe(false);
   });
 
-  it('refuses the same token spent twice, unless it was given back after an outage', () => {
-    const f = new RefreshFamilies(10, now, 3_600_000);
-    const t = { sid: 's1', rjti: f.issue('s1', 60), exp: 2000 };
-    f.spend(t);
-    f.restore(t);
-    expect(refused(() => f.spend(t))).toBe('accepted');
-    expect(refused(() => f.spend(t))).toBe('invalid_grant');
+  it('refuses the same token spent twice, unless it was given back after an outage', async () => {
+    const f = families();
+    const t = { sid: 's1', rjti: await f.issue('s1', 60), exp: 2000 };
+    await f.spend(t);
+    await f.restore(t);
+    expect(await refused(() => f.spend(t))).toBe('accepted');
+    expect(await refused(() => f.spend(t))).toBe('invalid_grant');
   });
 
-  it('takes a sign-in it does not remember on trust, and stays within its bound', () => {
-    const f = new RefreshFamilies(2, now, 3_600_000);
-    for (const sid of ['a', 'b', 'c']) f.issue(sid, 60);
-    expect(refused(() => f.spend({ sid: 'a', rjti: 'forgotten', exp: 2000 }))).toBe('accepted');
+  it('takes a sign-in it does not remember on trust, and stays within its bound', async () => {
+    const f = families(2);
+    for (const sid of ['a', 'b', 'c']) await f.issue(sid, 60);
+    expect(await refused(() => f.spend({ sid: 'a', rjti: 'forgotten', exp: 2000 }))).toBe('accepted');
+  });
+
+  it('shares what it knows through the store: a replay at another replica revokes the sign-in on both', async () => {
+    const store = new MemoryStore(now);
+    const [a, b] = [new RefreshFamilies(store, 10, now, 3_600_000), new RefreshFamilies(store, 10, now, 3_600_000)];
+    const first = { sid: 's1', rjti: await a.issue('s1', 60), exp: 2000 };
+    await a.spend(first);
+    await a.issue('s1', 60);
+    expect(await refused(() => b.spend(first))).toBe('invalid_grant');
+    // Replica a did not revoke it itself, but learns it from the store.
+    expect(a.revokedHere('s1')).toBe(false);
+    expect(await a.revoked('s1')).toBe(true);
   });
 });
 

@@ -1,13 +1,18 @@
 /**
  * Refresh token rotation with reuse detection (RFC 9700 §4.14.2): per sign-in, the one
  * refresh token that may be used next. Presenting an older one — a stolen copy, or a replay —
- * revokes the whole sign-in on this replica: its refresh and access tokens stop working. A
- * sign-in this replica does not remember (after a restart, on another replica, or forgotten
- * when the bounded memory is full) is taken on trust.
+ * revokes the whole sign-in: its refresh and access tokens stop working.
+ *
+ * Held in the shared store (src/shared/store.ts): with REDIS_URL every replica knows every
+ * sign-in's latest token and its revocation; without it, this process (or the cluster's
+ * primary) does. A sign-in the store does not remember (forgotten when a bounded memory was
+ * full, or after Redis lost it) is taken on trust. This replica also remembers the
+ * revocations it made itself, so its own check needs no round trip.
  */
 import { randomUUID } from 'node:crypto';
 import { BoundedMemory } from '../bounded-memory.ts';
 import { OAuthError } from '../oauth-error.ts';
+import type { SharedStore } from '../../shared/store.ts';
 
 const REVOKED = 'revoked';
 
@@ -19,42 +24,63 @@ export interface RefreshLink {
   exp?: number;
 }
 
+const keyOf = (sid: string) => `smart-sign-in:${sid}`;
+
 export class RefreshFamilies {
-  readonly #latest: BoundedMemory<string>;
+  /** Sign-ins this replica revoked, for the synchronous check of every access token. */
+  readonly #revokedHere: BoundedMemory<true>;
 
   constructor(
+    private readonly store: SharedStore,
     max: number,
     private readonly now: () => number,
     /** How long a revoked sign-in is remembered (the longest refresh token lifetime). */
     private readonly revokedForMs: number,
   ) {
-    this.#latest = new BoundedMemory(max, 'evict', now);
+    this.#revokedHere = new BoundedMemory(max, 'evict', now);
   }
 
   /** A fresh refresh token id for the sign-in, now the only one it may use next. */
-  issue(sid: string | undefined, ttlSeconds: number): string {
+  async issue(sid: string | undefined, ttlSeconds: number): Promise<string> {
     const rjti = randomUUID();
-    if (sid !== undefined) this.#latest.set(sid, rjti, this.now() + ttlSeconds * 1000);
+    if (sid !== undefined) await this.store.set(keyOf(sid), rjti, ttlSeconds * 1000);
     return rjti;
   }
 
-  /** Spends a refresh token; throws invalid_grant (and revokes the sign-in) when a newer one exists. */
-  spend(old: RefreshLink): void {
+  /** Spends a refresh token; throws invalid_grant (and revokes the sign-in) when a newer one exists or it was revoked. */
+  async spend(old: RefreshLink): Promise<void> {
     if (old.sid === undefined || old.rjti === undefined) return;
-    const latest = this.#latest.get(old.sid);
+    const latest = await this.store.get(keyOf(old.sid));
     if (latest !== undefined && latest !== old.rjti) {
-      this.#latest.set(old.sid, REVOKED, this.now() + this.revokedForMs);
+      await this.#revoke(old.sid);
       throw new OAuthError('invalid_grant', 'this refresh token was already used; the session is revoked, log in again');
     }
-    this.#latest.set(old.sid, `spent:${old.rjti}`, (old.exp ?? 0) * 1000);
+    await this.store.set(keyOf(old.sid), `spent:${old.rjti}`, this.#ttl(old));
   }
 
   /** Gives a spent refresh token back (the renewal failed for a passing reason), so the app can retry with it. */
-  restore(old: RefreshLink): void {
-    if (old.sid !== undefined && old.rjti !== undefined) this.#latest.set(old.sid, old.rjti, (old.exp ?? 0) * 1000);
+  async restore(old: RefreshLink): Promise<void> {
+    if (old.sid !== undefined && old.rjti !== undefined) await this.store.set(keyOf(old.sid), old.rjti, this.#ttl(old));
   }
 
-  revoked(sid: string | undefined): boolean {
-    return sid !== undefined && this.#latest.get(sid) === REVOKED;
+  /** Whether this replica itself revoked the sign-in (synchronous: checked on every access token). */
+  revokedHere(sid: string | undefined): boolean {
+    return sid !== undefined && this.#revokedHere.has(sid);
+  }
+
+  /** Whether any replica revoked the sign-in. */
+  async revoked(sid: string | undefined): Promise<boolean> {
+    if (sid === undefined) return false;
+    if (this.#revokedHere.has(sid)) return true;
+    return (await this.store.get(keyOf(sid))) === REVOKED;
+  }
+
+  async #revoke(sid: string): Promise<void> {
+    this.#revokedHere.set(sid, true, this.now() + this.revokedForMs);
+    await this.store.set(keyOf(sid), REVOKED, this.revokedForMs);
+  }
+
+  #ttl(old: RefreshLink): number {
+    return Math.max(1000, (old.exp ?? 0) * 1000 - this.now());
   }
 }

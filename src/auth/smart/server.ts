@@ -63,9 +63,10 @@ export class SmartServer {
   readonly #refreshFamilies: RefreshFamilies;
 
   constructor(readonly deps: SmartServerDeps) {
-    this.#usedCodes = deps.store ?? new MemoryStore(deps.now, { entries: MEMORY });
+    const store = deps.store ?? new MemoryStore(deps.now, { entries: MEMORY });
+    this.#usedCodes = store;
     this.#logins = new BoundedMemory(MEMORY, 'evict', deps.now);
-    this.#refreshFamilies = new RefreshFamilies(MEMORY, deps.now, REFRESH_SECONDS.offline * 1000);
+    this.#refreshFamilies = new RefreshFamilies(store, MEMORY, deps.now, REFRESH_SECONDS.offline * 1000);
   }
 
   get callbackUrl(): string {
@@ -222,7 +223,12 @@ export class SmartServer {
   openAccess(token: string): AccessClaims | undefined {
     const claims = this.deps.sealer.open<AccessClaims>('access', token);
     if (!claims || !this.client(claims.cid)) return undefined;
-    return this.#refreshFamilies.revoked(claims.sid) ? undefined : claims;
+    return this.#refreshFamilies.revokedHere(claims.sid) ? undefined : claims;
+  }
+
+  /** Whether a sign-in is still good on every replica (none revoked it for a reused refresh token). */
+  async signedIn(sid: string | undefined): Promise<boolean> {
+    return !(await this.#refreshFamilies.revoked(sid));
   }
 
   /** Calls to Nextech for a login in progress (the picker) run as that user. */
@@ -266,14 +272,14 @@ export class SmartServer {
       scope = narrow(this.scopes(old.scope), this.scopes(asked)).text;
       if (this.scopes(scope).resources.length === 0) throw new OAuthError('invalid_scope', 'no granted scope requested');
     }
-    this.#refreshFamilies.spend(old);
+    await this.#refreshFamilies.spend(old);
     let tokens: NextechTokens;
     try {
       tokens = await refreshGrant(this.deps.oauth, old.nrt);
     } catch (err) {
       // Only a refusal ends the session; an outage must not make the app drop its refresh token.
       if (err instanceof NextechOAuthError && err.reason !== 'refused') {
-        this.#refreshFamilies.restore(old);
+        await this.#refreshFamilies.restore(old);
         throw new OAuthError('temporarily_unavailable', 'Nextech could not be reached to renew the session; retry shortly', 503);
       }
       throw new OAuthError('invalid_grant', 'Nextech refused to renew the session; log in again');
@@ -298,7 +304,7 @@ export class SmartServer {
       expires_in: ttl,
       scope: grant.scope,
       ...(wantsRefresh
-        ? { refresh_token: this.deps.sealer.seal('refresh', { ...grant, nrt, rjti: this.#refreshFamilies.issue(grant.sid, refreshTtl) }, refreshTtl) }
+        ? { refresh_token: this.deps.sealer.seal('refresh', { ...grant, nrt, rjti: await this.#refreshFamilies.issue(grant.sid, refreshTtl) }, refreshTtl) }
         : {}),
       ...(idToken ? { id_token: idToken } : {}),
       ...(grant.pat ? { patient: grant.pat, need_patient_banner: true } : {}),
