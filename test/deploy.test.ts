@@ -24,7 +24,8 @@ import { PodDisruptionBudget, type IPodDisruptionBudget } from 'kubernetes-model
 import { NetworkPolicy, type INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse } from 'yaml';
-import { SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_RESOURCE, startSandbox } from '../src/sandbox/index.ts';
+import { startSandbox } from '../src/sandbox/index.ts';
+import { sandboxNextechEnv } from '../src/dev/sandbox-env.ts';
 import { freePort } from './helpers/real-servers.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -190,13 +191,7 @@ describe('the production entry from a clean npm ci --omit=dev tree', () => {
         PATH: process.env.PATH ?? '',
         PORT: String(port),
         HOST: '127.0.0.1',
-        NEXTECH_BASE_URL: upstream.apiBaseUrl,
-        NEXTECH_TOKEN_URL: upstream.tokenUrl,
-        NEXTECH_CLIENT_ID: SANDBOX_CLIENT_ID,
-        NEXTECH_CLIENT_SECRET: SANDBOX_CLIENT_SECRET,
-        NEXTECH_RESOURCE: SANDBOX_RESOURCE,
-        NEXTECH_REFRESH_TOKEN: upstream.sandbox.issueTokens(SANDBOX_CLIENT_ID).refreshToken,
-        NEXTECH_PRACTICE_ID: '1001',
+        ...sandboxNextechEnv(upstream),
         RESOURCE_ID_KEY: 'production entry test key, 32+ characters',
         ANONYMOUS_ACCESS: 'true',
         LOG_LEVEL: 'warn',

@@ -4,18 +4,8 @@
 // shutdown.test.ts; the production entry on a configured Nextech runs in soak.test.ts.)
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
-
-/** A port nothing listens on (free a moment ago). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
+import { freePort } from './helpers/real-servers.ts';
 
 describe('the production entry (src/index.ts)', () => {
   it('refuses to start without NEXTECH_BASE_URL: exit 2, the reason on stderr, nothing listening', async () => {

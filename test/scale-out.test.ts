@@ -9,7 +9,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServiceProcess, type ServiceProcess } from '../src/dev/soak/service-process.ts';
-import { SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_RESOURCE, startSandbox, type RunningSandbox } from '../src/sandbox/index.ts';
+import { SANDBOX_CLIENT_ID, startSandbox, type RunningSandbox } from '../src/sandbox/index.ts';
+import { sandboxNextechEnv } from '../src/dev/sandbox-env.ts';
 import { clientKeyPair, signAssertion, tokenForm, type ClientKeyPair } from './helpers/backend.ts';
 import { freePort, startHaproxy, startRedis, type RealBalancer, type RealRedis } from './helpers/real-servers.ts';
 import { APP, launch, SMART_ENV, tokenCall } from './helpers/smart.ts';
@@ -55,14 +56,7 @@ async function deploy(sandboxOptions: { accessTokenTtlSeconds?: number } = {}): 
   upstream.sandbox.registerRedirectUri(SANDBOX_CLIENT_ID, `${lbOrigin}/auth/callback`);
   const backend = await clientKeyPair('ES384', 'hie-key');
   const env = {
-    NEXTECH_BASE_URL: upstream.apiBaseUrl,
-    NEXTECH_TOKEN_URL: upstream.tokenUrl,
-    NEXTECH_AUTHORIZE_URL: upstream.authorizeUrl,
-    NEXTECH_CLIENT_ID: SANDBOX_CLIENT_ID,
-    NEXTECH_CLIENT_SECRET: SANDBOX_CLIENT_SECRET,
-    NEXTECH_RESOURCE: SANDBOX_RESOURCE,
-    NEXTECH_REFRESH_TOKEN: upstream.sandbox.issueTokens(SANDBOX_CLIENT_ID).refreshToken,
-    NEXTECH_PRACTICE_ID: '1001',
+    ...sandboxNextechEnv(upstream),
     NEXTECH_RATE_LIMIT_PER_SECOND: String(RATE),
     PUBLIC_BASE_URL: lbOrigin,
     RESOURCE_ID_KEY: randomBytes(32).toString('base64url'),

@@ -9,7 +9,8 @@ import { readFileSync } from 'node:fs';
 import type { Bundle } from 'fhir/r4';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServiceProcess, type ServiceProcess } from '../src/dev/soak/service-process.ts';
-import { SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_RESOURCE, startSandbox, type RunningSandbox } from '../src/sandbox/index.ts';
+import { startSandbox, type RunningSandbox } from '../src/sandbox/index.ts';
+import { sandboxNextechEnv } from '../src/dev/sandbox-env.ts';
 import { clientKeyPair, signAssertion, tokenForm, type ClientKeyPair } from './helpers/backend.ts';
 import { freePort } from './helpers/real-servers.ts';
 import { busiestSecond } from './helpers/upstream-rate.ts';
@@ -24,13 +25,7 @@ let twoPort: number;
 
 function env(workers: number, port: number): Record<string, string> {
   return {
-    NEXTECH_BASE_URL: upstream.apiBaseUrl,
-    NEXTECH_TOKEN_URL: upstream.tokenUrl,
-    NEXTECH_CLIENT_ID: SANDBOX_CLIENT_ID,
-    NEXTECH_CLIENT_SECRET: SANDBOX_CLIENT_SECRET,
-    NEXTECH_RESOURCE: SANDBOX_RESOURCE,
-    NEXTECH_REFRESH_TOKEN: upstream.sandbox.issueTokens(SANDBOX_CLIENT_ID).refreshToken,
-    NEXTECH_PRACTICE_ID: '1001',
+    ...sandboxNextechEnv(upstream),
     NEXTECH_RATE_LIMIT_PER_SECOND: String(RATE),
     RESOURCE_ID_KEY: 'workers test resource id key, 32+ characters',
     SMART_KEY: 'workers test token key, at least 32 characters',

@@ -6,18 +6,12 @@
  * answers so far, so a slow service meets the same load a real one would.
  */
 import { randomBytes } from 'node:crypto';
-import {
-  edgeCases,
-  SANDBOX_CLIENT_ID,
-  SANDBOX_CLIENT_SECRET,
-  SANDBOX_RESOURCE,
-  startSandbox,
-  type RunningSandbox,
-} from '../../sandbox/index.ts';
+import { edgeCases, startSandbox, type RunningSandbox } from '../../sandbox/index.ts';
 import { anonymousCaller, backendCaller, backendClientKeys, backendClientsEnv, type Caller } from './callers.ts';
 import { choosePool, PATIENT_FAULTS, planner, seededRandom, type Pool, type PoolPatient } from './mix.ts';
 import { summarize, type BurstReport, type Outcome, type SoakReport } from './report.ts';
 import { startServiceProcess, type ServiceProcess } from './service-process.ts';
+import { sandboxNextechEnv } from '../sandbox-env.ts';
 
 export interface SoakOptions {
   /** Requests per second. */
@@ -83,13 +77,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
 /** The service's environment, as an operator would write it for this Nextech (the sandbox). */
 function serviceEnv(upstream: RunningSandbox, backendClients: string): Record<string, string> {
   return {
-    NEXTECH_BASE_URL: upstream.apiBaseUrl,
-    NEXTECH_TOKEN_URL: upstream.tokenUrl,
-    NEXTECH_CLIENT_ID: SANDBOX_CLIENT_ID,
-    NEXTECH_CLIENT_SECRET: SANDBOX_CLIENT_SECRET,
-    NEXTECH_RESOURCE: SANDBOX_RESOURCE,
-    NEXTECH_REFRESH_TOKEN: upstream.sandbox.issueTokens(SANDBOX_CLIENT_ID).refreshToken,
-    NEXTECH_PRACTICE_ID: '1001',
+    ...sandboxNextechEnv(upstream),
     RESOURCE_ID_KEY: randomBytes(32).toString('base64url'),
     SMART_KEY: randomBytes(32).toString('base64url'),
     ANONYMOUS_ACCESS: 'true',
