@@ -27,5 +27,12 @@ export function startupBanner(service: RunningService, heapLimitBytes = getHeapS
   const heapMb = Math.round(heapLimitBytes / 1048576);
   lines.push(`Document memory: ${Math.round(service.config.documentMemoryBytes / 1048576)} MB of a ${heapMb} MB JavaScript heap (DOCUMENT_MEMORY_MB; the heap: --max-old-space-size)`);
   lines.push(`Metrics: ${service.config.metricsToken ? 'GET /metrics with the METRICS_TOKEN bearer' : 'GET /metrics from loopback only'}`);
+  const redis = service.config.redis;
+  // The host only: a Redis URL may carry a password.
+  if (redis) {
+    lines.push(
+      `Shared state: Redis at ${new URL(redis.url).host} (keys under ${redis.prefix}); if it is unavailable, each replica takes 1/${service.config.replicas} of the Nextech budget (REPLICAS)`,
+    );
+  }
   return lines;
 }

@@ -241,6 +241,8 @@ describe('two replicas behind HAProxy, sharing Redis', () => {
     expect(d.lines.some((l) => l.includes('"sharedState":"degraded"'))).toBe(true);
     expect(d.lines.some((l) => l.includes('"sharedState":"shared"'))).toBe(true);
     expect(d.lines.some((l) => l.includes(d.redis.url))).toBe(false);
+    // The banner says where shared state lives (host only) and what each replica takes without it.
+    expect(d.lines).toContain(`Shared state: Redis at ${new URL(d.redis.url).host} (keys under nextech-fhir:); if it is unavailable, each replica takes 1/2 of the Nextech budget (REPLICAS)`);
   }, 60_000);
 });
 
