@@ -167,3 +167,34 @@ describe('narrow', () => {
     }
   });
 });
+
+describe('writes (system/ scopes only)', () => {
+  const TYPES = ['Patient', 'Encounter', 'Group'];
+  const system = (s: string) => parseScopes(s, TYPES, ['system']);
+  const user = (s: string) => parseScopes(s, TYPES, ['patient', 'user']);
+
+  it.each([
+    { scope: 'system/Group.cruds system/*.rs', granted: 'system/*.rs system/Group.cruds' },
+    { scope: 'system/Group.write', granted: 'system/Group.cud' },
+    { scope: 'system/Group.*', granted: 'system/Group.cruds' },
+    { scope: 'system/*.cruds system/Group.cud', granted: 'system/*.cruds' },
+    { scope: 'system/Group.dc', granted: '' },
+  ])('grants $scope as $granted', ({ scope, granted }) => {
+    expect(system(scope).text).toBe(granted);
+    expect(system(granted), 'its own output parses to the same grant').toEqual(system(scope));
+  });
+
+  it('never grants writes to apps a person launches', () => {
+    expect(user('patient/*.cruds user/Group.write').text).toBe('patient/*.rs');
+    expect(allows(user('user/Group.cruds'), 'Group', 'create')).toBeUndefined();
+  });
+
+  it('allows each write only as granted, and a refresh or a client registration never widens it', () => {
+    const g = system('system/Group.cr system/Patient.rs');
+    expect(allows(g, 'Group', 'create')).toBe('system');
+    expect(allows(g, 'Group', 'update')).toBeUndefined();
+    expect(allows(g, 'Patient', 'delete')).toBeUndefined();
+    expect(narrow(system('system/*.rs'), system('system/Group.cud')).text).toBe('');
+    expect(narrow(system('system/Group.cruds'), system('system/Group.ud system/*.r')).text).toBe('system/Group.rud');
+  });
+});

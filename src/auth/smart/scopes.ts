@@ -4,22 +4,36 @@
  * grant, and narrowing a grant (a refresh may ask for less, never more).
  * https://hl7.org/fhir/smart-app-launch/scopes-and-launch-context.html
  *
- * Only read (`r`) and search (`s`) are ever granted. v1 suffixes map as the spec says
- * (`.read` ⇒ `.rs`, `.write` ⇒ `.cud`, `.*` ⇒ `.cruds`) and are then cut to their r/s part.
+ * Apps a person launches (`patient/`, `user/`) are only ever granted read (`r`) and search
+ * (`s`). Backend Services clients (`system/`) may also be granted create, update and delete
+ * (`c`, `u`, `d`), which only the types that take writes use (Group, for bulk export cohorts).
+ * v1 suffixes map as the spec says (`.read` ⇒ `.rs`, `.write` ⇒ `.cud`, `.*` ⇒ `.cruds`).
  * Granted scopes are written back in v2 form.
  */
 
 /** Whose data a resource scope reaches: the patient in context, or what the user may see. */
 export type ScopeContext = 'patient' | 'user' | 'system';
 
-/** Read and/or search on one resource type (or `*`, every type) in one context. */
+/** Read and/or search (and, in `system/` only, writes) on one resource type (or `*`) in one context. */
 export interface ResourceScope {
   context: ScopeContext;
   /** A resource type, or '*' for every type. */
   resourceType: string;
   read: boolean;
   search: boolean;
+  /** Writes: present (true) only in `system/` scopes that grant them. */
+  create?: true;
+  update?: true;
+  delete?: true;
 }
+
+/** An interaction a scope may allow. */
+export type ScopeInteraction = 'read' | 'search' | 'create' | 'update' | 'delete';
+const WRITES = ['create', 'update', 'delete'] as const;
+type Writes = Pick<ResourceScope, (typeof WRITES)[number]>;
+const writesOf = (r: Writes, keep: (w: (typeof WRITES)[number]) => boolean = () => true): Writes =>
+  Object.fromEntries(WRITES.filter((w) => r[w] === true && keep(w)).map((w) => [w, true]));
+const anyWrite = (r: Writes) => WRITES.some((w) => r[w] === true);
 
 /** A parsed, normalised grant. */
 export interface Scopes {
@@ -85,9 +99,9 @@ export function parseScopes(
  * allows it, preferring `user` over `patient` (so 'patient' means only patient scopes
  * do and the request must be confined to the patient in context), or undefined.
  */
-export function allows(scopes: Scopes, resourceType: string, interaction: 'read' | 'search'): ScopeContext | undefined {
+export function allows(scopes: Scopes, resourceType: string, interaction: ScopeInteraction): ScopeContext | undefined {
   const matching = scopes.resources.filter(
-    (r) => (r.resourceType === '*' || r.resourceType === resourceType) && r[interaction],
+    (r) => (r.resourceType === '*' || r.resourceType === resourceType) && r[interaction] === true,
   );
   return BREADTH_ORDER.find((context) => matching.some((r) => r.context === context));
 }
@@ -108,7 +122,13 @@ export function narrow(granted: Scopes, requested: Scopes): Scopes {
       if (want.resourceType === '*') resourceType = have.resourceType;
       else if (have.resourceType === '*' || have.resourceType === want.resourceType) resourceType = want.resourceType;
       if (resourceType === undefined) continue;
-      resources.push({ context: want.context, resourceType, read: want.read && have.read, search: want.search && have.search });
+      resources.push({
+        context: want.context,
+        resourceType,
+        read: want.read && have.read,
+        search: want.search && have.search,
+        ...writesOf(want, (w) => have[w] === true),
+      });
     }
   }
   return build(resources, flagsWhere((key) => granted[key] && requested[key]));
@@ -131,39 +151,43 @@ function parseResourceScope(token: string, supportedTypes: readonly string[], co
   if (context === undefined) return undefined;
   if (resourceType === undefined || permissions === undefined) return undefined;
   if (resourceType !== '*' && !supportedTypes.includes(resourceType)) return undefined;
-  const perms = readPermissions(permissions);
+  const perms = permissionsOf(permissions, context === 'system');
   if (!perms) return undefined;
   return { context, resourceType, ...perms };
 }
 
-/** The read/search part of a v1 or v2 permission suffix, or undefined if it has none. */
-function readPermissions(suffix: string): { read: boolean; search: boolean } | undefined {
+/** What a v1 or v2 permission suffix grants here (writes only when `writes`), or undefined if nothing. */
+function permissionsOf(suffix: string, writes: boolean): Omit<ResourceScope, 'context' | 'resourceType'> | undefined {
   const v2 = V1_PERMISSIONS.get(suffix) ?? (V2_PERMISSIONS.test(suffix) ? suffix : undefined);
   if (v2 === undefined) return undefined;
   const read = v2.includes('r');
   const search = v2.includes('s');
-  return read || search ? { read, search } : undefined;
+  const w: Writes = writes ? writesOf({ ...(v2.includes('c') ? { create: true } : {}), ...(v2.includes('u') ? { update: true } : {}), ...(v2.includes('d') ? { delete: true } : {}) }) : {};
+  return read || search || anyWrite(w) ? { read, search, ...w } : undefined;
 }
 
 /** Merges, prunes and orders resource scopes, then writes the scope string. */
 function build(resources: readonly ResourceScope[], flags: Flags): Scopes {
   const merged = new Map<string, ResourceScope>();
   for (const r of resources) {
-    if (!r.read && !r.search) continue;
+    if (!r.read && !r.search && !anyWrite(r)) continue;
     const key = `${r.context}/${r.resourceType}`;
     const prev = merged.get(key);
-    merged.set(key, prev ? { ...prev, read: prev.read || r.read, search: prev.search || r.search } : { ...r });
+    merged.set(
+      key,
+      prev ? { ...prev, read: prev.read || r.read, search: prev.search || r.search, ...writesOf(prev), ...writesOf(r) } : { ...r },
+    );
   }
   const all = [...merged.values()];
   // A type scope adds nothing when the same context's `*` already holds all its permissions.
   const kept = all.filter((r) => {
     if (r.resourceType === '*') return true;
     const wild = merged.get(`${r.context}/*`);
-    return !(wild && (wild.read || !r.read) && (wild.search || !r.search));
+    return !(wild && (wild.read || !r.read) && (wild.search || !r.search) && WRITES.every((w) => wild[w] === true || r[w] !== true));
   });
   kept.sort(compareResourceScopes);
   const words = [
-    ...kept.map((r) => `${r.context}/${r.resourceType}.${r.read ? 'r' : ''}${r.search ? 's' : ''}`),
+    ...kept.map((r) => `${r.context}/${r.resourceType}.${r.create ? 'c' : ''}${r.read ? 'r' : ''}${r.update ? 'u' : ''}${r.delete ? 'd' : ''}${r.search ? 's' : ''}`),
     ...FLAG_SCOPES.filter(([key]) => flags[key]).map(([, name]) => name),
   ];
   return { resources: kept, ...flags, text: words.join(' ') };
