@@ -73,9 +73,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
   app.use(requestLimits());
   app.use(corsFor(corsOrigins(services)));
-  // Every POST body is limited as it arrives (413 before it is buffered whole).
-  app.post('/fhir/*', limitBody(tooLarge));
-  app.post('/practices/:practiceId/fhir/*', limitBody(tooLarge));
+  // Every POST and PUT body is limited as it arrives (413 before it is buffered whole).
+  app.on(['POST', 'PUT'], '/fhir/*', limitBody(tooLarge));
+  app.on(['POST', 'PUT'], '/practices/:practiceId/fhir/*', limitBody(tooLarge));
 
   const auth = services.auth;
   if (auth) {

@@ -4,7 +4,8 @@
  * variable at once. No other module reads process.env.
  */
 import { createPrivateKey } from 'node:crypto';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import { z } from 'zod';
 import { DEFAULT_POLICY, type UpstreamPolicy } from './source/nextech/policy.ts';
@@ -105,6 +106,8 @@ const EnvSchema = z.object({
   SHARED_STATE_KEY_ACCEPTED: acceptedKeys,
   SMART_KEY_ACCEPTED: acceptedKeys,
   REPLICAS: z.coerce.number().int().min(1).max(256).default(1),
+  // Default: a folder of the system's temporary directory (see loadConfig).
+  DATA_DIR: z.string().min(1).optional(),
   WORKERS: z
     .string()
     .regex(/^(auto|[1-9][0-9]{0,2})$/, 'a number of processes (1-999) or auto')
@@ -182,6 +185,8 @@ export interface Config {
   replicas: number;
   /** Worker processes on this machine (WORKERS; `auto` = available cores). */
   workers: number;
+  /** Where the service keeps what it stores itself (bulk export cohorts), owner-only. */
+  dataDir: string;
 }
 
 export interface SmartClient {
@@ -477,6 +482,7 @@ export function loadConfig(
       ? { redis: Object.freeze({ url: e.REDIS_URL, prefix: e.REDIS_PREFIX, key: e.SHARED_STATE_KEY, keysAccepted: Object.freeze([...e.SHARED_STATE_KEY_ACCEPTED]) }) }
       : {}),
     replicas: e.REPLICAS,
+    dataDir: e.DATA_DIR ?? join(tmpdir(), 'nextech-fhir-facade'),
     workers: e.WORKERS === 'auto' ? availableParallelism() : Number(e.WORKERS),
   });
 }

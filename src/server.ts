@@ -23,6 +23,7 @@ import type { Services } from './resources/context.ts';
 import { upstreamFromConfig, type Upstream } from './upstream.ts';
 import type { SharedToken } from './auth/managed-token.ts';
 import { createSharedState } from './shared/create.ts';
+import { GroupStore } from './bulk/group-store.ts';
 import type { SharedStore } from './shared/store.ts';
 
 export interface RunningService {
@@ -178,6 +179,7 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
     mappings,
     memory,
     ids,
+    groups: new GroupStore(runtimeConfig.dataDir),
     ...(auth ? { auth } : {}),
     doors: {
       ...(auth?.smart ? { smart: auth.smart } : {}),

@@ -6,7 +6,7 @@ import { resourceModules } from '../src/resources/registry.ts';
 interface Operation {
   parameters?: ({ name?: string; in?: string } | { $ref: string })[];
 }
-type PathItem = Partial<Record<'get' | 'post', Operation>>;
+type PathItem = Partial<Record<'get' | 'post' | 'put' | 'delete', Operation>>;
 const spec = parse(readFileSync(new URL('../openapi.yaml', import.meta.url), 'utf8')) as { paths: Record<string, PathItem> };
 
 describe('openapi.yaml', () => {
@@ -18,6 +18,9 @@ describe('openapi.yaml', () => {
         expect(spec.paths[`/${m.type}/_search`]?.post, `POST /${m.type}/_search`).toBeDefined();
       }
       if (m.interactions.includes('read')) expect(spec.paths[`/${m.type}/{id}`]?.get, `GET /${m.type}/{id}`).toBeDefined();
+      if (m.interactions.includes('create')) expect(spec.paths[`/${m.type}`]?.post, `POST /${m.type}`).toBeDefined();
+      if (m.interactions.includes('update')) expect(spec.paths[`/${m.type}/{id}`]?.put, `PUT /${m.type}/{id}`).toBeDefined();
+      if (m.interactions.includes('delete')) expect(spec.paths[`/${m.type}/{id}`]?.delete, `DELETE /${m.type}/{id}`).toBeDefined();
       for (const op of m.operations ?? []) {
         expect(spec.paths[`/${m.type}/$${op.name}`]?.get, `GET $${op.name}`).toBeDefined();
         expect(spec.paths[`/${m.type}/$${op.name}`]?.post, `POST $${op.name}`).toBeDefined();

@@ -11,7 +11,7 @@ export interface CapabilityResource {
   type: string;
   profile: string;
   documentation: string;
-  interactions: readonly ('read' | 'search-type')[];
+  interactions: readonly ('read' | 'search-type' | 'create' | 'update' | 'delete')[];
   searchParams: readonly Pick<SearchParamDef, 'name' | 'type' | 'definition' | 'documentation'>[];
   capabilities: SearchCapabilities;
   operations?: readonly { name: string; definition: string; documentation: string }[];
@@ -91,7 +91,7 @@ function resourceEntry(m: CapabilityResource, baseUrl: string): CapabilityStatem
     supportedProfile: [m.profile],
     documentation: m.documentation,
     interaction: m.interactions.map((code) => ({ code })),
-    versioning: 'no-version',
+    versioning: m.interactions.includes('update') ? 'versioned' : 'no-version',
     readHistory: false,
     updateCreate: false,
     conditionalCreate: false,

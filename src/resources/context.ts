@@ -11,6 +11,7 @@ import type { EhrSource } from '../source/ehr-source.ts';
 import type { AuthorizationServer } from '../auth/authorization-server.ts';
 import type { DoorConfig } from '../auth/doors.ts';
 import type { MemoryBudget, Reservation } from '../source/memory-budget.ts';
+import type { GroupStore } from '../bulk/group-store.ts';
 import type { SmartGrant } from '../auth/smart/compartment.ts';
 
 export interface Services {
@@ -26,6 +27,8 @@ export interface Services {
   doors: DoorConfig;
   /** The document memory budget: responses holding CCDs reserve room in it too. */
   memory?: MemoryBudget;
+  /** Bulk-export cohorts the service stores itself (DATA_DIR). */
+  groups: GroupStore;
   now: () => number;
 }
 

@@ -18,7 +18,13 @@ export interface RawRead {
   read(ctx: RequestContext, id: string): Promise<string>;
 }
 
-export type Interaction = 'read' | 'search-type';
+export type Interaction = 'read' | 'search-type' | 'create' | 'update' | 'delete';
+
+/** What a create or update wrote: the resource as stored, and whether it is new (201) or replaced (200). */
+export interface WriteResult {
+  resource: FhirResource;
+  created: boolean;
+}
 
 export interface SearchResult {
   /** Every match, already filtered exactly and sorted; the route slices the page. */
@@ -76,6 +82,17 @@ export interface ResourceModule {
   raw?: RawRead;
   /** Another type whose SMART scopes allow this one too (a CCD's Binary: its DocumentReference's). */
   scopedAlsoAs?: string;
+  /**
+   * Only Backend Services clients (`system/` scopes) may use this type at all: its resources
+   * name many patients (a cohort), which no patient- or user-scoped app may list.
+   */
+  systemOnly?: boolean;
+  /** Present exactly when `interactions` include create: `body` is the parsed JSON the client sent. */
+  create?(ctx: RequestContext, body: unknown): Promise<WriteResult>;
+  /** Present exactly when `interactions` include update. */
+  update?(ctx: RequestContext, id: string, body: unknown): Promise<WriteResult>;
+  /** Present exactly when `interactions` include delete. */
+  delete?(ctx: RequestContext, id: string): Promise<void>;
   /** `view` lets a module skip work for elements that will be left out. */
   read(ctx: RequestContext, id: string, view: ResourceView): Promise<FhirResource>;
   /** Present exactly when `interactions` include search-type. */

@@ -7,6 +7,7 @@
 import { binaryModule } from './binary/index.ts';
 import { documentReferenceModule } from './document-reference/index.ts';
 import { encounterModule } from './encounter/index.ts';
+import { groupModule } from './group/index.ts';
 import { locationModule } from './location/index.ts';
 import { organizationModule } from './organization/index.ts';
 import { patientModule } from './patient/index.ts';
@@ -24,6 +25,7 @@ const dataModules: readonly ResourceModule[] = [
   practitionerModule,
   locationModule,
   organizationModule,
+  groupModule,
 ];
 
 export const resourceModules: readonly ResourceModule[] = [...dataModules, searchParameterModuleFor(dataModules)];

@@ -15,7 +15,8 @@ import { applyView } from '../fhir/view.ts';
 import { assertOwnPatient, authorize, confine, forbidden, permittedIncluded } from '../auth/smart/compartment.ts';
 import { practiceIds, type RequestContext, type Services } from '../resources/context.ts';
 import { compartmentsFor, identifyingParams, resourceModules, searchParamIndex } from '../resources/registry.ts';
-import type { ResourceModule } from '../resources/registry-types.ts';
+import type { ResourceModule, WriteResult } from '../resources/registry-types.ts';
+import { allows, type ScopeInteraction } from '../auth/smart/scopes.ts';
 import { formBody } from '../auth/form-body.ts';
 import { auditLine, noteParams } from './audit.ts';
 import { prefersRaw } from './negotiate-raw.ts';
@@ -108,7 +109,78 @@ function addResourceRoutes(api: Hono<AppEnv>, m: ResourceModule, services: Servi
     api.post(`/${m.type}/_search`, (c) => search(c, m, run, services, async () => [...queryPairs(c), ...(await formPairs(c))]));
   }
   if (m.interactions.includes('read') && !m.raw) api.get(`/${m.type}/:id`, (c) => read(c, m, services));
+  const create = m.create?.bind(m);
+  const update = m.update?.bind(m);
+  const remove = m.delete?.bind(m);
+  if (m.interactions.includes('create') && create) {
+    api.post(`/${m.type}`, (c) => write(c, m, services, 'create', async (ctx) => create(ctx, await resourceBody(c, m.type))));
+  }
+  if (m.interactions.includes('update') && update) {
+    api.put(`/${m.type}/:id`, (c) => write(c, m, services, 'update', async (ctx) => update(ctx, c.req.param('id'), await resourceBody(c, m.type))));
+  }
+  if (m.interactions.includes('delete') && remove) {
+    api.delete(`/${m.type}/:id`, async (c) => {
+      const ctx = await writeContext(c, m, services, 'delete');
+      await remove(ctx, c.req.param('id'));
+      auditLine(c, 'delete', m.type, { resourceType: m.type, id: c.req.param('id') });
+      return c.body(null, 204);
+    });
+  }
   api.on(WRITE_METHODS, [`/${m.type}`, `/${m.type}/*`], methodNotAllowed);
+}
+
+/** The caller, authenticated and allowed `interaction` on the type (writes need a scope that grants them). */
+async function writeContext(c: Context<AppEnv>, m: ResourceModule, services: Services, interaction: 'create' | 'update' | 'delete'): Promise<RequestContext> {
+  const ctx = await requestContext(c, services);
+  assertSystemOnly(ctx, m, interaction);
+  if (!ctx.grant || allows(ctx.grant.scopes, m.type, interaction) === undefined) {
+    throw forbidden(`The access token's scopes do not allow ${interaction} of ${m.type}`);
+  }
+  return ctx;
+}
+
+/** A create or update: 201 with Location (created) or 200, the stored resource, and its version as ETag. */
+async function write(
+  c: Context<AppEnv>,
+  m: ResourceModule,
+  services: Services,
+  interaction: 'create' | 'update',
+  run: (ctx: RequestContext) => Promise<WriteResult>,
+): Promise<Response> {
+  const ctx = await writeContext(c, m, services, interaction);
+  const { resource, created } = await run(ctx);
+  auditLine(c, interaction, m.type, resource);
+  const location = `${ctx.baseUrl}/${resource.resourceType}/${resource.id ?? ''}`;
+  const version = resource.meta?.versionId;
+  return fhirJson(c, resource, created ? 201 : 200, {
+    ...(created ? { location } : {}),
+    ...(version !== undefined ? { etag: `W/"${version}"` } : {}),
+    ...(resource.meta?.lastUpdated ? { 'last-modified': new Date(resource.meta.lastUpdated).toUTCString() } : {}),
+  });
+}
+
+/**
+ * A type only Backend Services clients may use (its resources name many patients): refused,
+ * before anything else, to every other door and to patient- or user-scoped tokens.
+ */
+function assertSystemOnly(ctx: RequestContext, m: ResourceModule, interaction: ScopeInteraction): void {
+  if (!m.systemOnly) return;
+  if (!ctx.grant || allows(ctx.grant.scopes, m.type, interaction) !== 'system') {
+    throw forbidden(`${m.type} is available to SMART Backend Services clients with system/${m.type} scopes only`);
+  }
+}
+
+/** The JSON resource a create or update sends (size already limited as it arrived). */
+async function resourceBody(c: Context<AppEnv>, type: string): Promise<unknown> {
+  const mediaType = (c.req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
+  if (mediaType !== 'application/fhir+json' && mediaType !== 'application/json') {
+    throw new FhirError(415, outcome('error', 'not-supported', `Send the ${type} as application/fhir+json`));
+  }
+  try {
+    return JSON.parse(await c.req.text()) as unknown;
+  } catch {
+    throw badRequest(`The body is not a JSON ${type}`);
+  }
 }
 
 /** A read: FHIR JSON, or the type's raw representation when the client prefers it. */
@@ -119,6 +191,7 @@ async function read(c: Context<AppEnv>, m: ResourceModule, services: Services): 
   const id = c.req.param('id') ?? '';
   const ids = practiceIds(ctx);
   const compartments = compartmentsFor(ids);
+  assertSystemOnly(ctx, m, 'read');
   const patient = ctx.grant ? authorize(ctx.grant, ids, m.type, 'read', m.scopedAlsoAs) : undefined;
   // Checked on the id first (no upstream call for another patient), then on the result.
   if (patient !== undefined && compartments.has(m.type) && compartments.ofId(m.type, id) !== patient) throw outsideCompartment();
@@ -152,6 +225,7 @@ async function search(
   const ids = practiceIds(ctx);
   const compartments = compartmentsFor(ids);
   const identifying = identifyingParams.get(m.type) ?? new Map<string, string>();
+  assertSystemOnly(ctx, m, 'search');
   const patient = ctx.grant ? authorize(ctx.grant, ids, m.type, 'search', m.scopedAlsoAs) : undefined;
   if (patient !== undefined) assertOwnPatient(compartments, identifying, pairs, patient);
   // A search that names no records of its own is about the patient in context.

@@ -4,7 +4,9 @@
  * captured in memory, and offers a FHIR-aware fetch that checks every response body with
  * the independent validator.
  */
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { expect, inject } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
@@ -41,7 +43,9 @@ export async function startTestService(env: Record<string, string> = {}, opts: {
     },
   });
   const own = env.NEXTECH_BASE_URL === undefined ? {} : { RESOURCE_ID_KEY: TEST_RESOURCE_ID_KEY };
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'debug', ...own, ...env });
+  // Each service stores its own groups, unless a test shares a folder on purpose (a restart).
+  const dataDir = mkdtempSync(join(tmpdir(), 'facade-test-data-'));
+  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'debug', DATA_DIR: dataDir, ...own, ...env });
   const running = await startDevService(config, { logger: createLogger(config.logLevel, sink), port: 0, ...(opts.now ? { now: opts.now } : {}) });
   if (!running.sandbox && !env.NEXTECH_BASE_URL) throw new Error('expected the embedded sandbox');
   return {

@@ -3,6 +3,8 @@
 // the process exit with status 2 and the message on stderr.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateKeyPairSync } from 'node:crypto';
 import { ConfigError, loadConfig, SANDBOX_RESOURCE_ID_KEY } from '../../src/config.ts';
@@ -63,6 +65,7 @@ describe('loadConfig', () => {
       replicas: 1,
       workers: 1,
       tokenKeysAccepted: [],
+      dataDir: join(tmpdir(), 'nextech-fhir-facade'),
     });
   });
 
@@ -97,6 +100,7 @@ describe('loadConfig', () => {
       SMART_KEY_ACCEPTED: 'old token key one of at least 32 chars, , old token key two of at least 32 chars',
       REPLICAS: '3',
       WORKERS: '2',
+      DATA_DIR: '/var/lib/nextech-fhir',
     });
     expect(config).toEqual({
       port: 9090,
@@ -143,6 +147,7 @@ describe('loadConfig', () => {
       tokenKeysAccepted: ['old token key one of at least 32 chars', 'old token key two of at least 32 chars'],
       replicas: 3,
       workers: 2,
+      dataDir: '/var/lib/nextech-fhir',
       anonymous: false,
       resourceIdKey: ID_KEY,
       nextechOAuth: {

@@ -1,0 +1,200 @@
+/**
+ * Group: the cohorts bulk export works on (FHIR Bulk Data Access, `Group/{id}/$export`).
+ * Nextech cannot enumerate patients, so a cohort is a list the client gives: members as
+ * Patient references (this server's ids) or as chart-number identifiers, resolved to Patient
+ * ids when the group is written — each checked against Nextech, so a group never holds a
+ * patient the practice does not have. A member that resolves to no patient (or to several)
+ * makes the whole write fail with an OperationOutcome naming each one (`Group.member[i]`);
+ * nothing is stored then.
+ *
+ * Only SMART Backend Services clients with `system/Group` scopes reach it (a cohort names
+ * many patients); groups belong to their practice, are stored by the service (src/bulk/
+ * group-store.ts: only Patient ids, owner-only files) and survive restarts.
+ */
+import type { Group, OperationOutcomeIssue } from 'fhir/r4';
+import { z } from 'zod';
+import { badRequest, FhirError, notFound, outcome } from '../../fhir/outcome.ts';
+import { GroupStore, GroupStoreFull, type StoredGroup } from '../../bulk/group-store.ts';
+import { matchesAll } from '../../fhir/search/match.ts';
+import type { SearchParamDef } from '../../fhir/search/types.ts';
+import { mappingContext, practiceIds, type RequestContext } from '../context.ts';
+import { readPatient, searchTerm } from '../patient-lookup.ts';
+import type { ResourceModule, WriteResult } from '../registry-types.ts';
+
+/** Members one group may hold (one upstream check each when written). */
+export const MAX_MEMBERS = 1_000;
+/** Members resolved at once while a group is written (each is an upstream call). */
+const RESOLVE_AT_ONCE = 4;
+
+const MemberSchema = z.object({
+  entity: z
+    .object({
+      reference: z.string().min(1).max(1024).optional(),
+      identifier: z.object({ system: z.string().max(1024).optional(), value: z.string().min(1).max(256) }).optional(),
+    })
+    .refine((e) => (e.reference === undefined) !== (e.identifier === undefined), 'each member needs entity.reference or entity.identifier, not both'),
+  inactive: z.literal(false).optional(),
+});
+
+/** The elements a Group written here may carry; anything else (e.g. `characteristic`) is refused, not dropped. */
+const GroupBodySchema = z
+  .object({
+    resourceType: z.literal('Group'),
+    id: z.string().optional(),
+    meta: z.unknown().optional(),
+    text: z.unknown().optional(),
+    active: z.boolean().optional(),
+    type: z.literal('person', { message: 'type must be "person" (a cohort of patients)' }),
+    actual: z.literal(true, { message: 'actual must be true (members are listed)' }),
+    name: z.string().min(1).max(256).optional(),
+    quantity: z.number().int().min(0).optional(),
+    member: z.array(MemberSchema).max(MAX_MEMBERS, `at most ${MAX_MEMBERS} members`).optional(),
+  })
+  .strict();
+type GroupBody = z.infer<typeof GroupBodySchema>;
+
+function parseBody(body: unknown): GroupBody {
+  const parsed = GroupBodySchema.safeParse(body);
+  if (parsed.success) return parsed.data;
+  const issues: OperationOutcomeIssue[] = parsed.error.issues.slice(0, 20).map((i) => ({
+    severity: 'error',
+    code: 'invalid',
+    diagnostics: i.code === 'unrecognized_keys' ? `not supported here: ${i.keys.join(', ')}` : i.message,
+    expression: [['Group', ...i.path.map(String)].join('.')],
+  }));
+  throw new FhirError(400, { resourceType: 'OperationOutcome', issue: issues });
+}
+
+type Resolved = { id: string } | { problem: string };
+
+/** One member, as this server's Patient id (one upstream check). */
+async function resolveMember(ctx: RequestContext, entity: z.infer<typeof MemberSchema>['entity']): Promise<Resolved> {
+  if (entity.reference !== undefined) {
+    const m = /^(?:(.+)\/)?Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(entity.reference);
+    if (!m?.[2] || (m[1] !== undefined && m[1] !== ctx.baseUrl)) return { problem: 'is not a Patient reference of this server' };
+    try {
+      await readPatient(ctx, m[2]);
+      return { id: m[2] };
+    } catch (err) {
+      if (err instanceof FhirError && err.status === 404) return { problem: 'names no patient of this practice' };
+      throw err;
+    }
+  }
+  const identifier = entity.identifier;
+  if (!identifier) return { problem: 'has no entity' };
+  const system = mappingContext(ctx).values.chartNumberSystem;
+  if (identifier.system !== undefined && identifier.system !== system) return { problem: `identifier system must be ${system} (a chart number)` };
+  const rows = (await searchTerm(ctx, identifier.value)).filter((r) => r.chartNumber === identifier.value);
+  const ids = [...new Set(rows.map((r) => practiceIds(ctx).patient.issue(r)).filter((x): x is string => x !== undefined))];
+  if (ids.length === 0) return { problem: 'names no patient of this practice' };
+  if (ids.length > 1) return { problem: 'names more than one patient' };
+  return { id: ids[0] as string };
+}
+
+/** Every member as a Patient id, or a 422 naming each one that did not resolve. */
+async function resolveMembers(ctx: RequestContext, members: GroupBody['member']): Promise<string[]> {
+  const list = members ?? [];
+  const results: Resolved[] = new Array<Resolved>(list.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < list.length) {
+      const i = next++;
+      results[i] = await resolveMember(ctx, (list[i] as z.infer<typeof MemberSchema>).entity);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(RESOLVE_AT_ONCE, list.length) }, worker));
+  const problems: OperationOutcomeIssue[] = results.flatMap((r, i) =>
+    'problem' in r ? [{ severity: 'error', code: 'not-found', diagnostics: `member ${i} ${r.problem}`, expression: [`Group.member[${i}].entity`] }] : [],
+  );
+  if (problems.length > 0) throw new FhirError(422, { resourceType: 'OperationOutcome', issue: problems.slice(0, 100) });
+  return [...new Set(results.map((r) => (r as { id: string }).id))];
+}
+
+const store = (ctx: RequestContext): GroupStore => ctx.services.groups;
+
+function toFhir(g: StoredGroup): Group {
+  return {
+    resourceType: 'Group',
+    id: g.id,
+    meta: { versionId: String(g.versionId), lastUpdated: g.lastUpdated },
+    active: true,
+    type: 'person',
+    actual: true,
+    ...(g.name !== undefined ? { name: g.name } : {}),
+    quantity: g.members.length,
+    ...(g.members.length > 0 ? { member: g.members.map((id) => ({ entity: { reference: `Patient/${id}` } })) } : {}),
+  };
+}
+
+async function write(ctx: RequestContext, id: string, body: unknown, existing: StoredGroup | undefined): Promise<WriteResult> {
+  const parsed = parseBody(body);
+  if (existing && parsed.id !== id) throw badRequest('The Group\'s id must be the id in the URL');
+  const members = await resolveMembers(ctx, parsed.member);
+  const group: StoredGroup = {
+    id,
+    owner: existing?.owner ?? ctx.grant?.clientId ?? '',
+    ...(parsed.name !== undefined ? { name: parsed.name } : {}),
+    members,
+    versionId: (existing?.versionId ?? 0) + 1,
+    lastUpdated: new Date(ctx.services.now()).toISOString(),
+  };
+  try {
+    await store(ctx).put(ctx.call.practiceId, group, existing === undefined);
+  } catch (err) {
+    if (err instanceof GroupStoreFull) throw new FhirError(507, outcome('error', 'too-costly', 'This practice holds as many groups as it may; delete some first'));
+    throw err;
+  }
+  return { resource: toFhir(group), created: existing === undefined };
+}
+
+const groupSearchParams: readonly SearchParamDef[] = [
+  {
+    name: '_id',
+    type: 'token',
+    expression: 'Group.id',
+    definition: 'http://hl7.org/fhir/SearchParameter/Resource-id',
+    documentation: 'Logical id of the group.',
+  },
+  {
+    name: 'name',
+    type: 'string',
+    expression: 'Group.name',
+    definition: '{base}/SearchParameter/Group-name',
+    documentation: 'The group\'s name; starts-with, case- and accent-insensitive; `:exact`, `:contains`.',
+    modifiers: ['exact', 'contains'],
+  },
+];
+
+export const groupModule: ResourceModule = {
+  type: 'Group',
+  profile: 'http://hl7.org/fhir/StructureDefinition/Group',
+  documentation:
+    'Cohorts for bulk export (Group/{id}/$export): Backend Services clients (system/Group scopes) list patients by Patient reference or chart-number identifier, resolved to Patient ids against Nextech when written. Stored by the service, per practice.',
+  interactions: ['read', 'search-type', 'create', 'update', 'delete'],
+  searchParams: groupSearchParams,
+  capabilities: { includes: [], revincludes: [], sorts: [] },
+  // Σ elements of R4 Group; type and actual are mandatory.
+  view: { mandatory: new Set(['type', 'actual']), summary: new Set(['identifier', 'active', 'type', 'actual', 'code', 'name', 'quantity', 'managingEntity']) },
+  systemOnly: true,
+  read: async (ctx, id) => {
+    const g = await store(ctx).get(ctx.call.practiceId, id);
+    if (!g) throw notFound('Group');
+    return toFhir(g);
+  },
+  search: async (ctx, req) => {
+    const now = ctx.services.now();
+    const all = (await store(ctx).list(ctx.call.practiceId)).map(toFhir);
+    const matches = all.filter((g) => matchesAll(g, req.params, now)).sort((a, b) => (a.id ?? '').localeCompare(b.id ?? ''));
+    return { matches };
+  },
+  create: (ctx, body) => write(ctx, GroupStore.newId(), body, undefined),
+  update: async (ctx, id, body) => {
+    const existing = await store(ctx).get(ctx.call.practiceId, id);
+    // No update-as-create: ids are the server's (CapabilityStatement updateCreate false).
+    if (!existing) throw notFound('Group');
+    return write(ctx, id, body, existing);
+  },
+  delete: async (ctx, id) => {
+    if (!(await store(ctx).delete(ctx.call.practiceId, id))) throw notFound('Group');
+  },
+};
