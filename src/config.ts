@@ -108,6 +108,10 @@ const EnvSchema = z.object({
   REPLICAS: z.coerce.number().int().min(1).max(256).default(1),
   // Default: a folder of the system's temporary directory (see loadConfig).
   DATA_DIR: z.string().min(1).optional(),
+  BULK_EXPORT_SHARE: z.coerce.number().gt(0).max(1).default(0.5),
+  BULK_EXPORT_FILE_RESOURCES: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
+  BULK_EXPORT_RETENTION_HOURS: z.coerce.number().gt(0).max(720).default(24),
+  BULK_EXPORT_KEY: z.string().min(32, 'at least 32 characters (it keys the encryption of export files)').optional(),
   WORKERS: z
     .string()
     .regex(/^(auto|[1-9][0-9]{0,2})$/, 'a number of processes (1-999) or auto')
@@ -185,8 +189,9 @@ export interface Config {
   replicas: number;
   /** Worker processes on this machine (WORKERS; `auto` = available cores). */
   workers: number;
-  /** Where the service keeps what it stores itself (bulk export cohorts), owner-only. */
+  /** Where the service keeps what it stores itself (bulk export cohorts and files), owner-only. */
   dataDir: string;
+  bulk: { share: number; resourcesPerFile: number; retentionMs: number; key: string };
 }
 
 export interface SmartClient {
@@ -483,6 +488,13 @@ export function loadConfig(
       : {}),
     replicas: e.REPLICAS,
     dataDir: e.DATA_DIR ?? join(tmpdir(), 'nextech-fhir-facade'),
+    bulk: Object.freeze({
+      share: e.BULK_EXPORT_SHARE,
+      resourcesPerFile: e.BULK_EXPORT_FILE_RESOURCES,
+      retentionMs: e.BULK_EXPORT_RETENTION_HOURS * 3_600_000,
+      // Derived from the resource-id key unless given (HKDF with its own label: export-files.ts).
+      key: e.BULK_EXPORT_KEY ?? e.RESOURCE_ID_KEY ?? SANDBOX_RESOURCE_ID_KEY,
+    }),
     workers: e.WORKERS === 'auto' ? availableParallelism() : Number(e.WORKERS),
   });
 }

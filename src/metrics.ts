@@ -42,6 +42,9 @@ export class Metrics {
     help: '1 while Redis is unavailable and shared state (rate budget, single-use codes, managed token) runs per replica',
     registers: [this.registry],
   });
+  readonly bulkJobs = new Gauge({ name: 'bulk_export_jobs_running', help: 'Bulk export jobs running in this process', registers: [this.registry] });
+  readonly bulkResources = counter(this.registry, 'bulk_export_resources_total', 'Resources written by bulk export jobs', []);
+  readonly bulkUpstreamCalls = counter(this.registry, 'bulk_export_upstream_calls_total', 'Upstream calls spent by bulk export jobs (each within the export share of the budget)', []);
   readonly tokenRefreshes = counter(this.registry, 'nextech_token_refreshes_total', 'Managed token refreshes', ['result']);
   readonly cacheHits = counter(this.registry, 'facade_cache_reuse_total', 'Upstream results served from a cache', ['cache']);
   readonly documentMemoryWaits = counter(

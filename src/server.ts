@@ -24,6 +24,9 @@ import { upstreamFromConfig, type Upstream } from './upstream.ts';
 import type { SharedToken } from './auth/managed-token.ts';
 import { createSharedState } from './shared/create.ts';
 import { GroupStore } from './bulk/group-store.ts';
+import { exportFileKey } from './bulk/export-files.ts';
+import { JobStore } from './bulk/export-jobs.ts';
+import { ExportRunner } from './bulk/export-runner.ts';
 import type { SharedStore } from './shared/store.ts';
 
 export interface RunningService {
@@ -191,6 +194,23 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
     },
     now,
   };
+  // Bulk export: jobs on disk (DATA_DIR), run in the background within their share of the budget.
+  const jobs = new JobStore(runtimeConfig.dataDir);
+  const fileKey = exportFileKey(runtimeConfig.bulk.key);
+  const runner = new ExportRunner({
+    services,
+    jobs,
+    store: sharedState.store,
+    fileKey,
+    logger: opts.logger,
+    metrics,
+    callsPerSecond: Math.max(0.1, runtimeConfig.upstream.ratePerSecond * runtimeConfig.bulk.share),
+    retentionMs: runtimeConfig.bulk.retentionMs,
+  });
+  services.bulk = { jobs, runner, fileKey };
+  await runner.resumeAll();
+  const sweep = setInterval(() => void runner.resumeAll().catch(() => undefined), 10 * 60_000);
+  sweep.unref();
   const app = createApp({
     services,
     logger: opts.logger,
@@ -211,6 +231,8 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
     memory,
     metrics,
     close: async () => {
+      clearInterval(sweep);
+      runner.close();
       await drain(server as HttpServer, config.shutdownGraceMs);
       await source.close();
       await managed?.saved();

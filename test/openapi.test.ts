@@ -54,6 +54,10 @@ describe('openapi.yaml', () => {
       '/auth/introspect',
       '/auth/jwks',
       '/auth/.well-known/openid-configuration',
+      // Bulk Data Access (src/bulk/export-routes.ts).
+      '/Group/{id}/$export',
+      '/bulk/status/{job}',
+      '/bulk/files/{job}/{name}',
     ]);
     for (const m of resourceModules) {
       if (m.interactions.includes('search-type')) for (const suffix of ['', '/_search']) served.add(`/${m.type}${suffix}`);

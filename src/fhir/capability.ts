@@ -25,6 +25,8 @@ export interface CapabilityInput {
   date: string;
   /** How callers authenticate (rest.security). */
   security: CapabilitySecurity;
+  /** Whether Group `$export` (Bulk Data Access) is offered. */
+  bulkExport?: boolean;
 }
 
 /** rest.security as plain data: CORS, a description of the doors, and the OAuth endpoints when there are any. */
@@ -34,9 +36,19 @@ export interface CapabilitySecurity {
   oauth?: { authorize?: string; token: string; introspect?: string };
 }
 
-export function capabilityStatement({ modules, baseUrl, software, date, security }: CapabilityInput): CapabilityStatement {
+/** FHIR Bulk Data Access 2.0: what a server offering Group-level export instantiates and defines. */
+const BULK_DATA = 'http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data';
+const GROUP_EXPORT = {
+  name: 'export',
+  definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export',
+  documentation:
+    'Bulk Data Access 2.0 asynchronous export of a Group\'s patients (Patient, Encounter, DocumentReference, Practitioner, Location, Organization) as NDJSON; Backend Services clients only; _type, _since (encounter dates), _typeFilter, _outputFormat.',
+};
+
+export function capabilityStatement({ modules, baseUrl, software, date, security, bulkExport }: CapabilityInput): CapabilityStatement {
   return {
     resourceType: 'CapabilityStatement',
+    ...(bulkExport ? { instantiates: [BULK_DATA] } : {}),
     status: 'active',
     date,
     publisher: 'nextech-fhir-facade',
@@ -48,9 +60,12 @@ export function capabilityStatement({ modules, baseUrl, software, date, security
     rest: [
       {
         mode: 'server',
-        documentation: 'Read-only access to Nextech EHR data. Only JSON is supported.',
+        documentation: 'Read-only access to Nextech EHR data (JSON), cohorts (Group) for bulk export, and bulk export as NDJSON.',
         security: restSecurity(security),
-        resource: modules.map((m) => resourceEntry(m, baseUrl)),
+        resource: modules.map((m) => {
+          const entry = resourceEntry(m, baseUrl);
+          return bulkExport && m.type === 'Group' ? { ...entry, operation: [...(entry.operation ?? []), GROUP_EXPORT] } : entry;
+        }),
       },
     ],
   };

@@ -12,6 +12,7 @@ import type { AuthorizationServer } from '../auth/authorization-server.ts';
 import type { DoorConfig } from '../auth/doors.ts';
 import type { MemoryBudget, Reservation } from '../source/memory-budget.ts';
 import type { GroupStore } from '../bulk/group-store.ts';
+import type { BulkExport } from '../bulk/export-routes.ts';
 import type { SmartGrant } from '../auth/smart/compartment.ts';
 
 export interface Services {
@@ -29,6 +30,8 @@ export interface Services {
   memory?: MemoryBudget;
   /** Bulk-export cohorts the service stores itself (DATA_DIR). */
   groups: GroupStore;
+  /** Bulk export jobs and their files (src/bulk), when the service runs them. */
+  bulk?: BulkExport;
   now: () => number;
 }
 

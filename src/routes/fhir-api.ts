@@ -17,6 +17,7 @@ import { practiceIds, type RequestContext, type Services } from '../resources/co
 import { compartmentsFor, identifyingParams, resourceModules, searchParamIndex } from '../resources/registry.ts';
 import type { ResourceModule, WriteResult } from '../resources/registry-types.ts';
 import { allows, type ScopeInteraction } from '../auth/smart/scopes.ts';
+import { bulkExportRoutes } from '../bulk/export-routes.ts';
 import { formBody } from '../auth/form-body.ts';
 import { auditLine, noteParams } from './audit.ts';
 import { prefersRaw } from './negotiate-raw.ts';
@@ -39,6 +40,9 @@ export function fhirApi(opts: FhirApiOptions): Hono<AppEnv> {
   api.use(releaseMemoryWhenWritten);
   // Types with a raw representation (Binary's document) negotiate their own formats.
   for (const m of resourceModules) if (m.raw && m.interactions.includes('read')) api.get(`/${m.type}/:id`, (c) => read(c, m, opts.services));
+  // Bulk export negotiates its own formats (NDJSON files), and comes before Group's routes,
+  // whose write methods would otherwise claim `$export`'s POST.
+  if (opts.services.bulk) bulkExportRoutes(api, opts.services, opts.services.bulk);
   api.use(async (c, next) => {
     assertJsonAcceptable(c.req.header('accept'), new URL(c.req.url).searchParams.get('_format') ?? undefined);
     await next();
@@ -54,6 +58,7 @@ export function fhirApi(opts: FhirApiOptions): Hono<AppEnv> {
         software: opts.software,
         date: opts.startedAt,
         security: securityOf(opts.services),
+        bulkExport: opts.services.bulk !== undefined && opts.services.auth?.backend !== undefined,
       }),
     ),
   );

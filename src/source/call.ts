@@ -37,4 +37,9 @@ export interface CallContext {
    * been written, rather than only until parsed.
    */
   room?: () => RequestRoom | undefined;
+  /**
+   * Waits, before each upstream attempt, until this caller may spend one more call: a bulk
+   * export job's pacer, which keeps it within its share of the Nextech budget.
+   */
+  pace?: (signal?: AbortSignal) => Promise<void>;
 }

@@ -66,6 +66,7 @@ describe('loadConfig', () => {
       workers: 1,
       tokenKeysAccepted: [],
       dataDir: join(tmpdir(), 'nextech-fhir-facade'),
+      bulk: { share: 0.5, resourcesPerFile: 10_000, retentionMs: 24 * 3_600_000, key: SANDBOX_RESOURCE_ID_KEY },
     });
   });
 
@@ -101,6 +102,10 @@ describe('loadConfig', () => {
       REPLICAS: '3',
       WORKERS: '2',
       DATA_DIR: '/var/lib/nextech-fhir',
+      BULK_EXPORT_SHARE: '0.25',
+      BULK_EXPORT_FILE_RESOURCES: '500',
+      BULK_EXPORT_RETENTION_HOURS: '48',
+      BULK_EXPORT_KEY: 'bulk export key of at least 32 characters',
     });
     expect(config).toEqual({
       port: 9090,
@@ -148,6 +153,7 @@ describe('loadConfig', () => {
       replicas: 3,
       workers: 2,
       dataDir: '/var/lib/nextech-fhir',
+      bulk: { share: 0.25, resourcesPerFile: 500, retentionMs: 48 * 3_600_000, key: 'bulk export key of at least 32 characters' },
       anonymous: false,
       resourceIdKey: ID_KEY,
       nextechOAuth: {

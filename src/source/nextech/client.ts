@@ -188,6 +188,8 @@ export class NextechClient {
     for (let attempt = 1; ; attempt++) {
       // A retry stops once the circuit has opened meanwhile (the probe's own retries go on).
       if (attempt > 1) this.#readmit(admission, endpoint);
+      // A caller pacing itself (a bulk export within its share) waits first.
+      if (ctx.pace) await ctx.pace(ctx.signal);
       // Nextech limits requests per user and endpoint: the budget is the credential's, shared
       // fairly between the callers spending it.
       await this.#acquire(`${this.#budgetOwner(ctx.credential)}\u0000${endpoint}`, ctx.callerKey, endpoint, deadline, ctx.signal);

@@ -1,0 +1,104 @@
+/**
+ * Bulk export jobs as the service keeps them: one folder per job under
+ * `DATA_DIR/exports/<practice>/<job>/` holding `job.json` (the state, written atomically at
+ * every checkpoint) and the encrypted output files (export-files.ts). The state says which
+ * members are done and how long each file was then, so a job picks up after a restart exactly
+ * where its last checkpoint left it. Only Patient ids and counts are in the state: no data.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+
+/** The types a job exports, in the order their files are listed. */
+export const EXPORT_TYPES = ['Patient', 'Encounter', 'DocumentReference', 'Practitioner', 'Location', 'Organization'] as const;
+export type ExportType = (typeof EXPORT_TYPES)[number];
+
+const FilePartSchema = z.object({
+  /** `Patient-1.ndjson`, `OperationOutcome-1.ndjson`. */
+  name: z.string().regex(/^[A-Za-z]+-\d{1,6}\.ndjson$/),
+  type: z.string(),
+  count: z.number().int().min(0),
+  bytes: z.number().int().min(0),
+});
+export type FilePart = z.infer<typeof FilePartSchema>;
+
+export const JobSchema = z.object({
+  id: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/),
+  practiceId: z.string(),
+  /** The Backend Services client that started it: the only one who may see it. */
+  owner: z.string(),
+  status: z.enum(['running', 'done', 'failed']),
+  /** The kick-off request's URL, as the manifest repeats it. */
+  request: z.string(),
+  transactionTime: z.string(),
+  types: z.array(z.enum(EXPORT_TYPES)),
+  since: z.string().optional(),
+  /** Per type, the search parameters of its `_typeFilter`s (each filter a list of pairs; OR between filters). */
+  typeFilters: z.record(z.string(), z.array(z.array(z.tuple([z.string(), z.string()])))),
+  members: z.array(z.string()),
+  /** How many members are done (their resources written and checkpointed). */
+  next: z.number().int().min(0),
+  files: z.array(FilePartSchema),
+  /** Directory resources already written (each once per job). */
+  seen: z.array(z.string()),
+  /** Resources per file before a new part starts. */
+  perFile: z.number().int().min(1),
+  /** When the files are deleted (epoch ms). */
+  expiresAt: z.number(),
+  finishedAt: z.string().optional(),
+});
+export type Job = z.infer<typeof JobSchema>;
+
+const SAFE = /^[A-Za-z0-9_-]{1,64}$/;
+
+export class JobStore {
+  constructor(private readonly dir: string) {}
+
+  static newId(): string {
+    return randomBytes(18).toString('base64url');
+  }
+
+  folder(practiceId: string, id: string): string | undefined {
+    return SAFE.test(practiceId) && SAFE.test(id) ? join(this.dir, 'exports', practiceId, id) : undefined;
+  }
+
+  async get(practiceId: string, id: string): Promise<Job | undefined> {
+    const folder = this.folder(practiceId, id);
+    if (!folder) return undefined;
+    try {
+      const parsed = JobSchema.safeParse(JSON.parse(await readFile(join(folder, 'job.json'), 'utf8')));
+      return parsed.success && parsed.data.id === id && parsed.data.practiceId === practiceId ? parsed.data : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async save(job: Job): Promise<void> {
+    const folder = this.folder(job.practiceId, job.id);
+    if (!folder) throw new Error('invalid job');
+    await mkdir(folder, { recursive: true, mode: 0o700 });
+    const temporary = join(folder, `job.json.${randomBytes(6).toString('hex')}.tmp`);
+    await writeFile(temporary, JSON.stringify(job), { mode: 0o600 });
+    await rename(temporary, join(folder, 'job.json'));
+  }
+
+  async remove(practiceId: string, id: string): Promise<void> {
+    const folder = this.folder(practiceId, id);
+    if (folder) await rm(folder, { recursive: true, force: true });
+  }
+
+  /** Every job on disk, of every practice (for resuming and for expiry). */
+  async all(): Promise<Job[]> {
+    const root = join(this.dir, 'exports');
+    const practices = await readdir(root).catch(() => [] as string[]);
+    const jobs: Job[] = [];
+    for (const p of practices.filter((x) => SAFE.test(x))) {
+      for (const id of (await readdir(join(root, p)).catch(() => [] as string[])).filter((x) => SAFE.test(x))) {
+        const job = await this.get(p, id);
+        if (job) jobs.push(job);
+      }
+    }
+    return jobs;
+  }
+}

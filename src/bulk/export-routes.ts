@@ -1,0 +1,196 @@
+/**
+ * FHIR Bulk Data Access 2.0 on Group (https://hl7.org/fhir/uv/bulkdata/export.html):
+ * - kick-off `GET|POST [base]/Group/{id}/$export` (`Prefer: respond-async` required) → 202 with
+ *   `Content-Location` of the job's status URL;
+ * - status `GET [base]/bulk/status/{job}` → 202 with `X-Progress` and `Retry-After` while it
+ *   runs, 200 with the manifest when done; `DELETE` cancels and removes its files (202);
+ * - files `GET [base]/bulk/files/{job}/{name}` → `application/fhir+ndjson`.
+ * Only SMART Backend Services clients; a job is visible to the client that started it only
+ * (anyone else: 404), in its practice.
+ */
+import type { Context, Hono } from 'hono';
+import type { OperationOutcomeIssue } from 'fhir/r4';
+import { allows } from '../auth/smart/scopes.ts';
+import { forbidden } from '../auth/smart/compartment.ts';
+import { badRequest, FhirError, notFound, outcome } from '../fhir/outcome.ts';
+import { parseSearch } from '../fhir/search/parse.ts';
+import { parametersToPairs } from '../fhir/parameters.ts';
+import type { RequestContext, Services } from '../resources/context.ts';
+import { resourceModules, searchParamIndex } from '../resources/registry.ts';
+import { auditLine } from '../routes/audit.ts';
+import type { AppEnv } from '../routes/env.ts';
+import { requestContext } from '../routes/request-context.ts';
+import { fhirJson } from '../routes/respond.ts';
+import { readFrames } from './export-files.ts';
+import { EXPORT_TYPES, JobStore, type ExportType, type Job } from './export-jobs.ts';
+import type { ExportRunner } from './export-runner.ts';
+import { join } from 'node:path';
+
+export interface BulkExport {
+  jobs: JobStore;
+  runner: ExportRunner;
+  fileKey: Buffer;
+}
+
+const OUTPUT_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjson']);
+/** Kick-off parameters this server reads; others it names as ignored in the 202's OperationOutcome. */
+const IGNORED = new Set(['includeAssociatedData', '_elements', 'organizeOutputBy', 'patient', 'allowPartialManifests']);
+const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+
+/** The caller, a Backend Services client allowed to read Groups. */
+async function systemCaller(c: Context<AppEnv>, services: Services): Promise<RequestContext & { grant: NonNullable<RequestContext['grant']> }> {
+  const ctx = await requestContext(c, services);
+  if (!ctx.grant || allows(ctx.grant.scopes, 'Group', 'read') !== 'system') {
+    throw forbidden('Bulk export is available to SMART Backend Services clients with system/Group scopes only');
+  }
+  return ctx as RequestContext & { grant: NonNullable<RequestContext['grant']> };
+}
+
+export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: BulkExport): void {
+  const kickOff = async (c: Context<AppEnv>, pairs: [string, string][]) => {
+    const ctx = await systemCaller(c, services);
+    if (!/(^|[,;\s])respond-async\b/i.test(c.req.header('prefer') ?? '')) {
+      throw badRequest('Bulk export is asynchronous: send Prefer: respond-async');
+    }
+    const group = await services.groups.get(ctx.call.practiceId, c.req.param('id') ?? '');
+    if (!group) throw notFound('Group');
+    const notes: OperationOutcomeIssue[] = [];
+    let types: ExportType[] = [...EXPORT_TYPES];
+    let since: string | undefined;
+    const typeFilters: Job['typeFilters'] = {};
+    const filterValues: string[] = [];
+    for (const [key, value] of pairs) {
+      switch (key) {
+        case '_outputFormat':
+          if (!OUTPUT_FORMATS.has(value)) throw badRequest('_outputFormat must be application/fhir+ndjson (or application/ndjson, ndjson)');
+          break;
+        case '_type': {
+          const asked = value.split(',').map((t) => t.trim()).filter(Boolean);
+          const unknown = asked.filter((t) => !(EXPORT_TYPES as readonly string[]).includes(t));
+          if (unknown.length > 0 || asked.length === 0) throw badRequest(`_type may list ${EXPORT_TYPES.join(', ')}`);
+          types = asked as ExportType[];
+          break;
+        }
+        case '_since':
+          if (!INSTANT.test(value) || Number.isNaN(Date.parse(value))) throw badRequest('_since must be a FHIR instant with a time zone, e.g. 2024-01-01T00:00:00Z');
+          since = new Date(value).toISOString();
+          break;
+        case '_typeFilter':
+          filterValues.push(value);
+          break;
+        default:
+          if (IGNORED.has(key)) notes.push({ severity: 'information', code: 'not-supported', diagnostics: `${key} is not supported and was ignored` });
+          else throw badRequest(`Unknown kick-off parameter; supported: _outputFormat, _type, _since, _typeFilter`);
+      }
+    }
+    for (const t of types) {
+      if (allows(ctx.grant.scopes, t, 'read') === undefined) throw forbidden(`The access token's scopes do not allow reading ${t}: ask for system/${t}.r or leave it out of _type`);
+    }
+    for (const value of filterValues) {
+      const [type, query] = [value.slice(0, value.indexOf('?')), value.slice(value.indexOf('?') + 1)];
+      if (!value.includes('?') || !(types as string[]).includes(type)) throw badRequest('_typeFilter must be Type?query for a type being exported');
+      const filterPairs = [...new URLSearchParams(query)].map(([k, v]): [string, string] => [k, v]);
+      const m = resourceModules.find((x) => (x.type as string) === type);
+      // The same parser as the API's searches, strictly: an unknown or invalid parameter is a 400 now, not a failed job.
+      parseSearch(type, searchParamIndex.get(type as ExportType) ?? new Map(), filterPairs, { strict: true, baseUrl: ctx.baseUrl, ...(m ? { capabilities: m.capabilities } : {}) });
+      (typeFilters[type] ??= []).push(filterPairs);
+    }
+    const url = new URL(c.req.url);
+    const job: Job = {
+      id: JobStore.newId(),
+      practiceId: ctx.call.practiceId,
+      owner: ctx.grant.clientId,
+      status: 'running',
+      request: `${ctx.baseUrl}/Group/${group.id}/$export${url.search}`,
+      transactionTime: new Date(services.now()).toISOString(),
+      types,
+      ...(since ? { since } : {}),
+      typeFilters,
+      members: group.members,
+      next: 0,
+      files: [],
+      seen: [],
+      perFile: services.config.bulk.resourcesPerFile,
+      expiresAt: Number.MAX_SAFE_INTEGER,
+    };
+    await bulk.jobs.save(job);
+    bulk.runner.start(job);
+    auditLine(c, 'operation:export', 'Group', { resourceType: 'Group', id: group.id });
+    return fhirJson(
+      c,
+      { resourceType: 'OperationOutcome', issue: [{ severity: 'information', code: 'informational', diagnostics: `Export of ${group.members.length} patients accepted` }, ...notes] },
+      202,
+      { 'content-location': `${ctx.baseUrl}/bulk/status/${job.id}` },
+    );
+  };
+  api.get('/Group/:id/$export', (c) => kickOff(c, [...new URL(c.req.url).searchParams].map(([k, v]): [string, string] => [k, v])));
+  api.post('/Group/:id/$export', async (c) => {
+    const query = [...new URL(c.req.url).searchParams].map(([k, v]): [string, string] => [k, v]);
+    const text = await c.req.text();
+    let body: [string, string][] = [];
+    if (text.trim() !== '') {
+      try {
+        body = parametersToPairs(JSON.parse(text) as unknown);
+      } catch (err) {
+        throw err instanceof FhirError ? err : badRequest('The body must be a Parameters resource');
+      }
+    }
+    return kickOff(c, [...query, ...body]);
+  });
+
+  /** The caller's own job, or 404 (another client's or practice's job does not exist for it). */
+  const ownJob = async (c: Context<AppEnv>): Promise<{ ctx: RequestContext; job: Job }> => {
+    const ctx = await systemCaller(c, services);
+    const job = await bulk.jobs.get(ctx.call.practiceId, c.req.param('job') ?? '');
+    if (!job || job.owner !== ctx.grant?.clientId || (job.finishedAt !== undefined && job.expiresAt <= services.now())) {
+      throw new FhirError(404, outcome('error', 'not-found', 'No such export job (unknown, expired, cancelled, or not yours)'));
+    }
+    return { ctx, job };
+  };
+
+  api.get('/bulk/status/:job', async (c) => {
+    const { ctx, job } = await ownJob(c);
+    if (job.status === 'running') {
+      return c.body(null, 202, { 'x-progress': `${job.next} of ${job.members.length} patients`, 'retry-after': '2', 'cache-control': 'no-store' });
+    }
+    const fileUrl = (name: string) => `${ctx.baseUrl}/bulk/files/${job.id}/${name}`;
+    const manifest = {
+      transactionTime: job.transactionTime,
+      request: job.request,
+      requiresAccessToken: true,
+      output: job.files.filter((f) => f.type !== 'OperationOutcome').map((f) => ({ type: f.type, url: fileUrl(f.name), count: f.count })),
+      error: job.files.filter((f) => f.type === 'OperationOutcome').map((f) => ({ type: 'OperationOutcome', url: fileUrl(f.name), count: f.count })),
+    };
+    return c.json(manifest, 200, { expires: new Date(job.expiresAt).toUTCString(), 'cache-control': 'no-store' });
+  });
+
+  api.delete('/bulk/status/:job', async (c) => {
+    const { job } = await ownJob(c);
+    bulk.runner.cancel(job.id);
+    await bulk.jobs.remove(job.practiceId, job.id);
+    return fhirJson(c, { resourceType: 'OperationOutcome', issue: [{ severity: 'information', code: 'informational', diagnostics: 'Export cancelled; its files are deleted' }] }, 202);
+  });
+
+  api.get('/bulk/files/:job/:name', async (c) => {
+    const { job } = await ownJob(c);
+    const file = job.files.find((f) => f.name === c.req.param('name'));
+    if (!file) throw notFound('file');
+    const folder = bulk.jobs.folder(job.practiceId, job.id) as string;
+    const frames = readFrames(join(folder, file.name), file.name, bulk.fileKey, file.bytes);
+    const stream = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        try {
+          const next = await frames.next();
+          if (next.done) controller.close();
+          else controller.enqueue(next.value);
+        } catch {
+          controller.error(new Error('export file unreadable'));
+        }
+      },
+      async cancel() {
+        await frames.return(undefined);
+      },
+    });
+    return new Response(stream, { status: 200, headers: { 'content-type': 'application/fhir+ndjson', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' } });
+  });
+}

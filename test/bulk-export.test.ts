@@ -1,0 +1,262 @@
+/**
+ * Bulk export (issue 12): a Backend Services client exports a Group of sandbox patients with
+ * `$export`: 202 + status URL, progress while it runs, a manifest when done, NDJSON files that
+ * validate as FHIR R4 line by line and hold what the search API returns for the same
+ * patients; the job stays within its share of Nextech's budget while an interactive client
+ * keeps getting answers; a member whose record fails is an OperationOutcome in `error`; a job
+ * survives a restart without losing or repeating anything; only its client sees it.
+ */
+import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Bundle, FhirResource, Group } from 'fhir/r4';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clientKeyPair, signAssertion, tokenForm, type ClientKeyPair } from './helpers/backend.ts';
+import { patientFhirId, sandboxPatient } from './helpers/encounters.ts';
+import { expectOutcome, fhirFetch, startTestService, type TestService } from './helpers/service.ts';
+import { busiestSecond } from './helpers/upstream-rate.ts';
+import { assertValidFhir } from './helpers/validator.ts';
+
+let keys: ClientKeyPair;
+let other: ClientKeyPair;
+let svc: TestService;
+let env: Record<string, string>;
+
+async function token(s: TestService, clientId = 'hie', scope = 'system/Group.cruds system/*.rs'): Promise<string> {
+  const k = clientId === 'hie' ? keys : other;
+  const assertion = await signAssertion({ clientId, tokenEndpoint: `${s.origin}/auth/token`, privateKey: k.privateKey, kid: k.kid, alg: k.alg });
+  const res = await fetch(`${s.origin}/auth/token`, { method: 'POST', body: tokenForm(assertion, scope) });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { access_token: string }).access_token;
+}
+
+const auth = (t: string) => ({ authorization: `Bearer ${t}` });
+
+/** A group of the first `n` patients of practice 1001 (skipping `skip`). */
+async function groupOf(s: TestService, t: string, n: number, skip = 0): Promise<{ id: string; patients: string[] }> {
+  const rows = s.sandbox.data.practices[0]!.patients.slice(skip, skip + n);
+  const patients = await Promise.all(rows.map((p) => patientFhirId(s.fhir, sandboxPatient(s.sandbox, '1001', p.patientId))));
+  const res = await fhirFetch<Group>(`${s.fhir}/Group`, {
+    method: 'POST',
+    headers: { ...auth(t), 'content-type': 'application/fhir+json' },
+    body: JSON.stringify({ resourceType: 'Group', type: 'person', actual: true, member: patients.map((id) => ({ entity: { reference: `Patient/${id}` } })) }),
+  });
+  expect(res.status).toBe(201);
+  return { id: res.body.id ?? '', patients };
+}
+
+interface Manifest {
+  transactionTime: string;
+  request: string;
+  requiresAccessToken: boolean;
+  output: { type: string; url: string; count: number }[];
+  error: { type: string; url: string; count: number }[];
+}
+
+async function kickOff(s: TestService, t: string, groupId: string, query = ''): Promise<string> {
+  const res = await fetch(`${s.fhir}/Group/${groupId}/$export${query}`, { headers: { ...auth(t), accept: 'application/fhir+json', prefer: 'respond-async' } });
+  expect(res.status).toBe(202);
+  const location = res.headers.get('content-location');
+  expect(location).toMatch(new RegExp(`^${s.fhir}/bulk/status/`));
+  return location ?? '';
+}
+
+async function finished(statusUrl: string, t: string, timeoutMs = 90_000): Promise<{ manifest: Manifest; progress: string[] }> {
+  const progress: string[] = [];
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await fetch(statusUrl, { headers: auth(t) });
+    if (res.status === 200) return { manifest: (await res.json()) as Manifest, progress };
+    expect(res.status).toBe(202);
+    expect(res.headers.get('retry-after')).toBe('2');
+    progress.push(res.headers.get('x-progress') ?? '');
+    if (Date.now() > until) throw new Error('export did not finish');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function lines(url: string, t: string): Promise<FhirResource[]> {
+  const res = await fetch(url, { headers: { ...auth(t), accept: 'application/fhir+ndjson' } });
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toBe('application/fhir+ndjson');
+  const text = await res.text();
+  expect(text.endsWith('\n')).toBe(true);
+  return text.trimEnd().split('\n').map((l) => JSON.parse(l) as FhirResource);
+}
+
+beforeAll(async () => {
+  keys = await clientKeyPair('ES384');
+  other = await clientKeyPair('ES384');
+  env = {
+    BACKEND_CLIENTS: JSON.stringify([
+      { client_id: 'hie', jwks: keys.jwks, practices: ['1001'], scope: 'system/Group.cruds system/*.rs' },
+      { client_id: 'other', jwks: other.jwks, practices: ['1001'], scope: 'system/Group.cruds system/*.rs' },
+    ]),
+    BULK_EXPORT_FILE_RESOURCES: '25',
+  };
+  svc = await startTestService(env);
+});
+afterAll(() => svc.close());
+
+describe('Group $export', () => {
+  it('exports a group end to end: valid NDJSON per type, the same resources the API returns, within half the budget while an interactive client is served', async () => {
+    const t = await token(svc);
+    const { id, patients } = await groupOf(svc, t, 50);
+    await new Promise((r) => setTimeout(r, 1_100));
+    const since = Date.now();
+    const statusUrl = await kickOff(svc, t, id, '?_outputFormat=application%2Ffhir%2Bndjson');
+    // An interactive client meanwhile (anonymous: the same Nextech credential).
+    const interactive: number[] = [];
+    const { manifest, progress } = await (async () => {
+      const done = finished(statusUrl, t);
+      let settled = false;
+      void done.finally(() => (settled = true));
+      while (!settled) {
+        interactive.push((await fetch(`${svc.fhir}/Patient/${patients[0]}`)).status);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return done;
+    })();
+    expect(interactive.length).toBeGreaterThan(0);
+    expect(interactive.every((s) => s === 200)).toBe(true);
+    expect(progress.some((p) => /^\d+ of 50 patients$/.test(p))).toBe(true);
+    expect(manifest).toMatchObject({ requiresAccessToken: true, request: `${svc.fhir}/Group/${id}/$export?_outputFormat=application%2Ffhir%2Bndjson`, error: [] });
+    expect(Date.parse(manifest.transactionTime)).toBeLessThanOrEqual(Date.now());
+    // The export took at most half of Nextech's 20 per second (the API's own calls are on top, and few).
+    const calls = svc.sandbox.calls.filter((c) => c.receivedAt >= since);
+    expect(busiestSecond(calls.map((c) => c.receivedAt))).toBeLessThanOrEqual(10 + 2);
+
+    const byType = new Map<string, FhirResource[]>();
+    for (const o of manifest.output) {
+      const rs = await lines(o.url, t);
+      expect(rs.length).toBe(o.count);
+      expect(o.count).toBeLessThanOrEqual(25);
+      for (const r of rs) {
+        expect(r.resourceType).toBe(o.type);
+        assertValidFhir(r);
+      }
+      byType.set(o.type, [...(byType.get(o.type) ?? []), ...rs]);
+    }
+    const idsOf = (type: string) => (byType.get(type) ?? []).map((r) => r.id).sort();
+    expect(idsOf('Patient')).toEqual([...patients].sort());
+    // What the search API returns for the same patients.
+    const viaApi = async (type: string) => {
+      const all: string[] = [];
+      for (const p of patients) {
+        const { body } = await fhirFetch<Bundle>(`${svc.fhir}/${type}?patient=${p}&_count=1000&_elements=id`, { headers: auth(t) });
+        all.push(...(body.entry ?? []).map((e) => e.resource?.id ?? ''));
+      }
+      return all.sort();
+    };
+    expect(idsOf('Encounter')).toEqual(await viaApi('Encounter'));
+    expect(idsOf('DocumentReference')).toEqual(await viaApi('DocumentReference'));
+    // Each doctor once, and every Encounter's participant among them.
+    const practitioners = new Set(idsOf('Practitioner'));
+    expect(practitioners.size).toBe(idsOf('Practitioner').length);
+    for (const e of byType.get('Encounter') ?? []) {
+      const ref = (e as { participant?: { individual?: { reference?: string } }[] }).participant?.[0]?.individual?.reference;
+      if (ref) expect(practitioners.has(ref.replace('Practitioner/', ''))).toBe(true);
+    }
+    // At rest the files are encrypted and owner-only: no name of an exported patient is readable on disk.
+    const folder = join(svc.running.config.dataDir, 'exports', '1001', statusUrl.slice(statusUrl.lastIndexOf('/') + 1));
+    const names = svc.sandbox.data.practices[0]!.patients.slice(0, 50).map((p) => p.json.lastName).filter((n) => n.length >= 6); // shorter ones occur by chance in ciphertext
+    for (const f of readdirSync(folder)) {
+      expect(statSync(join(folder, f)).mode & 0o777).toBe(0o600);
+      const raw = readFileSync(join(folder, f), 'latin1');
+      for (const n of names) expect(raw.includes(n), `${f} holds a name in clear`).toBe(false);
+    }
+    expect(statSync(folder).mode & 0o777).toBe(0o700);
+    expect(names.length).toBeGreaterThan(3);
+    // Files need the job's client's token (without one, the sandbox's anonymous door is refused), and only that client sees the job.
+    expect((await fetch(manifest.output[0]?.url ?? '')).status).toBe(403);
+    const stranger = await token(svc, 'other');
+    await expectOutcome(statusUrl, 404, { headers: auth(stranger) });
+    await expectOutcome(manifest.output[0]?.url ?? '', 404, { headers: auth(stranger) });
+  }, 120_000);
+
+  it('honours _type, _since and _typeFilter, and records a member whose record fails in the error file', async () => {
+    const t = await token(svc);
+    const { id, patients } = await groupOf(svc, t, 3, 20);
+    const broken = svc.sandbox.data.practices[0]!.patients[21]!;
+    svc.sandbox.faults.add({ fault: { kind: 'status', status: 500 }, path: `/ehr/api/${broken.patientId}/encounters/search` });
+    try {
+      const statusUrl = await kickOff(svc, t, id, `?_type=Encounter,Patient&_since=2020-01-01T00:00:00Z&_typeFilter=${encodeURIComponent('Encounter?status=finished')}`);
+      const { manifest } = await finished(statusUrl, t);
+      expect(new Set(manifest.output.map((o) => o.type))).toEqual(new Set(['Patient', 'Encounter']));
+      const encounters = (await Promise.all(manifest.output.filter((o) => o.type === 'Encounter').map((o) => lines(o.url, t)))).flat();
+      for (const e of encounters as { status: string; period?: { start?: string } }[]) {
+        expect(e.status).toBe('finished');
+        expect(Date.parse(e.period?.start ?? '')).toBeGreaterThanOrEqual(Date.parse('2020-01-01T00:00:00Z'));
+      }
+      expect(manifest.error).toHaveLength(1);
+      const [problem] = await lines(manifest.error[0]?.url ?? '', t);
+      const brokenId = patients[1];
+      expect(JSON.stringify(problem)).toContain(`Patient/${brokenId}`);
+      const exportedPatients = (await Promise.all(manifest.output.filter((o) => o.type === 'Patient').map((o) => lines(o.url, t)))).flat();
+      expect(exportedPatients.map((p) => p.id).sort()).toEqual([patients[0], patients[2]].sort());
+    } finally {
+      svc.sandbox.faults.clear();
+    }
+  }, 120_000);
+
+  it('declares $export on Group and instantiates the Bulk Data CapabilityStatement', async () => {
+    const { body } = await fhirFetch<{ instantiates?: string[]; rest: { resource: { type: string; operation?: { name: string; definition: string }[] }[] }[] }>(`${svc.fhir}/metadata`);
+    expect(body.instantiates).toEqual(['http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data']);
+    const group = body.rest[0]?.resource.find((r) => r.type === 'Group');
+    expect(group?.operation).toEqual([expect.objectContaining({ name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export' })]);
+  });
+
+  it('refuses bad kick-offs with 4xx, and cancels a job on DELETE', async () => {
+    const t = await token(svc);
+    const { id } = await groupOf(svc, t, 2, 30);
+    const url = `${svc.fhir}/Group/${id}/$export`;
+    const h = { ...auth(t), prefer: 'respond-async' };
+    await expectOutcome(url, 400, { headers: auth(t) });
+    await expectOutcome(`${url}?_type=Observation`, 400, { headers: h });
+    await expectOutcome(`${url}?_outputFormat=text/csv`, 400, { headers: h });
+    await expectOutcome(`${url}?_since=yesterday`, 400, { headers: h });
+    await expectOutcome(`${url}?_typeFilter=${encodeURIComponent('Encounter?nonsense=1')}`, 400, { headers: h });
+    await expectOutcome(`${url}?_typeFilter=${encodeURIComponent('Encounter?date=notadate')}`, 400, { headers: h });
+    await expectOutcome(`${svc.fhir}/Group/no-such-group/$export`, 404, { headers: h });
+    // Scopes: reading Groups is not enough to export a type the token may not read.
+    const narrow = await token(svc, 'hie', 'system/Group.rs system/Patient.rs');
+    await expectOutcome(`${url}?_type=Encounter`, 403, { headers: { ...auth(narrow), prefer: 'respond-async' } });
+    await expectOutcome(url, 403, { headers: { prefer: 'respond-async' } });
+    // A job cancelled is gone, with its files.
+    const statusUrl = await kickOff(svc, t, id);
+    const cancelled = await fetch(statusUrl, { method: 'DELETE', headers: auth(t) });
+    expect(cancelled.status).toBe(202);
+    await expectOutcome(statusUrl, 404, { headers: auth(t) });
+  }, 60_000);
+});
+
+describe('Group $export across a restart', () => {
+  it('resumes after a restart without losing or repeating a resource', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'facade-bulk-restart-'));
+    // A slow share (1 call/s), so the service stops mid-job.
+    const slow = { ...env, DATA_DIR: dataDir, BULK_EXPORT_SHARE: '0.05' };
+    const first = await startTestService(slow);
+    const t1 = await token(first);
+    const { id, patients } = await groupOf(first, t1, 6);
+    const statusUrl = await kickOff(first, t1, id, '?_type=Patient,Encounter');
+    for (;;) {
+      const res = await fetch(statusUrl, { headers: auth(t1) });
+      const m = /^(\d+) of/.exec(res.headers.get('x-progress') ?? '');
+      if (Number(m?.[1] ?? 0) >= 2) break;
+      expect(res.status).toBe(202);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await first.close();
+    const second = await startTestService({ ...slow, BULK_EXPORT_SHARE: '1' });
+    try {
+      const t2 = await token(second);
+      const { manifest } = await finished(statusUrl.replace(first.origin, second.origin), t2);
+      const all = (await Promise.all(manifest.output.map((o) => lines(o.url.replace(first.origin, second.origin), t2)))).flat();
+      const ids = all.map((r) => `${r.resourceType}/${r.id ?? ''}`);
+      expect(new Set(ids).size).toBe(ids.length);
+      expect(all.filter((r) => r.resourceType === 'Patient').map((r) => r.id).sort()).toEqual([...patients].sort());
+    } finally {
+      await second.close();
+    }
+  }, 120_000);
+});
