@@ -224,9 +224,36 @@ describe('Group $export', () => {
     await expectOutcome(url, 403, { headers: { prefer: 'respond-async' } });
     // A job cancelled is gone, with its files.
     const statusUrl = await kickOff(svc, t, id);
+    // Three at a time per client: the fourth waits its turn.
+    const more = [await kickOff(svc, t, id), await kickOff(svc, t, id)];
+    const fourth = await expectOutcome(url, 429, { headers: h });
+    expect(fourth.headers.get('retry-after')).toBe('30');
+    for (const m of more) expect((await fetch(m, { method: 'DELETE', headers: auth(t) })).status).toBe(202);
     const cancelled = await fetch(statusUrl, { method: 'DELETE', headers: auth(t) });
     expect(cancelled.status).toBe(202);
     await expectOutcome(statusUrl, 404, { headers: auth(t) });
+  }, 60_000);
+});
+
+describe('Group $export retention', () => {
+  it('answers 404 once a finished job has expired, and deletes its files', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'facade-bulk-expiry-'));
+    // Kept about two seconds.
+    const short = { ...env, DATA_DIR: dataDir, BULK_EXPORT_RETENTION_HOURS: '0.0006' };
+    const first = await startTestService(short);
+    const t = await token(first);
+    const { id } = await groupOf(first, t, 2);
+    const statusUrl = await kickOff(first, t, id, '?_type=Patient');
+    const { manifest } = await finished(statusUrl, t);
+    expect((await fetch(manifest.output[0]?.url ?? '', { headers: auth(t) })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 2_500));
+    await expectOutcome(statusUrl, 404, { headers: auth(t) });
+    await expectOutcome(manifest.output[0]?.url ?? '', 404, { headers: auth(t) });
+    await first.close();
+    // The next start sweeps it away.
+    const second = await startTestService(short);
+    await second.close();
+    expect(readdirSync(join(dataDir, 'exports', '1001'))).toEqual([]);
   }, 60_000);
 });
 

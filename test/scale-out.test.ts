@@ -7,6 +7,9 @@
  * replicas keep answering, say so in readiness, and share again when it returns.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServiceProcess, type ServiceProcess } from '../src/dev/soak/service-process.ts';
 import { SANDBOX_CLIENT_ID, startSandbox, type RunningSandbox } from '../src/sandbox/index.ts';
@@ -62,7 +65,9 @@ async function deploy(sandboxOptions: { accessTokenTtlSeconds?: number } = {}): 
     RESOURCE_ID_KEY: randomBytes(32).toString('base64url'),
     SMART_KEY: randomBytes(32).toString('base64url'),
     ...SMART_ENV,
-    BACKEND_CLIENTS: JSON.stringify([{ client_id: 'hie', jwks: { keys: [backend.publicJwk] }, practices: ['1001'], scope: 'system/*.rs' }]),
+    BACKEND_CLIENTS: JSON.stringify([{ client_id: 'hie', jwks: { keys: [backend.publicJwk] }, practices: ['1001'], scope: 'system/Group.cruds system/*.rs' }]),
+    // One volume for both, as the Kubernetes manifests and compose mount it: groups and export files.
+    DATA_DIR: mkdtempSync(join(tmpdir(), 'facade-shared-data-')),
     ANONYMOUS_ACCESS: 'true',
     REDIS_URL: redis.url,
     SHARED_STATE_KEY: randomBytes(32).toString('base64url'),
@@ -190,6 +195,46 @@ describe('two replicas behind HAProxy, sharing Redis', () => {
     expect(await read(a?.origin ?? '')).toBe(401);
     expect(await read(b?.origin ?? '')).toBe(401);
   }, 30_000);
+
+  it('answers a bulk export\'s status and files from either replica (shared DATA_DIR), the job run by one', async () => {
+    const [a, b] = d.replicas;
+    const systemToken = async (origin: string, scope: string) => {
+      const res = await postToken(origin, tokenForm(await assertionFor(d), scope));
+      return ((await res.json()) as { access_token: string }).access_token;
+    };
+    const t = await systemToken(a?.origin ?? '', 'system/Group.cruds system/*.rs');
+    const rows = d.upstream.sandbox.data.practices[0]!.patients.slice(0, 4);
+    const ids = await Promise.all(rows.map((p) => patientFhirId(`${a?.origin ?? ''}/fhir`, sandboxPatient(d.upstream.sandbox, '1001', p.patientId))));
+    const group = await fhirFetch<{ id: string }>(`${a?.origin ?? ''}/fhir/Group`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${t}`, 'content-type': 'application/fhir+json' },
+      body: JSON.stringify({ resourceType: 'Group', type: 'person', actual: true, member: ids.map((id) => ({ entity: { reference: `Patient/${id}` } })) }),
+    });
+    expect(group.status).toBe(201);
+    const kick = await fetch(`${a?.origin ?? ''}/fhir/Group/${group.body.id}/$export?_type=Patient,Encounter`, { headers: { authorization: `Bearer ${t}`, prefer: 'respond-async' } });
+    expect(kick.status).toBe(202);
+    // The status URL names the balancer; ask replica b itself.
+    const status = (kick.headers.get('content-location') ?? '').replace(d.lb.origin, b?.origin ?? '');
+    let manifest: { output: { type: string; url: string; count: number }[] } | undefined;
+    for (let i = 0; i < 300 && !manifest; i++) {
+      const res = await fetch(status, { headers: { authorization: `Bearer ${t}` } });
+      if (res.status === 200) manifest = (await res.json()) as typeof manifest;
+      else {
+        expect(res.status).toBe(202);
+        await sleep(200);
+      }
+    }
+    const patientsFile = manifest?.output.find((o) => o.type === 'Patient');
+    expect(patientsFile?.count).toBe(4);
+    for (const origin of [a?.origin ?? '', b?.origin ?? '']) {
+      const file = await fetch((patientsFile?.url ?? '').replace(d.lb.origin, origin), { headers: { authorization: `Bearer ${t}` } });
+      expect(file.status).toBe(200);
+      expect((await file.text()).trimEnd().split('\n')).toHaveLength(4);
+    }
+    // It ran once: one replica finished it.
+    await sleep(300);
+    expect(d.lines.filter((l) => l.includes('"msg":"bulk export job done"'))).toHaveLength(1);
+  }, 60_000);
 
   it('refuses a Backend Services assertion replayed at the other replica', async () => {
     const form = tokenForm(await assertionFor(d), 'system/Patient.rs');

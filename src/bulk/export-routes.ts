@@ -35,6 +35,8 @@ export interface BulkExport {
 const OUTPUT_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjson']);
 /** Kick-off parameters this server reads; others it names as ignored in the 202's OperationOutcome. */
 const IGNORED = new Set(['includeAssociatedData', '_elements', 'organizeOutputBy', 'patient', 'allowPartialManifests']);
+/** Exports one client may have running at once; more wait their turn (429). */
+export const MAX_RUNNING_PER_CLIENT = 3;
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
 /** The caller, a Backend Services client allowed to read Groups. */
@@ -54,6 +56,10 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
     }
     const group = await services.groups.get(ctx.call.practiceId, c.req.param('id') ?? '');
     if (!group) throw notFound('Group');
+    // One client's exports cannot crowd out another's: a few at a time each.
+    if (bulk.runner.runningFor(ctx.grant.clientId) >= MAX_RUNNING_PER_CLIENT) {
+      throw new FhirError(429, outcome('error', 'throttled', `At most ${MAX_RUNNING_PER_CLIENT} exports per client run at once; retry when one has finished`), { 'Retry-After': '30' });
+    }
     const notes: OperationOutcomeIssue[] = [];
     let types: ExportType[] = [...EXPORT_TYPES];
     let since: string | undefined;

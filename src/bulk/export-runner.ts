@@ -57,8 +57,8 @@ const moduleOf = (type: string) => {
 
 export class ExportRunner {
   readonly #owner = randomUUID();
-  /** Jobs running in this process, and those asked to stop (cancelled). */
-  readonly #running = new Set<string>();
+  /** Jobs running in this process (id → the client that started it), and those asked to stop (cancelled). */
+  readonly #running = new Map<string, string>();
   readonly #cancelled = new Set<string>();
   #closed = false;
 
@@ -69,10 +69,15 @@ export class ExportRunner {
     return this.#running.size;
   }
 
+  /** How many of a client's jobs run here now. */
+  runningFor(owner: string): number {
+    return [...this.#running.values()].filter((o) => o === owner).length;
+  }
+
   /** Starts (or resumes) a job in the background. */
   start(job: Job): void {
     if (this.#closed || this.#running.has(job.id)) return;
-    this.#running.add(job.id);
+    this.#running.set(job.id, job.owner);
     this.o.metrics?.bulkJobs.inc();
     void this.#run(job)
       .catch((err: unknown) => this.o.logger.error({ job: job.id, err: { name: (err as Error).name } }, 'bulk export job stopped'))
@@ -99,7 +104,7 @@ export class ExportRunner {
 
   close(): void {
     this.#closed = true;
-    for (const id of this.#running) this.#cancelled.add(id);
+    for (const id of this.#running.keys()) this.#cancelled.add(id);
   }
 
   async #run(initial: Job): Promise<void> {
@@ -111,15 +116,23 @@ export class ExportRunner {
       // Back to the last checkpoint: whatever was appended after it is cut off.
       for (const f of job.files) await cutBack(join(folder, f.name), f.bytes);
       const started = Date.now();
+      // A cancelled job's folder is removed by the canceller; removed again here once this
+      // runner has stopped writing, so no checkpoint written meanwhile can bring it back.
+      const stopped = async () => {
+        if (this.#cancelled.has(job.id)) await this.o.jobs.remove(job.practiceId, job.id);
+        return this.#cancelled.has(job.id) || this.#closed;
+      };
       while (job.next < job.members.length) {
-        if (this.#cancelled.has(job.id) || this.#closed) return;
+        if (await stopped()) return;
         if (!(await this.o.store.lease(lease, this.#owner, LEASE_MS))) return;
         const patientId = job.members[job.next] as string;
         const lines = await this.#member(job, patientId);
+        if (await stopped()) return;
         job = await this.#write(job, folder, lines);
         job = { ...job, next: job.next + 1 };
         await this.o.jobs.save(job);
       }
+      if (await stopped()) return;
       const done: Job = { ...job, status: 'done', finishedAt: new Date(this.o.services.now()).toISOString(), expiresAt: this.o.services.now() + this.o.retentionMs };
       await this.o.jobs.save(done);
       this.o.logger.info(
