@@ -112,6 +112,7 @@ const EnvSchema = z.object({
   BULK_EXPORT_FILE_RESOURCES: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
   BULK_EXPORT_RETENTION_HOURS: z.coerce.number().gt(0).max(720).default(24),
   BULK_EXPORT_KEY: z.string().min(32, 'at least 32 characters (it keys the encryption of export files)').optional(),
+  BULK_GROUPS_FILE: z.string().min(1).optional(),
   WORKERS: z
     .string()
     .regex(/^(auto|[1-9][0-9]{0,2})$/, 'a number of processes (1-999) or auto')
@@ -191,7 +192,7 @@ export interface Config {
   workers: number;
   /** Where the service keeps what it stores itself (bulk export cohorts and files), owner-only. */
   dataDir: string;
-  bulk: { share: number; resourcesPerFile: number; retentionMs: number; key: string };
+  bulk: { share: number; resourcesPerFile: number; retentionMs: number; key: string; groupsFile?: string };
 }
 
 export interface SmartClient {
@@ -494,6 +495,7 @@ export function loadConfig(
       retentionMs: e.BULK_EXPORT_RETENTION_HOURS * 3_600_000,
       // Derived from the resource-id key unless given (HKDF with its own label: export-files.ts).
       key: e.BULK_EXPORT_KEY ?? e.RESOURCE_ID_KEY ?? SANDBOX_RESOURCE_ID_KEY,
+      ...(e.BULK_GROUPS_FILE ? { groupsFile: e.BULK_GROUPS_FILE } : {}),
     }),
     workers: e.WORKERS === 'auto' ? availableParallelism() : Number(e.WORKERS),
   });

@@ -23,7 +23,8 @@ import type { Services } from './resources/context.ts';
 import { upstreamFromConfig, type Upstream } from './upstream.ts';
 import type { SharedToken } from './auth/managed-token.ts';
 import { createSharedState } from './shared/create.ts';
-import { GroupStore } from './bulk/group-store.ts';
+import { GroupStore, parseDeclaredGroups } from './bulk/group-store.ts';
+import { readFile } from 'node:fs/promises';
 import { exportFileKey } from './bulk/export-files.ts';
 import { JobStore } from './bulk/export-jobs.ts';
 import { ExportRunner } from './bulk/export-runner.ts';
@@ -109,7 +110,21 @@ function drain(server: HttpServer, graceMs: number): Promise<void> {
   });
 }
 
+/** Groups declared in BULK_GROUPS_FILE; a file that cannot be read or is invalid stops the start, naming it. */
+async function declaredGroups(file: string | undefined) {
+  if (file === undefined) return [];
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    throw new Error(`BULK_GROUPS_FILE ${file} cannot be read`);
+  }
+  return parseDeclaredGroups(text, `BULK_GROUPS_FILE ${file}`);
+}
+
 export async function startService(config: Readonly<Config>, opts: StartOptions): Promise<RunningService> {
+  // Read before anything starts: an unreadable or invalid file stops the start.
+  const declared = await declaredGroups(config.bulk.groupsFile);
   const metrics = opts.metrics ?? new Metrics();
   const upstream = opts.upstream ?? upstreamFromConfig(config);
   const now = opts.now ?? Date.now;
@@ -182,7 +197,7 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
     mappings,
     memory,
     ids,
-    groups: new GroupStore(runtimeConfig.dataDir),
+    groups: new GroupStore(runtimeConfig.dataDir, declared),
     ...(auth ? { auth } : {}),
     doors: {
       ...(auth?.smart ? { smart: auth.smart } : {}),

@@ -6,7 +6,7 @@
  * keeps getting answers; a member whose record fails is an OperationOutcome in `error`; a job
  * survives a restart without losing or repeating anything; only its client sees it.
  */
-import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bundle, FhirResource, Group } from 'fhir/r4';
@@ -286,4 +286,37 @@ describe('Group $export across a restart', () => {
       await second.close();
     }
   }, 120_000);
+});
+
+describe('groups declared in BULK_GROUPS_FILE', () => {
+  it('serves a declared group read-only, resolves its members (Patient ids and chart numbers) at export, and refuses an invalid file at start', async () => {
+    const [a, b] = svc.sandbox.data.practices[0]!.patients.slice(40, 42);
+    const aId = await patientFhirId(svc.fhir, sandboxPatient(svc.sandbox, '1001', a!.patientId));
+    const bId = await patientFhirId(svc.fhir, sandboxPatient(svc.sandbox, '1001', b!.patientId));
+    const dir = mkdtempSync(join(tmpdir(), 'facade-groups-file-'));
+    const file = join(dir, 'groups.json');
+    writeFileSync(file, JSON.stringify([{ id: 'north', practice: '1001', name: 'North clinic', members: [`Patient/${aId}`, { chartNumber: b!.json.chartNumber }] }]));
+    // The same sandbox data and resource-id key: the same Patient ids.
+    const declared = await startTestService({ ...env, BULK_GROUPS_FILE: file });
+    try {
+      const t = await token(declared);
+      const { body } = await fhirFetch<Group>(`${declared.fhir}/Group/north`, { headers: auth(t) });
+      expect(body).toMatchObject({ id: 'north', name: 'North clinic', quantity: 2, member: [{ entity: { reference: `Patient/${aId}` } }, { entity: { identifier: { value: b!.json.chartNumber } } }] });
+      const found = await fhirFetch<Bundle>(`${declared.fhir}/Group?name=north`, { headers: auth(t) });
+      expect(found.body.entry?.map((e) => e.resource?.id)).toEqual(['north']);
+      await expectOutcome(`${declared.fhir}/Group/north`, 405, { method: 'DELETE', headers: auth(t) });
+      await expectOutcome(`${declared.fhir}/Group/north`, 405, {
+        method: 'PUT',
+        headers: { ...auth(t), 'content-type': 'application/fhir+json' },
+        body: JSON.stringify({ resourceType: 'Group', id: 'north', type: 'person', actual: true }),
+      });
+      const { manifest } = await finished(await kickOff(declared, t, 'north', '?_type=Patient'), t);
+      const exported = (await Promise.all(manifest.output.map((o) => lines(o.url, t)))).flat();
+      expect(exported.map((p) => p.id).sort()).toEqual([aId, bId].sort());
+    } finally {
+      await declared.close();
+    }
+    writeFileSync(file, JSON.stringify([{ id: 'bad id!', practice: '1001', members: [] }]));
+    await expect(startTestService({ ...env, BULK_GROUPS_FILE: file })).rejects.toThrow(/BULK_GROUPS_FILE .*groups\.json: 0\.id/);
+  }, 60_000);
 });

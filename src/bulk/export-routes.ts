@@ -24,6 +24,7 @@ import { fhirJson } from '../routes/respond.ts';
 import { readFrames } from './export-files.ts';
 import { EXPORT_TYPES, JobStore, type ExportType, type Job } from './export-jobs.ts';
 import type { ExportRunner } from './export-runner.ts';
+import { resolveDeclared } from '../resources/group/index.ts';
 import { join } from 'node:path';
 
 export interface BulkExport {
@@ -101,6 +102,8 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
       parseSearch(type, searchParamIndex.get(type as ExportType) ?? new Map(), filterPairs, { strict: true, baseUrl: ctx.baseUrl, ...(m ? { capabilities: m.capabilities } : {}) });
       (typeFilters[type] ??= []).push(filterPairs);
     }
+    // A group declared in configuration is resolved now (422 naming a member that names no patient).
+    const members = group.declared ? await resolveDeclared(ctx, group.declared) : group.members;
     const url = new URL(c.req.url);
     const job: Job = {
       id: JobStore.newId(),
@@ -112,7 +115,7 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
       types,
       ...(since ? { since } : {}),
       typeFilters,
-      members: group.members,
+      members,
       next: 0,
       files: [],
       seen: [],
@@ -124,7 +127,7 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
     auditLine(c, 'operation:export', 'Group', { resourceType: 'Group', id: group.id });
     return fhirJson(
       c,
-      { resourceType: 'OperationOutcome', issue: [{ severity: 'information', code: 'informational', diagnostics: `Export of ${group.members.length} patients accepted` }, ...notes] },
+      { resourceType: 'OperationOutcome', issue: [{ severity: 'information', code: 'informational', diagnostics: `Export of ${members.length} patients accepted` }, ...notes] },
       202,
       { 'content-location': `${ctx.baseUrl}/bulk/status/${job.id}` },
     );

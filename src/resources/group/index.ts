@@ -14,7 +14,7 @@
 import type { Group, OperationOutcomeIssue } from 'fhir/r4';
 import { z } from 'zod';
 import { badRequest, FhirError, notFound, outcome } from '../../fhir/outcome.ts';
-import { GroupStore, GroupStoreFull, type StoredGroup } from '../../bulk/group-store.ts';
+import { GroupReadOnly, GroupStore, GroupStoreFull, type DeclaredMember, type StoredGroup } from '../../bulk/group-store.ts';
 import { matchesAll } from '../../fhir/search/match.ts';
 import type { SearchParamDef } from '../../fhir/search/types.ts';
 import { mappingContext, practiceIds, type RequestContext } from '../context.ts';
@@ -112,7 +112,26 @@ async function resolveMembers(ctx: RequestContext, members: GroupBody['member'])
 
 const store = (ctx: RequestContext): GroupStore => ctx.services.groups;
 
-function toFhir(g: StoredGroup): Group {
+function toFhir(g: StoredGroup, chartSystem: string): Group {
+  if (g.declared) {
+    return {
+      resourceType: 'Group',
+      id: g.id,
+      meta: { versionId: '1', tag: [{ system: 'urn:nextech-fhir-facade:group', code: 'configured', display: 'Declared in BULK_GROUPS_FILE (read-only)' }] },
+      active: true,
+      type: 'person',
+      actual: true,
+      ...(g.name !== undefined ? { name: g.name } : {}),
+      quantity: g.declared.length,
+      ...(g.declared.length > 0
+        ? {
+            member: g.declared.map((m) =>
+              'patient' in m ? { entity: { reference: `Patient/${m.patient}` } } : { entity: { identifier: { system: chartSystem, value: m.chartNumber } } },
+            ),
+          }
+        : {}),
+    };
+  }
   return {
     resourceType: 'Group',
     id: g.id,
@@ -141,10 +160,25 @@ async function write(ctx: RequestContext, id: string, body: unknown, existing: S
   try {
     await store(ctx).put(ctx.call.practiceId, group, existing === undefined);
   } catch (err) {
+    if (err instanceof GroupReadOnly) throw readOnly();
     if (err instanceof GroupStoreFull) throw new FhirError(507, outcome('error', 'too-costly', 'This practice holds as many groups as it may; delete some first'));
     throw err;
   }
-  return { resource: toFhir(group), created: existing === undefined };
+  return { resource: toFhir(group, chartSystemOf(ctx)), created: existing === undefined };
+}
+
+const chartSystemOf = (ctx: RequestContext) => mappingContext(ctx).values.chartNumberSystem;
+const readOnly = () => new FhirError(405, outcome('error', 'not-supported', 'This group is declared in the service\'s configuration (BULK_GROUPS_FILE) and cannot be changed here'));
+
+/**
+ * The Patient ids of a group declared in configuration, resolved now (one upstream check per
+ * member); a 422 naming each member that resolves to no patient, as for a written group.
+ */
+export async function resolveDeclared(ctx: RequestContext, declared: readonly DeclaredMember[]): Promise<string[]> {
+  return resolveMembers(
+    ctx,
+    declared.map((m) => ({ entity: 'patient' in m ? { reference: `Patient/${m.patient}` } : { identifier: { value: m.chartNumber } } })),
+  );
 }
 
 const groupSearchParams: readonly SearchParamDef[] = [
@@ -179,11 +213,11 @@ export const groupModule: ResourceModule = {
   read: async (ctx, id) => {
     const g = await store(ctx).get(ctx.call.practiceId, id);
     if (!g) throw notFound('Group');
-    return toFhir(g);
+    return toFhir(g, chartSystemOf(ctx));
   },
   search: async (ctx, req) => {
     const now = ctx.services.now();
-    const all = (await store(ctx).list(ctx.call.practiceId)).map(toFhir);
+    const all = (await store(ctx).list(ctx.call.practiceId)).map((g) => toFhir(g, chartSystemOf(ctx)));
     const matches = all.filter((g) => matchesAll(g, req.params, now)).sort((a, b) => (a.id ?? '').localeCompare(b.id ?? ''));
     return { matches };
   },
@@ -192,9 +226,14 @@ export const groupModule: ResourceModule = {
     const existing = await store(ctx).get(ctx.call.practiceId, id);
     // No update-as-create: ids are the server's (CapabilityStatement updateCreate false).
     if (!existing) throw notFound('Group');
+    if (existing.declared) throw readOnly();
     return write(ctx, id, body, existing);
   },
   delete: async (ctx, id) => {
-    if (!(await store(ctx).delete(ctx.call.practiceId, id))) throw notFound('Group');
+    try {
+      if (!(await store(ctx).delete(ctx.call.practiceId, id))) throw notFound('Group');
+    } catch (err) {
+      throw err instanceof GroupReadOnly ? readOnly() : err;
+    }
   },
 };
