@@ -180,7 +180,9 @@ describe('Group $export', () => {
     const broken = svc.sandbox.data.practices[0]!.patients[21]!;
     svc.sandbox.faults.add({ fault: { kind: 'status', status: 500 }, path: `/ehr/api/${broken.patientId}/encounters/search` });
     try {
-      const statusUrl = await kickOff(svc, t, id, `?_type=Encounter,Patient&_since=2020-01-01T00:00:00Z&_typeFilter=${encodeURIComponent('Encounter?status=finished')}`);
+      // Two filters in one value (comma before the next Type?): ORed; together they keep finished encounters only.
+      const filters = encodeURIComponent('Encounter?status=finished,Encounter?status=finished&class=AMB');
+      const statusUrl = await kickOff(svc, t, id, `?_type=Encounter,Patient&_since=2020-01-01T00:00:00Z&_typeFilter=${filters}`);
       const { manifest } = await finished(statusUrl, t);
       expect(new Set(manifest.output.map((o) => o.type))).toEqual(new Set(['Patient', 'Encounter']));
       const encounters = (await Promise.all(manifest.output.filter((o) => o.type === 'Encounter').map((o) => lines(o.url, t)))).flat();

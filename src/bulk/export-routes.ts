@@ -83,7 +83,8 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
           since = new Date(value).toISOString();
           break;
         case '_typeFilter':
-          filterValues.push(value);
+          // Repeated, or several in one value separated by commas before the next `Type?` (Bulk Data 2.0).
+          filterValues.push(...value.split(/,(?=[A-Z][A-Za-z]+\?)/));
           break;
         default:
           if (IGNORED.has(key)) notes.push({ severity: 'information', code: 'not-supported', diagnostics: `${key} is not supported and was ignored` });
