@@ -122,6 +122,10 @@ describe('Group $export', () => {
     expect(progress.some((p) => /^\d+ of 50 patients$/.test(p))).toBe(true);
     expect(manifest).toMatchObject({ requiresAccessToken: true, request: `${svc.fhir}/Group/${id}/$export?_outputFormat=application%2Ffhir%2Bndjson`, error: [] });
     expect(Date.parse(manifest.transactionTime)).toBeLessThanOrEqual(Date.now());
+    // The job's end is logged with its counts and the upstream calls it spent, never patient data.
+    const done = svc.logs.find((l) => l.msg === 'bulk export job done' && l.members === 50);
+    expect(done).toMatchObject({ members: 50, errors: 0, upstreamCalls: expect.any(Number) });
+    expect(done?.upstreamCalls).toBeGreaterThanOrEqual(50);
     // The export took at most half of Nextech's 20 per second (the API's own calls are on top, and few).
     const calls = svc.sandbox.calls.filter((c) => c.receivedAt >= since);
     expect(busiestSecond(calls.map((c) => c.receivedAt))).toBeLessThanOrEqual(10 + 2);

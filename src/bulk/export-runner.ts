@@ -60,6 +60,8 @@ export class ExportRunner {
   /** Jobs running in this process (id → the client that started it), and those asked to stop (cancelled). */
   readonly #running = new Map<string, string>();
   readonly #cancelled = new Set<string>();
+  /** Upstream calls each running job has spent (reported when it ends). */
+  readonly #calls = new Map<string, number>();
   #closed = false;
 
   constructor(private readonly o: RunnerOptions) {}
@@ -83,6 +85,7 @@ export class ExportRunner {
       .catch((err: unknown) => this.o.logger.error({ job: job.id, err: { name: (err as Error).name } }, 'bulk export job stopped'))
       .finally(() => {
         this.#running.delete(job.id);
+        this.#calls.delete(job.id);
         this.#cancelled.delete(job.id);
         this.o.metrics?.bulkJobs.dec();
       });
@@ -136,7 +139,14 @@ export class ExportRunner {
       const done: Job = { ...job, status: 'done', finishedAt: new Date(this.o.services.now()).toISOString(), expiresAt: this.o.services.now() + this.o.retentionMs };
       await this.o.jobs.save(done);
       this.o.logger.info(
-        { job: job.id, members: job.members.length, resources: job.files.filter((f) => f.type !== 'OperationOutcome').reduce((n, f) => n + f.count, 0), ms: Date.now() - started },
+        {
+          job: job.id,
+          members: job.members.length,
+          resources: job.files.filter((f) => f.type !== 'OperationOutcome').reduce((n, f) => n + f.count, 0),
+          errors: job.files.filter((f) => f.type === 'OperationOutcome').reduce((n, f) => n + f.count, 0),
+          upstreamCalls: this.#calls.get(job.id) ?? 0,
+          ms: Date.now() - started,
+        },
         'bulk export job done',
       );
     } finally {
@@ -252,6 +262,7 @@ export class ExportRunner {
         const wait = await this.o.store.takeSlot('bulk-export:managed', gap);
         if (wait === 0) {
           this.o.metrics?.bulkUpstreamCalls.inc();
+          this.#calls.set(job.id, (this.#calls.get(job.id) ?? 0) + 1);
           return;
         }
         await new Promise((r) => setTimeout(r, wait));
