@@ -124,8 +124,8 @@ describe('Group $export', () => {
     expect(Date.parse(manifest.transactionTime)).toBeLessThanOrEqual(Date.now());
     // The job's end is logged with its counts and the upstream calls it spent, never patient data.
     const done = svc.logs.find((l) => l.msg === 'bulk export job done' && l.members === 50);
-    expect(done).toMatchObject({ members: 50, errors: 0, upstreamCalls: expect.any(Number) });
-    expect(done?.upstreamCalls).toBeGreaterThanOrEqual(50);
+    expect(done).toMatchObject({ members: 50, errors: 0 });
+    expect(Number(done?.upstreamCalls)).toBeGreaterThanOrEqual(50);
     // The export took at most half of Nextech's 20 per second (the API's own calls are on top, and few).
     const calls = svc.sandbox.calls.filter((c) => c.receivedAt >= since);
     expect(busiestSecond(calls.map((c) => c.receivedAt))).toBeLessThanOrEqual(10 + 2);
