@@ -41,6 +41,8 @@ export interface RunningService {
   /** The document memory budget: bodies being read and CCDs cached (tests read its high-water mark). */
   memory: MemoryBudget;
   metrics: Metrics;
+  /** The state shared with other replicas (Redis, the cluster primary, or this process). */
+  sharedStore: SharedStore;
   close(): Promise<void>;
 }
 
@@ -245,6 +247,7 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
     ...(managedToken ? { managedToken } : {}),
     memory,
     metrics,
+    sharedStore: sharedState.store,
     close: async () => {
       clearInterval(sweep);
       runner.close();

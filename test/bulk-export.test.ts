@@ -16,6 +16,8 @@ import { patientFhirId, sandboxPatient } from './helpers/encounters.ts';
 import { expectOutcome, fhirFetch, startTestService, type TestService } from './helpers/service.ts';
 import { busiestSecond } from './helpers/upstream-rate.ts';
 import { assertValidFhir } from './helpers/validator.ts';
+import { ExportRunner } from '../src/bulk/export-runner.ts';
+import { createLogger } from '../src/logging.ts';
 
 let keys: ClientKeyPair;
 let other: ClientKeyPair;
@@ -325,4 +327,43 @@ describe('groups declared in BULK_GROUPS_FILE', () => {
     writeFileSync(file, JSON.stringify([{ id: 'bad id!', practice: '1001', members: [] }]));
     await expect(startTestService({ ...env, BULK_GROUPS_FILE: file })).rejects.toThrow(/BULK_GROUPS_FILE .*groups\.json: 0\.id/);
   }, 60_000);
+});
+
+describe('Group $export run once', () => {
+  it('runs a job on one runner only: a second one finds it leased, and takes over when the first stops', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'facade-bulk-once-'));
+    const s = await startTestService({ ...env, DATA_DIR: dataDir, BULK_EXPORT_SHARE: '0.1' });
+    try {
+      const t = await token(s);
+      const { id, patients } = await groupOf(s, t, 5);
+      const statusUrl = await kickOff(s, t, id, '?_type=Patient');
+      const jobId = statusUrl.slice(statusUrl.lastIndexOf('/') + 1);
+      const bulk = s.running.services.bulk!;
+      // A second runner over the same jobs and the same shared store, as another replica has.
+      const twin = new ExportRunner({
+        services: s.running.services,
+        jobs: bulk.jobs,
+        store: s.running.sharedStore,
+        fileKey: bulk.fileKey,
+        logger: createLogger('silent'),
+        callsPerSecond: 20,
+        retentionMs: 60_000,
+      });
+      const job = await bulk.jobs.get('1001', jobId);
+      twin.start(job!);
+      await new Promise((r) => setTimeout(r, 300));
+      // Leased by the first: the twin did nothing.
+      expect(twin.running).toBe(0);
+      // The first stops (a replica going away); its lease is given back and the twin takes over.
+      bulk.runner.close();
+      for (let i = 0; i < 100 && bulk.runner.running > 0; i++) await new Promise((r) => setTimeout(r, 100));
+      await twin.resumeAll();
+      const { manifest } = await finished(statusUrl, t);
+      const exported = (await Promise.all(manifest.output.map((o) => lines(o.url, t)))).flat();
+      expect(exported.map((p) => p.id).sort()).toEqual([...patients].sort());
+      twin.close();
+    } finally {
+      await s.close();
+    }
+  }, 90_000);
 });

@@ -105,9 +105,9 @@ export class ExportRunner {
     }
   }
 
+  /** Stops every job here after its current member, keeping its state to be resumed (by this service's next start, or another replica). */
   close(): void {
     this.#closed = true;
-    for (const id of this.#running.keys()) this.#cancelled.add(id);
   }
 
   async #run(initial: Job): Promise<void> {
