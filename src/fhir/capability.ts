@@ -60,7 +60,7 @@ export function capabilityStatement({ modules, baseUrl, software, date, security
     rest: [
       {
         mode: 'server',
-        documentation: 'Read-only access to Nextech EHR data (JSON), cohorts (Group) for bulk export, and bulk export as NDJSON.',
+        documentation: 'Read-only access to Nextech EHR data (JSON); cohorts (Group) that Backend Services clients create, update and delete for bulk export; bulk export as NDJSON.',
         security: restSecurity(security),
         resource: modules.map((m) => {
           const entry = resourceEntry(m, baseUrl);

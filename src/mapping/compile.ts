@@ -51,20 +51,13 @@ export function compileEmits(file: string, mapping: MappingFile, env: CompileEnv
     const path = `emits.${source}`;
     const target = Object.hasOwn(targets, source) ? targets[source] : undefined;
     if (!target) throw new MappingError(file, path, `"${source}" is not a record shape a mapping can emit (${Object.keys(targets).join(', ')})`);
-    const when = compileWhen(tree.$when, path, scope);
-    const fields = Object.entries(tree)
-      .filter(([k]) => k !== '$when')
-      .map(([k, v]) => {
-        if (!hasField(target, k)) throw new MappingError(file, `${path}.${k}`, `a ${source} record has no field "${k}"`);
-        return [k, compileNode(v, `${path}.${k}`, scope, undefined)] as const;
-      });
+    const build = compileFields(tree, path, scope, (k) => {
+      if (!hasField(target, k)) throw new MappingError(file, `${path}.${k}`, `a ${source} record has no field "${k}"`);
+      return undefined;
+    });
     return (record: unknown, ctx: MappingContext) => {
-      if (!when(record, ctx)) return undefined;
-      const out: Record<string, unknown> = {};
-      for (const [k, f] of fields) {
-        const v = f(record, ctx);
-        if (present(v)) out[k] = v;
-      }
+      const out = build(record, ctx);
+      if (out === undefined) return undefined;
       const checked = target.safeParse(out);
       return checked.success ? { source, record: checked.data } : undefined;
     };
@@ -124,13 +117,31 @@ function elementAt(at: At, key: string, path: string, scope: Scope): At {
 }
 
 function compileObject(node: Record<string, unknown>, path: string, scope: Scope, at: At): Eval {
+  const build = compileFields(node, path, scope, (k, keyPath) => {
+    if (k.startsWith('$')) throw new MappingError(scope.file, keyPath, 'unknown directive');
+    return elementAt(at, k, keyPath, scope);
+  });
+  return (record, ctx) => {
+    const out = build(record, ctx);
+    return out && Object.keys(out).length > 0 ? out : undefined;
+  };
+}
+
+/**
+ * The object a node's keys build (its `$when` holding), with the values that came out
+ * present; undefined when the condition fails. `check` vets each key at compile time and
+ * gives the FHIR type built under it (undefined: unchecked).
+ */
+function compileFields(
+  node: Record<string, unknown>,
+  path: string,
+  scope: Scope,
+  check: (key: string, keyPath: string) => At,
+): (record: unknown, ctx: MappingContext) => Record<string, unknown> | undefined {
   const when = compileWhen(node.$when, path, scope);
   const fields = Object.entries(node)
     .filter(([k]) => k !== '$when')
-    .map(([k, v]) => {
-      if (k.startsWith('$')) throw new MappingError(scope.file, `${path}.${k}`, 'unknown directive');
-      return [k, compileNode(v, `${path}.${k}`, scope, elementAt(at, k, `${path}.${k}`, scope))] as const;
-    });
+    .map(([k, v]) => [k, compileNode(v, `${path}.${k}`, scope, check(k, `${path}.${k}`))] as const);
   return (record, ctx) => {
     if (!when(record, ctx)) return undefined;
     const out: Record<string, unknown> = {};
@@ -138,7 +149,7 @@ function compileObject(node: Record<string, unknown>, path: string, scope: Scope
       const v = f(record, ctx);
       if (present(v)) out[k] = v;
     }
-    return Object.keys(out).length > 0 ? out : undefined;
+    return out;
   };
 }
 
@@ -153,14 +164,15 @@ function compileExpr(raw: unknown, path: string, scope: Scope): Eval {
   }
   const fn = n.fn === undefined ? undefined : mappingFunctions[n.fn];
   if (n.fn !== undefined && !fn) throw new MappingError(scope.file, path, `unknown function "${n.fn}"`);
-  const table = n.table === undefined ? undefined : scope.env.tables.get(n.table);
-  if (n.table !== undefined && !table) throw new MappingError(scope.file, path, `unknown code table "${n.table}"`);
+  const found = n.table === undefined ? undefined : scope.env.tables.get(n.table);
+  if (n.table !== undefined && !found) throw new MappingError(scope.file, path, `unknown code table "${n.table}"`);
+  const table = found && compileTable(found);
   const when = compileWhen(n.$when, path, scope);
   return (record, ctx) => {
     if (!when(record, ctx)) return undefined;
     let v: unknown = select ? select(record) : context !== undefined ? (ctx.values as Readonly<Record<string, unknown>>)[context] : record;
     if (fn) v = fn(v, ctx);
-    if (table) v = lookup(table, v);
+    if (table) v = table(v);
     return v;
   };
 }
@@ -195,11 +207,14 @@ function compileFhirPath(expr: string, path: string, scope: Scope): (record: unk
   }
 }
 
-function lookup(table: CodeTable, value: unknown): unknown {
-  if (typeof value !== 'string') return undefined;
-  const key = value.trim().toLowerCase();
-  const hit = Object.entries(table.entries).find(([k]) => k.trim().toLowerCase() === key);
-  return hit ? hit[1] : table.default;
+/** A code table as a lookup: source values matched case-insensitively after trimming (first entry wins), else the default. */
+function compileTable(table: CodeTable): (value: unknown) => unknown {
+  const entries = new Map<string, unknown>();
+  for (const [k, v] of Object.entries(table.entries)) {
+    const key = k.trim().toLowerCase();
+    if (!entries.has(key)) entries.set(key, v);
+  }
+  return (value) => (typeof value === 'string' ? (entries.get(value.trim().toLowerCase()) ?? table.default) : undefined);
 }
 
 function present(v: unknown): boolean {

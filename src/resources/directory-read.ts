@@ -12,6 +12,7 @@ import type { DirectoryCodec, PracticeIds } from '../ids/resource-ids.ts';
 import type { SourceEncounter } from '../source/ehr-source.ts';
 import { mappingContext, practiceIds, type RequestContext } from './context.ts';
 import { loadByLocator } from './encounter-listing.ts';
+import type { ResourceModule } from './registry-types.ts';
 
 /** The directory record shapes an encounter emits (mappings/encounter.map.yaml `emits`). */
 export type DirectorySource = 'practitioner' | 'location' | 'organization';
@@ -33,6 +34,27 @@ function emitted(ctx: RequestContext, encounter: SourceEncounter, source: Direct
 const mapDirectory = (ctx: RequestContext, source: DirectorySource, record: unknown): FhirResource =>
   ctx.services.mappings[source](record, mappingContext(ctx));
 
+/**
+ * A directory type's whole registry entry: read only (Nextech cannot list them), no search
+ * parameters, nothing mandatory; what differs is the type, its profile and Σ elements, and
+ * how an id's data becomes the record its mapping reads.
+ */
+export function directoryModule<K, R extends FhirResource>(
+  d: DirectoryRead<K, R> & { profile: string; documentation: string; summary: readonly string[] },
+): ResourceModule {
+  const read = directoryRead(d);
+  return {
+    type: d.type,
+    profile: d.profile,
+    documentation: d.documentation,
+    interactions: ['read'],
+    searchParams: [],
+    capabilities: { includes: [], revincludes: [], sorts: [] },
+    view: { mandatory: new Set(), summary: new Set(d.summary) },
+    read,
+  };
+}
+
 export function directoryRead<K, R extends FhirResource>(d: DirectoryRead<K, R>) {
   return async (ctx: RequestContext, id: string): Promise<R> => {
     const opened = d.codec(practiceIds(ctx)).open(id);
@@ -53,9 +75,10 @@ export function directoryRead<K, R extends FhirResource>(d: DirectoryRead<K, R>)
 }
 
 /** `_include` values of Encounter that name directory resources, and where each finds its reference. */
+const doctor = { source: 'practitioner', reference: (e: Encounter) => e.participant?.find((p) => p.individual?.reference?.startsWith('Practitioner/'))?.individual?.reference } as const;
 export const ENCOUNTER_DIRECTORY_INCLUDES: Readonly<Record<string, { source: DirectorySource; reference: (e: Encounter) => string | undefined }>> = {
-  'Encounter:participant': { source: 'practitioner', reference: (e) => e.participant?.find((p) => p.individual?.reference?.startsWith('Practitioner/'))?.individual?.reference },
-  'Encounter:practitioner': { source: 'practitioner', reference: (e) => e.participant?.find((p) => p.individual?.reference?.startsWith('Practitioner/'))?.individual?.reference },
+  'Encounter:participant': doctor,
+  'Encounter:practitioner': doctor,
   'Encounter:location': { source: 'location', reference: (e) => e.location?.[0]?.location.reference },
   'Encounter:service-provider': { source: 'organization', reference: (e) => e.serviceProvider?.reference },
 };

@@ -278,7 +278,7 @@ const RESULT_PARAMS = ['_count', '_offset', '_include', '_revinclude', '_sort', 
 
 
 function methodNotAllowed(): never {
-  throw new FhirError(405, outcome('error', 'not-supported', 'This server is read-only: the method is not allowed here'));
+  throw new FhirError(405, outcome('error', 'not-supported', 'The method is not allowed on this resource type (only Group takes writes)'));
 }
 
 function queryPairs(c: Context): [string, string][] {

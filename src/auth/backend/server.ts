@@ -5,8 +5,9 @@
  * the granted scope and the client's practices, so any replica sharing the key opens them.
  * https://hl7.org/fhir/smart-app-launch/backend-services.html
  *
- * Read-only: whatever is asked, only `system/` read and search scopes within the client's
- * registration are granted. No refresh token is issued (the spec says SHOULD NOT).
+ * Whatever is asked, only `system/` scopes within the client's registration are granted:
+ * read and search, plus create/update/delete where registered (only Group takes writes). No
+ * refresh token is issued (the spec says SHOULD NOT).
  */
 import type { BackendClient, BackendSettings } from '../../config.ts';
 import { OAuthError } from '../oauth-error.ts';
@@ -108,7 +109,7 @@ export class BackendServer {
     const types = this.deps.supportedTypes;
     const granted = narrow(parseScopes(client.scope, types, SYSTEM_CONTEXTS), parseScopes(requested, types, SYSTEM_CONTEXTS));
     if (granted.resources.length === 0) {
-      throw new OAuthError('invalid_scope', 'nothing requested can be granted: this server grants system/ read and search scopes within the client\'s registration');
+      throw new OAuthError('invalid_scope', 'nothing requested can be granted: this server grants system/ scopes within the client\'s registration');
     }
     return granted.text;
   }

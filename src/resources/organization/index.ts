@@ -5,25 +5,16 @@
  */
 import type { Organization } from 'fhir/r4';
 import type { OrganizationKey } from '../../ids/resource-ids.ts';
-import { directoryRead } from '../directory-read.ts';
-import type { ResourceModule } from '../registry-types.ts';
+import { directoryModule } from '../directory-read.ts';
 
-const read = directoryRead<OrganizationKey, Organization>({
-  type: 'Organization',
-  source: 'organization',
-  codec: (ids) => ids.organization,
-  record: (key, ctx) => (key.kind === 'practice' ? { kind: 'practice', name: `Nextech practice ${ctx.call.practiceId}` } : key),
-});
-
-export const organizationModule: ResourceModule = {
+export const organizationModule = directoryModule<OrganizationKey, Organization>({
   type: 'Organization',
   profile: 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-organization',
   documentation:
     'The Nextech practice (DocumentReference.custodian) and its departments (Encounter.serviceProvider). Read only: the id carries the department name (no upstream call), or, for a name too long for an id, the encounter that named it (one upstream call).',
-  interactions: ['read'],
-  searchParams: [],
-  capabilities: { includes: [], revincludes: [], sorts: [] },
   // Σ elements of R4 Organization (none is mandatory).
-  view: { mandatory: new Set(), summary: new Set(['identifier', 'active', 'type', 'name', 'alias', 'telecom', 'address', 'partOf', 'endpoint']) },
-  read: (ctx, id) => read(ctx, id),
-};
+  summary: ['identifier', 'active', 'type', 'name', 'alias', 'telecom', 'address', 'partOf', 'endpoint'],
+  source: 'organization',
+  codec: (ids) => ids.organization,
+  record: (key, ctx) => (key.kind === 'practice' ? { kind: 'practice', name: `Nextech practice ${ctx.call.practiceId}` } : key),
+});

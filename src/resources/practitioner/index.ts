@@ -4,25 +4,16 @@
  * its doctors).
  */
 import type { Practitioner } from 'fhir/r4';
-import { directoryRead } from '../directory-read.ts';
-import type { ResourceModule } from '../registry-types.ts';
+import { directoryModule } from '../directory-read.ts';
 
-const read = directoryRead<{ doctorId: number; firstName?: string | undefined; lastName?: string | undefined; designation?: string | undefined }, Practitioner>({
-  type: 'Practitioner',
-  source: 'practitioner',
-  codec: (ids) => ids.practitioner,
-  record: (key) => key,
-});
-
-export const practitionerModule: ResourceModule = {
+export const practitionerModule = directoryModule<{ doctorId: number; firstName?: string | undefined; lastName?: string | undefined; designation?: string | undefined }, Practitioner>({
   type: 'Practitioner',
   profile: 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-practitioner',
   documentation:
     'A doctor named on Nextech encounters (Encounter.participant, DocumentReference.author). Read only: the id carries what Nextech said (no upstream call), or, when that does not fit an id, the encounter that named the doctor (one upstream call).',
-  interactions: ['read'],
-  searchParams: [],
-  capabilities: { includes: [], revincludes: [], sorts: [] },
   // Σ elements of R4 Practitioner (none is mandatory).
-  view: { mandatory: new Set(), summary: new Set(['identifier', 'active', 'name', 'telecom', 'address', 'gender', 'birthDate']) },
-  read: (ctx, id) => read(ctx, id),
-};
+  summary: ['identifier', 'active', 'name', 'telecom', 'address', 'gender', 'birthDate'],
+  source: 'practitioner',
+  codec: (ids) => ids.practitioner,
+  record: (key) => key,
+});
