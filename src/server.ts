@@ -212,8 +212,8 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
     now,
   };
   // Bulk export: jobs on disk (DATA_DIR), run in the background within their share of the budget.
-  const jobs = new JobStore(runtimeConfig.dataDir);
   const fileKey = exportFileKey(runtimeConfig.bulk.key);
+  const jobs = new JobStore(runtimeConfig.dataDir, fileKey);
   const runner = new ExportRunner({
     services,
     jobs,

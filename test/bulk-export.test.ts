@@ -188,7 +188,8 @@ describe('Group $export', () => {
     try {
       // Two filters in one value (comma before the next Type?): ORed; together they keep finished encounters only.
       const filters = encodeURIComponent('Encounter?status=finished,Encounter?status=finished&class=AMB');
-      const statusUrl = await kickOff(svc, t, id, `?_type=Encounter,Patient&_since=2020-01-01T00:00:00Z&_typeFilter=${filters}`);
+      // _type repeated: together they name the types.
+      const statusUrl = await kickOff(svc, t, id, `?_type=Encounter&_type=Patient&_since=2020-01-01T00:00:00Z&_typeFilter=${filters}`);
       const { manifest } = await finished(statusUrl, t);
       expect(new Set(manifest.output.map((o) => o.type))).toEqual(new Set(['Patient', 'Encounter']));
       const encounters = (await Promise.all(manifest.output.filter((o) => o.type === 'Encounter').map((o) => lines(o.url, t)))).flat();
@@ -226,6 +227,13 @@ describe('Group $export', () => {
     await expectOutcome(`${url}?_typeFilter=${encodeURIComponent('Encounter?nonsense=1')}`, 400, { headers: h });
     await expectOutcome(`${url}?_typeFilter=${encodeURIComponent('Encounter?date=notadate')}`, 400, { headers: h });
     await expectOutcome(`${svc.fhir}/Group/no-such-group/$export`, 404, { headers: h });
+    // Parameters that would narrow the export are refused, not ignored (ignoring them would export more).
+    await expectOutcome(`${url}?patient=Patient/x`, 400, { headers: h });
+    await expectOutcome(`${url}?_elements=id`, 400, { headers: h });
+    // A `+` sent unencoded arrives as a space: still the NDJSON format.
+    const plus = await fetch(`${url}?_outputFormat=application/fhir+ndjson`, { headers: h });
+    expect(plus.status).toBe(202);
+    expect((await fetch(plus.headers.get('content-location') ?? '', { method: 'DELETE', headers: auth(t) })).status).toBe(202);
     // Scopes: reading Groups is not enough to export a type the token may not read.
     const narrow = await token(svc, 'hie', 'system/Group.rs system/Patient.rs');
     await expectOutcome(`${url}?_type=Encounter`, 403, { headers: { ...auth(narrow), prefer: 'respond-async' } });

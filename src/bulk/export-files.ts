@@ -49,6 +49,25 @@ export async function cutBack(file: string, size: number): Promise<void> {
   }
 }
 
+/** The decrypted content of a whole file's frames, given as one buffer (small files read at once: a job's state). */
+export function openFrames(buf: Buffer, name: string, key: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  for (let at = 0; at < buf.length; ) {
+    const length = buf.readUInt32BE(at);
+    if (length < IV + TAG || at + HEADER + length > buf.length) throw new Error('bad frame');
+    parts.push(openFrame(buf.subarray(at + HEADER, at + HEADER + length), name, key));
+    at += HEADER + length;
+  }
+  return Buffer.concat(parts);
+}
+
+function openFrame(frame: Buffer, name: string, key: Buffer): Buffer {
+  const decipher = createDecipheriv('aes-256-gcm', key, frame.subarray(0, IV), { authTagLength: TAG });
+  decipher.setAAD(Buffer.from(name, 'utf8'));
+  decipher.setAuthTag(frame.subarray(frame.length - TAG));
+  return Buffer.concat([decipher.update(frame.subarray(IV, frame.length - TAG)), decipher.final()]);
+}
+
 /** The decrypted frames of `file` up to `size` bytes, one at a time. Throws on a frame that does not open. */
 export async function* readFrames(file: string, name: string, key: Buffer, size: number): AsyncGenerator<Buffer> {
   let fh: FileHandle | undefined;
@@ -62,10 +81,7 @@ export async function* readFrames(file: string, name: string, key: Buffer, size:
       if (length < IV + TAG || length > MAX_FRAME || at + HEADER + length > size) throw new Error('bad frame');
       const frame = Buffer.alloc(length);
       await fh.read(frame, 0, length, at + HEADER);
-      const decipher = createDecipheriv('aes-256-gcm', key, frame.subarray(0, IV), { authTagLength: TAG });
-      decipher.setAAD(Buffer.from(name, 'utf8'));
-      decipher.setAuthTag(frame.subarray(length - TAG));
-      yield Buffer.concat([decipher.update(frame.subarray(IV, length - TAG)), decipher.final()]);
+      yield openFrame(frame, name, key);
       at += HEADER + length;
     }
   } finally {

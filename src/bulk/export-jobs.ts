@@ -1,12 +1,14 @@
 /**
  * Bulk export jobs as the service keeps them: one folder per job under
- * `DATA_DIR/exports/<practice>/<job>/` holding `job.json` (the state, written atomically at
+ * `DATA_DIR/exports/<practice>/<job>/` holding `job.state` (the state, written atomically at
  * every checkpoint) and the encrypted output files (export-files.ts). The state says which
  * members are done and how long each file was then, so a job picks up after a restart exactly
- * where its last checkpoint left it. Only Patient ids and counts are in the state: no data.
+ * where its last checkpoint left it. The state is encrypted like the files (its kick-off URL
+ * and `_typeFilter`s may name a patient), under the job's own name as associated data.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { appendFrame, openFrames } from './export-files.ts';
 import { join } from 'node:path';
 import { z } from 'zod';
 
@@ -53,7 +55,11 @@ export type Job = z.infer<typeof JobSchema>;
 const SAFE = /^[A-Za-z0-9_-]{1,64}$/;
 
 export class JobStore {
-  constructor(private readonly dir: string) {}
+  constructor(
+    private readonly dir: string,
+    /** The export files' key (export-files.ts): the state is sealed with it too. */
+    private readonly key: Buffer,
+  ) {}
 
   static newId(): string {
     return randomBytes(18).toString('base64url');
@@ -67,20 +73,32 @@ export class JobStore {
     const folder = this.folder(practiceId, id);
     if (!folder) return undefined;
     try {
-      const parsed = JobSchema.safeParse(JSON.parse(await readFile(join(folder, 'job.json'), 'utf8')));
+      // Read whole, in one go: a checkpoint may replace the file (rename) at any moment.
+      const text = openFrames(await readFile(join(folder, 'job.state')), stateName(id), this.key).toString('utf8');
+      const parsed = JobSchema.safeParse(JSON.parse(text));
       return parsed.success && parsed.data.id === id && parsed.data.practiceId === practiceId ? parsed.data : undefined;
     } catch {
       return undefined;
     }
   }
 
-  async save(job: Job): Promise<void> {
+  /**
+   * Writes the state atomically. Only a new job creates its folder: a checkpoint of a job
+   * cancelled meanwhile (its folder removed) writes nothing, so it cannot come back.
+   */
+  async save(job: Job, create = false): Promise<boolean> {
     const folder = this.folder(job.practiceId, job.id);
     if (!folder) throw new Error('invalid job');
-    await mkdir(folder, { recursive: true, mode: 0o700 });
-    const temporary = join(folder, `job.json.${randomBytes(6).toString('hex')}.tmp`);
-    await writeFile(temporary, JSON.stringify(job), { mode: 0o600 });
-    await rename(temporary, join(folder, 'job.json'));
+    if (create) await mkdir(folder, { recursive: true, mode: 0o700 });
+    const temporary = join(folder, `job.state.${randomBytes(6).toString('hex')}.tmp`);
+    try {
+      await appendFrame(temporary, stateName(job.id), this.key, JSON.stringify(job));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+    await rename(temporary, join(folder, 'job.state'));
+    return true;
   }
 
   async remove(practiceId: string, id: string): Promise<void> {
@@ -102,3 +120,6 @@ export class JobStore {
     return jobs;
   }
 }
+
+/** The associated data a job's state is sealed under: it opens only as that job's state. */
+const stateName = (id: string) => `job-state:${id}`;

@@ -14,13 +14,13 @@ import { allows } from '../auth/smart/scopes.ts';
 import { forbidden } from '../auth/smart/compartment.ts';
 import { badRequest, FhirError, notFound, outcome } from '../fhir/outcome.ts';
 import { parseSearch } from '../fhir/search/parse.ts';
-import { parametersToPairs } from '../fhir/parameters.ts';
 import type { RequestContext, Services } from '../resources/context.ts';
 import { resourceModules, searchParamIndex } from '../resources/registry.ts';
 import { auditLine } from '../routes/audit.ts';
 import type { AppEnv } from '../routes/env.ts';
 import { requestContext } from '../routes/request-context.ts';
 import { fhirJson } from '../routes/respond.ts';
+import { operationBodyPairs, queryPairs } from '../routes/request-pairs.ts';
 import { readFrames } from './export-files.ts';
 import { EXPORT_TYPES, JobStore, type ExportType, type Job } from './export-jobs.ts';
 import type { ExportRunner } from './export-runner.ts';
@@ -33,9 +33,12 @@ export interface BulkExport {
   fileKey: Buffer;
 }
 
-const OUTPUT_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjson']);
-/** Kick-off parameters this server reads; others it names as ignored in the 202's OperationOutcome. */
-const IGNORED = new Set(['includeAssociatedData', '_elements', 'organizeOutputBy', 'patient', 'allowPartialManifests']);
+// A `+` sent unencoded in a query arrives as a space.
+const OUTPUT_FORMATS = new Set(['application/fhir+ndjson', 'application/fhir ndjson', 'application/ndjson', 'ndjson']);
+/** Kick-off parameters that do not narrow the export: ignored, and named so in the 202's OperationOutcome. */
+const IGNORED = new Set(['includeAssociatedData', 'organizeOutputBy', 'allowPartialManifests']);
+/** Kick-off parameters that would narrow it: refused rather than ignored (ignoring them would export more than asked). */
+const UNSUPPORTED = new Set(['patient', '_elements']);
 /** Exports one client may have running at once; more wait their turn (429). */
 export const MAX_RUNNING_PER_CLIENT = 3;
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
@@ -50,8 +53,10 @@ async function systemCaller(c: Context<AppEnv>, services: Services): Promise<Req
 }
 
 export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: BulkExport): void {
-  const kickOff = async (c: Context<AppEnv>, pairs: [string, string][]) => {
+  const kickOff = async (c: Context<AppEnv>, read: () => Promise<[string, string][]>) => {
     const ctx = await systemCaller(c, services);
+    // The caller passed a door before its body is read.
+    const pairs = await read();
     if (!/(^|[,;\s])respond-async\b/i.test(c.req.header('prefer') ?? '')) {
       throw badRequest('Bulk export is asynchronous: send Prefer: respond-async');
     }
@@ -62,7 +67,7 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
       throw new FhirError(429, outcome('error', 'throttled', `At most ${MAX_RUNNING_PER_CLIENT} exports per client run at once; retry when one has finished`), { 'Retry-After': '30' });
     }
     const notes: OperationOutcomeIssue[] = [];
-    let types: ExportType[] = [...EXPORT_TYPES];
+    let types: ExportType[] | undefined;
     let since: string | undefined;
     const typeFilters: Job['typeFilters'] = {};
     const filterValues: string[] = [];
@@ -75,7 +80,8 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
           const asked = value.split(',').map((t) => t.trim()).filter(Boolean);
           const unknown = asked.filter((t) => !(EXPORT_TYPES as readonly string[]).includes(t));
           if (unknown.length > 0 || asked.length === 0) throw badRequest(`_type may list ${EXPORT_TYPES.join(', ')}`);
-          types = asked as ExportType[];
+          // Repeated (a POST sends one per type): together they name the types.
+          types = [...new Set([...(types ?? []), ...(asked as ExportType[])])];
           break;
         }
         case '_since':
@@ -87,16 +93,18 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
           filterValues.push(...value.split(/,(?=[A-Z][A-Za-z]+\?)/));
           break;
         default:
+          if (UNSUPPORTED.has(key)) throw badRequest(`${key} is not supported on this server's export: leave it out`);
           if (IGNORED.has(key)) notes.push({ severity: 'information', code: 'not-supported', diagnostics: `${key} is not supported and was ignored` });
           else throw badRequest(`Unknown kick-off parameter; supported: _outputFormat, _type, _since, _typeFilter`);
       }
     }
-    for (const t of types) {
+    const exported = types ?? [...EXPORT_TYPES];
+    for (const t of exported) {
       if (allows(ctx.grant.scopes, t, 'read') === undefined) throw forbidden(`The access token's scopes do not allow reading ${t}: ask for system/${t}.r or leave it out of _type`);
     }
     for (const value of filterValues) {
       const [type, query] = [value.slice(0, value.indexOf('?')), value.slice(value.indexOf('?') + 1)];
-      if (!value.includes('?') || !(types as string[]).includes(type)) throw badRequest('_typeFilter must be Type?query for a type being exported');
+      if (!value.includes('?') || !(exported as string[]).includes(type)) throw badRequest('_typeFilter must be Type?query for a type being exported');
       const filterPairs = [...new URLSearchParams(query)].map(([k, v]): [string, string] => [k, v]);
       const m = resourceModules.find((x) => (x.type as string) === type);
       // The same parser as the API's searches, strictly: an unknown or invalid parameter is a 400 now, not a failed job.
@@ -113,7 +121,7 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
       status: 'running',
       request: `${ctx.baseUrl}/Group/${group.id}/$export${url.search}`,
       transactionTime: new Date(services.now()).toISOString(),
-      types,
+      types: exported,
       ...(since ? { since } : {}),
       typeFilters,
       members,
@@ -123,7 +131,7 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
       perFile: services.config.bulk.resourcesPerFile,
       expiresAt: Number.MAX_SAFE_INTEGER,
     };
-    await bulk.jobs.save(job);
+    await bulk.jobs.save(job, true);
     bulk.runner.start(job);
     auditLine(c, 'operation:export', 'Group', { resourceType: 'Group', id: group.id });
     return fhirJson(
@@ -133,20 +141,8 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
       { 'content-location': `${ctx.baseUrl}/bulk/status/${job.id}` },
     );
   };
-  api.get('/Group/:id/$export', (c) => kickOff(c, [...new URL(c.req.url).searchParams].map(([k, v]): [string, string] => [k, v])));
-  api.post('/Group/:id/$export', async (c) => {
-    const query = [...new URL(c.req.url).searchParams].map(([k, v]): [string, string] => [k, v]);
-    const text = await c.req.text();
-    let body: [string, string][] = [];
-    if (text.trim() !== '') {
-      try {
-        body = parametersToPairs(JSON.parse(text) as unknown);
-      } catch (err) {
-        throw err instanceof FhirError ? err : badRequest('The body must be a Parameters resource');
-      }
-    }
-    return kickOff(c, [...query, ...body]);
-  });
+  api.get('/Group/:id/$export', (c) => kickOff(c, () => Promise.resolve(queryPairs(c))));
+  api.post('/Group/:id/$export', (c) => kickOff(c, async () => [...queryPairs(c), ...(await operationBodyPairs(c))]));
 
   /** The caller's own job, or 404 (another client's or practice's job does not exist for it). */
   const ownJob = async (c: Context<AppEnv>): Promise<{ ctx: RequestContext; job: Job }> => {
@@ -160,6 +156,9 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
 
   api.get('/bulk/status/:job', async (c) => {
     const { ctx, job } = await ownJob(c);
+    if (job.status === 'failed') {
+      return fhirJson(c, { resourceType: 'OperationOutcome', issue: [{ severity: 'fatal', code: 'exception', diagnostics: 'The export failed; start a new one' }] }, 500);
+    }
     if (job.status === 'running') {
       return c.body(null, 202, { 'x-progress': `${job.next} of ${job.members.length} patients`, 'retry-after': '2', 'cache-control': 'no-store' });
     }

@@ -73,7 +73,8 @@ export class ExportRunner {
 
   /** How many of a client's jobs run here now. */
   runningFor(owner: string): number {
-    return [...this.#running.values()].filter((o) => o === owner).length;
+    // A cancelled job no longer counts, though it may still be finishing its current member.
+    return [...this.#running].filter(([id, o]) => o === owner && !this.#cancelled.has(id)).length;
   }
 
   /** Starts (or resumes) a job in the background. */
@@ -82,7 +83,14 @@ export class ExportRunner {
     this.#running.set(job.id, job.owner);
     this.o.metrics?.bulkJobs.inc();
     void this.#run(job)
-      .catch((err: unknown) => this.o.logger.error({ job: job.id, err: { name: (err as Error).name } }, 'bulk export job stopped'))
+      .catch(async (err: unknown) => {
+        this.o.logger.error({ job: job.id, err: { name: (err as Error).name } }, 'bulk export job failed');
+        // Not while stopping (it resumes at the next start) nor once cancelled (it is gone).
+        if (this.#closed || this.#cancelled.has(job.id)) return;
+        const last = (await this.o.jobs.get(job.practiceId, job.id)) ?? job;
+        const now = this.o.services.now();
+        await this.o.jobs.save({ ...last, status: 'failed', finishedAt: new Date(now).toISOString(), expiresAt: now + this.o.retentionMs }).catch(() => undefined);
+      })
       .finally(() => {
         this.#running.delete(job.id);
         this.#calls.delete(job.id);
@@ -93,7 +101,8 @@ export class ExportRunner {
 
   /** Stops a job's work after its current member (its files are then removed by the caller). */
   cancel(id: string): void {
-    this.#cancelled.add(id);
+    // Only jobs running here need telling; the set empties as they stop.
+    if (this.#running.has(id)) this.#cancelled.add(id);
   }
 
   /** Resumes every unfinished job on disk, and deletes expired ones. */

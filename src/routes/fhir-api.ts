@@ -9,7 +9,6 @@ import { pageOf, searchset } from '../fhir/bundle.ts';
 import { capabilityStatement, type CapabilitySecurity } from '../fhir/capability.ts';
 import { assertJsonAcceptable } from '../fhir/negotiate.ts';
 import { badRequest, FhirError, outcome } from '../fhir/outcome.ts';
-import { parametersToPairs } from '../fhir/parameters.ts';
 import { parseSearch, parseView } from '../fhir/search/parse.ts';
 import { applyView } from '../fhir/view.ts';
 import { assertOwnPatient, authorize, confine, forbidden, permittedIncluded } from '../auth/smart/compartment.ts';
@@ -18,12 +17,12 @@ import { compartmentsFor, identifyingParams, resourceModules, searchParamIndex }
 import type { ResourceModule, WriteResult } from '../resources/registry-types.ts';
 import { allows, type ScopeInteraction } from '../auth/smart/scopes.ts';
 import { bulkExportRoutes } from '../bulk/export-routes.ts';
-import { formBody } from '../auth/form-body.ts';
 import { auditLine, noteParams } from './audit.ts';
 import { prefersRaw } from './negotiate-raw.ts';
 import type { AppEnv } from './env.ts';
 import { requestContext } from './request-context.ts';
 import { fhirJson } from './respond.ts';
+import { formPairs, operationBodyPairs, queryPairs } from './request-pairs.ts';
 import { smartConfiguration } from '../auth/discovery.ts';
 
 export interface FhirApiOptions {
@@ -281,28 +280,3 @@ function methodNotAllowed(): never {
   throw new FhirError(405, outcome('error', 'not-supported', 'The method is not allowed on this resource type (only Group takes writes)'));
 }
 
-function queryPairs(c: Context): [string, string][] {
-  return [...new URL(c.req.url).searchParams.entries()];
-}
-
-const JSON_BODY = /^application\/(fhir\+)?json$/;
-
-/** An operation's input from its body: a Parameters resource (FHIR JSON) or a form. */
-async function operationBodyPairs(c: Context): Promise<[string, string][]> {
-  const type = (c.req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
-  if (!JSON_BODY.test(type)) return formPairs(c, 'a FHIR Parameters resource (application/fhir+json) or an application/x-www-form-urlencoded');
-  let body: unknown;
-  try {
-    body = JSON.parse(await c.req.text());
-  } catch {
-    throw badRequest('The body is not JSON');
-  }
-  return parametersToPairs(body);
-}
-
-/** The fields of a form body; its size was limited as it arrived (app.ts, limitBody). */
-async function formPairs(c: Context, takes = 'an application/x-www-form-urlencoded'): Promise<[string, string][]> {
-  const form = await formBody(c);
-  if (!form) throw new FhirError(415, outcome('error', 'not-supported', `POST takes ${takes} body here`));
-  return [...form.entries()];
-}
