@@ -181,12 +181,15 @@ export class ClusterStore implements SharedStore {
   readonly kind = 'cluster' as const;
   readonly #alone = new MemoryStore();
 
+  /** `workers`: how many share the budget; alone, this one takes its share of it. */
+  constructor(private readonly workers: number) {}
+
   claim(key: string, ttlMs: number): Promise<ClaimResult> {
     return this.#ask('claim', [key, ttlMs], () => this.#alone.claim(key, ttlMs)) as Promise<ClaimResult>;
   }
 
   takeSlot(key: string, gapMs: number): Promise<number> {
-    return this.#ask('takeSlot', [key, gapMs], () => this.#alone.takeSlot(key, gapMs)) as Promise<number>;
+    return this.#ask('takeSlot', [key, gapMs], () => this.#alone.takeSlot(key, gapMs * this.workers)) as Promise<number>;
   }
 
   async get(key: string): Promise<string | undefined> {

@@ -48,7 +48,7 @@ async function main(entry: Entry): Promise<void> {
     return;
   }
   const worker = isWorker();
-  const service = await entry.start(config, logger, worker && !config.redis ? { clusterStore: new ClusterStore() } : {});
+  const service = await entry.start(config, logger, worker && !config.redis ? { clusterStore: new ClusterStore(config.workers) } : {});
   if (worker) joinCluster(service.metrics, startupBanner(service));
   else process.stdout.write(`${startupBanner(service).join('\n')}\n`);
   logger.info({ port: service.config.port, sandbox: service.upstream.dev !== undefined, auth: service.config.auth, ...(worker ? { worker: process.pid } : {}) }, worker ? 'worker started' : 'started');
@@ -65,11 +65,13 @@ async function main(entry: Entry): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  // A bug must not take the service down: log it (no request data) and keep serving.
+  // A bug must not take the service down: log it and keep serving. Only the error's name and
+  // its stack frames: the message (the stack's first line) may carry request data.
+  const frames = (err: Error) => err.stack?.split('\n').slice(1).join('\n');
   process.on('unhandledRejection', (reason) => {
-    logger.error({ err: { name: reason instanceof Error ? reason.name : typeof reason, stack: reason instanceof Error ? reason.stack : undefined } }, 'unhandled rejection');
+    logger.error({ err: { name: reason instanceof Error ? reason.name : typeof reason, stack: reason instanceof Error ? frames(reason) : undefined } }, 'unhandled rejection');
   });
   process.on('uncaughtException', (err) => {
-    logger.error({ err: { name: err.name, stack: err.stack } }, 'uncaught exception');
+    logger.error({ err: { name: err.name, stack: frames(err) } }, 'uncaught exception');
   });
 }

@@ -158,14 +158,15 @@ export class ManagedToken implements ManagedTokenSource {
       const record = await this.#readShared(shared);
       if (record) {
         if (this.#usable(record)) return this.#adopt(record);
-        // Whatever else: refresh from the latest rotation, never from one already replaced.
-        this.#refreshToken = record.refreshToken;
+        // Whatever else: refresh from the latest rotation, never from one already replaced —
+        // and never go back to an older one (Redis may have missed a write while unavailable).
+        if (this.#notOlder(record)) this.#refreshToken = record.refreshToken;
       }
       if (await shared.store.lease(LEASE_KEY, shared.owner, this.opts.timeoutMs + 5_000)) {
         try {
           const again = await this.#readShared(shared);
           if (again && this.#usable(again)) return this.#adopt(again);
-          if (again) this.#refreshToken = again.refreshToken;
+          if (again && this.#notOlder(again)) this.#refreshToken = again.refreshToken;
           const token = await this.#doRefresh();
           await this.#writeShared(shared);
           return token;
@@ -181,6 +182,11 @@ export class ManagedToken implements ManagedTokenSource {
   /** A shared token this replica may use: not the one it holds or Nextech refused, and not due. */
   #usable(r: SharedRecord): boolean {
     return r.token !== this.#access?.token && r.token !== this.#refused && this.#now() < r.refreshAt;
+  }
+
+  /** Whether a shared record is at least as recent as the token this replica holds (later expiry: a later refresh). */
+  #notOlder(r: SharedRecord): boolean {
+    return r.expiresAt >= (this.#access?.expiresAt ?? 0);
   }
 
   #adopt(r: SharedRecord): string {

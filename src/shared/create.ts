@@ -29,7 +29,7 @@ export interface SharedState {
 export interface SharedStateOptions {
   logger: Logger;
   now: () => number;
-  /** The store of a cluster worker (cluster-store.ts), when there is no Redis. */
+  /** The store of a cluster worker (src/cluster.ts), when there is no Redis. */
   cluster?: SharedStore;
   /** Told whenever the Redis store falls back or recovers. */
   onDegraded?: (degraded: boolean) => void;

@@ -1,6 +1,6 @@
 /**
  * The shared-state interface held in this process: what one replica alone uses, what a
- * cluster primary serves its workers (cluster-store.ts), and what a replica falls back to
+ * cluster primary serves its workers (src/cluster.ts), and what a replica falls back to
  * when Redis is unavailable. Bounded: every map is keyed by request input (codes, `jti`s,
  * credentials), so each has a ceiling, and expired entries are swept as new ones arrive.
  */
@@ -36,17 +36,12 @@ export class MemoryStore implements SharedStore {
   }
 
   takeSlot(key: string, gapMs: number): Promise<number> {
-    return Promise.resolve(this.takeSlotNow(key, gapMs));
-  }
-
-  /** Synchronous form of takeSlot, for the in-process rate budget. */
-  takeSlotNow(key: string, gapMs: number): number {
     const now = this.now();
     const tat = this.#slots.get(key) ?? now;
-    if (tat > now) return Math.ceil(tat - now);
+    if (tat > now) return Promise.resolve(Math.ceil(tat - now));
     // Forgotten once idle for a gap: the next request finds no debt.
     this.#slots.set(key, now + gapMs, now + gapMs);
-    return 0;
+    return Promise.resolve(0);
   }
 
   get(key: string): Promise<string | undefined> {

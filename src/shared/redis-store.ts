@@ -41,8 +41,6 @@ export interface RedisStoreOptions {
   prefix: string;
   /** The longest a command may take before it counts as unavailable. */
   commandTimeoutMs?: number;
-  /** Told when the connection is up (true) or lost (false). */
-  onConnection?: (up: boolean) => void;
 }
 
 export class RedisStore implements SharedStore {
@@ -63,8 +61,6 @@ export class RedisStore implements SharedStore {
     });
     // Errors surface through the commands that fail; the connection itself is only observed.
     this.#redis.on('error', () => undefined);
-    this.#redis.on('ready', () => opts.onConnection?.(true));
-    this.#redis.on('close', () => opts.onConnection?.(false));
     this.#redis.defineCommand('takeSlot', { numberOfKeys: 1, lua: TAKE_SLOT });
     this.#redis.defineCommand('releaseIf', { numberOfKeys: 1, lua: RELEASE });
     this.#redis.defineCommand('leaseIf', { numberOfKeys: 1, lua: LEASE });

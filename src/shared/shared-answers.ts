@@ -10,7 +10,7 @@
  * against the same schema as Nextech's own answer before use; values over a size cap are not
  * shared. Reads and writes never fail a request: an unavailable Redis is a miss.
  */
-import { createHmac } from 'node:crypto';
+import { createHmac, hkdfSync } from 'node:crypto';
 import type { z } from 'zod';
 import type { Sealer } from '../auth/smart/sealer.ts';
 import type { SharedStore } from './store.ts';
@@ -26,13 +26,16 @@ export interface SharedAnswers {
 
 export function sharedAnswers(store: SharedStore, sealer: Sealer, keyring: string): SharedAnswers {
   // Keyed hashes: without the key, a hash of a guessed chart number cannot be matched either.
-  const name = (kind: string, key: string) => `answer:${kind}:${createHmac('sha256', keyring).update(key).digest('base64url')}`;
+  // The HMAC key is derived from the secret (not the secret itself, which also keys the sealer).
+  const hmacKey = Buffer.from(hkdfSync('sha256', keyring, Buffer.alloc(0), 'nextech-fhir-facade shared answer names v1', 32));
+  const name = (kind: string, key: string) => `answer:${kind}:${createHmac('sha256', hmacKey).update(key).digest('base64url')}`;
   return {
     async get(kind, key, schema) {
       try {
         const sealed = await store.get(name(kind, key));
-        const opened = sealed === undefined ? undefined : sealer.open<{ v?: unknown }>('shared', sealed);
-        const parsed = opened === undefined ? undefined : schema.safeParse(opened.v);
+        const opened = sealed === undefined ? undefined : sealer.open<{ k?: unknown; v?: unknown }>('shared', sealed);
+        // Sealed with its own name: an answer moved under another key (another patient's) does not open as that one.
+        const parsed = opened === undefined || opened.k !== name(kind, key) ? undefined : schema.safeParse(opened.v);
         return parsed?.success ? parsed.data : undefined;
       } catch {
         return undefined;
@@ -43,7 +46,7 @@ export function sharedAnswers(store: SharedStore, sealer: Sealer, keyring: strin
       if (seconds <= 0) return;
       let sealed: string;
       try {
-        sealed = sealer.seal('shared', { v: value }, seconds);
+        sealed = sealer.seal('shared', { k: name(kind, key), v: value }, seconds);
       } catch {
         return;
       }
