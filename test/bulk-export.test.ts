@@ -226,6 +226,7 @@ describe('Group $export', () => {
     await expectOutcome(`${url}?_since=yesterday`, 400, { headers: h });
     await expectOutcome(`${url}?_typeFilter=${encodeURIComponent('Encounter?nonsense=1')}`, 400, { headers: h });
     await expectOutcome(`${url}?_typeFilter=${encodeURIComponent('Encounter?date=notadate')}`, 400, { headers: h });
+    await expectOutcome(`${url}?_typeFilter=${encodeURIComponent('Practitioner?name=x')}`, 400, { headers: h });
     await expectOutcome(`${svc.fhir}/Group/no-such-group/$export`, 404, { headers: h });
     // Parameters that would narrow the export are refused, not ignored (ignoring them would export more).
     await expectOutcome(`${url}?patient=Patient/x`, 400, { headers: h });

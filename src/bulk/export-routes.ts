@@ -39,6 +39,8 @@ const OUTPUT_FORMATS = new Set(['application/fhir+ndjson', 'application/fhir ndj
 const IGNORED = new Set(['includeAssociatedData', 'organizeOutputBy', 'allowPartialManifests']);
 /** Kick-off parameters that would narrow it: refused rather than ignored (ignoring them would export more than asked). */
 const UNSUPPORTED = new Set(['patient', '_elements']);
+/** The types whose resources a `_typeFilter` can select (the others have no search). */
+const FILTERABLE = new Set(['Patient', 'Encounter', 'DocumentReference']);
 /** Exports one client may have running at once; more wait their turn (429). */
 export const MAX_RUNNING_PER_CLIENT = 3;
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
@@ -105,6 +107,8 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
     for (const value of filterValues) {
       const [type, query] = [value.slice(0, value.indexOf('?')), value.slice(value.indexOf('?') + 1)];
       if (!value.includes('?') || !(exported as string[]).includes(type)) throw badRequest('_typeFilter must be Type?query for a type being exported');
+      // Doctors, locations and departments are exported as the encounters name them: they have no searches to filter by.
+      if (!FILTERABLE.has(type)) throw badRequest('_typeFilter applies to Patient, Encounter and DocumentReference only');
       const filterPairs = [...new URLSearchParams(query)].map(([k, v]): [string, string] => [k, v]);
       const m = resourceModules.find((x) => (x.type as string) === type);
       // The same parser as the API's searches, strictly: an unknown or invalid parameter is a 400 now, not a failed job.
