@@ -18,12 +18,12 @@ import type { Config } from './config.ts';
 import { FhirError, outcome } from './fhir/outcome.ts';
 import type { Metrics } from './metrics.ts';
 import { MemoryStore } from './shared/memory-store.ts';
-import { StoreUnavailable, type ClaimResult, type SharedStore } from './shared/store.ts';
+import { StoreUnavailable, type ClaimResult, type SharedStore, type SwapResult } from './shared/store.ts';
 
 /** Messages between primary and workers carry this tag (prom-client's own messages do not). */
 const TAG = 'nextech-fhir';
 
-type StoreOp = 'claim' | 'takeSlot' | 'get' | 'set' | 'lease' | 'release';
+type StoreOp = 'claim' | 'takeSlot' | 'get' | 'set' | 'swap' | 'lease' | 'release';
 type ToPrimary =
   | { tag: typeof TAG; kind: 'store'; id: number; op: StoreOp; args: unknown[] }
   | { tag: typeof TAG; kind: 'metrics'; id: number }
@@ -65,12 +65,16 @@ export function runPrimary(config: Readonly<Config>, logger: Logger): void {
       }
       return;
     }
+    if (msg.kind === 'store') {
+      const answer = await answerStore(store, msg);
+      if (answer && worker.isConnected()) worker.send(answer);
+      return;
+    }
     const reply = (ok: boolean, value?: unknown) => {
       if (worker.isConnected()) worker.send({ tag: TAG, kind: 'reply', id: msg.id, ok, value } satisfies ToWorker);
     };
     try {
-      if (msg.kind === 'metrics') reply(true, await aggregator.clusterMetrics());
-      else reply(true, await callStore(store, msg.op, msg.args));
+      reply(true, await aggregator.clusterMetrics());
     } catch {
       reply(false);
     }
@@ -110,8 +114,23 @@ export function runPrimary(config: Readonly<Config>, logger: Logger): void {
   for (let i = 0; i < config.workers; i++) fork();
 }
 
+/**
+ * The primary's answer to a worker's store question (a message from ClusterStore), run on its
+ * memory; undefined for any other message. One message at a time reaches the memory, so each
+ * operation (a swap included) is atomic across the workers.
+ */
+export async function answerStore(store: MemoryStore, message: unknown): Promise<ToWorker | undefined> {
+  if (!isOurs(message) || (message as ToPrimary).kind !== 'store') return undefined;
+  const msg = message as Extract<ToPrimary, { kind: 'store' }>;
+  try {
+    return { tag: TAG, kind: 'reply', id: msg.id, ok: true, value: await callStore(store, msg.op, msg.args) };
+  } catch {
+    return { tag: TAG, kind: 'reply', id: msg.id, ok: false };
+  }
+}
+
 function callStore(store: MemoryStore, op: StoreOp, args: unknown[]): Promise<unknown> {
-  const [a, b, c] = args as [string, never, never];
+  const [a, b, c, d] = args as [string, never, never, never];
   switch (op) {
     case 'claim':
       return store.claim(a, b);
@@ -121,6 +140,11 @@ function callStore(store: MemoryStore, op: StoreOp, args: unknown[]): Promise<un
       return store.get(a);
     case 'set':
       return store.set(a, b, c);
+    case 'swap': {
+      // IPC is JSON: an expected absence travels as null.
+      const expected = args[1] as string | null;
+      return store.swap(a, expected ?? undefined, c, d);
+    }
     case 'lease':
       return store.lease(a, b, c);
     case 'release':
@@ -199,6 +223,13 @@ export class ClusterStore implements SharedStore {
 
   async set(key: string, value: string, ttlMs: number): Promise<void> {
     await this.#ask('set', [key, value, ttlMs], () => this.#alone.set(key, value, ttlMs));
+  }
+
+  async swap(key: string, expected: string | undefined, next: string, ttlMs: number): Promise<SwapResult> {
+    // null, not undefined: JSON would turn an undefined array element into null anyway, and
+    // drops an undefined `found` from the answer.
+    const v = (await this.#ask('swap', [key, expected ?? null, next, ttlMs], () => this.#alone.swap(key, expected, next, ttlMs))) as Partial<SwapResult> | undefined;
+    return { swapped: v?.swapped === true, found: typeof v?.found === 'string' ? v.found : undefined };
   }
 
   lease(key: string, owner: string, ttlMs: number): Promise<boolean> {

@@ -2,32 +2,35 @@
  * The shared-state interface held in this process: what one replica alone uses, what a
  * cluster primary serves its workers (src/cluster.ts), and what a replica falls back to
  * when Redis is unavailable. Bounded: every map is keyed by request input (codes, `jti`s,
- * credentials), so each has a ceiling, and expired entries are swept as new ones arrive.
+ * credentials), so each has a ceiling — one per key namespace (namespaces.ts), so that one
+ * registered client's assertions cannot fill the memory of SMART codes, nor a burst of sign-ins
+ * evict the managed Nextech token — and expired entries are swept as new ones arrive.
  */
-import { BoundedMemory } from '../auth/bounded-memory.ts';
-import type { ClaimResult, SharedStore } from './store.ts';
+import { NamespacedMemory } from './namespaced-memory.ts';
+import type { ClaimResult, SharedStore, SwapResult } from './store.ts';
 
-/** Entries per map: far above what legitimate traffic holds within their lifetimes. */
+/** Entries per namespace of each map: far above what legitimate traffic holds within their lifetimes. */
 export const MEMORY_STORE_ENTRIES = 100_000;
 
 export class MemoryStore implements SharedStore {
   readonly kind: 'memory' | 'cluster';
-  readonly #claims: BoundedMemory<true>;
-  readonly #values: BoundedMemory<string>;
-  readonly #leases: BoundedMemory<string>;
+  readonly #claims: NamespacedMemory<true>;
+  readonly #values: NamespacedMemory<string>;
+  readonly #leases: NamespacedMemory<string>;
   /** Budget key → the theoretical arrival time of its next request (GCRA). */
-  readonly #slots: BoundedMemory<number>;
+  readonly #slots: NamespacedMemory<number>;
 
   constructor(
     private readonly now: () => number = Date.now,
+    /** `entries`: the bound of each namespace of request-made keys, in each map. */
     opts: { kind?: 'memory' | 'cluster'; entries?: number } = {},
   ) {
     const max = opts.entries ?? MEMORY_STORE_ENTRIES;
     this.kind = opts.kind ?? 'memory';
-    this.#claims = new BoundedMemory(max, 'refuse', now);
-    this.#values = new BoundedMemory(max, 'evict', now);
-    this.#leases = new BoundedMemory(max, 'evict', now);
-    this.#slots = new BoundedMemory(max, 'evict', now);
+    this.#claims = new NamespacedMemory(max, 'refuse', now);
+    this.#values = new NamespacedMemory(max, 'evict', now);
+    this.#leases = new NamespacedMemory(max, 'evict', now);
+    this.#slots = new NamespacedMemory(max, 'evict', now);
   }
 
   claim(key: string, ttlMs: number): Promise<ClaimResult> {
@@ -51,6 +54,15 @@ export class MemoryStore implements SharedStore {
   set(key: string, value: string, ttlMs: number): Promise<void> {
     this.#values.set(key, value, this.now() + ttlMs);
     return Promise.resolve();
+  }
+
+  swap(key: string, expected: string | undefined, next: string, ttlMs: number): Promise<SwapResult> {
+    // Synchronous from read to write: nothing else in this process (or, for a cluster
+    // primary, no other worker's message) runs in between.
+    const found = this.#values.get(key);
+    const swapped = found === expected;
+    if (swapped) this.#values.set(key, next, this.now() + ttlMs);
+    return Promise.resolve({ swapped, found });
   }
 
   lease(key: string, owner: string, ttlMs: number): Promise<boolean> {

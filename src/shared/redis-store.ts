@@ -8,7 +8,7 @@
  * (resilient-store.ts) rather than waiting. The client reconnects on its own.
  */
 import { Redis } from 'ioredis';
-import { StoreUnavailable, type ClaimResult, type SharedStore } from './store.ts';
+import { StoreUnavailable, type ClaimResult, type SharedStore, type SwapResult } from './store.ts';
 
 /** GCRA over Redis's clock: KEYS[1] holds the next free instant (µs); ARGV[1] the gap (µs). */
 const TAKE_SLOT = `
@@ -33,6 +33,18 @@ local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
+`;
+
+/**
+ * Sets KEYS[1] to ARGV[3] for ARGV[4] ms if it holds ARGV[2] (ARGV[1] = '1'), or nothing
+ * (ARGV[1] = '0'); answers {1 if set else 0, what it held} — nil (false) when nothing.
+ */
+const SWAP = `
+local found = redis.call('GET', KEYS[1])
+local match
+if ARGV[1] == '1' then match = (found == ARGV[2]) else match = (found == false) end
+if match then redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4]) end
+return {match and 1 or 0, found}
 `;
 
 export interface RedisStoreOptions {
@@ -64,6 +76,7 @@ export class RedisStore implements SharedStore {
     this.#redis.defineCommand('takeSlot', { numberOfKeys: 1, lua: TAKE_SLOT });
     this.#redis.defineCommand('releaseIf', { numberOfKeys: 1, lua: RELEASE });
     this.#redis.defineCommand('leaseIf', { numberOfKeys: 1, lua: LEASE });
+    this.#redis.defineCommand('swapIf', { numberOfKeys: 1, lua: SWAP });
   }
 
   /** Whether the connection is ready for commands. */
@@ -87,6 +100,15 @@ export class RedisStore implements SharedStore {
 
   async set(key: string, value: string, ttlMs: number): Promise<void> {
     await this.#run(() => this.#redis.set(this.#key(key), value, 'PX', Math.max(1, Math.ceil(ttlMs))));
+  }
+
+  async swap(key: string, expected: string | undefined, next: string, ttlMs: number): Promise<SwapResult> {
+    type Swap = (k: string, has: '0' | '1', expected: string, next: string, ttl: number) => Promise<unknown>;
+    const cmd = this.#redis as unknown as { swapIf: Swap };
+    const ttl = Math.max(1, Math.ceil(ttlMs));
+    const reply = await this.#run(() => cmd.swapIf(this.#key(key), expected === undefined ? '0' : '1', expected ?? '', next, ttl));
+    const [swapped, found] = Array.isArray(reply) ? (reply as unknown[]) : [];
+    return { swapped: swapped === 1, found: typeof found === 'string' ? found : undefined };
   }
 
   async lease(key: string, owner: string, ttlMs: number): Promise<boolean> {

@@ -8,7 +8,7 @@
  */
 import type { MemoryStore } from './memory-store.ts';
 import type { RedisStore } from './redis-store.ts';
-import { StoreUnavailable, type ClaimResult, type SharedStore } from './store.ts';
+import { StoreUnavailable, type ClaimResult, type SharedStore, type SwapResult } from './store.ts';
 
 /** The largest value mirrored into this replica's memory (the fallback's entries stay small). */
 const MIRROR_MAX_CHARS = 16 * 1024;
@@ -65,6 +65,19 @@ export class ResilientStore implements SharedStore {
     return this.#either(
       () => this.opts.redis.set(key, value, ttlMs),
       () => Promise.resolve(),
+    );
+  }
+
+  swap(key: string, expected: string | undefined, next: string, ttlMs: number): Promise<SwapResult> {
+    return this.#either(
+      async () => {
+        const result = await this.opts.redis.swap(key, expected, next, ttlMs);
+        // Like set: what this replica wrote is kept locally too, for when Redis goes away.
+        if (result.swapped && next.length <= MIRROR_MAX_CHARS) void this.opts.fallback.set(key, next, ttlMs);
+        return result;
+      },
+      // Alone, the swap is atomic within this replica (as claims are single-use per replica).
+      () => this.opts.fallback.swap(key, expected, next, ttlMs),
     );
   }
 

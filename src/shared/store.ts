@@ -6,13 +6,24 @@
  * - the upstream rate budget per Nextech credential and endpoint: `takeSlot`, a paced ledger
  *   (GCRA: one request per `gapMs`, so at most N per window of N × gapMs) on one clock;
  * - the managed Nextech token and its rotated refresh token: `get`/`set`, with a `lease` so
- *   exactly one replica refreshes per expiry.
+ *   exactly one replica refreshes per expiry;
+ * - each SMART sign-in's next refresh token: `swap`, so two replays of one token at two
+ *   replicas cannot both pass (reuse detection, RFC 9700 §4.14.2).
+ *
+ * Keys are `namespace:rest`, the namespace a constant of the code that names the key
+ * (namespaces.ts): a memory store bounds each namespace apart, so one cannot crowd out another.
  *
  * Values that hold secrets are encrypted by their owner before they reach the store.
  */
 
 /** What claiming a single-use value found. */
 export type ClaimResult = 'fresh' | 'taken' | 'full';
+
+/** What a compare-and-set found: whether it wrote, and the value it found (undefined: none). */
+export interface SwapResult {
+  swapped: boolean;
+  found: string | undefined;
+}
 
 export interface SharedStore {
   /** 'memory' (this process), 'cluster' (the primary's memory), 'redis'. */
@@ -30,6 +41,11 @@ export interface SharedStore {
   takeSlot(key: string, gapMs: number): Promise<number>;
   get(key: string): Promise<string | undefined>;
   set(key: string, value: string, ttlMs: number): Promise<void>;
+  /**
+   * Atomically sets `key` to `next` for `ttlMs` only if it holds `expected` (undefined: only
+   * if it holds nothing), in one step no other replica's operation can come between.
+   */
+  swap(key: string, expected: string | undefined, next: string, ttlMs: number): Promise<SwapResult>;
   /** Takes `key` for `owner` for `ttlMs` if nobody holds it; true when taken (or already held by `owner`). */
   lease(key: string, owner: string, ttlMs: number): Promise<boolean>;
   /** Gives `key` back, only if `owner` still holds it. */

@@ -8,6 +8,11 @@
  * primary) does. A sign-in the store does not remember (forgotten when a bounded memory was
  * full, or after Redis lost it) is taken on trust. This replica also remembers the
  * revocations it made itself, so its own check needs no round trip.
+ *
+ * Every change of a sign-in's record is a compare-and-set (`swap`), never a read then a write:
+ * of two replays of one token at two replicas at the same instant exactly one spends it and
+ * the other revokes the sign-in, and neither a rotation nor a token given back can undo a
+ * revocation another replica made meanwhile.
  */
 import { randomUUID } from 'node:crypto';
 import { BoundedMemory } from '../bounded-memory.ts';
@@ -15,6 +20,11 @@ import { OAuthError } from '../oauth-error.ts';
 import type { SharedStore } from '../../shared/store.ts';
 
 const REVOKED = 'revoked';
+/**
+ * Attempts at rotating a sign-in's record: two suffice (the first expects no record, the second
+ * the spent mark it found); more means other requests keep writing the same sign-in.
+ */
+const ROTATE_ATTEMPTS = 4;
 
 /** What a refresh token says about its place in its sign-in's family. */
 export interface RefreshLink {
@@ -25,6 +35,9 @@ export interface RefreshLink {
 }
 
 const keyOf = (sid: string) => `smart-sign-in:${sid}`;
+/** The record of a sign-in whose token `rjti` is being renewed: no token of it may be spent now. */
+const spentOf = (rjti: string) => `spent:${rjti}`;
+const reused = () => new OAuthError('invalid_grant', 'this refresh token was already used; the session is revoked, log in again');
 
 export class RefreshFamilies {
   /** Sign-ins this replica revoked, for the synchronous check of every access token. */
@@ -40,27 +53,43 @@ export class RefreshFamilies {
     this.#revokedHere = new BoundedMemory(max, 'evict', now);
   }
 
-  /** A fresh refresh token id for the sign-in, now the only one it may use next. */
+  /**
+   * A fresh refresh token id for the sign-in, now the only one it may use next. Throws
+   * invalid_grant when the sign-in was revoked meanwhile (a replay at another replica while
+   * this one renewed it): the revocation stands.
+   */
   async issue(sid: string | undefined, ttlSeconds: number): Promise<string> {
     const rjti = randomUUID();
-    if (sid !== undefined) await this.store.set(keyOf(sid), rjti, ttlSeconds * 1000);
-    return rjti;
+    if (sid === undefined) return rjti;
+    // A new sign-in has no record yet; a renewed one holds the spent mark of its last token.
+    // Whatever it holds, short of a revocation, this token replaces it.
+    let expected: string | undefined;
+    for (let i = 0; i < ROTATE_ATTEMPTS; i++) {
+      const r = await this.store.swap(keyOf(sid), expected, rjti, ttlSeconds * 1000);
+      if (r.swapped) return rjti;
+      if (r.found === REVOKED) throw reused();
+      expected = r.found;
+    }
+    throw new OAuthError('temporarily_unavailable', 'the session is being renewed elsewhere; retry shortly', 503);
   }
 
   /** Spends a refresh token; throws invalid_grant (and revokes the sign-in) when a newer one exists or it was revoked. */
   async spend(old: RefreshLink): Promise<void> {
     if (old.sid === undefined || old.rjti === undefined) return;
-    const latest = await this.store.get(keyOf(old.sid));
-    if (latest !== undefined && latest !== old.rjti) {
-      await this.#revoke(old.sid);
-      throw new OAuthError('invalid_grant', 'this refresh token was already used; the session is revoked, log in again');
-    }
-    await this.store.set(keyOf(old.sid), `spent:${old.rjti}`, this.#ttl(old));
+    const key = keyOf(old.sid);
+    const ttl = this.#ttl(old);
+    let r = await this.store.swap(key, old.rjti, spentOf(old.rjti), ttl);
+    // A sign-in the store does not remember is taken on trust: the first spend of it wins.
+    if (!r.swapped && r.found === undefined) r = await this.store.swap(key, undefined, spentOf(old.rjti), ttl);
+    if (r.swapped) return;
+    await this.#revoke(old.sid);
+    throw reused();
   }
 
   /** Gives a spent refresh token back (the renewal failed for a passing reason), so the app can retry with it. */
   async restore(old: RefreshLink): Promise<void> {
-    if (old.sid !== undefined && old.rjti !== undefined) await this.store.set(keyOf(old.sid), old.rjti, this.#ttl(old));
+    // Only over its own spent mark: a revocation made meanwhile stands.
+    if (old.sid !== undefined && old.rjti !== undefined) await this.store.swap(keyOf(old.sid), spentOf(old.rjti), old.rjti, this.#ttl(old));
   }
 
   /** Whether this replica itself revoked the sign-in (synchronous: checked on every access token). */
