@@ -35,7 +35,10 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json openapi.yaml ./
 COPY mappings ./mappings
-# The image's unprivileged user (uid 1000); nothing in /app is writable by it.
+# DATA_DIR's mount point, owned by the unprivileged user (a fresh named volume takes this
+# owner and mode); nothing in /app is writable by it.
+RUN mkdir -p /var/lib/nextech-fhir && chown node:node /var/lib/nextech-fhir && chmod 700 /var/lib/nextech-fhir
+# The image's unprivileged user (uid 1000).
 USER node
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \

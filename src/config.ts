@@ -109,10 +109,12 @@ const EnvSchema = z.object({
   // Default: a folder of the system's temporary directory (see loadConfig).
   DATA_DIR: z.string().min(1).optional(),
   BULK_EXPORT_SHARE: z.coerce.number().gt(0).max(1).default(0.5),
+  BULK_EXPORT_CONCURRENCY: z.coerce.number().int().min(1).max(16).default(2),
   BULK_EXPORT_FILE_RESOURCES: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
   BULK_EXPORT_RETENTION_HOURS: z.coerce.number().gt(0).max(720).default(24),
   BULK_EXPORT_KEY: z.string().min(32, 'at least 32 characters (it keys the encryption of export files)').optional(),
   BULK_GROUPS_FILE: z.string().min(1).optional(),
+  BULK_EXPORT_ATTACHMENTS: z.enum(['inline', 'binary'], { message: 'inline (base64 in each DocumentReference) or binary (a Binary URL)' }).default('inline'),
   WORKERS: z
     .string()
     .regex(/^(auto|[1-9][0-9]{0,2})$/, 'a number of processes (1-999) or auto')
@@ -192,7 +194,17 @@ export interface Config {
   workers: number;
   /** Where the service keeps what it stores itself (bulk export cohorts and files), owner-only. */
   dataDir: string;
-  bulk: { share: number; resourcesPerFile: number; retentionMs: number; key: string; groupsFile?: string };
+  bulk: {
+    share: number;
+    /** Jobs run at once per process; the others wait in a queue, fairly between clients. */
+    concurrency: number;
+    resourcesPerFile: number;
+    retentionMs: number;
+    key: string;
+    groupsFile?: string;
+    /** CCDs in exported DocumentReferences: base64 `data` (as the API answers), or only the `url` of their Binary. */
+    attachments: 'inline' | 'binary';
+  };
 }
 
 export interface SmartClient {
@@ -491,11 +503,13 @@ export function loadConfig(
     dataDir: e.DATA_DIR ?? join(tmpdir(), 'nextech-fhir-facade'),
     bulk: Object.freeze({
       share: e.BULK_EXPORT_SHARE,
+      concurrency: e.BULK_EXPORT_CONCURRENCY,
       resourcesPerFile: e.BULK_EXPORT_FILE_RESOURCES,
       retentionMs: e.BULK_EXPORT_RETENTION_HOURS * 3_600_000,
       // Derived from the resource-id key unless given (HKDF with its own label: export-files.ts).
       key: e.BULK_EXPORT_KEY ?? e.RESOURCE_ID_KEY ?? SANDBOX_RESOURCE_ID_KEY,
       ...(e.BULK_GROUPS_FILE ? { groupsFile: e.BULK_GROUPS_FILE } : {}),
+      attachments: e.BULK_EXPORT_ATTACHMENTS,
     }),
     workers: e.WORKERS === 'auto' ? availableParallelism() : Number(e.WORKERS),
   });

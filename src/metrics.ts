@@ -43,6 +43,14 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly bulkJobs = new Gauge({ name: 'bulk_export_jobs_running', help: 'Bulk export jobs running in this process', registers: [this.registry] });
+  readonly bulkQueued = new Gauge({ name: 'bulk_export_jobs_queued', help: 'Bulk export jobs waiting in this process for a free run slot (BULK_EXPORT_CONCURRENCY)', registers: [this.registry] });
+  /** One series per job running here, removed when it stops: bounded by BULK_EXPORT_CONCURRENCY. */
+  readonly bulkJobCalls = new Gauge({
+    name: 'bulk_export_job_upstream_calls',
+    help: 'Upstream calls spent so far by each bulk export job running in this process (label: the job id of its status URL)',
+    labelNames: ['job'],
+    registers: [this.registry],
+  });
   readonly bulkResources = counter(this.registry, 'bulk_export_resources_total', 'Resources written by bulk export jobs', []);
   readonly bulkUpstreamCalls = counter(this.registry, 'bulk_export_upstream_calls_total', 'Upstream calls spent by bulk export jobs (each within the export share of the budget)', []);
   readonly tokenRefreshes = counter(this.registry, 'nextech_token_refreshes_total', 'Managed token refreshes', ['result']);

@@ -23,7 +23,9 @@ import type { Services } from './resources/context.ts';
 import { upstreamFromConfig, type Upstream } from './upstream.ts';
 import type { SharedToken } from './auth/managed-token.ts';
 import { createSharedState } from './shared/create.ts';
-import { GroupStore, parseDeclaredGroups } from './bulk/group-store.ts';
+import { GroupStore, parseDeclaredGroups, type GroupBackend } from './bulk/group-store.ts';
+import { FileGroups } from './bulk/group-files.ts';
+import { RedisGroups } from './bulk/group-redis.ts';
 import { readFile } from 'node:fs/promises';
 import { exportFileKey } from './bulk/export-files.ts';
 import { JobStore } from './bulk/export-jobs.ts';
@@ -112,6 +114,20 @@ function drain(server: HttpServer, graceMs: number): Promise<void> {
   });
 }
 
+/**
+ * Where written groups live: Redis with REDIS_URL (every replica sees them; groups written to
+ * files before are moved there), else files under DATA_DIR.
+ */
+async function groupBackend(config: Readonly<Config>, logger: Logger): Promise<GroupBackend> {
+  const files = new FileGroups(config.dataDir);
+  if (!config.redis) return files;
+  const redis = new RedisGroups({ url: config.redis.url, prefix: config.redis.prefix, resourceIdKey: config.resourceIdKey });
+  // Redis away at start: the files stay where they are, to be moved at the next start.
+  const moved = await redis.adopt(files).catch(() => 0);
+  if (moved > 0) logger.info({ groups: moved }, 'groups moved from DATA_DIR to Redis');
+  return redis;
+}
+
 /** Groups declared in BULK_GROUPS_FILE; a file that cannot be read or is invalid stops the start, naming it. */
 async function declaredGroups(file: string | undefined) {
   if (file === undefined) return [];
@@ -193,13 +209,14 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
     upstream,
     store: sharedState.store,
   });
+  const groups = new GroupStore(await groupBackend(runtimeConfig, opts.logger), declared);
   const services: Services = {
     config: runtimeConfig,
     source,
     mappings,
     memory,
     ids,
-    groups: new GroupStore(runtimeConfig.dataDir, declared),
+    groups,
     ...(auth ? { auth } : {}),
     doors: {
       ...(auth?.smart ? { smart: auth.smart } : {}),
@@ -222,6 +239,7 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
     logger: opts.logger,
     metrics,
     callsPerSecond: Math.max(0.1, runtimeConfig.upstream.ratePerSecond * runtimeConfig.bulk.share),
+    concurrency: runtimeConfig.bulk.concurrency,
     retentionMs: runtimeConfig.bulk.retentionMs,
   });
   services.bulk = { jobs, runner, fileKey };
@@ -255,6 +273,7 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
       await source.close();
       await managed?.saved();
       await sharedState.store.close();
+      await groups.close();
     },
   };
 }

@@ -9,12 +9,14 @@
 import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Bundle, FhirResource, Group } from 'fhir/r4';
+import type { Bundle, DocumentReference, FhirResource, Group } from 'fhir/r4';
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientKeyPair, signAssertion, tokenForm, type ClientKeyPair } from './helpers/backend.ts';
 import { patientFhirId, sandboxPatient } from './helpers/encounters.ts';
 import { expectOutcome, fhirFetch, startTestService, type TestService } from './helpers/service.ts';
 import { busiestSecond } from './helpers/upstream-rate.ts';
+import { APP, launch, SMART_ENV, tokenCall } from './helpers/smart.ts';
 import { assertValidFhir } from './helpers/validator.ts';
 import { ExportRunner } from '../src/bulk/export-runner.ts';
 import { createLogger } from '../src/logging.ts';
@@ -349,15 +351,17 @@ describe('Group $export run once', () => {
       const jobId = statusUrl.slice(statusUrl.lastIndexOf('/') + 1);
       const bulk = s.running.services.bulk!;
       // A second runner over the same jobs and the same shared store, as another replica has.
-      const twin = new ExportRunner({
+      const twinOptions = {
         services: s.running.services,
         jobs: bulk.jobs,
         store: s.running.sharedStore,
         fileKey: bulk.fileKey,
         logger: createLogger('silent'),
         callsPerSecond: 20,
+        concurrency: 2,
         retentionMs: 60_000,
-      });
+      };
+      const twin = new ExportRunner(twinOptions);
       const job = await bulk.jobs.get('1001', jobId);
       twin.start(job!);
       await new Promise((r) => setTimeout(r, 300));
@@ -370,9 +374,208 @@ describe('Group $export run once', () => {
       const { manifest } = await finished(statusUrl, t);
       const exported = (await Promise.all(manifest.output.map((o) => lines(o.url, t)))).flat();
       expect(exported.map((p) => p.id).sort()).toEqual([...patients].sort());
+      // A runner handed the job as it was queued (unstarted) reads its state first: done, it is left alone.
+      const late = new ExportRunner({ ...twinOptions, logger: createLogger('silent') });
+      late.start(job!);
+      await new Promise((r) => setTimeout(r, 500));
+      expect((await finished(statusUrl, t)).manifest).toEqual(manifest);
+      expect((await Promise.all(manifest.output.map((o) => lines(o.url, t)))).flat()).toEqual(exported);
+      late.close();
       twin.close();
     } finally {
       await s.close();
     }
   }, 90_000);
+});
+
+describe('Group $export with BULK_EXPORT_ATTACHMENTS=binary', () => {
+  it('exports each CCD as the URL of its Binary (with size and hash), which the same token reads back as the same bytes', async () => {
+    const s = await startTestService({ ...env, BULK_EXPORT_ATTACHMENTS: 'binary' });
+    try {
+      const t = await token(s);
+      const { id, patients } = await groupOf(s, t, 3);
+      const { manifest } = await finished(await kickOff(s, t, id, '?_type=DocumentReference'), t);
+      const docs = (await Promise.all(manifest.output.map((o) => lines(o.url, t)))).flat() as DocumentReference[];
+      // As many as the API has for these patients.
+      let expected = 0;
+      for (const p of patients) expected += (await fhirFetch<Bundle>(`${s.fhir}/DocumentReference?patient=${p}&_count=1&_total=accurate`, { headers: auth(t) })).body.total ?? 0;
+      expect(docs.length).toBe(expected);
+      expect(docs.length).toBeGreaterThan(0);
+      for (const doc of docs) {
+        assertValidFhir(doc);
+        const attachment = doc.content[0]?.attachment;
+        expect(attachment?.data).toBeUndefined();
+        expect(attachment?.url).toBe(`${s.fhir}/Binary/${doc.id ?? ''}`);
+        // Not marked subsetted: url instead of data is a whole representation.
+        expect(doc.meta?.tag ?? []).toEqual([]);
+        const html = await fetch(attachment?.url ?? '', { headers: { ...auth(t), accept: 'text/html' } });
+        expect(html.status).toBe(200);
+        const bytes = Buffer.from(await html.arrayBuffer());
+        expect(bytes.length).toBe(attachment?.size);
+        expect(createHash('sha1').update(bytes).digest('base64')).toBe(attachment?.hash);
+      }
+      // What the same export inlines by default.
+      const inline = (await fhirFetch<DocumentReference>(`${s.fhir}/DocumentReference/${docs[0]?.id ?? ''}`, { headers: auth(t) })).body;
+      expect(inline.content[0]?.attachment.hash).toBe(docs[0]?.content[0]?.attachment.hash);
+    } finally {
+      await s.close();
+    }
+  }, 90_000);
+});
+
+describe('Group $export limits per client', () => {
+  it('keeps at most 20 exports per client: the next is refused (429) until one is deleted', async () => {
+    const s = await startTestService(env);
+    try {
+      const t = await token(s);
+      const g = await groupOf(s, t, 1);
+      const urls: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        urls.push(await kickOff(s, t, g.id, '?_type=Patient'));
+        await finished(urls[i] ?? '', t);
+      }
+      const refused = await expectOutcome(`${s.fhir}/Group/${g.id}/$export?_type=Patient`, 429, { headers: { ...auth(t), prefer: 'respond-async' } });
+      expect(refused.issue.diagnostics).toContain('DELETE the status URLs');
+      // Another client is not held back by this one.
+      const other = await token(s, 'other');
+      const og = await groupOf(s, other, 1);
+      await kickOff(s, other, og.id, '?_type=Patient');
+      expect((await fetch(urls[0] ?? '', { method: 'DELETE', headers: auth(t) })).status).toBe(202);
+      await kickOff(s, t, g.id, '?_type=Patient');
+    } finally {
+      await s.close();
+    }
+  }, 90_000);
+});
+
+describe('Group $export queue', () => {
+  it('runs BULK_EXPORT_CONCURRENCY jobs at once, queues the rest taking turns between clients, and shows them in /metrics', async () => {
+    // One job at a time, slowly (1 upstream call a second), so the queue can be watched.
+    const s = await startTestService({ ...env, BULK_EXPORT_CONCURRENCY: '1', BULK_EXPORT_SHARE: '0.05' });
+    try {
+      const [ta, tb] = [await token(s, 'hie'), await token(s, 'other')];
+      const ga = await groupOf(s, ta, 2);
+      const gb = await groupOf(s, tb, 2, 2);
+      const a1 = await kickOff(s, ta, ga.id, '?_type=Patient');
+      const a2 = await kickOff(s, ta, ga.id, '?_type=Patient');
+      const b1 = await kickOff(s, tb, gb.id, '?_type=Patient');
+      const progress = async (url: string, t: string) => (await fetch(url, { headers: auth(t) })).headers.get('x-progress');
+      expect(await progress(a2, ta)).toBe('queued (0 ahead)');
+      expect(await progress(b1, tb)).toBe('queued (1 ahead)');
+      const metrics = await (await fetch(`${s.origin}/metrics`)).text();
+      expect(metrics).toMatch(/^bulk_export_jobs_running 1$/m);
+      expect(metrics).toMatch(/^bulk_export_jobs_queued 2$/m);
+      // Upstream calls per running job, labelled with the job id of its status URL.
+      const a1Id = a1.slice(a1.lastIndexOf('/') + 1);
+      await finished(a1, ta);
+      // The other client's job ran before the first client's second one.
+      const done: string[] = [];
+      await Promise.all([finished(a2, ta).then(() => done.push('a2')), finished(b1, tb).then(() => done.push('b1'))]);
+      expect(done).toEqual(['b1', 'a2']);
+      const after = await (await fetch(`${s.origin}/metrics`)).text();
+      expect(after).toMatch(/^bulk_export_jobs_running 0$/m);
+      expect(after).toMatch(/^bulk_export_jobs_queued 0$/m);
+      // A job's series leaves with it.
+      expect(after).not.toContain(`job="${a1Id}"`);
+      const total = Number(/^bulk_export_upstream_calls_total (\d+)$/m.exec(after)?.[1]);
+      expect(total).toBeGreaterThanOrEqual(6);
+    } finally {
+      await s.close();
+    }
+  }, 90_000);
+
+  it('shows the upstream calls a running job has spent, by job id', async () => {
+    const s = await startTestService({ ...env, BULK_EXPORT_SHARE: '0.05' });
+    try {
+      const t = await token(s);
+      const g = await groupOf(s, t, 4);
+      const url = await kickOff(s, t, g.id, '?_type=Patient');
+      const id = url.slice(url.lastIndexOf('/') + 1);
+      let seen = 0;
+      for (let i = 0; i < 50 && seen < 2; i++) {
+        const text = await (await fetch(`${s.origin}/metrics`)).text();
+        seen = Number(new RegExp(`^bulk_export_job_upstream_calls\\{job="${id}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(seen).toBeGreaterThanOrEqual(2);
+      expect((await fetch(url, { method: 'DELETE', headers: auth(t) })).status).toBe(202);
+    } finally {
+      await s.close();
+    }
+  }, 60_000);
+});
+
+describe('Group $export with a person\'s SMART token', () => {
+  let s: TestService;
+  beforeAll(async () => {
+    s = await startTestService({ ...env, ...SMART_ENV, BACKEND_CLIENTS: env.BACKEND_CLIENTS ?? '' });
+  });
+  afterAll(() => s.close());
+
+  it('exports for user scopes covering every type once Nextech confirms, with the person\'s own sign-in, every member; the job is that sign-in\'s only', async () => {
+    const hie = await token(s);
+    const g = await groupOf(s, hie, 3, 40);
+    const { token: user } = await launch(s, 'openid fhirUser user/*.rs offline_access');
+    const before = s.sandbox.calls.length;
+    const statusUrl = await kickOff(s, user.access_token, g.id, '?_type=Patient,Encounter');
+    // Each member was checked with the person's own Nextech sign-in, not the service's credential.
+    const atKickOff = s.sandbox.calls.slice(before).filter((c) => c.path.startsWith('/ehr/api/'));
+    expect(atKickOff.length).toBeGreaterThanOrEqual(3);
+    const { manifest } = await finished(statusUrl, user.access_token);
+    const byRunner = s.sandbox.calls.slice(before + atKickOff.length).filter((c) => c.path.startsWith('/ehr/api/'));
+    const personal = new Set(atKickOff.map((c) => c.credential));
+    expect(byRunner.some((c) => personal.has(c.credential))).toBe(false);
+    const exported = (await Promise.all(manifest.output.filter((o) => o.type === 'Patient').map((o) => lines(o.url, user.access_token)))).flat();
+    expect(exported.map((p) => p.id).sort()).toEqual([...g.patients].sort());
+    // Nobody else sees it: not the Backend Services client whose group it is, not another sign-in of the same app.
+    await expectOutcome(statusUrl, 404, { headers: auth(hie) });
+    const { token: someoneElse } = await launch(s, 'openid fhirUser user/*.rs');
+    await expectOutcome(statusUrl, 404, { headers: auth(someoneElse.access_token) });
+    await expectOutcome(manifest.output[0]?.url ?? '', 404, { headers: auth(someoneElse.access_token) });
+    // The same sign-in, its token narrowed on refresh: still its job, but no longer the Encounter file.
+    const narrowed = await tokenCall(s, { grant_type: 'refresh_token', refresh_token: user.refresh_token ?? '', client_id: APP.clientId, scope: 'user/Patient.rs' });
+    expect(narrowed.status).toBe(200);
+    const patientOnly = ((await narrowed.json()) as { access_token: string }).access_token;
+    expect((await fetch(statusUrl, { headers: auth(patientOnly) })).status).toBe(200);
+    const encounterFile = manifest.output.find((o) => o.type === 'Encounter')?.url ?? '';
+    await expectOutcome(encounterFile, 403, { headers: auth(patientOnly) });
+    // Scopes must cover every exported type.
+    await expectOutcome(`${s.fhir}/Group/${g.id}/$export?_type=Patient,DocumentReference`, 403, { headers: { ...auth(patientOnly), prefer: 'respond-async' } });
+  }, 120_000);
+
+  it('with patient scopes, exports only a group of the patient in context', async () => {
+    const hie = await token(s);
+    const { token: app } = await launch(s, 'launch/patient patient/*.rs');
+    const patient = app.patient ?? '';
+    expect(patient).not.toBe('');
+    const write = (members: string[]) =>
+      fhirFetch<Group>(`${s.fhir}/Group`, {
+        method: 'POST',
+        headers: { ...auth(hie), 'content-type': 'application/fhir+json' },
+        body: JSON.stringify({ resourceType: 'Group', type: 'person', actual: true, member: members.map((id) => ({ entity: { reference: `Patient/${id}` } })) }),
+      });
+    const other = (await groupOf(s, hie, 1, 45)).patients[0] ?? '';
+    const mixed = (await write([patient, other])).body.id ?? '';
+    await expectOutcome(`${s.fhir}/Group/${mixed}/$export`, 403, { headers: { ...auth(app.access_token), prefer: 'respond-async' } });
+    const own = (await write([patient])).body.id ?? '';
+    const { manifest } = await finished(await kickOff(s, app.access_token, own, '?_type=Patient,Encounter'), app.access_token);
+    const exported = (await Promise.all(manifest.output.map((o) => lines(o.url, app.access_token)))).flat();
+    expect(exported.filter((r) => r.resourceType === 'Patient').map((r) => r.id)).toEqual([patient]);
+    for (const e of exported.filter((r) => r.resourceType === 'Encounter') as { subject?: { reference?: string } }[]) expect(e.subject?.reference).toBe(`Patient/${patient}`);
+  }, 120_000);
+
+  it('refuses a person\'s kick-off when Nextech cannot confirm a member, and starts no job', async () => {
+    const hie = await token(s);
+    const g = await groupOf(s, hie, 2, 50);
+    const { token: user } = await launch(s, 'user/*.rs');
+    s.sandbox.faults.add({ fault: { kind: 'status', status: 500 }, path: '/ehr/api/search' });
+    try {
+      const res = await fetch(`${s.fhir}/Group/${g.id}/$export?_type=Patient`, { headers: { ...auth(user.access_token), prefer: 'respond-async' } });
+      expect(res.status).toBeGreaterThanOrEqual(400);
+      expect(res.headers.get('content-location')).toBeNull();
+    } finally {
+      s.sandbox.faults.clear();
+    }
+    expect(s.running.services.bulk?.runner.running).toBe(0);
+  }, 60_000);
 });

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { validate as lintDockerfile } from 'dockerfile-utils';
-import { ConfigMap, Service, type IConfigMap, type IService } from 'kubernetes-models/v1';
+import { ConfigMap, PersistentVolumeClaim, Service, type IConfigMap, type IPersistentVolumeClaim, type IService } from 'kubernetes-models/v1';
 import { Deployment, type IDeployment } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler, type IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { PodDisruptionBudget, type IPodDisruptionBudget } from 'kubernetes-models/policy/v1';
@@ -35,6 +35,7 @@ type Doc = { apiVersion: string; kind: string; metadata: { name: string; labels?
 const MODELS: Record<string, new (d: never) => { validate(): void }> = {
   'v1/ConfigMap': ConfigMap,
   'v1/Service': Service,
+  'v1/PersistentVolumeClaim': PersistentVolumeClaim,
   'apps/v1/Deployment': Deployment,
   'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
@@ -54,6 +55,7 @@ interface Kinds {
   HorizontalPodAutoscaler: IHorizontalPodAutoscaler;
   PodDisruptionBudget: IPodDisruptionBudget;
   NetworkPolicy: INetworkPolicy;
+  PersistentVolumeClaim: IPersistentVolumeClaim;
 }
 
 function find<K extends keyof Kinds>(docs: Doc[], kind: K, name: string): Kinds[K] {
@@ -125,6 +127,27 @@ describe('Kubernetes manifests (deploy/kubernetes)', () => {
     expect(redisPolicy.spec?.ingress?.[0]?.from?.[0]?.podSelector?.matchLabels).toEqual(labels);
     expect(containerOf(find(docs, 'Deployment', 'nextech-fhir-redis')).args?.join(' ')).toContain('--maxmemory-policy noeviction');
   });
+
+  it('give every replica the same DATA_DIR volume, and Redis a persistent one (groups are durable)', () => {
+    const deployment = find(docs, 'Deployment', 'nextech-fhir-facade');
+    const config = find(docs, 'ConfigMap', 'nextech-fhir-facade').data ?? {};
+    const mount = containerOf(deployment).volumeMounts?.find((m) => m.mountPath === config.DATA_DIR);
+    expect(mount, 'DATA_DIR is mounted').toBeDefined();
+    const volume = deployment.spec?.template.spec?.volumes?.find((v) => v.name === mount?.name);
+    const claim = find(docs, 'PersistentVolumeClaim', volume?.persistentVolumeClaim?.claimName ?? '');
+    // Shared by the replicas, which may run on different nodes.
+    expect(claim.spec?.accessModes).toEqual(['ReadWriteMany']);
+    expect(deployment.spec?.template.spec?.securityContext?.fsGroup).toBe(deployment.spec?.template.spec?.securityContext?.runAsGroup);
+    const redis = find(docs, 'Deployment', 'nextech-fhir-redis');
+    const args = containerOf(redis).args?.join(' ') ?? '';
+    expect(args).toContain('--appendonly yes');
+    const dir = /--dir (\S+)/.exec(args)?.[1];
+    const redisMount = containerOf(redis).volumeMounts?.find((m) => m.mountPath === dir);
+    const redisVolume = redis.spec?.template.spec?.volumes?.find((v) => v.name === redisMount?.name);
+    expect(find(docs, 'PersistentVolumeClaim', redisVolume?.persistentVolumeClaim?.claimName ?? '').spec?.accessModes).toEqual(['ReadWriteOnce']);
+    // A ReadWriteOnce volume: the old pod goes before the new one starts.
+    expect(redis.spec?.strategy?.type).toBe('Recreate');
+  });
 });
 
 describe('Dockerfile', () => {
@@ -141,6 +164,8 @@ describe('Dockerfile', () => {
     for (const f of froms.filter((x) => x !== 'build')) expect(f).toMatch(/^node:20\.\d+\.\d+-bookworm-slim$/);
     const final = text.slice(text.lastIndexOf('\nFROM '));
     expect(final).toMatch(/^USER node$/m);
+    // DATA_DIR's mount point belongs to that user, owner-only.
+    expect(final).toMatch(/chown node:node \/var\/lib\/nextech-fhir && chmod 700 \/var\/lib\/nextech-fhir/);
     expect(final).toMatch(/^HEALTHCHECK .*\n?.*\/healthz/m);
     expect(final).toMatch(/^CMD \["node", "dist\/index.js"\]$/m);
     expect(final).toContain('COPY --from=deps /app/node_modules');
@@ -150,12 +175,21 @@ describe('Dockerfile', () => {
 
 describe('compose.yaml', () => {
   it('runs two facade replicas sharing Redis behind HAProxy, on the sandbox', () => {
-    const compose = parse(readFileSync(join(ROOT, 'compose.yaml'), 'utf8'), { merge: true }) as { services: Record<string, { environment?: Record<string, string>; build?: { target?: string } }> };
+    type Service = { environment?: Record<string, string>; build?: { target?: string }; volumes?: string[]; command?: string[] };
+    const compose = parse(readFileSync(join(ROOT, 'compose.yaml'), 'utf8'), { merge: true }) as { services: Record<string, Service>; volumes?: Record<string, unknown> };
     expect(Object.keys(compose.services).sort()).toEqual(['facade-1', 'facade-2', 'lb', 'nextech-sandbox', 'redis']);
     for (const name of ['facade-1', 'facade-2']) {
       expect(compose.services[name]?.environment).toMatchObject({ REDIS_URL: 'redis://redis:6379', REPLICAS: '2', NEXTECH_BASE_URL: 'http://nextech-sandbox:8081/ehr/api' });
     }
     expect(compose.services['nextech-sandbox']?.build?.target).toBe('sandbox');
+    // One DATA_DIR volume for both replicas; Redis persisted.
+    for (const name of ['facade-1', 'facade-2']) {
+      const dataDir = compose.services[name]?.environment?.DATA_DIR ?? '';
+      expect(compose.services[name]?.volumes).toContain(`facade-data:${dataDir}`);
+    }
+    expect(compose.services.redis?.command?.join(' ')).toContain('--appendonly yes');
+    expect(compose.services.redis?.volumes).toContain('redis-data:/data');
+    expect(Object.keys(compose.volumes ?? {}).sort()).toEqual(['facade-data', 'redis-data']);
     const haproxy = readFileSync(join(ROOT, 'deploy/haproxy.cfg'), 'utf8');
     expect(haproxy).toMatch(/server facade-1 facade-1:8080/);
     expect(haproxy).toMatch(/server facade-2 facade-2:8080/);

@@ -96,6 +96,25 @@ describe('Group', () => {
     });
     expect(updated.status).toBe(200);
     expect(updated.body).toMatchObject({ name: 'renamed', quantity: 2, meta: { versionId: '2' } });
+    expect(updated.headers.get('etag')).toBe('W/"2"');
+    // Version-aware: a read gives the ETag; If-Match naming an older version is refused, nothing changed.
+    expect((await fetch(`${svc.fhir}/Group/${id}`, json(token))).headers.get('etag')).toBe('W/"2"');
+    const stale = { resourceType: 'Group', id, type: 'person', actual: true, name: 'stale' };
+    await expectOutcome(`${svc.fhir}/Group/${id}`, 412, { method: 'PUT', ...json(token, stale), headers: { ...json(token).headers, 'if-match': 'W/"1"' } });
+    await expectOutcome(`${svc.fhir}/Group/${id}`, 400, { method: 'PUT', ...json(token, stale), headers: { ...json(token).headers, 'if-match': 'version one' } });
+    await expectOutcome(`${svc.fhir}/Group/${id}`, 412, { method: 'DELETE', headers: { ...json(token).headers, 'if-match': '"1"' } });
+    expect((await fhirFetch<Group>(`${svc.fhir}/Group/${id}`, json(token))).body).toMatchObject({ name: 'renamed', meta: { versionId: '2' } });
+    const matched = await fhirFetch<Group>(`${svc.fhir}/Group/${id}`, { method: 'PUT', ...json(token, { ...stale, name: 'renamed again' }), headers: { ...json(token).headers, 'if-match': 'W/"2"' } });
+    expect(matched.status).toBe(200);
+    expect(matched.body).toMatchObject({ name: 'renamed again', meta: { versionId: '3' } });
+    // Ten updates of the same version at once: one wins, the others are told (409/412), none is lost silently.
+    const racing = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => fetch(`${svc.fhir}/Group/${id}`, { method: 'PUT', ...json(token, { ...stale, name: `race-${i}` }), headers: { ...json(token).headers, 'if-match': 'W/"3"' } })),
+    );
+    const statuses = racing.map((r) => r.status);
+    expect(statuses.filter((x) => x === 200)).toHaveLength(1);
+    expect(statuses.filter((x) => x !== 200).every((x) => x === 409 || x === 412)).toBe(true);
+    expect((await fhirFetch<Group>(`${svc.fhir}/Group/${id}`, json(token))).body.meta?.versionId).toBe('4');
     // An id that is not the URL's, and an update of a group that does not exist (ids are the server's).
     await expectOutcome(`${svc.fhir}/Group/${id}`, 400, { method: 'PUT', ...json(token, { resourceType: 'Group', id: 'other', type: 'person', actual: true }) });
     await expectOutcome(`${svc.fhir}/Group/made-up-id`, 404, { method: 'PUT', ...json(token, { resourceType: 'Group', id: 'made-up-id', type: 'person', actual: true }) });
@@ -175,7 +194,7 @@ describe('Group', () => {
     const { body } = await fhirFetch<{ rest: { resource: { type: string; interaction: { code: string }[]; versioning: string }[] }[] }>(`${svc.fhir}/metadata`);
     const group = body.rest[0]?.resource.find((r) => r.type === 'Group');
     expect(group?.interaction.map((i) => i.code)).toEqual(['read', 'search-type', 'create', 'update', 'delete']);
-    expect(group?.versioning).toBe('versioned');
+    expect(group?.versioning).toBe('versioned-update');
   });
 
   it('keeps its groups across a restart', async () => {

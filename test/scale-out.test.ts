@@ -30,7 +30,7 @@ async function redisDump(url: string): Promise<string> {
   const r = new Redis(url);
   try {
     const keys = await r.keys('*');
-    const values = await Promise.all(keys.map((k) => r.get(k).catch(() => '')));
+    const values = await Promise.all(keys.map(async (k) => ((await r.type(k)) === 'hash' ? JSON.stringify(await r.hgetall(k)) : ((await r.get(k)) ?? ''))));
     return keys.join('\n') + values.join('\n');
   } finally {
     r.disconnect();
@@ -196,6 +196,43 @@ describe('two replicas behind HAProxy, sharing Redis', () => {
     expect(await read(b?.origin ?? '')).toBe(401);
   }, 30_000);
 
+  it('keeps groups in Redis, sealed, for both replicas: written at one, changed at the other, one of two racing updates wins', async () => {
+    const [a, b] = d.replicas;
+    const token = async (origin: string) => ((await (await postToken(origin, tokenForm(await assertionFor(d), 'system/Group.cruds system/Patient.rs'))).json()) as { access_token: string }).access_token;
+    const ta = await token(a?.origin ?? '');
+    const tb = await token(b?.origin ?? '');
+    const headers = (t: string, extra: Record<string, string> = {}) => ({ authorization: `Bearer ${t}`, 'content-type': 'application/fhir+json', ...extra });
+    const row = d.upstream.sandbox.data.practices[0]!.patients[7]!;
+    const pid = await patientFhirId(`${a?.origin ?? ''}/fhir`, sandboxPatient(d.upstream.sandbox, '1001', row.patientId));
+    const body = (name: string) => JSON.stringify({ resourceType: 'Group', type: 'person', actual: true, name, member: [{ entity: { identifier: { value: row.json.chartNumber } } }] });
+    const created = await fhirFetch<{ id: string }>(`${a?.origin ?? ''}/fhir/Group`, { method: 'POST', headers: headers(ta), body: body('cohort-shared') });
+    expect(created.status).toBe(201);
+    const id = created.body.id;
+    const read = await fhirFetch<{ member: { entity: { reference: string } }[] }>(`${b?.origin ?? ''}/fhir/Group/${id}`, { headers: headers(tb) });
+    expect(read.status).toBe(200);
+    expect(read.headers.get('etag')).toBe('W/"1"');
+    expect(read.body.member).toEqual([{ entity: { reference: `Patient/${pid}` } }]);
+    // Two updates of version 1 at once, one at each replica: exactly one becomes version 2.
+    const put = (origin: string, t: string, name: string) =>
+      fetch(`${origin}/fhir/Group/${id}`, { method: 'PUT', headers: headers(t, { 'if-match': 'W/"1"' }), body: JSON.stringify({ ...JSON.parse(body(name)), id }) });
+    const raced = await Promise.all([put(a?.origin ?? '', ta, 'from-a'), put(b?.origin ?? '', tb, 'from-b')]);
+    const statuses = raced.map((r) => r.status);
+    expect(statuses.filter((x) => x === 200)).toHaveLength(1);
+    // The loser read version 1 too late (412) or wrote it too late (409).
+    expect([409, 412]).toContain(statuses.find((x) => x !== 200));
+    const now = await fhirFetch<{ name: string; meta: { versionId: string } }>(`${a?.origin ?? ''}/fhir/Group/${id}`, { headers: headers(ta) });
+    expect(now.body.meta.versionId).toBe('2');
+    const winner = raced[0]?.status === 200 ? 'from-a' : 'from-b';
+    expect(now.body.name).toBe(winner);
+    // Nothing readable in Redis: not the name, the chart number, nor the Patient id.
+    const dump = await redisDump(d.redis.url);
+    expect(dump).toContain(`groups:1001`);
+    for (const secret of ['cohort-shared', winner, row.json.chartNumber ?? '', pid, row.json.lastName]) expect(dump.includes(secret)).toBe(false);
+    // Deleted at b: gone at a.
+    expect((await fetch(`${b?.origin ?? ''}/fhir/Group/${id}`, { method: 'DELETE', headers: headers(tb, { 'if-match': 'W/"2"' }) })).status).toBe(204);
+    expect((await fetch(`${a?.origin ?? ''}/fhir/Group/${id}`, { headers: headers(ta) })).status).toBe(404);
+  }, 60_000);
+
   it('answers a bulk export\'s status and files from either replica (shared DATA_DIR), the job run by one', async () => {
     const [a, b] = d.replicas;
     const systemToken = async (origin: string, scope: string) => {
@@ -246,6 +283,15 @@ describe('two replicas behind HAProxy, sharing Redis', () => {
   });
 
   it('keeps answering when Redis stops, says so in readiness and metrics, and shares again when it is back', async () => {
+    const [a, b] = d.replicas;
+    const wt = ((await (await postToken(a?.origin ?? '', tokenForm(await assertionFor(d), 'system/Group.cruds'))).json()) as { access_token: string }).access_token;
+    const kept = await fhirFetch<{ id: string }>(`${a?.origin ?? ''}/fhir/Group`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${wt}`, 'content-type': 'application/fhir+json' },
+      body: JSON.stringify({ resourceType: 'Group', type: 'person', actual: true, name: 'outlives-redis-restart' }),
+    });
+    expect(kept.status).toBe(201);
+    const keptGroup = kept.body.id;
     await d.redis.stop();
     const statuses = await Promise.all(Array.from({ length: 12 }, (_, i) => get(`${d.lb.origin}/fhir/Patient?name=down${i}`)));
     expect(statuses.every((s) => s === 200)).toBe(true);
@@ -265,9 +311,15 @@ describe('two replicas behind HAProxy, sharing Redis', () => {
     expect(calls.filter((c) => c.status === 429)).toEqual([]);
     // Alone, each replica still refuses its own replays.
     const form = tokenForm(await assertionFor(d), 'system/Patient.rs');
-    const [a, b] = d.replicas;
     expect((await postToken(a?.origin ?? '', form)).status).toBe(200);
     expect((await postToken(a?.origin ?? '', form)).status).toBe(401);
+
+    // Groups are not kept per replica (the others would not see them): 503 until Redis is back.
+    const gt = ((await (await postToken(a?.origin ?? '', tokenForm(await assertionFor(d), 'system/Group.rs'))).json()) as { access_token: string }).access_token;
+    const down = await fetch(`${a?.origin ?? ''}/fhir/Group/${keptGroup}`, { headers: { authorization: `Bearer ${gt}` } });
+    expect(down.status).toBe(503);
+    expect(down.headers.get('retry-after')).toBe('5');
+    expect(await down.json()).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ code: 'transient' }] });
 
     await d.redis.start();
     // The clients reconnect on their own; the next operations use Redis again.
@@ -282,6 +334,8 @@ describe('two replicas behind HAProxy, sharing Redis', () => {
     const again = tokenForm(await assertionFor(d), 'system/Patient.rs');
     expect((await postToken(a?.origin ?? '', again)).status).toBe(200);
     expect((await postToken(b?.origin ?? '', again)).status).toBe(401);
+    // Redis persisted the group through its restart.
+    expect((await fetch(`${b?.origin ?? ''}/fhir/Group/${keptGroup}`, { headers: { authorization: `Bearer ${gt}` } })).status).toBe(200);
     // The outage and the recovery are logged as such, without Redis's own words.
     expect(d.lines.some((l) => l.includes('"sharedState":"degraded"'))).toBe(true);
     expect(d.lines.some((l) => l.includes('"sharedState":"shared"'))).toBe(true);

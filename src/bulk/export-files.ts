@@ -22,17 +22,23 @@ export function exportFileKey(secret: string): Buffer {
   return Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), 'nextech-fhir-facade bulk export files v1', 32));
 }
 
-/** Appends one frame of `text` to `file` (created 0600); resolves to the file's new size. */
-export async function appendFrame(file: string, name: string, key: Buffer, text: string): Promise<number> {
+/** One frame of `text`, sealed under `name` (what is appended to a file, or stored elsewhere whole). */
+export function sealFrame(name: string, key: Buffer, text: string): Buffer {
   const iv = randomBytes(IV);
   const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG });
   cipher.setAAD(Buffer.from(name, 'utf8'));
   const body = Buffer.concat([cipher.update(text, 'utf8'), cipher.final(), cipher.getAuthTag()]);
   const header = Buffer.alloc(HEADER);
   header.writeUInt32BE(IV + body.length, 0);
+  return Buffer.concat([header, iv, body]);
+}
+
+/** Appends one frame of `text` to `file` (created 0600); resolves to the file's new size. */
+export async function appendFrame(file: string, name: string, key: Buffer, text: string): Promise<number> {
+  const frame = sealFrame(name, key, text);
   const fh = await open(file, 'a', 0o600);
   try {
-    await fh.write(Buffer.concat([header, iv, body]));
+    await fh.write(frame);
     await fh.sync();
     return (await fh.stat()).size;
   } finally {

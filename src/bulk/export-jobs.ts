@@ -46,6 +46,8 @@ export const JobSchema = z.object({
   seen: z.array(z.string()),
   /** Resources per file before a new part starts. */
   perFile: z.number().int().min(1),
+  /** CCDs inline (base64 `data`) or as the URL of their Binary (BULK_EXPORT_ATTACHMENTS when the job started). */
+  attachments: z.enum(['inline', 'binary']).default('inline'),
   /** When the files are deleted (epoch ms). */
   expiresAt: z.number(),
   finishedAt: z.string().optional(),
@@ -106,18 +108,18 @@ export class JobStore {
     if (folder) await rm(folder, { recursive: true, force: true });
   }
 
+  /** Every job of a practice on disk (whichever replica started it). */
+  async list(practiceId: string): Promise<Job[]> {
+    if (!SAFE.test(practiceId)) return [];
+    const ids = (await readdir(join(this.dir, 'exports', practiceId)).catch(() => [] as string[])).filter((x) => SAFE.test(x));
+    const jobs = await Promise.all(ids.map((id) => this.get(practiceId, id)));
+    return jobs.filter((j): j is Job => j !== undefined);
+  }
+
   /** Every job on disk, of every practice (for resuming and for expiry). */
   async all(): Promise<Job[]> {
-    const root = join(this.dir, 'exports');
-    const practices = await readdir(root).catch(() => [] as string[]);
-    const jobs: Job[] = [];
-    for (const p of practices.filter((x) => SAFE.test(x))) {
-      for (const id of (await readdir(join(root, p)).catch(() => [] as string[])).filter((x) => SAFE.test(x))) {
-        const job = await this.get(p, id);
-        if (job) jobs.push(job);
-      }
-    }
-    return jobs;
+    const practices = await readdir(join(this.dir, 'exports')).catch(() => [] as string[]);
+    return (await Promise.all(practices.map((p) => this.list(p)))).flat();
   }
 }
 

@@ -5,7 +5,8 @@
  * - status `GET [base]/bulk/status/{job}` → 202 with `X-Progress` and `Retry-After` while it
  *   runs, 200 with the manifest when done; `DELETE` cancels and removes its files (202);
  * - files `GET [base]/bulk/files/{job}/{name}` → `application/fhir+ndjson`.
- * Only SMART Backend Services clients; a job is visible to the client that started it only
+ * SMART Backend Services clients, and people's SMART tokens whose scopes cover what is
+ * exported; a job is visible to the client (or person's sign-in) that started it only
  * (anyone else: 404), in its practice.
  */
 import type { Context, Hono } from 'hono';
@@ -24,7 +25,7 @@ import { operationBodyPairs, queryPairs } from '../routes/request-pairs.ts';
 import { readFrames } from './export-files.ts';
 import { EXPORT_TYPES, JobStore, type ExportType, type Job } from './export-jobs.ts';
 import type { ExportRunner } from './export-runner.ts';
-import { resolveDeclared } from '../resources/group/index.ts';
+import { assertMembersVisible, resolveDeclared, storedGroup } from '../resources/group/index.ts';
 import { join } from 'node:path';
 
 export interface BulkExport {
@@ -41,33 +42,81 @@ const IGNORED = new Set(['includeAssociatedData', 'organizeOutputBy', 'allowPart
 const UNSUPPORTED = new Set(['patient', '_elements']);
 /** The types whose resources a `_typeFilter` can select (the others have no search). */
 const FILTERABLE = new Set(['Patient', 'Encounter', 'DocumentReference']);
-/** Exports one client may have running at once; more wait their turn (429). */
-export const MAX_RUNNING_PER_CLIENT = 3;
+/** Exports one client may have unfinished (running or queued) at once; more wait their turn (429). */
+export const MAX_ACTIVE_PER_CLIENT = 3;
+/** Exports (unfinished, or finished and not yet expired) kept per client. */
+export const MAX_KEPT_PER_CLIENT = 20;
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
-/** The caller, a Backend Services client allowed to read Groups. */
-async function systemCaller(c: Context<AppEnv>, services: Services): Promise<RequestContext & { grant: NonNullable<RequestContext['grant']> }> {
+type Grant = NonNullable<RequestContext['grant']>;
+
+/** A caller of bulk export: who it is, and whose jobs it sees. */
+interface ExportCaller {
+  ctx: RequestContext & { grant: Grant };
+  /** Whose jobs these are: the Backend Services client, or the person's sign-in in that app. */
+  owner: string;
+  /** A person's token (a SMART app): its scopes, and Nextech, decide whose data it may export. */
+  person: boolean;
+}
+
+/**
+ * Bulk export is for SMART Backend Services clients with system/Group scopes, and for a
+ * person's SMART token (see `assertPersonMayExport`); every other door is refused.
+ */
+async function exportCaller(c: Context<AppEnv>, services: Services): Promise<ExportCaller> {
   const ctx = await requestContext(c, services);
-  if (!ctx.grant || allows(ctx.grant.scopes, 'Group', 'read') !== 'system') {
-    throw forbidden('Bulk export is available to SMART Backend Services clients with system/Group scopes only');
+  const grant = ctx.grant;
+  if (grant && ctx.door === 'backend') {
+    if (allows(grant.scopes, 'Group', 'read') !== 'system') throw forbidden('Bulk export by a Backend Services client needs system/Group scopes');
+    // Jobs of Backend Services clients have always been theirs by client id.
+    return { ctx: ctx as ExportCaller['ctx'], owner: grant.clientId, person: false };
   }
-  return ctx as RequestContext & { grant: NonNullable<RequestContext['grant']> };
+  if (grant && ctx.door === 'smart') return { ctx: ctx as ExportCaller['ctx'], owner: ctx.callerKey, person: true };
+  throw forbidden('Bulk export needs a SMART access token: a Backend Services client\'s, or an app\'s a person signed in to');
+}
+
+/**
+ * A person's token may export a group when its scopes cover every exported type for every
+ * member: with patient scopes, every member must be the patient in context; with user scopes,
+ * Nextech must let the person see every member — checked now, one call per member with the
+ * person's own Nextech sign-in. The job itself then runs on the service's credential, as
+ * every export does (a person's Nextech token would expire long before a large export ends).
+ */
+async function assertPersonMayExport(ctx: ExportCaller['ctx'], types: readonly ExportType[], members: readonly string[]): Promise<void> {
+  if (ctx.services.config.auth !== 'managed') throw forbidden('Exports for a person\'s token need the service\'s own Nextech credentials (NEXTECH_AUTH=managed)');
+  const levels = types.map((t) => allows(ctx.grant.scopes, t, 'read'));
+  if (levels.includes('patient')) {
+    if (members.some((m) => m !== ctx.grant.patient)) throw forbidden('The access token\'s patient scopes cover only the patient in context; the group has other patients');
+    return;
+  }
+  await assertMembersVisible(ctx, members);
 }
 
 export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: BulkExport): void {
+  /**
+   * One client's exports cannot crowd out another's, nor fill the disk: a few unfinished at a
+   * time each, and a bounded number kept. Counted over the jobs on disk, so across replicas.
+   */
+  const assertRoomFor = async (clientId: string, practiceId: string) => {
+    const now = services.now();
+    const mine = (await bulk.jobs.list(practiceId)).filter((j) => j.owner === clientId && !(j.finishedAt !== undefined && j.expiresAt <= now));
+    if (mine.filter((j) => j.status === 'running').length >= MAX_ACTIVE_PER_CLIENT) {
+      throw new FhirError(429, outcome('error', 'throttled', `At most ${MAX_ACTIVE_PER_CLIENT} exports per client are unfinished at once; retry when one has finished`), { 'Retry-After': '30' });
+    }
+    if (mine.length >= MAX_KEPT_PER_CLIENT) {
+      throw new FhirError(429, outcome('error', 'throttled', `At most ${MAX_KEPT_PER_CLIENT} exports per client are kept; DELETE the status URLs of those already downloaded`), { 'Retry-After': '60' });
+    }
+  };
+
   const kickOff = async (c: Context<AppEnv>, read: () => Promise<[string, string][]>) => {
-    const ctx = await systemCaller(c, services);
+    const { ctx, owner, person } = await exportCaller(c, services);
     // The caller passed a door before its body is read.
     const pairs = await read();
     if (!/(^|[,;\s])respond-async\b/i.test(c.req.header('prefer') ?? '')) {
       throw badRequest('Bulk export is asynchronous: send Prefer: respond-async');
     }
-    const group = await services.groups.get(ctx.call.practiceId, c.req.param('id') ?? '');
-    if (!group) throw notFound('Group');
-    // One client's exports cannot crowd out another's: a few at a time each.
-    if (bulk.runner.runningFor(ctx.grant.clientId) >= MAX_RUNNING_PER_CLIENT) {
-      throw new FhirError(429, outcome('error', 'throttled', `At most ${MAX_RUNNING_PER_CLIENT} exports per client run at once; retry when one has finished`), { 'Retry-After': '30' });
-    }
+    const group = await storedGroup(ctx, c.req.param('id') ?? '');
+    await assertRoomFor(owner, ctx.call.practiceId);
     const notes: OperationOutcomeIssue[] = [];
     let types: ExportType[] | undefined;
     let since: string | undefined;
@@ -102,7 +151,7 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
     }
     const exported = types ?? [...EXPORT_TYPES];
     for (const t of exported) {
-      if (allows(ctx.grant.scopes, t, 'read') === undefined) throw forbidden(`The access token's scopes do not allow reading ${t}: ask for system/${t}.r or leave it out of _type`);
+      if (allows(ctx.grant.scopes, t, 'read') === undefined) throw forbidden(`The access token's scopes do not allow reading ${t}: ask for a read scope on ${t} or leave it out of _type`);
     }
     for (const value of filterValues) {
       const [type, query] = [value.slice(0, value.indexOf('?')), value.slice(value.indexOf('?') + 1)];
@@ -117,11 +166,12 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
     }
     // A group declared in configuration is resolved now (422 naming a member that names no patient).
     const members = group.declared ? await resolveDeclared(ctx, group.declared) : group.members;
+    if (person) await assertPersonMayExport(ctx, exported, members);
     const url = new URL(c.req.url);
     const job: Job = {
       id: JobStore.newId(),
       practiceId: ctx.call.practiceId,
-      owner: ctx.grant.clientId,
+      owner,
       status: 'running',
       request: `${ctx.baseUrl}/Group/${group.id}/$export${url.search}`,
       transactionTime: new Date(services.now()).toISOString(),
@@ -133,6 +183,7 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
       files: [],
       seen: [],
       perFile: services.config.bulk.resourcesPerFile,
+      attachments: services.config.bulk.attachments,
       expiresAt: Number.MAX_SAFE_INTEGER,
     };
     await bulk.jobs.save(job, true);
@@ -148,11 +199,11 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
   api.get('/Group/:id/$export', (c) => kickOff(c, () => Promise.resolve(queryPairs(c))));
   api.post('/Group/:id/$export', (c) => kickOff(c, async () => [...queryPairs(c), ...(await operationBodyPairs(c))]));
 
-  /** The caller's own job, or 404 (another client's or practice's job does not exist for it). */
-  const ownJob = async (c: Context<AppEnv>): Promise<{ ctx: RequestContext; job: Job }> => {
-    const ctx = await systemCaller(c, services);
+  /** The caller's own job, or 404 (another client's, person's or practice's job does not exist for it). */
+  const ownJob = async (c: Context<AppEnv>): Promise<{ ctx: ExportCaller['ctx']; job: Job }> => {
+    const { ctx, owner } = await exportCaller(c, services);
     const job = await bulk.jobs.get(ctx.call.practiceId, c.req.param('job') ?? '');
-    if (!job || job.owner !== ctx.grant?.clientId || (job.finishedAt !== undefined && job.expiresAt <= services.now())) {
+    if (!job || job.owner !== owner || (job.finishedAt !== undefined && job.expiresAt <= services.now())) {
       throw new FhirError(404, outcome('error', 'not-found', 'No such export job (unknown, expired, cancelled, or not yours)'));
     }
     return { ctx, job };
@@ -164,7 +215,9 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
       return fhirJson(c, { resourceType: 'OperationOutcome', issue: [{ severity: 'fatal', code: 'exception', diagnostics: 'The export failed; start a new one' }] }, 500);
     }
     if (job.status === 'running') {
-      return c.body(null, 202, { 'x-progress': `${job.next} of ${job.members.length} patients`, 'retry-after': '2', 'cache-control': 'no-store' });
+      const waiting = bulk.runner.queuePosition(job.id);
+      const progress = waiting === undefined ? `${job.next} of ${job.members.length} patients` : `queued (${waiting - 1} ahead)`;
+      return c.body(null, 202, { 'x-progress': progress, 'retry-after': '2', 'cache-control': 'no-store' });
     }
     const fileUrl = (name: string) => `${ctx.baseUrl}/bulk/files/${job.id}/${name}`;
     const manifest = {
@@ -185,9 +238,13 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
   });
 
   api.get('/bulk/files/:job/:name', async (c) => {
-    const { job } = await ownJob(c);
+    const { ctx, job } = await ownJob(c);
     const file = job.files.find((f) => f.name === c.req.param('name'));
     if (!file) throw notFound('file');
+    // The same token checks as the API: a token that may no longer read the type gets none of it.
+    if (file.type !== 'OperationOutcome' && allows(ctx.grant.scopes, file.type, 'read') === undefined) {
+      throw forbidden(`The access token's scopes do not allow reading ${file.type}`);
+    }
     const folder = bulk.jobs.folder(job.practiceId, job.id) as string;
     const frames = readFrames(join(folder, file.name), file.name, bulk.fileKey, file.bytes);
     const stream = new ReadableStream<Uint8Array>({

@@ -41,6 +41,8 @@ export interface RunnerOptions {
   metrics?: Metrics;
   /** Upstream calls per second all export jobs may spend together (share × rate). */
   callsPerSecond: number;
+  /** Jobs run at once here (BULK_EXPORT_CONCURRENCY); more wait in a queue. */
+  concurrency: number;
   /** How long finished jobs' files are kept (ms). */
   retentionMs: number;
 }
@@ -57,11 +59,16 @@ const moduleOf = (type: string) => {
 
 export class ExportRunner {
   readonly #owner = randomUUID();
+  /** Jobs waiting here for a run slot, oldest first. */
+  readonly #queue: Job[] = [];
   /** Jobs running in this process (id → the client that started it), and those asked to stop (cancelled). */
   readonly #running = new Map<string, string>();
   readonly #cancelled = new Set<string>();
   /** Upstream calls each running job has spent (reported when it ends). */
   readonly #calls = new Map<string, number>();
+  /** When each client with jobs here was last given a run slot (a turn number). */
+  readonly #served = new Map<string, number>();
+  #turns = 0;
   #closed = false;
 
   constructor(private readonly o: RunnerOptions) {}
@@ -71,15 +78,74 @@ export class ExportRunner {
     return this.#running.size;
   }
 
-  /** How many of a client's jobs run here now. */
-  runningFor(owner: string): number {
-    // A cancelled job no longer counts, though it may still be finishing its current member.
-    return [...this.#running].filter(([id, o]) => o === owner && !this.#cancelled.has(id)).length;
+  /** How many jobs wait here for a run slot. */
+  get queued(): number {
+    return this.#queue.length;
   }
 
-  /** Starts (or resumes) a job in the background. */
+  /** A job's place in this process's queue (1: next), or undefined when it is not waiting here. */
+  queuePosition(id: string): number | undefined {
+    const i = this.#queue.findIndex((j) => j.id === id);
+    return i < 0 ? undefined : i + 1;
+  }
+
+  /** Queues a job (new, or found unfinished) to run here when a slot is free. */
   start(job: Job): void {
-    if (this.#closed || this.#running.has(job.id)) return;
+    if (this.#closed || this.#running.has(job.id) || this.#queue.some((j) => j.id === job.id)) return;
+    this.#queue.push(job);
+    this.#pump();
+  }
+
+  /** Stops a job: out of the queue, or after its current member if it runs (its files are then removed by the caller). */
+  cancel(id: string): void {
+    const i = this.#queue.findIndex((j) => j.id === id);
+    if (i >= 0) this.#queue.splice(i, 1);
+    // Only jobs running here need telling; the set empties as they stop.
+    if (this.#running.has(id)) this.#cancelled.add(id);
+    this.o.metrics?.bulkQueued.set(this.#queue.length);
+  }
+
+  /** Resumes every unfinished job on disk, and deletes expired ones. */
+  async resumeAll(): Promise<void> {
+    const now = this.o.services.now();
+    for (const job of await this.o.jobs.all()) {
+      if (job.status === 'running') this.start(job);
+      else if (job.finishedAt !== undefined && job.expiresAt <= now) await this.o.jobs.remove(job.practiceId, job.id);
+    }
+  }
+
+  /** Stops every job here after its current member, keeping its state to be resumed (by this service's next start, or another replica). */
+  close(): void {
+    this.#closed = true;
+    this.#queue.length = 0;
+    this.o.metrics?.bulkQueued.set(0);
+  }
+
+  /**
+   * Runs queued jobs while fewer than BULK_EXPORT_CONCURRENCY run, taking turns between
+   * clients: next, the oldest job of the client with the fewest jobs running and, among
+   * those, the one served longest ago — one client's many exports do not hold every slot.
+   */
+  #pump(): void {
+    while (!this.#closed && this.#running.size < this.o.concurrency && this.#queue.length > 0) {
+      const load = (owner: string) => [...this.#running.values()].filter((o) => o === owner).length;
+      const turn = (owner: string) => this.#served.get(owner) ?? -1;
+      const next = this.#queue.reduce((best, j) => {
+        const [a, b] = [load(j.owner), load(best.owner)];
+        return a < b || (a === b && turn(j.owner) < turn(best.owner)) ? j : best;
+      });
+      this.#queue.splice(this.#queue.indexOf(next), 1);
+      this.#served.set(next.owner, ++this.#turns);
+      this.#launch(next);
+    }
+    // Forgotten once a client has nothing here (the map stays as small as the queue).
+    for (const owner of this.#served.keys()) {
+      if (!this.#queue.some((j) => j.owner === owner) && ![...this.#running.values()].includes(owner)) this.#served.delete(owner);
+    }
+    this.o.metrics?.bulkQueued.set(this.#queue.length);
+  }
+
+  #launch(job: Job): void {
     this.#running.set(job.id, job.owner);
     this.o.metrics?.bulkJobs.inc();
     void this.#run(job)
@@ -96,34 +162,20 @@ export class ExportRunner {
         this.#calls.delete(job.id);
         this.#cancelled.delete(job.id);
         this.o.metrics?.bulkJobs.dec();
+        this.o.metrics?.bulkJobCalls.remove({ job: job.id });
+        this.#pump();
       });
   }
 
-  /** Stops a job's work after its current member (its files are then removed by the caller). */
-  cancel(id: string): void {
-    // Only jobs running here need telling; the set empties as they stop.
-    if (this.#running.has(id)) this.#cancelled.add(id);
-  }
-
-  /** Resumes every unfinished job on disk, and deletes expired ones. */
-  async resumeAll(): Promise<void> {
-    const now = this.o.services.now();
-    for (const job of await this.o.jobs.all()) {
-      if (job.status === 'running') this.start(job);
-      else if (job.finishedAt !== undefined && job.expiresAt <= now) await this.o.jobs.remove(job.practiceId, job.id);
-    }
-  }
-
-  /** Stops every job here after its current member, keeping its state to be resumed (by this service's next start, or another replica). */
-  close(): void {
-    this.#closed = true;
-  }
-
-  async #run(initial: Job): Promise<void> {
-    const lease = `bulk-job:${initial.id}`;
+  async #run(queued: Job): Promise<void> {
+    const lease = `bulk-job:${queued.id}`;
     if (!(await this.o.store.lease(lease, this.#owner, LEASE_MS))) return;
     try {
-      let job = initial;
+      // Its state now, not as it was queued: another replica may have run it meanwhile.
+      const current = await this.o.jobs.get(queued.practiceId, queued.id);
+      if (current?.status !== 'running') return;
+      let job: Job = current;
+      const { id, practiceId } = job;
       const folder = this.o.jobs.folder(job.practiceId, job.id) as string;
       // Back to the last checkpoint: whatever was appended after it is cut off.
       for (const f of job.files) await cutBack(join(folder, f.name), f.bytes);
@@ -131,8 +183,8 @@ export class ExportRunner {
       // A cancelled job's folder is removed by the canceller; removed again here once this
       // runner has stopped writing, so no checkpoint written meanwhile can bring it back.
       const stopped = async () => {
-        if (this.#cancelled.has(job.id)) await this.o.jobs.remove(job.practiceId, job.id);
-        return this.#cancelled.has(job.id) || this.#closed;
+        if (this.#cancelled.has(id)) await this.o.jobs.remove(practiceId, id);
+        return this.#cancelled.has(id) || this.#closed;
       };
       while (job.next < job.members.length) {
         if (await stopped()) return;
@@ -193,7 +245,8 @@ export class ExportRunner {
       if (job.types.includes('DocumentReference')) {
         const base: [string, string][] = [['patient', patientId], ...since];
         const { matches } = await this.#search(ctx, job, 'DocumentReference', base);
-        add('DocumentReference', await this.#applyFilters(ctx, job, 'DocumentReference', base, matches));
+        const docs = await this.#applyFilters(ctx, job, 'DocumentReference', base, matches);
+        add('DocumentReference', job.attachments === 'binary' ? docs.map(referenceOnly) : docs);
       }
       this.o.metrics?.bulkResources.inc([...out.values()].reduce((n, rs) => n + rs.length, 0));
       job.seen.push(...seen);
@@ -271,6 +324,7 @@ export class ExportRunner {
         const wait = await this.o.store.takeSlot('bulk-export:managed', gap);
         if (wait === 0) {
           this.o.metrics?.bulkUpstreamCalls.inc();
+          this.o.metrics?.bulkJobCalls.inc({ job: job.id });
           this.#calls.set(job.id, (this.#calls.get(job.id) ?? 0) + 1);
           return;
         }
@@ -287,4 +341,14 @@ export class ExportRunner {
     ctx.call.room = () => requestRoom(ctx);
     return ctx;
   }
+}
+
+/**
+ * A document whose CCD is referenced, not inlined (BULK_EXPORT_ATTACHMENTS=binary): each
+ * attachment keeps its `url` (the absolute URL of the CCD's Binary, readable with the same
+ * token — Bulk Data's rule for `requiresAccessToken`), size and SHA-1 hash, without `data`.
+ */
+function referenceOnly(r: FhirResource): FhirResource {
+  if (r.resourceType !== 'DocumentReference') return r;
+  return { ...r, content: r.content.map((c) => ({ ...c, attachment: Object.fromEntries(Object.entries(c.attachment).filter(([k]) => k !== 'data')) })) };
 }

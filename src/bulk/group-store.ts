@@ -1,15 +1,15 @@
 /**
- * Where bulk-export cohorts (FHIR Group resources) are kept: one JSON file per group under
- * `DATA_DIR/groups/<practice>/`, owner-only (directories 0700, files 0600), written
- * atomically (a temporary file renamed into place), so a crash never leaves half a group and
- * a restart finds every group again. Members are stored as this server's Patient ids only
- * (sealed, opaque): no chart number, name or other identifier is written.
+ * Where bulk-export cohorts (FHIR Group resources) are kept. Groups written through the API
+ * live in a backend — one owner-only file per group under `DATA_DIR` (group-files.ts), or,
+ * with `REDIS_URL`, in Redis shared by every replica (group-redis.ts) — and groups declared
+ * in `BULK_GROUPS_FILE` sit in front of it, read-only. Members are stored as this server's
+ * Patient ids only (sealed, opaque): no chart number, name or other identifier is written.
  *
+ * Writes are conditional on the version the writer read (`expected`), atomically in each
+ * backend: two concurrent updates of one group cannot both win, and `If-Match` is honoured.
  * Bounded: at most MAX_GROUPS_PER_PRACTICE groups per practice.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { z } from 'zod';
 
 export const MAX_GROUPS_PER_PRACTICE = 1_000;
@@ -97,15 +97,38 @@ export class GroupStoreFull extends Error {
   }
 }
 
-/** A practice id as a folder name: only what config allows for practices (letters, digits, '-'). */
-const SAFE = /^[A-Za-z0-9-]{1,64}$/;
+/** The stored version was not the one the writer expected (someone else wrote it meanwhile, or If-Match named another). */
+export class GroupChanged extends Error {
+  constructor() {
+    super('group changed');
+    this.name = 'GroupChanged';
+  }
+}
+
+/** Where written groups live. */
+export interface GroupBackend {
+  get(practiceId: string, id: string): Promise<StoredGroup | undefined>;
+  list(practiceId: string): Promise<StoredGroup[]>;
+  /**
+   * Writes the group if the stored version is `expected` (0: no such group yet); throws
+   * GroupChanged when it is not, GroupStoreFull when a new group would pass the bound.
+   */
+  put(practiceId: string, group: StoredGroup, expected: number): Promise<void>;
+  /** Deletes it (if at version `expected`, when given): false when there is none; GroupChanged on another version. */
+  delete(practiceId: string, id: string, expected?: number): Promise<boolean>;
+  close?(): Promise<void>;
+}
+
+export const GROUP_ID = /^[A-Za-z0-9_-]{1,64}$/;
+/** Practice ids as config allows them (letters, digits, '-'): safe as folder names and key parts. */
+export const PRACTICE_ID = /^[A-Za-z0-9-]{1,64}$/;
 
 export class GroupStore {
   readonly #declared: ReadonlyMap<string, StoredGroup>;
 
   /** `declared`: groups from BULK_GROUPS_FILE, each with its practice (read-only). */
   constructor(
-    private readonly dir: string,
+    private readonly backend: GroupBackend,
     declared: readonly (StoredGroup & { practice?: string })[] = [],
   ) {
     this.#declared = new Map(declared.map((g) => [`${g.practice ?? ''}/${g.id}`, g]));
@@ -119,58 +142,30 @@ export class GroupStore {
   async get(practiceId: string, id: string): Promise<StoredGroup | undefined> {
     const declared = this.#declared.get(`${practiceId}/${id}`);
     if (declared) return declared;
-    const file = this.#file(practiceId, id);
-    if (!file) return undefined;
-    try {
-      const parsed = StoredGroupSchema.safeParse(JSON.parse(await readFile(file, 'utf8')));
-      return parsed.success && parsed.data.id === id ? parsed.data : undefined;
-    } catch {
-      return undefined;
-    }
+    return PRACTICE_ID.test(practiceId) && GROUP_ID.test(id) ? this.backend.get(practiceId, id) : undefined;
   }
 
   async list(practiceId: string): Promise<StoredGroup[]> {
     const declared = [...this.#declared.entries()].filter(([k]) => k.startsWith(`${practiceId}/`)).map(([, g]) => g);
-    const folder = this.#folder(practiceId);
-    if (!folder) return declared;
-    let names: string[];
-    try {
-      names = await readdir(folder);
-    } catch {
-      return declared;
-    }
-    const ids = names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -'.json'.length));
-    const groups = await Promise.all(ids.map((id) => this.get(practiceId, id)));
-    return [...declared, ...groups.filter((g): g is StoredGroup => g !== undefined && !g.declared)];
+    if (!PRACTICE_ID.test(practiceId)) return declared;
+    const written = await this.backend.list(practiceId);
+    return [...declared, ...written.filter((g) => !this.#declared.has(`${practiceId}/${g.id}`))];
   }
 
-  /** Writes the group (new or replacing); throws GroupStoreFull when a new one would pass the bound. */
-  async put(practiceId: string, group: StoredGroup, isNew: boolean): Promise<void> {
+  /** Writes the group if the stored version is `expected` (0: new); see GroupBackend.put. */
+  async put(practiceId: string, group: StoredGroup, expected: number): Promise<void> {
     if (this.#declared.has(`${practiceId}/${group.id}`)) throw new GroupReadOnly();
-    const folder = this.#folder(practiceId);
-    const file = this.#file(practiceId, group.id);
-    if (!folder || !file) throw new Error('invalid practice or group id');
-    await mkdir(folder, { recursive: true, mode: 0o700 });
-    if (isNew && (await readdir(folder)).filter((n) => n.endsWith('.json')).length >= MAX_GROUPS_PER_PRACTICE) throw new GroupStoreFull();
-    const temporary = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-    await writeFile(temporary, JSON.stringify(group), { mode: 0o600 });
-    await rename(temporary, file);
+    if (!PRACTICE_ID.test(practiceId) || !GROUP_ID.test(group.id)) throw new Error('invalid practice or group id');
+    await this.backend.put(practiceId, group, expected);
   }
 
-  async delete(practiceId: string, id: string): Promise<boolean> {
+  async delete(practiceId: string, id: string, expected?: number): Promise<boolean> {
     if (this.#declared.has(`${practiceId}/${id}`)) throw new GroupReadOnly();
-    const file = this.#file(practiceId, id);
-    if (!file || !(await this.get(practiceId, id))) return false;
-    await rm(file, { force: true });
-    return true;
+    if (!PRACTICE_ID.test(practiceId) || !GROUP_ID.test(id)) return false;
+    return this.backend.delete(practiceId, id, expected);
   }
 
-  #folder(practiceId: string): string | undefined {
-    return SAFE.test(practiceId) ? join(this.dir, 'groups', practiceId) : undefined;
-  }
-
-  #file(practiceId: string, id: string): string | undefined {
-    const folder = this.#folder(practiceId);
-    return folder && /^[A-Za-z0-9_-]{1,64}$/.test(id) ? join(folder, `${id}.json`) : undefined;
+  close(): Promise<void> {
+    return this.backend.close?.() ?? Promise.resolve();
   }
 }

@@ -106,7 +106,8 @@ function resourceEntry(m: CapabilityResource, baseUrl: string): CapabilityStatem
     supportedProfile: [m.profile],
     documentation: m.documentation,
     interaction: m.interactions.map((code) => ({ code })),
-    versioning: m.interactions.includes('update') ? 'versioned' : 'no-version',
+    // Updates and deletes honour If-Match (version-aware updates).
+    versioning: m.interactions.includes('update') ? 'versioned-update' : 'no-version',
     readHistory: false,
     updateCreate: false,
     conditionalCreate: false,

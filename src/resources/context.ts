@@ -9,7 +9,7 @@ import type { MappingContext } from '../mapping/functions.ts';
 import type { CallContext } from '../source/call.ts';
 import type { EhrSource } from '../source/ehr-source.ts';
 import type { AuthorizationServer } from '../auth/authorization-server.ts';
-import type { DoorConfig } from '../auth/doors.ts';
+import type { DoorConfig, DoorName } from '../auth/doors.ts';
 import type { MemoryBudget, Reservation } from '../source/memory-budget.ts';
 import type { GroupStore } from '../bulk/group-store.ts';
 import type { BulkExport } from '../bulk/export-routes.ts';
@@ -43,6 +43,8 @@ export interface RequestContext {
   baseUrl: string;
   /** Who is asking (the door's caller key), for keying shared caches (never a token). */
   callerKey: string;
+  /** The door the caller passed (absent for the service's own work, e.g. a bulk export job). */
+  door?: DoorName;
   /** Work already started in this request, by key, so no upstream read is repeated. */
   memo: Map<string, Promise<unknown>>;
   /** This request's share of the document memory budget, once it holds any (request-memory.ts). */

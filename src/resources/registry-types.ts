@@ -90,9 +90,9 @@ export interface ResourceModule {
   /** Present exactly when `interactions` include create: `body` is the parsed JSON the client sent. */
   create?(ctx: RequestContext, body: unknown): Promise<WriteResult>;
   /** Present exactly when `interactions` include update. */
-  update?(ctx: RequestContext, id: string, body: unknown): Promise<WriteResult>;
+  update?(ctx: RequestContext, id: string, body: unknown, ifMatch?: number): Promise<WriteResult>;
   /** Present exactly when `interactions` include delete. */
-  delete?(ctx: RequestContext, id: string): Promise<void>;
+  delete?(ctx: RequestContext, id: string, ifMatch?: number): Promise<void>;
   /** `view` lets a module skip work for elements that will be left out. */
   read(ctx: RequestContext, id: string, view: ResourceView): Promise<FhirResource>;
   /** Present exactly when `interactions` include search-type. */

@@ -120,12 +120,12 @@ function addResourceRoutes(api: Hono<AppEnv>, m: ResourceModule, services: Servi
     api.post(`/${m.type}`, (c) => write(c, m, services, 'create', async (ctx) => create(ctx, await resourceBody(c, m.type))));
   }
   if (m.interactions.includes('update') && update) {
-    api.put(`/${m.type}/:id`, (c) => write(c, m, services, 'update', async (ctx) => update(ctx, c.req.param('id'), await resourceBody(c, m.type))));
+    api.put(`/${m.type}/:id`, (c) => write(c, m, services, 'update', async (ctx) => update(ctx, c.req.param('id'), await resourceBody(c, m.type), ifMatch(c))));
   }
   if (m.interactions.includes('delete') && remove) {
     api.delete(`/${m.type}/:id`, async (c) => {
       const ctx = await writeContext(c, m, services, 'delete');
-      await remove(ctx, c.req.param('id'));
+      await remove(ctx, c.req.param('id'), ifMatch(c));
       auditLine(c, 'delete', m.type, { resourceType: m.type, id: c.req.param('id') });
       return c.body(null, 204);
     });
@@ -174,6 +174,18 @@ function assertSystemOnly(ctx: RequestContext, m: ResourceModule, interaction: S
   }
 }
 
+/**
+ * The version an update or delete is conditional on (`If-Match: W/"3"`, FHIR's version-aware
+ * update): undefined without the header (or with `*`: any version).
+ */
+function ifMatch(c: Context<AppEnv>): number | undefined {
+  const header = c.req.header('if-match')?.trim();
+  if (header === undefined || header === '*') return undefined;
+  const m = /^(?:W\/)?"(\d{1,9})"$/.exec(header);
+  if (!m) throw badRequest('If-Match must be the ETag of a version, e.g. W/"3"');
+  return Number(m[1]);
+}
+
 /** The JSON resource a create or update sends (size already limited as it arrived). */
 async function resourceBody(c: Context<AppEnv>, type: string): Promise<unknown> {
   const mediaType = (c.req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
@@ -210,7 +222,9 @@ async function read(c: Context<AppEnv>, m: ResourceModule, services: Services): 
   const resource = await m.read(ctx, id, view);
   if (confine(compartments, [resource], patient).length === 0) throw outsideCompartment();
   auditLine(c, 'read', m.type, resource);
-  return fhirJson(c, applyView(resource, view, m.view));
+  // A versioned resource's version as its ETag: what a client sends back in If-Match.
+  const version = resource.meta?.versionId;
+  return fhirJson(c, applyView(resource, view, m.view), 200, version !== undefined ? { etag: `W/"${version}"` } : {});
 }
 
 async function search(

@@ -22,6 +22,7 @@ export async function requestContext(c: Context<AppEnv>, services: Services): Pr
     memo: new Map<string, Promise<unknown>>(),
     call: { practiceId: base.practiceId, credential: caller.credential, callerKey: caller.key, signal: c.req.raw.signal },
     callerKey: caller.key,
+    door: caller.door,
     ...(caller.grant ? { grant: caller.grant } : {}),
   };
   // Listings read for this request count in its room until its response is built.

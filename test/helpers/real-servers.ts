@@ -50,19 +50,22 @@ export interface RealRedis {
   url: string;
   /** Stops the server (a Redis outage). */
   stop(): Promise<void>;
-  /** Starts it again on the same port, empty. */
+  /** Starts it again on the same port, with what it had persisted. */
   start(): Promise<void>;
   close(): Promise<void>;
 }
 
-/** redis-server on a free loopback port, nothing persisted. */
+/**
+ * redis-server on a free loopback port, as the manifests run it: an append-only file (groups
+ * are durable) in a folder of its own, no snapshots, never evicting.
+ */
 export async function startRedis(): Promise<RealRedis> {
   const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'redis-'));
   let child: ChildProcess | undefined;
   const start = async () => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'], {
-      stdio: 'ignore',
-    });
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--maxmemory-policy', 'noeviction', '--protected-mode', 'yes'];
+    child = spawn('redis-server', args, { stdio: 'ignore' });
     child.once('error', () => undefined);
     await listening(port);
   };

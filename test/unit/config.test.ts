@@ -66,7 +66,7 @@ describe('loadConfig', () => {
       workers: 1,
       tokenKeysAccepted: [],
       dataDir: join(tmpdir(), 'nextech-fhir-facade'),
-      bulk: { share: 0.5, resourcesPerFile: 10_000, retentionMs: 24 * 3_600_000, key: SANDBOX_RESOURCE_ID_KEY },
+      bulk: { share: 0.5, concurrency: 2, resourcesPerFile: 10_000, retentionMs: 24 * 3_600_000, key: SANDBOX_RESOURCE_ID_KEY, attachments: 'inline' },
     });
   });
 
@@ -103,6 +103,8 @@ describe('loadConfig', () => {
       WORKERS: '2',
       DATA_DIR: '/var/lib/nextech-fhir',
       BULK_EXPORT_SHARE: '0.25',
+      BULK_EXPORT_CONCURRENCY: '4',
+      BULK_EXPORT_ATTACHMENTS: 'binary',
       BULK_EXPORT_FILE_RESOURCES: '500',
       BULK_EXPORT_RETENTION_HOURS: '48',
       BULK_EXPORT_KEY: 'bulk export key of at least 32 characters',
@@ -153,7 +155,7 @@ describe('loadConfig', () => {
       replicas: 3,
       workers: 2,
       dataDir: '/var/lib/nextech-fhir',
-      bulk: { share: 0.25, resourcesPerFile: 500, retentionMs: 48 * 3_600_000, key: 'bulk export key of at least 32 characters' },
+      bulk: { share: 0.25, concurrency: 4, resourcesPerFile: 500, retentionMs: 48 * 3_600_000, key: 'bulk export key of at least 32 characters', attachments: 'binary' },
       anonymous: false,
       resourceIdKey: ID_KEY,
       nextechOAuth: {

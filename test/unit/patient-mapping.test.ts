@@ -8,6 +8,7 @@
 // vitest runs this under TZ=America/New_York, and the cases run again under zones east and
 // west of UTC, so a birthDate shifted by the machine's zone shows up as a wrong day.
 import { GroupStore } from '../../src/bulk/group-store.ts';
+import { FileGroups } from '../../src/bulk/group-files.ts';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -56,7 +57,7 @@ function requestContext(c: Case): RequestContext {
       ids: createResourceIds(config.resourceIdKey),
       doors: { passthrough: false, anonymous: false, supportedTypes: [] },
       // Never touched: mapping stores nothing.
-      groups: new GroupStore('/nonexistent'),
+      groups: new GroupStore(new FileGroups('/nonexistent')),
       now: () => 0,
     },
     call: { practiceId: c.context.practiceId, credential: { kind: 'managed' }, callerKey: 'test' },

@@ -14,7 +14,8 @@
 import type { Group, OperationOutcomeIssue } from 'fhir/r4';
 import { z } from 'zod';
 import { badRequest, FhirError, notFound, outcome } from '../../fhir/outcome.ts';
-import { GroupReadOnly, GroupStore, GroupStoreFull, type DeclaredMember, type StoredGroup } from '../../bulk/group-store.ts';
+import { GroupChanged, GroupReadOnly, GroupStore, GroupStoreFull, type DeclaredMember, type StoredGroup } from '../../bulk/group-store.ts';
+import { GroupStoreUnavailable } from '../../bulk/group-redis.ts';
 import { matchesAll } from '../../fhir/search/match.ts';
 import type { SearchParamDef } from '../../fhir/search/types.ts';
 import { mappingContext, practiceIds, type RequestContext } from '../context.ts';
@@ -158,13 +159,40 @@ async function write(ctx: RequestContext, id: string, body: unknown, existing: S
     lastUpdated: new Date(ctx.services.now()).toISOString(),
   };
   try {
-    await store(ctx).put(ctx.call.practiceId, group, existing === undefined);
+    await store(ctx).put(ctx.call.practiceId, group, existing?.versionId ?? 0);
   } catch (err) {
-    if (err instanceof GroupReadOnly) throw readOnly();
     if (err instanceof GroupStoreFull) throw new FhirError(507, outcome('error', 'too-costly', 'This practice holds as many groups as it may; delete some first'));
-    throw err;
+    throw storeFailure(err);
   }
   return { resource: toFhir(group, chartSystemOf(ctx)), created: existing === undefined };
+}
+
+/** The answer to a store's refusal that every interaction shares. */
+function storeFailure(err: unknown): unknown {
+  if (err instanceof GroupReadOnly) return readOnly();
+  // Written by someone else between this request's read and its write.
+  if (err instanceof GroupChanged) return new FhirError(409, outcome('error', 'conflict', 'The Group changed while it was being written; read it again and retry'));
+  if (err instanceof GroupStoreUnavailable) return new FhirError(503, outcome('error', 'transient', 'Groups are unavailable for a moment; retry shortly'), { 'Retry-After': '5' });
+  return err;
+}
+
+/** An update or delete conditional on a version (If-Match) that is not the current one: 412. */
+function assertVersion(existing: StoredGroup, ifMatch: number | undefined): void {
+  if (ifMatch !== undefined && ifMatch !== existing.versionId) {
+    throw new FhirError(412, outcome('error', 'conflict', `If-Match names version ${ifMatch}; the Group is at version ${existing.versionId}`));
+  }
+}
+
+/** The practice's group, or 404; a store that cannot answer is a 503. */
+export async function storedGroup(ctx: RequestContext, id: string): Promise<StoredGroup> {
+  let g: StoredGroup | undefined;
+  try {
+    g = await store(ctx).get(ctx.call.practiceId, id);
+  } catch (err) {
+    throw storeFailure(err);
+  }
+  if (!g) throw notFound('Group');
+  return g;
 }
 
 const chartSystemOf = (ctx: RequestContext) => mappingContext(ctx).values.chartNumberSystem;
@@ -179,6 +207,21 @@ export async function resolveDeclared(ctx: RequestContext, declared: readonly De
     ctx,
     declared.map((m) => ({ entity: 'patient' in m ? { reference: `Patient/${m.patient}` } : { identifier: { value: m.chartNumber } } })),
   );
+}
+
+/**
+ * Checks that Nextech lets the caller see every member (one upstream call each, with the
+ * caller's own credential): a 403 saying how many it may not see — never which.
+ */
+export async function assertMembersVisible(ctx: RequestContext, members: readonly string[]): Promise<void> {
+  try {
+    await resolveMembers(ctx, members.map((id) => ({ entity: { reference: `Patient/${id}` } })));
+  } catch (err) {
+    if (err instanceof FhirError && (err.status === 422 || err.status === 403 || err.status === 404)) {
+      throw new FhirError(403, outcome('error', 'forbidden', 'Nextech does not let the signed-in user see every patient of this group'));
+    }
+    throw err;
+  }
 }
 
 const groupSearchParams: readonly SearchParamDef[] = [
@@ -210,30 +253,34 @@ export const groupModule: ResourceModule = {
   // Σ elements of R4 Group; type and actual are mandatory.
   view: { mandatory: new Set(['type', 'actual']), summary: new Set(['identifier', 'active', 'type', 'actual', 'code', 'name', 'quantity', 'managingEntity']) },
   systemOnly: true,
-  read: async (ctx, id) => {
-    const g = await store(ctx).get(ctx.call.practiceId, id);
-    if (!g) throw notFound('Group');
-    return toFhir(g, chartSystemOf(ctx));
-  },
+  read: async (ctx, id) => toFhir(await storedGroup(ctx, id), chartSystemOf(ctx)),
   search: async (ctx, req) => {
     const now = ctx.services.now();
-    const all = (await store(ctx).list(ctx.call.practiceId)).map((g) => toFhir(g, chartSystemOf(ctx)));
+    const groups = await store(ctx)
+      .list(ctx.call.practiceId)
+      .catch((err: unknown) => {
+        throw storeFailure(err);
+      });
+    const all = groups.map((g) => toFhir(g, chartSystemOf(ctx)));
     const matches = all.filter((g) => matchesAll(g, req.params, now)).sort((a, b) => (a.id ?? '').localeCompare(b.id ?? ''));
     return { matches };
   },
   create: (ctx, body) => write(ctx, GroupStore.newId(), body, undefined),
-  update: async (ctx, id, body) => {
-    const existing = await store(ctx).get(ctx.call.practiceId, id);
+  update: async (ctx, id, body, ifMatch) => {
     // No update-as-create: ids are the server's (CapabilityStatement updateCreate false).
-    if (!existing) throw notFound('Group');
+    const existing = await storedGroup(ctx, id);
     if (existing.declared) throw readOnly();
+    assertVersion(existing, ifMatch);
     return write(ctx, id, body, existing);
   },
-  delete: async (ctx, id) => {
+  delete: async (ctx, id, ifMatch) => {
+    const existing = await storedGroup(ctx, id);
+    if (existing.declared) throw readOnly();
+    assertVersion(existing, ifMatch);
     try {
-      if (!(await store(ctx).delete(ctx.call.practiceId, id))) throw notFound('Group');
+      if (!(await store(ctx).delete(ctx.call.practiceId, id, ifMatch))) throw notFound('Group');
     } catch (err) {
-      throw err instanceof GroupReadOnly ? readOnly() : err;
+      throw storeFailure(err);
     }
   },
 };
