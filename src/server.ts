@@ -119,11 +119,12 @@ function drain(server: HttpServer, graceMs: number): Promise<void> {
  * files before are moved there), else files under DATA_DIR.
  */
 async function groupBackend(config: Readonly<Config>, logger: Logger): Promise<GroupBackend> {
-  const files = new FileGroups(config.dataDir);
+  const files = new FileGroups({ dir: config.dataDir, resourceIdKey: config.resourceIdKey });
   if (!config.redis) return files;
   const redis = new RedisGroups({ url: config.redis.url, prefix: config.redis.prefix, resourceIdKey: config.resourceIdKey });
+  // Without an offline queue, commands before the first connection would fail: wait for it (briefly).
   // Redis away at start: the files stay where they are, to be moved at the next start.
-  const moved = await redis.adopt(files).catch(() => 0);
+  const moved = (await redis.ready()) ? await redis.adopt(files).catch(() => 0) : 0;
   if (moved > 0) logger.info({ groups: moved }, 'groups moved from DATA_DIR to Redis');
   return redis;
 }
@@ -242,7 +243,7 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
     concurrency: runtimeConfig.bulk.concurrency,
     retentionMs: runtimeConfig.bulk.retentionMs,
   });
-  services.bulk = { jobs, runner, fileKey };
+  services.bulk = { jobs, runner, fileKey, store: sharedState.store };
   await runner.resumeAll();
   const sweep = setInterval(() => void runner.resumeAll().catch(() => undefined), 10 * 60_000);
   sweep.unref();

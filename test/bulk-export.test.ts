@@ -88,6 +88,21 @@ async function lines(url: string, t: string): Promise<FhirResource[]> {
   return text.trimEnd().split('\n').map((l) => JSON.parse(l) as FhirResource);
 }
 
+/** A second runner over a service's jobs and shared store, as another replica has. */
+function replicaRunner(s: TestService): ExportRunner {
+  const bulk = s.running.services.bulk!;
+  return new ExportRunner({
+    services: s.running.services,
+    jobs: bulk.jobs,
+    store: s.running.sharedStore,
+    fileKey: bulk.fileKey,
+    logger: createLogger('silent'),
+    callsPerSecond: 20,
+    concurrency: 2,
+    retentionMs: 60_000,
+  });
+}
+
 beforeAll(async () => {
   keys = await clientKeyPair('ES384');
   other = await clientKeyPair('ES384');
@@ -123,7 +138,7 @@ describe('Group $export', () => {
     })();
     expect(interactive.length).toBeGreaterThan(0);
     expect(interactive.every((s) => s === 200)).toBe(true);
-    expect(progress.some((p) => /^\d+ of 50 patients$/.test(p))).toBe(true);
+    expect(progress.some((p) => /^\d{1,3}% \(\d+ of 50 patients\)$/.test(p))).toBe(true);
     expect(manifest).toMatchObject({ requiresAccessToken: true, request: `${svc.fhir}/Group/${id}/$export?_outputFormat=application%2Ffhir%2Bndjson`, error: [] });
     expect(Date.parse(manifest.transactionTime)).toBeLessThanOrEqual(Date.now());
     // The job's end is logged with its counts and the upstream calls it spent, never patient data.
@@ -287,7 +302,7 @@ describe('Group $export across a restart', () => {
     const statusUrl = await kickOff(first, t1, id, '?_type=Patient,Encounter');
     for (;;) {
       const res = await fetch(statusUrl, { headers: auth(t1) });
-      const m = /^(\d+) of/.exec(res.headers.get('x-progress') ?? '');
+      const m = /\((\d+) of/.exec(res.headers.get('x-progress') ?? '');
       if (Number(m?.[1] ?? 0) >= 2) break;
       expect(res.status).toBe(202);
       await new Promise((r) => setTimeout(r, 200));
@@ -351,17 +366,7 @@ describe('Group $export run once', () => {
       const jobId = statusUrl.slice(statusUrl.lastIndexOf('/') + 1);
       const bulk = s.running.services.bulk!;
       // A second runner over the same jobs and the same shared store, as another replica has.
-      const twinOptions = {
-        services: s.running.services,
-        jobs: bulk.jobs,
-        store: s.running.sharedStore,
-        fileKey: bulk.fileKey,
-        logger: createLogger('silent'),
-        callsPerSecond: 20,
-        concurrency: 2,
-        retentionMs: 60_000,
-      };
-      const twin = new ExportRunner(twinOptions);
+      const twin = replicaRunner(s);
       const job = await bulk.jobs.get('1001', jobId);
       twin.start(job!);
       await new Promise((r) => setTimeout(r, 300));
@@ -375,7 +380,7 @@ describe('Group $export run once', () => {
       const exported = (await Promise.all(manifest.output.map((o) => lines(o.url, t)))).flat();
       expect(exported.map((p) => p.id).sort()).toEqual([...patients].sort());
       // A runner handed the job as it was queued (unstarted) reads its state first: done, it is left alone.
-      const late = new ExportRunner({ ...twinOptions, logger: createLogger('silent') });
+      const late = replicaRunner(s);
       late.start(job!);
       await new Promise((r) => setTimeout(r, 500));
       expect((await finished(statusUrl, t)).manifest).toEqual(manifest);
@@ -386,6 +391,33 @@ describe('Group $export run once', () => {
       await s.close();
     }
   }, 90_000);
+});
+
+describe('Group $export cancelled at another replica', () => {
+  it('stops the runner holding the job, which writes nothing more and never brings the job back', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'facade-bulk-cancel-'));
+    const s = await startTestService({ ...env, DATA_DIR: dataDir, BULK_EXPORT_SHARE: '0.1' });
+    try {
+      const t = await token(s);
+      const { id } = await groupOf(s, t, 8);
+      const statusUrl = await kickOff(s, t, id, '?_type=Patient,Encounter');
+      const jobId = statusUrl.slice(statusUrl.lastIndexOf('/') + 1);
+      const bulk = s.running.services.bulk!;
+      await new Promise((r) => setTimeout(r, 600));
+      expect(bulk.runner.running).toBe(1);
+      // Another replica's runner (same shared store and volume) takes the DELETE.
+      const other = replicaRunner(s);
+      await other.cancel((await bulk.jobs.get('1001', jobId))!);
+      for (let i = 0; i < 100 && bulk.runner.running > 0; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(bulk.runner.running).toBe(0);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(readdirSync(join(dataDir, 'exports', '1001'))).toEqual([]);
+      await expectOutcome(statusUrl, 404, { headers: auth(t) });
+      other.close();
+    } finally {
+      await s.close();
+    }
+  }, 60_000);
 });
 
 describe('Group $export with BULK_EXPORT_ATTACHMENTS=binary', () => {
@@ -423,8 +455,8 @@ describe('Group $export with BULK_EXPORT_ATTACHMENTS=binary', () => {
   }, 90_000);
 });
 
-describe('Group $export limits per client', () => {
-  it('keeps at most 20 exports per client: the next is refused (429) until one is deleted', async () => {
+describe('Group $export limits per caller', () => {
+  it('keeps at most 20 exports per client: the next kick-off deletes the oldest finished one, never refused for it', async () => {
     const s = await startTestService(env);
     try {
       const t = await token(s);
@@ -434,18 +466,38 @@ describe('Group $export limits per client', () => {
         urls.push(await kickOff(s, t, g.id, '?_type=Patient'));
         await finished(urls[i] ?? '', t);
       }
-      const refused = await expectOutcome(`${s.fhir}/Group/${g.id}/$export?_type=Patient`, 429, { headers: { ...auth(t), prefer: 'respond-async' } });
-      expect(refused.issue.diagnostics).toContain('DELETE the status URLs');
-      // Another client is not held back by this one.
-      const other = await token(s, 'other');
-      const og = await groupOf(s, other, 1);
-      await kickOff(s, other, og.id, '?_type=Patient');
-      expect((await fetch(urls[0] ?? '', { method: 'DELETE', headers: auth(t) })).status).toBe(202);
-      await kickOff(s, t, g.id, '?_type=Patient');
+      const dir = join(s.running.config.dataDir, 'exports', '1001');
+      expect(readdirSync(dir)).toHaveLength(20);
+      // The 21st is accepted; the oldest is gone (its status 404), and the folder count holds.
+      const next = await kickOff(s, t, g.id, '?_type=Patient');
+      await expectOutcome(urls[0] ?? '', 404, { headers: auth(t) });
+      expect((await fetch(urls[1] ?? '', { headers: auth(t) })).status).toBe(200);
+      await finished(next, t);
+      expect(readdirSync(dir)).toHaveLength(20);
     } finally {
       await s.close();
     }
   }, 90_000);
+
+  it('starts one kick-off per caller at a time, so parallel kick-offs cannot pass the count together', async () => {
+    const s = await startTestService({ ...env, BULK_EXPORT_SHARE: '0.05' });
+    try {
+      const t = await token(s);
+      const g = await groupOf(s, t, 3);
+      const answers = await Promise.all(
+        Array.from({ length: 12 }, () => fetch(`${s.fhir}/Group/${g.id}/$export?_type=Patient`, { headers: { ...auth(t), prefer: 'respond-async' } })),
+      );
+      const statuses = answers.map((r) => r.status);
+      expect(statuses.filter((x) => x === 202).length).toBeLessThanOrEqual(3);
+      expect(statuses.every((x) => x === 202 || x === 429)).toBe(true);
+      for (const r of answers.filter((x) => x.status === 429)) expect(r.headers.get('retry-after')).toMatch(/^\d+$/);
+      const unfinished = (await s.running.services.bulk!.jobs.list('1001')).filter((j) => j.status === 'running');
+      expect(unfinished.length).toBeLessThanOrEqual(3);
+      for (const r of answers.filter((x) => x.status === 202)) await fetch(r.headers.get('content-location') ?? '', { method: 'DELETE', headers: auth(t) });
+    } finally {
+      await s.close();
+    }
+  }, 60_000);
 });
 
 describe('Group $export queue', () => {
@@ -460,8 +512,8 @@ describe('Group $export queue', () => {
       const a2 = await kickOff(s, ta, ga.id, '?_type=Patient');
       const b1 = await kickOff(s, tb, gb.id, '?_type=Patient');
       const progress = async (url: string, t: string) => (await fetch(url, { headers: auth(t) })).headers.get('x-progress');
-      expect(await progress(a2, ta)).toBe('queued (0 ahead)');
-      expect(await progress(b1, tb)).toBe('queued (1 ahead)');
+      expect(await progress(a2, ta)).toBe('queued');
+      expect(await progress(b1, tb)).toBe('queued');
       const metrics = await (await fetch(`${s.origin}/metrics`)).text();
       expect(metrics).toMatch(/^bulk_export_jobs_running 1$/m);
       expect(metrics).toMatch(/^bulk_export_jobs_queued 2$/m);
@@ -511,20 +563,28 @@ describe('Group $export with a person\'s SMART token', () => {
     s = await startTestService({ ...env, ...SMART_ENV, BACKEND_CLIENTS: env.BACKEND_CLIENTS ?? '' });
   });
   afterAll(() => s.close());
+  const apiCalls = (from: number) => s.sandbox.calls.slice(from).filter((c) => c.path.startsWith('/ehr/api/'));
 
-  it('exports for user scopes covering every type once Nextech confirms, with the person\'s own sign-in, every member; the job is that sign-in\'s only', async () => {
+  it('runs with the person\'s own Nextech sign-in (user scopes), and the job is that sign-in\'s only', async () => {
     const hie = await token(s);
     const g = await groupOf(s, hie, 3, 40);
     const { token: user } = await launch(s, 'openid fhirUser user/*.rs offline_access');
+    // What the person's own API requests send Nextech.
     const before = s.sandbox.calls.length;
+    expect((await fetch(`${s.fhir}/Patient/${g.patients[0] ?? ''}`, { headers: auth(user.access_token) })).status).toBe(200);
+    const personal = new Set(apiCalls(before).map((c) => c.credential));
+    expect(personal.size).toBe(1);
+    const started = s.sandbox.calls.length;
     const statusUrl = await kickOff(s, user.access_token, g.id, '?_type=Patient,Encounter');
-    // Each member was checked with the person's own Nextech sign-in, not the service's credential.
-    const atKickOff = s.sandbox.calls.slice(before).filter((c) => c.path.startsWith('/ehr/api/'));
-    expect(atKickOff.length).toBeGreaterThanOrEqual(3);
     const { manifest } = await finished(statusUrl, user.access_token);
-    const byRunner = s.sandbox.calls.slice(before + atKickOff.length).filter((c) => c.path.startsWith('/ehr/api/'));
-    const personal = new Set(atKickOff.map((c) => c.credential));
-    expect(byRunner.some((c) => personal.has(c.credential))).toBe(false);
+    // Ended, the job's state keeps no Nextech token of the person's.
+    const ended = await s.running.services.bulk!.jobs.get('1001', statusUrl.slice(statusUrl.lastIndexOf('/') + 1));
+    expect(ended?.person).toBeDefined();
+    expect(ended?.person?.nextechToken).toBeUndefined();
+    // Every call of the job carried the person's credential, none the service's.
+    const byJob = apiCalls(started);
+    expect(byJob.length).toBeGreaterThanOrEqual(6);
+    expect(byJob.every((c) => personal.has(c.credential))).toBe(true);
     const exported = (await Promise.all(manifest.output.filter((o) => o.type === 'Patient').map((o) => lines(o.url, user.access_token)))).flat();
     expect(exported.map((p) => p.id).sort()).toEqual([...g.patients].sort());
     // Nobody else sees it: not the Backend Services client whose group it is, not another sign-in of the same app.
@@ -533,49 +593,75 @@ describe('Group $export with a person\'s SMART token', () => {
     await expectOutcome(statusUrl, 404, { headers: auth(someoneElse.access_token) });
     await expectOutcome(manifest.output[0]?.url ?? '', 404, { headers: auth(someoneElse.access_token) });
     // The same sign-in, its token narrowed on refresh: still its job, but no longer the Encounter file.
-    const narrowed = await tokenCall(s, { grant_type: 'refresh_token', refresh_token: user.refresh_token ?? '', client_id: APP.clientId, scope: 'user/Patient.rs' });
+    const narrowed = await tokenCall(s, { grant_type: 'refresh_token', refresh_token: user.refresh_token ?? '', client_id: APP.clientId, scope: 'user/Patient.rs user/Group.rs' });
     expect(narrowed.status).toBe(200);
     const patientOnly = ((await narrowed.json()) as { access_token: string }).access_token;
     expect((await fetch(statusUrl, { headers: auth(patientOnly) })).status).toBe(200);
-    const encounterFile = manifest.output.find((o) => o.type === 'Encounter')?.url ?? '';
-    await expectOutcome(encounterFile, 403, { headers: auth(patientOnly) });
+    await expectOutcome(manifest.output.find((o) => o.type === 'Encounter')?.url ?? '', 403, { headers: auth(patientOnly) });
     // Scopes must cover every exported type.
     await expectOutcome(`${s.fhir}/Group/${g.id}/$export?_type=Patient,DocumentReference`, 403, { headers: { ...auth(patientOnly), prefer: 'respond-async' } });
   }, 120_000);
 
-  it('with patient scopes, exports only a group of the patient in context', async () => {
+  it('refuses patient scopes and user tokens without user/Group.rs', async () => {
     const hie = await token(s);
+    const g = await groupOf(s, hie, 1, 45);
     const { token: app } = await launch(s, 'launch/patient patient/*.rs');
-    const patient = app.patient ?? '';
-    expect(patient).not.toBe('');
-    const write = (members: string[]) =>
-      fhirFetch<Group>(`${s.fhir}/Group`, {
-        method: 'POST',
-        headers: { ...auth(hie), 'content-type': 'application/fhir+json' },
-        body: JSON.stringify({ resourceType: 'Group', type: 'person', actual: true, member: members.map((id) => ({ entity: { reference: `Patient/${id}` } })) }),
-      });
-    const other = (await groupOf(s, hie, 1, 45)).patients[0] ?? '';
-    const mixed = (await write([patient, other])).body.id ?? '';
-    await expectOutcome(`${s.fhir}/Group/${mixed}/$export`, 403, { headers: { ...auth(app.access_token), prefer: 'respond-async' } });
-    const own = (await write([patient])).body.id ?? '';
-    const { manifest } = await finished(await kickOff(s, app.access_token, own, '?_type=Patient,Encounter'), app.access_token);
-    const exported = (await Promise.all(manifest.output.map((o) => lines(o.url, app.access_token)))).flat();
-    expect(exported.filter((r) => r.resourceType === 'Patient').map((r) => r.id)).toEqual([patient]);
-    for (const e of exported.filter((r) => r.resourceType === 'Encounter') as { subject?: { reference?: string } }[]) expect(e.subject?.reference).toBe(`Patient/${patient}`);
-  }, 120_000);
+    await expectOutcome(`${s.fhir}/Group/${g.id}/$export?_type=Patient`, 403, { headers: { ...auth(app.access_token), prefer: 'respond-async' } });
+    const { token: noGroup } = await launch(s, 'user/Patient.rs user/Encounter.rs');
+    await expectOutcome(`${s.fhir}/Group/${g.id}/$export?_type=Patient`, 403, { headers: { ...auth(noGroup.access_token), prefer: 'respond-async' } });
+  }, 60_000);
 
-  it('refuses a person\'s kick-off when Nextech cannot confirm a member, and starts no job', async () => {
+  it('stops, saying why, when the person\'s sign-in is revoked', async () => {
     const hie = await token(s);
-    const g = await groupOf(s, hie, 2, 50);
-    const { token: user } = await launch(s, 'user/*.rs');
-    s.sandbox.faults.add({ fault: { kind: 'status', status: 500 }, path: '/ehr/api/search' });
-    try {
-      const res = await fetch(`${s.fhir}/Group/${g.id}/$export?_type=Patient`, { headers: { ...auth(user.access_token), prefer: 'respond-async' } });
-      expect(res.status).toBeGreaterThanOrEqual(400);
-      expect(res.headers.get('content-location')).toBeNull();
-    } finally {
-      s.sandbox.faults.clear();
+    const g = await groupOf(s, hie, 10, 50);
+    const { token: user } = await launch(s, 'user/*.rs offline_access');
+    const statusUrl = await kickOff(s, user.access_token, g.id, '?_type=Patient,Encounter,DocumentReference');
+    // A refresh token used twice: reuse revokes the whole sign-in.
+    const form = { grant_type: 'refresh_token', refresh_token: user.refresh_token ?? '', client_id: APP.clientId };
+    const renewed = await tokenCall(s, form);
+    expect(renewed.status).toBe(200);
+    expect((await tokenCall(s, form)).status).toBe(400);
+    const { access_token: fresh } = (await renewed.json()) as { access_token: string };
+    // The revoked sign-in cannot even ask any more; the job's state says it failed, and why.
+    await expectOutcome(statusUrl, 401, { headers: auth(fresh) });
+    const id = statusUrl.slice(statusUrl.lastIndexOf('/') + 1);
+    let job = await s.running.services.bulk!.jobs.get('1001', id);
+    for (let i = 0; i < 100 && job?.status === 'running'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      job = await s.running.services.bulk!.jobs.get('1001', id);
     }
-    expect(s.running.services.bulk?.runner.running).toBe(0);
+    // It stopped before its end (30 paced calls take ~3 s; the revocation came at once).
+    expect(job?.status).toBe('failed');
+    expect(job?.next).toBeLessThan(job?.members.length ?? 0);
+    expect(job?.failure).toMatch(/sign-in that started this export has ended/);
+  }, 60_000);
+});
+
+describe('Group $export with a person\'s token Nextech stops accepting', () => {
+  it('fails the job with an OperationOutcome saying the sign-in expired, instead of an error line per patient', async () => {
+    const s = await startTestService({ ...env, ...SMART_ENV, BULK_EXPORT_SHARE: '0.05' });
+    try {
+      const hie = await token(s);
+      const g = await groupOf(s, hie, 6);
+      const { token: user } = await launch(s, 'user/*.rs');
+      const statusUrl = await kickOff(s, user.access_token, g.id, '?_type=Patient');
+      await new Promise((r) => setTimeout(r, 1_500));
+      // Nextech revokes every token (the person's among them).
+      s.sandbox.revokeAll();
+      const res = await (async () => {
+        for (let i = 0; i < 100; i++) {
+          const r = await fetch(statusUrl, { headers: auth(user.access_token) });
+          if (r.status !== 202) return r;
+          await new Promise((x) => setTimeout(x, 200));
+        }
+        throw new Error('still running');
+      })();
+      expect(res.status).toBe(500);
+      const body = (await res.json()) as { resourceType: string; issue: { diagnostics?: string }[] };
+      expect(body.resourceType).toBe('OperationOutcome');
+      expect(body.issue[0]?.diagnostics).toMatch(/no longer accepts the sign-in/);
+    } finally {
+      await s.close();
+    }
   }, 60_000);
 });

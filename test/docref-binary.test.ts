@@ -220,9 +220,19 @@ describe('Binary', () => {
     expect(documentOf(large, large.patient.encounters.length - 1).bytes.length).toBeGreaterThan(1_000_000);
   });
 
-  it('serves a FHIR Binary for Accept: application/fhir+json and for no Accept', async () => {
+  it('serves the HTML itself when no FHIR type is asked for (no Accept, */*), as R4 has Binary reads do', async () => {
     const { id, bytes } = documentOf(many, 5);
-    const asked: RequestInit[] = [{ headers: { accept: 'application/fhir+json' } }, {}];
+    for (const init of [{}, { headers: { accept: '*/*' } }, { headers: { accept: 'text/*' } }] as RequestInit[]) {
+      const res = await fetch(`${svc.fhir}/Binary/${id}`, init);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      expect(Buffer.from(await res.arrayBuffer()).equals(bytes)).toBe(true);
+    }
+  });
+
+  it('serves a FHIR Binary for Accept: application/fhir+json (and the other JSON types)', async () => {
+    const { id, bytes } = documentOf(many, 5);
+    const asked: RequestInit[] = [{ headers: { accept: 'application/fhir+json' } }, { headers: { accept: 'application/json' } }, { headers: { accept: 'application/fhir+json, */*;q=0.1' } }];
     for (const init of asked) {
       const { status, body } = await docFetch<Binary>(`${svc.fhir}/Binary/${id}`, init);
       expect(status).toBe(200);

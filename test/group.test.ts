@@ -113,7 +113,8 @@ describe('Group', () => {
     );
     const statuses = racing.map((r) => r.status);
     expect(statuses.filter((x) => x === 200)).toHaveLength(1);
-    expect(statuses.filter((x) => x !== 200).every((x) => x === 409 || x === 412)).toBe(true);
+    // With If-Match, a loser's precondition failed: 412 (FHIR), whether it lost before or during its write.
+    expect(statuses.filter((x) => x !== 200).every((x) => x === 412)).toBe(true);
     expect((await fhirFetch<Group>(`${svc.fhir}/Group/${id}`, json(token))).body.meta?.versionId).toBe('4');
     // An id that is not the URL's, and an update of a group that does not exist (ids are the server's).
     await expectOutcome(`${svc.fhir}/Group/${id}`, 400, { method: 'PUT', ...json(token, { resourceType: 'Group', id: 'other', type: 'person', actual: true }) });
@@ -172,17 +173,22 @@ describe('Group', () => {
     expect((await post(JSON.stringify({ resourceType: 'Group', type: 'person', actual: true, name: 'x'.repeat(70 * 1024) }))).status).toBe(413);
   });
 
-  it('is closed to every caller but a Backend Services client with the scope for the interaction', async () => {
+  it('is written only by a Backend Services client with the scope for the interaction, and read by system or user scopes, never patient scopes', async () => {
     const readOnly = await systemToken(svc, 'system/Group.rs');
     const body = { resourceType: 'Group', type: 'person', actual: true };
     await expectOutcome(`${svc.fhir}/Group`, 403, { method: 'POST', ...json(readOnly, body) });
     expect((await fhirFetch(`${svc.fhir}/Group`, json(readOnly))).status).toBe(200);
     const noGroup = await systemToken(svc, 'system/Patient.rs');
     await expectOutcome(`${svc.fhir}/Group`, 403, json(noGroup));
-    // A SMART app, even one asking for everything, and an anonymous caller.
+    // A person's app: with user scopes it reads and searches cohorts but never writes one; with patient scopes it sees none.
     const { token } = await launch(svc, 'launch/patient patient/*.rs user/*.rs');
-    await expectOutcome(`${svc.fhir}/Group`, 403, json(token.access_token));
+    expect((await fhirFetch(`${svc.fhir}/Group`, json(token.access_token))).status).toBe(200);
     await expectOutcome(`${svc.fhir}/Group`, 403, { method: 'POST', ...json(token.access_token, body) });
+    const { token: patientOnly } = await launch(svc, 'launch/patient patient/*.rs');
+    await expectOutcome(`${svc.fhir}/Group`, 403, json(patientOnly.access_token));
+    const { token: userNoGroup } = await launch(svc, 'user/Patient.rs');
+    await expectOutcome(`${svc.fhir}/Group`, 403, json(userNoGroup.access_token));
+    // An anonymous caller.
     await expectOutcome(`${svc.fhir}/Group`, 403);
     // Another practice's base: the token does not cover it.
     const writer = await systemToken(svc, 'system/Group.cruds');
@@ -208,6 +214,9 @@ describe('Group', () => {
     expect(statSync(file).mode & 0o777).toBe(0o600);
     const text = readFileSync(file, 'utf8');
     for (const p of patients(2)) expect(text.includes(p.json.lastName)).toBe(false);
+    // Sealed: not even the group's own name is readable.
+    expect(readFileSync(file).includes('kept')).toBe(false);
+    expect(text.startsWith('{')).toBe(false);
     const again = await startTestService({ ...env, DATA_DIR: dataDir });
     try {
       const assertion = await signAssertion({ clientId: 'hie', tokenEndpoint: `${again.origin}/auth/token`, privateKey: keys.privateKey, kid: keys.kid, alg: keys.alg });

@@ -25,7 +25,9 @@ describe('FHIR protocol', () => {
       expect((r?.searchParam ?? []).map((p) => p.name)).toEqual(m.searchParams.map((p) => p.name));
       expect(r?.searchInclude ?? []).toEqual([...m.capabilities.includes]);
       expect(r?.searchRevInclude ?? []).toEqual([...m.capabilities.revincludes]);
-      expect((r?.operation ?? []).map((o) => o.name)).toEqual((m.operations ?? []).map((o) => o.name));
+      // Group's export is offered when a door that can use it is (SMART apps are, on the sandbox).
+      const operations = [...(m.operations ?? []).map((o) => o.name), ...(m.type === 'Group' ? ['export'] : [])];
+      expect((r?.operation ?? []).map((o) => o.name)).toEqual(operations);
     }
   });
 

@@ -128,6 +128,38 @@ describe.each(STORES)('refresh token reuse on the %s store', (_name, replicas) =
     }
   });
 
+  it('answers invalid_grant (log in again), not a retry, when the sign-in keeps changing under a renewal whose token is spent', async () => {
+    const [store] = await replicas();
+    const a = new RefreshFamilies(store, 100, Date.now, HOUR_MS);
+    // Another replica rewrites the sign-in's record before each of this renewal's attempts.
+    let writes = 0;
+    const busy = new Proxy(store, {
+      get(target, prop) {
+        if (prop === 'swap') {
+          return async (key: string, expected: string | undefined, next: string, ttlMs: number) => {
+            await target.set(key, `elsewhere-${writes++}`, HOUR_MS);
+            return target.swap(key, expected, next, ttlMs);
+          };
+        }
+        const value: unknown = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const renewing = new RefreshFamilies(busy, 100, Date.now, HOUR_MS);
+    const sid = randomUUID();
+    const token = { sid, rjti: await a.issue(sid, 3600), exp: exp() };
+    await a.spend(token);
+    const refused: unknown = await renewing.issue(sid, 3600).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(refused).toBeInstanceOf(OAuthError);
+    expect(refused).toMatchObject({ error: 'invalid_grant', status: 400 });
+    expect(writes).toBeGreaterThan(1);
+    // The spent token stays spent: presented again it is a replay, which is why the app is not told to retry.
+    expect(await outcomeOf(a.spend(token))).toBe('invalid_grant');
+  });
+
   it('rotates a sign-in from replica to replica, and gives a spent token back after an outage', async () => {
     const [a, b] = await families();
     const sid = randomUUID();

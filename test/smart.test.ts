@@ -88,7 +88,9 @@ describe('SMART standalone launch', () => {
     const raw = await fetch(url, { headers: { authorization: `Bearer ${token.access_token}`, accept: 'text/html' } });
     expect(raw.status).toBe(200);
     expect(raw.headers.get('content-type')).toBe('text/html; charset=utf-8');
-    expect((await fhirFetch<Binary>(url, bearer(token.access_token))).body.resourceType).toBe('Binary');
+    // As a FHIR client asks for it (without a FHIR type, a Binary read answers the document itself).
+    const asFhir = { headers: { ...bearer(token.access_token).headers, accept: 'application/fhir+json' } };
+    expect((await fhirFetch<Binary>(url, asFhir)).body.resourceType).toBe('Binary');
     const { token: patientsOnly } = await launch(svc, 'launch/patient patient/Patient.rs');
     const { issue } = await expectOutcome(url, 403, bearer(patientsOnly.access_token));
     expect(issue.diagnostics).toBe("The access token's scopes do not allow read of Binary");

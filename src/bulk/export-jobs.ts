@@ -28,7 +28,7 @@ export type FilePart = z.infer<typeof FilePartSchema>;
 export const JobSchema = z.object({
   id: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/),
   practiceId: z.string(),
-  /** The Backend Services client that started it: the only one who may see it. */
+  /** Who started it, the only one who may see it: a Backend Services client id, or a person's sign-in (`smart:{app}:{sign-in}`). */
   owner: z.string(),
   status: z.enum(['running', 'done', 'failed']),
   /** The kick-off request's URL, as the manifest repeats it. */
@@ -48,6 +48,14 @@ export const JobSchema = z.object({
   perFile: z.number().int().min(1),
   /** CCDs inline (base64 `data`) or as the URL of their Binary (BULK_EXPORT_ATTACHMENTS when the job started). */
   attachments: z.enum(['inline', 'binary']).default('inline'),
+  /**
+   * A person's export (SMART app token): it runs with the person's own Nextech access token,
+   * as their API requests do, while their sign-in stands. The state is encrypted at rest, and
+   * the token is dropped from it when the job ends.
+   */
+  person: z.object({ nextechToken: z.string().min(1).optional(), signIn: z.string().optional() }).optional(),
+  /** Why a failed job failed (no patient data): what its status answers. */
+  failure: z.string().optional(),
   /** When the files are deleted (epoch ms). */
   expiresAt: z.number(),
   finishedAt: z.string().optional(),
@@ -55,6 +63,8 @@ export const JobSchema = z.object({
 export type Job = z.infer<typeof JobSchema>;
 
 const SAFE = /^[A-Za-z0-9_-]{1,64}$/;
+/** Marks a job folder renamed aside to be deleted (never a valid job id: ids have no '.'). */
+const REMOVED = '.removed-';
 
 export class JobStore {
   constructor(
@@ -103,9 +113,32 @@ export class JobStore {
     return true;
   }
 
+  /**
+   * Removes a job's folder: first renamed aside in one step (a runner writing meanwhile finds
+   * no folder, and a checkpoint cannot recreate it), then deleted; what a failed deletion
+   * leaves is swept later (`sweepRemoved`).
+   */
   async remove(practiceId: string, id: string): Promise<void> {
     const folder = this.folder(practiceId, id);
-    if (folder) await rm(folder, { recursive: true, force: true });
+    if (!folder) return;
+    const aside = `${folder}${REMOVED}${randomBytes(6).toString('hex')}`;
+    try {
+      await rename(folder, aside);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    await rm(aside, { recursive: true, force: true }).catch(() => undefined);
+  }
+
+  /** Deletes what removals left behind (folders renamed aside). */
+  async sweepRemoved(): Promise<void> {
+    const root = join(this.dir, 'exports');
+    for (const p of (await readdir(root).catch(() => [] as string[])).filter((x) => SAFE.test(x))) {
+      for (const name of (await readdir(join(root, p)).catch(() => [] as string[])).filter((x) => x.includes(REMOVED))) {
+        await rm(join(root, p, name), { recursive: true, force: true }).catch(() => undefined);
+      }
+    }
   }
 
   /** Every job of a practice on disk (whichever replica started it). */

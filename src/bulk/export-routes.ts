@@ -5,196 +5,61 @@
  * - status `GET [base]/bulk/status/{job}` → 202 with `X-Progress` and `Retry-After` while it
  *   runs, 200 with the manifest when done; `DELETE` cancels and removes its files (202);
  * - files `GET [base]/bulk/files/{job}/{name}` → `application/fhir+ndjson`.
- * SMART Backend Services clients, and people's SMART tokens whose scopes cover what is
- * exported; a job is visible to the client (or person's sign-in) that started it only
- * (anyone else: 404), in its practice.
+ * Who may call, and how much, is export-access.ts; a job is visible to the caller (client, or
+ * person's sign-in) that started it only (anyone else: 404), in its practice.
  */
+import { join } from 'node:path';
 import type { Context, Hono } from 'hono';
-import type { OperationOutcomeIssue } from 'fhir/r4';
 import { allows } from '../auth/smart/scopes.ts';
 import { forbidden } from '../auth/smart/compartment.ts';
 import { badRequest, FhirError, notFound, outcome } from '../fhir/outcome.ts';
-import { parseSearch } from '../fhir/search/parse.ts';
-import type { RequestContext, Services } from '../resources/context.ts';
-import { resourceModules, searchParamIndex } from '../resources/registry.ts';
+import type { Services } from '../resources/context.ts';
+import { resolveDeclared, storedGroup } from '../resources/group/index.ts';
 import { auditLine } from '../routes/audit.ts';
 import type { AppEnv } from '../routes/env.ts';
-import { requestContext } from '../routes/request-context.ts';
 import { fhirJson } from '../routes/respond.ts';
 import { operationBodyPairs, queryPairs } from '../routes/request-pairs.ts';
+import type { SharedStore } from '../shared/store.ts';
+import { assertTypesAllowed, exportCaller, makeRoom, withKickOffTurn, type ExportCaller } from './export-access.ts';
 import { readFrames } from './export-files.ts';
-import { EXPORT_TYPES, JobStore, type ExportType, type Job } from './export-jobs.ts';
+import { JobStore, type Job } from './export-jobs.ts';
 import type { ExportRunner } from './export-runner.ts';
-import { assertMembersVisible, resolveDeclared, storedGroup } from '../resources/group/index.ts';
-import { join } from 'node:path';
+import { parseKickOff } from './kick-off-params.ts';
 
 export interface BulkExport {
   jobs: JobStore;
   runner: ExportRunner;
   fileKey: Buffer;
+  /** The shared store (leases of kick-offs). */
+  store: SharedStore;
 }
 
-// A `+` sent unencoded in a query arrives as a space.
-const OUTPUT_FORMATS = new Set(['application/fhir+ndjson', 'application/fhir ndjson', 'application/ndjson', 'ndjson']);
-/** Kick-off parameters that do not narrow the export: ignored, and named so in the 202's OperationOutcome. */
-const IGNORED = new Set(['includeAssociatedData', 'organizeOutputBy', 'allowPartialManifests']);
-/** Kick-off parameters that would narrow it: refused rather than ignored (ignoring them would export more than asked). */
-const UNSUPPORTED = new Set(['patient', '_elements']);
-/** The types whose resources a `_typeFilter` can select (the others have no search). */
-const FILTERABLE = new Set(['Patient', 'Encounter', 'DocumentReference']);
-/** Exports one client may have unfinished (running or queued) at once; more wait their turn (429). */
-export const MAX_ACTIVE_PER_CLIENT = 3;
-/** Exports (unfinished, or finished and not yet expired) kept per client. */
-export const MAX_KEPT_PER_CLIENT = 20;
-const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
-
-type Grant = NonNullable<RequestContext['grant']>;
-
-/** A caller of bulk export: who it is, and whose jobs it sees. */
-interface ExportCaller {
-  ctx: RequestContext & { grant: Grant };
-  /** Whose jobs these are: the Backend Services client, or the person's sign-in in that app. */
-  owner: string;
-  /** A person's token (a SMART app): its scopes, and Nextech, decide whose data it may export. */
-  person: boolean;
-}
-
-/**
- * Bulk export is for SMART Backend Services clients with system/Group scopes, and for a
- * person's SMART token (see `assertPersonMayExport`); every other door is refused.
- */
-async function exportCaller(c: Context<AppEnv>, services: Services): Promise<ExportCaller> {
-  const ctx = await requestContext(c, services);
-  const grant = ctx.grant;
-  if (grant && ctx.door === 'backend') {
-    if (allows(grant.scopes, 'Group', 'read') !== 'system') throw forbidden('Bulk export by a Backend Services client needs system/Group scopes');
-    // Jobs of Backend Services clients have always been theirs by client id.
-    return { ctx: ctx as ExportCaller['ctx'], owner: grant.clientId, person: false };
-  }
-  if (grant && ctx.door === 'smart') return { ctx: ctx as ExportCaller['ctx'], owner: ctx.callerKey, person: true };
-  throw forbidden('Bulk export needs a SMART access token: a Backend Services client\'s, or an app\'s a person signed in to');
-}
-
-/**
- * A person's token may export a group when its scopes cover every exported type for every
- * member: with patient scopes, every member must be the patient in context; with user scopes,
- * Nextech must let the person see every member — checked now, one call per member with the
- * person's own Nextech sign-in. The job itself then runs on the service's credential, as
- * every export does (a person's Nextech token would expire long before a large export ends).
- */
-async function assertPersonMayExport(ctx: ExportCaller['ctx'], types: readonly ExportType[], members: readonly string[]): Promise<void> {
-  if (ctx.services.config.auth !== 'managed') throw forbidden('Exports for a person\'s token need the service\'s own Nextech credentials (NEXTECH_AUTH=managed)');
-  const levels = types.map((t) => allows(ctx.grant.scopes, t, 'read'));
-  if (levels.includes('patient')) {
-    if (members.some((m) => m !== ctx.grant.patient)) throw forbidden('The access token\'s patient scopes cover only the patient in context; the group has other patients');
-    return;
-  }
-  await assertMembersVisible(ctx, members);
-}
+const informational = (diagnostics: string) => ({ severity: 'information' as const, code: 'informational' as const, diagnostics });
 
 export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: BulkExport): void {
-  /**
-   * One client's exports cannot crowd out another's, nor fill the disk: a few unfinished at a
-   * time each, and a bounded number kept. Counted over the jobs on disk, so across replicas.
-   */
-  const assertRoomFor = async (clientId: string, practiceId: string) => {
-    const now = services.now();
-    const mine = (await bulk.jobs.list(practiceId)).filter((j) => j.owner === clientId && !(j.finishedAt !== undefined && j.expiresAt <= now));
-    if (mine.filter((j) => j.status === 'running').length >= MAX_ACTIVE_PER_CLIENT) {
-      throw new FhirError(429, outcome('error', 'throttled', `At most ${MAX_ACTIVE_PER_CLIENT} exports per client are unfinished at once; retry when one has finished`), { 'Retry-After': '30' });
-    }
-    if (mine.length >= MAX_KEPT_PER_CLIENT) {
-      throw new FhirError(429, outcome('error', 'throttled', `At most ${MAX_KEPT_PER_CLIENT} exports per client are kept; DELETE the status URLs of those already downloaded`), { 'Retry-After': '60' });
-    }
-  };
-
   const kickOff = async (c: Context<AppEnv>, read: () => Promise<[string, string][]>) => {
-    const { ctx, owner, person } = await exportCaller(c, services);
+    const caller = await exportCaller(c, services);
+    const { ctx } = caller;
     // The caller passed a door before its body is read.
     const pairs = await read();
     if (!/(^|[,;\s])respond-async\b/i.test(c.req.header('prefer') ?? '')) {
       throw badRequest('Bulk export is asynchronous: send Prefer: respond-async');
     }
     const group = await storedGroup(ctx, c.req.param('id') ?? '');
-    await assertRoomFor(owner, ctx.call.practiceId);
-    const notes: OperationOutcomeIssue[] = [];
-    let types: ExportType[] | undefined;
-    let since: string | undefined;
-    const typeFilters: Job['typeFilters'] = {};
-    const filterValues: string[] = [];
-    for (const [key, value] of pairs) {
-      switch (key) {
-        case '_outputFormat':
-          if (!OUTPUT_FORMATS.has(value)) throw badRequest('_outputFormat must be application/fhir+ndjson (or application/ndjson, ndjson)');
-          break;
-        case '_type': {
-          const asked = value.split(',').map((t) => t.trim()).filter(Boolean);
-          const unknown = asked.filter((t) => !(EXPORT_TYPES as readonly string[]).includes(t));
-          if (unknown.length > 0 || asked.length === 0) throw badRequest(`_type may list ${EXPORT_TYPES.join(', ')}`);
-          // Repeated (a POST sends one per type): together they name the types.
-          types = [...new Set([...(types ?? []), ...(asked as ExportType[])])];
-          break;
-        }
-        case '_since':
-          if (!INSTANT.test(value) || Number.isNaN(Date.parse(value))) throw badRequest('_since must be a FHIR instant with a time zone, e.g. 2024-01-01T00:00:00Z');
-          since = new Date(value).toISOString();
-          break;
-        case '_typeFilter':
-          // Repeated, or several in one value separated by commas before the next `Type?` (Bulk Data 2.0).
-          filterValues.push(...value.split(/,(?=[A-Z][A-Za-z]+\?)/));
-          break;
-        default:
-          if (UNSUPPORTED.has(key)) throw badRequest(`${key} is not supported on this server's export: leave it out`);
-          if (IGNORED.has(key)) notes.push({ severity: 'information', code: 'not-supported', diagnostics: `${key} is not supported and was ignored` });
-          else throw badRequest(`Unknown kick-off parameter; supported: _outputFormat, _type, _since, _typeFilter`);
-      }
-    }
-    const exported = types ?? [...EXPORT_TYPES];
-    for (const t of exported) {
-      if (allows(ctx.grant.scopes, t, 'read') === undefined) throw forbidden(`The access token's scopes do not allow reading ${t}: ask for a read scope on ${t} or leave it out of _type`);
-    }
-    for (const value of filterValues) {
-      const [type, query] = [value.slice(0, value.indexOf('?')), value.slice(value.indexOf('?') + 1)];
-      if (!value.includes('?') || !(exported as string[]).includes(type)) throw badRequest('_typeFilter must be Type?query for a type being exported');
-      // Doctors, locations and departments are exported as the encounters name them: they have no searches to filter by.
-      if (!FILTERABLE.has(type)) throw badRequest('_typeFilter applies to Patient, Encounter and DocumentReference only');
-      const filterPairs = [...new URLSearchParams(query)].map(([k, v]): [string, string] => [k, v]);
-      const m = resourceModules.find((x) => (x.type as string) === type);
-      // The same parser as the API's searches, strictly: an unknown or invalid parameter is a 400 now, not a failed job.
-      parseSearch(type, searchParamIndex.get(type as ExportType) ?? new Map(), filterPairs, { strict: true, baseUrl: ctx.baseUrl, ...(m ? { capabilities: m.capabilities } : {}) });
-      (typeFilters[type] ??= []).push(filterPairs);
-    }
-    // A group declared in configuration is resolved now (422 naming a member that names no patient).
-    const members = group.declared ? await resolveDeclared(ctx, group.declared) : group.members;
-    if (person) await assertPersonMayExport(ctx, exported, members);
-    const url = new URL(c.req.url);
-    const job: Job = {
-      id: JobStore.newId(),
-      practiceId: ctx.call.practiceId,
-      owner,
-      status: 'running',
-      request: `${ctx.baseUrl}/Group/${group.id}/$export${url.search}`,
-      transactionTime: new Date(services.now()).toISOString(),
-      types: exported,
-      ...(since ? { since } : {}),
-      typeFilters,
-      members,
-      next: 0,
-      files: [],
-      seen: [],
-      perFile: services.config.bulk.resourcesPerFile,
-      attachments: services.config.bulk.attachments,
-      expiresAt: Number.MAX_SAFE_INTEGER,
-    };
-    await bulk.jobs.save(job, true);
+    const params = parseKickOff(pairs, ctx.baseUrl);
+    assertTypesAllowed(caller, params.types);
+    const job = await withKickOffTurn(bulk.store, caller, async () => {
+      await makeRoom(bulk.jobs, ctx.call.practiceId, caller.owner, services.now());
+      // A group declared in configuration is resolved now (422 naming a member that names no patient).
+      const members = group.declared ? await resolveDeclared(ctx, group.declared) : group.members;
+      const created = newJob(caller, services, { ...params, members, request: `${ctx.baseUrl}/Group/${group.id}/$export${new URL(c.req.url).search}` });
+      await bulk.jobs.save(created, true);
+      return created;
+    });
     bulk.runner.start(job);
     auditLine(c, 'operation:export', 'Group', { resourceType: 'Group', id: group.id });
-    return fhirJson(
-      c,
-      { resourceType: 'OperationOutcome', issue: [{ severity: 'information', code: 'informational', diagnostics: `Export of ${members.length} patients accepted` }, ...notes] },
-      202,
-      { 'content-location': `${ctx.baseUrl}/bulk/status/${job.id}` },
-    );
+    const accepted = { resourceType: 'OperationOutcome' as const, issue: [informational(`Export of ${job.members.length} patients accepted`), ...params.notes] };
+    return fhirJson(c, accepted, 202, { 'content-location': `${ctx.baseUrl}/bulk/status/${job.id}` });
   };
   api.get('/Group/:id/$export', (c) => kickOff(c, () => Promise.resolve(queryPairs(c))));
   api.post('/Group/:id/$export', (c) => kickOff(c, async () => [...queryPairs(c), ...(await operationBodyPairs(c))]));
@@ -212,13 +77,9 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
   api.get('/bulk/status/:job', async (c) => {
     const { ctx, job } = await ownJob(c);
     if (job.status === 'failed') {
-      return fhirJson(c, { resourceType: 'OperationOutcome', issue: [{ severity: 'fatal', code: 'exception', diagnostics: 'The export failed; start a new one' }] }, 500);
+      return fhirJson(c, { resourceType: 'OperationOutcome', issue: [{ severity: 'fatal', code: 'exception', diagnostics: job.failure ?? 'The export failed; start a new one' }] }, 500);
     }
-    if (job.status === 'running') {
-      const waiting = bulk.runner.queuePosition(job.id);
-      const progress = waiting === undefined ? `${job.next} of ${job.members.length} patients` : `queued (${waiting - 1} ahead)`;
-      return c.body(null, 202, { 'x-progress': progress, 'retry-after': '2', 'cache-control': 'no-store' });
-    }
+    if (job.status === 'running') return c.body(null, 202, { 'x-progress': progressOf(job, bulk.runner), 'retry-after': '2', 'cache-control': 'no-store' });
     const fileUrl = (name: string) => `${ctx.baseUrl}/bulk/files/${job.id}/${name}`;
     const manifest = {
       transactionTime: job.transactionTime,
@@ -232,9 +93,8 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
 
   api.delete('/bulk/status/:job', async (c) => {
     const { job } = await ownJob(c);
-    bulk.runner.cancel(job.id);
-    await bulk.jobs.remove(job.practiceId, job.id);
-    return fhirJson(c, { resourceType: 'OperationOutcome', issue: [{ severity: 'information', code: 'informational', diagnostics: 'Export cancelled; its files are deleted' }] }, 202);
+    await bulk.runner.cancel(job);
+    return fhirJson(c, { resourceType: 'OperationOutcome', issue: [informational('Export cancelled; its files are deleted')] }, 202);
   });
 
   api.get('/bulk/files/:job/:name', async (c) => {
@@ -263,4 +123,37 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
     });
     return new Response(stream, { status: 200, headers: { 'content-type': 'application/fhir+ndjson', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' } });
   });
+}
+
+/**
+ * `X-Progress`: a percentage first (clients such as SMART's bulk-data-client read the leading
+ * number as one), then the patients done; "queued" while it waits for a run slot here.
+ */
+function progressOf(job: Job, runner: ExportRunner): string {
+  if (job.next === 0 && runner.isQueued(job.id)) return 'queued';
+  const total = job.members.length;
+  return `${total === 0 ? 100 : Math.floor((job.next * 100) / total)}% (${job.next} of ${total} patients)`;
+}
+
+/** A new job's state: the caller's, its parameters, nothing done yet. */
+function newJob(caller: ExportCaller, services: Services, p: ReturnType<typeof parseKickOff> & { members: string[]; request: string }): Job {
+  return {
+    id: JobStore.newId(),
+    practiceId: caller.ctx.call.practiceId,
+    owner: caller.owner,
+    status: 'running',
+    request: p.request,
+    transactionTime: new Date(services.now()).toISOString(),
+    types: p.types,
+    ...(p.since ? { since: p.since } : {}),
+    typeFilters: p.typeFilters,
+    members: p.members,
+    next: 0,
+    files: [],
+    seen: [],
+    perFile: services.config.bulk.resourcesPerFile,
+    attachments: services.config.bulk.attachments,
+    ...(caller.person ? { person: caller.person } : {}),
+    expiresAt: Number.MAX_SAFE_INTEGER,
+  };
 }

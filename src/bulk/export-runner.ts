@@ -1,36 +1,37 @@
 /**
- * Runs bulk export jobs in the background, member by member: each patient's resources are
- * found with the same searches the API answers (the registry's modules, with the job's
- * `_since` and `_typeFilter`s), written to the job's encrypted NDJSON files, and checkpointed.
+ * Runs bulk export jobs in the background, member by member (member-export.ts), writing each
+ * member's resources to the job's encrypted NDJSON files and checkpointing.
  *
- * - **Within its share of Nextech's budget.** Every upstream call of a job first takes a slot
- *   of the export pacer — one ledger for all jobs of the credential, in the shared store (so
- *   with Redis, for all replicas) — at `BULK_EXPORT_SHARE` of the rate; the API's own callers
- *   keep the rest. The calls then pass the usual budget like any caller's.
+ * - **Within its share of Nextech's budget** (job-context.ts): every upstream call of a job
+ *   takes a slot of its credential's export pacer first.
+ * - **Queued.** `BULK_EXPORT_CONCURRENCY` jobs run at once here; the others wait, the next slot
+ *   going to the client with the fewest jobs running, then to the one served longest ago.
  * - **Resumable.** A job's state (members done, each file's length) is written after each
  *   member; after a restart, files are cut back to that length and the job goes on from there,
  *   so nothing is written twice or lost.
- * - **Once.** A job runs where it holds its lease in the shared store (renewed as it goes), so
- *   with several replicas sharing `DATA_DIR` and Redis it runs on one of them.
+ * - **Once.** A job runs where it holds its lease in the shared store, renewed as it works and
+ *   confirmed before each write; a runner that lost it stops without writing.
  * - **A member that fails** (Nextech refuses the record, or it cannot be read) becomes an
  *   OperationOutcome line in the `error` file — its Patient id and why, no data — and the job
- *   goes on.
+ *   goes on. A person's job stops (failed, saying why) when their sign-in is revoked or
+ *   Nextech no longer accepts their token.
+ * - **Cancelled** anywhere: the job is marked cancelled in the shared store, which the runner
+ *   checks before each member and each write, and its folder is removed.
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { FhirResource } from 'fhir/r4';
 import type { Logger } from 'pino';
 import { FhirError } from '../fhir/outcome.ts';
-import { parseSearch } from '../fhir/search/parse.ts';
 import type { Metrics } from '../metrics.ts';
-import type { RequestContext, Services } from '../resources/context.ts';
-import { readPatient } from '../resources/patient-lookup.ts';
-import { resourceModules, searchParamIndex } from '../resources/registry.ts';
-import { releaseHeld, requestRoom } from '../resources/request-memory.ts';
+import type { Services } from '../resources/context.ts';
+import { releaseHeld } from '../resources/request-memory.ts';
 import type { SharedStore } from '../shared/store.ts';
 import { UpstreamError } from '../source/nextech/errors.ts';
 import { appendFrame, cutBack } from './export-files.ts';
-import type { ExportType, FilePart, Job, JobStore } from './export-jobs.ts';
+import type { FilePart, Job, JobStore } from './export-jobs.ts';
+import { jobContext, LEASE_MS, LeaseLost, leaseKey } from './job-context.ts';
+import { exportMember } from './member-export.ts';
 
 export interface RunnerOptions {
   services: Services;
@@ -39,7 +40,7 @@ export interface RunnerOptions {
   fileKey: Buffer;
   logger: Logger;
   metrics?: Metrics;
-  /** Upstream calls per second all export jobs may spend together (share × rate). */
+  /** Upstream calls per second all export jobs of one credential may spend together (share × rate). */
   callsPerSecond: number;
   /** Jobs run at once here (BULK_EXPORT_CONCURRENCY); more wait in a queue. */
   concurrency: number;
@@ -47,15 +48,18 @@ export interface RunnerOptions {
   retentionMs: number;
 }
 
-const LEASE_MS = 60_000;
-const DIRECTORY: readonly ExportType[] = ['Practitioner', 'Location', 'Organization'];
-const INCLUDES: Record<string, string> = { Practitioner: 'Encounter:participant', Location: 'Encounter:location', Organization: 'Encounter:service-provider' };
+/** A job that cannot go on, and why (no patient data): it ends `failed`, its status saying so. */
+class JobStopped extends Error {
+  constructor(readonly why: string) {
+    super(why);
+    this.name = 'JobStopped';
+  }
+}
 
-const moduleOf = (type: string) => {
-  const m = resourceModules.find((x) => (x.type as string) === type);
-  if (!m?.search) throw new Error(`no search for ${type}`);
-  return m as typeof m & { search: NonNullable<typeof m.search> };
-};
+const cancelKey = (jobId: string) => `bulk-cancel:${jobId}`;
+
+/** A job that will not run again keeps no Nextech token of a person's. */
+const ended = (job: Job): Job => (job.person ? { ...job, person: job.person.signIn !== undefined ? { signIn: job.person.signIn } : {} } : job);
 
 export class ExportRunner {
   readonly #owner = randomUUID();
@@ -83,10 +87,9 @@ export class ExportRunner {
     return this.#queue.length;
   }
 
-  /** A job's place in this process's queue (1: next), or undefined when it is not waiting here. */
-  queuePosition(id: string): number | undefined {
-    const i = this.#queue.findIndex((j) => j.id === id);
-    return i < 0 ? undefined : i + 1;
+  /** Whether a job waits in this process's queue for a run slot. */
+  isQueued(id: string): boolean {
+    return this.#queue.some((j) => j.id === id);
   }
 
   /** Queues a job (new, or found unfinished) to run here when a slot is free. */
@@ -96,22 +99,36 @@ export class ExportRunner {
     this.#pump();
   }
 
-  /** Stops a job: out of the queue, or after its current member if it runs (its files are then removed by the caller). */
-  cancel(id: string): void {
-    const i = this.#queue.findIndex((j) => j.id === id);
+  /**
+   * Cancels a job wherever it runs: marked in the shared store (the runner holding it checks
+   * before each member and each write), out of this queue, and its folder removed.
+   */
+  async cancel(job: Job): Promise<void> {
+    await this.o.store.set(cancelKey(job.id), '1', this.o.retentionMs + LEASE_MS).catch(() => undefined);
+    const i = this.#queue.findIndex((j) => j.id === job.id);
     if (i >= 0) this.#queue.splice(i, 1);
     // Only jobs running here need telling; the set empties as they stop.
-    if (this.#running.has(id)) this.#cancelled.add(id);
+    if (this.#running.has(job.id)) this.#cancelled.add(job.id);
     this.o.metrics?.bulkQueued.set(this.#queue.length);
+    await this.o.jobs.remove(job.practiceId, job.id);
   }
 
-  /** Resumes every unfinished job on disk, and deletes expired ones. */
+  /**
+   * Queues every unfinished job on disk that no runner holds (another replica's running jobs
+   * stay theirs), and deletes expired ones and what cancelled ones left.
+   */
   async resumeAll(): Promise<void> {
     const now = this.o.services.now();
     for (const job of await this.o.jobs.all()) {
-      if (job.status === 'running') this.start(job);
-      else if (job.finishedAt !== undefined && job.expiresAt <= now) await this.o.jobs.remove(job.practiceId, job.id);
+      if (job.status === 'running') {
+        if (this.#running.has(job.id) || this.isQueued(job.id)) continue;
+        // Free now? Then it is this runner's to queue (the lease is taken again when it runs).
+        if (!(await this.o.store.lease(leaseKey(job.id), this.#owner, 5_000).catch(() => false))) continue;
+        await this.o.store.release(leaseKey(job.id), this.#owner).catch(() => undefined);
+        this.start(job);
+      } else if (job.finishedAt !== undefined && job.expiresAt <= now) await this.o.jobs.remove(job.practiceId, job.id);
     }
+    await this.o.jobs.sweepRemoved();
   }
 
   /** Stops every job here after its current member, keeping its state to be resumed (by this service's next start, or another replica). */
@@ -150,12 +167,15 @@ export class ExportRunner {
     this.o.metrics?.bulkJobs.inc();
     void this.#run(job)
       .catch(async (err: unknown) => {
-        this.o.logger.error({ job: job.id, err: { name: (err as Error).name } }, 'bulk export job failed');
+        // Another runner holds it now: its state is that runner's.
+        if (err instanceof LeaseLost) return;
+        this.o.logger.error({ job: job.id, err: { name: (err as Error).name }, ...(err instanceof JobStopped ? { why: err.why } : {}) }, 'bulk export job failed');
         // Not while stopping (it resumes at the next start) nor once cancelled (it is gone).
-        if (this.#closed || this.#cancelled.has(job.id)) return;
+        if (this.#closed || (await this.#isCancelled(job.id))) return;
         const last = (await this.o.jobs.get(job.practiceId, job.id)) ?? job;
         const now = this.o.services.now();
-        await this.o.jobs.save({ ...last, status: 'failed', finishedAt: new Date(now).toISOString(), expiresAt: now + this.o.retentionMs }).catch(() => undefined);
+        const failure = err instanceof JobStopped ? { failure: err.why } : {};
+        await this.o.jobs.save({ ...ended(last), status: 'failed', ...failure, finishedAt: new Date(now).toISOString(), expiresAt: now + this.o.retentionMs }).catch(() => undefined);
       })
       .finally(() => {
         this.#running.delete(job.id);
@@ -168,46 +188,34 @@ export class ExportRunner {
   }
 
   async #run(queued: Job): Promise<void> {
-    const lease = `bulk-job:${queued.id}`;
+    const lease = leaseKey(queued.id);
     if (!(await this.o.store.lease(lease, this.#owner, LEASE_MS))) return;
     try {
       // Its state now, not as it was queued: another replica may have run it meanwhile.
       const current = await this.o.jobs.get(queued.practiceId, queued.id);
       if (current?.status !== 'running') return;
       let job: Job = current;
-      const { id, practiceId } = job;
       const folder = this.o.jobs.folder(job.practiceId, job.id) as string;
       // Back to the last checkpoint: whatever was appended after it is cut off.
       for (const f of job.files) await cutBack(join(folder, f.name), f.bytes);
       const started = Date.now();
-      // A cancelled job's folder is removed by the canceller; removed again here once this
-      // runner has stopped writing, so no checkpoint written meanwhile can bring it back.
-      const stopped = async () => {
-        if (this.#cancelled.has(id)) await this.o.jobs.remove(practiceId, id);
-        return this.#cancelled.has(id) || this.#closed;
-      };
+      // Before each member and each write: still this runner's job, not cancelled, not stopping.
+      const mayGoOn = async () => !this.#closed && !(await this.#isCancelled(job.id)) && (await this.o.store.lease(lease, this.#owner, LEASE_MS));
       while (job.next < job.members.length) {
-        if (await stopped()) return;
-        if (!(await this.o.store.lease(lease, this.#owner, LEASE_MS))) return;
-        const patientId = job.members[job.next] as string;
-        const lines = await this.#member(job, patientId);
-        if (await stopped()) return;
+        if (!(await mayGoOn())) return;
+        await this.#assertSignedIn(job);
+        const { lines, seen } = await this.#member(job, job.members[job.next] as string);
+        if (!(await mayGoOn())) return;
         job = await this.#write(job, folder, lines);
-        job = { ...job, next: job.next + 1 };
+        job = { ...job, next: job.next + 1, seen: [...job.seen, ...seen] };
         await this.o.jobs.save(job);
       }
-      if (await stopped()) return;
-      const done: Job = { ...job, status: 'done', finishedAt: new Date(this.o.services.now()).toISOString(), expiresAt: this.o.services.now() + this.o.retentionMs };
+      if (!(await mayGoOn())) return;
+      const done: Job = { ...ended(job), status: 'done', finishedAt: new Date(this.o.services.now()).toISOString(), expiresAt: this.o.services.now() + this.o.retentionMs };
       await this.o.jobs.save(done);
+      const count = (error: boolean) => job.files.filter((f) => (f.type === 'OperationOutcome') === error).reduce((n, f) => n + f.count, 0);
       this.o.logger.info(
-        {
-          job: job.id,
-          members: job.members.length,
-          resources: job.files.filter((f) => f.type !== 'OperationOutcome').reduce((n, f) => n + f.count, 0),
-          errors: job.files.filter((f) => f.type === 'OperationOutcome').reduce((n, f) => n + f.count, 0),
-          upstreamCalls: this.#calls.get(job.id) ?? 0,
-          ms: Date.now() - started,
-        },
+        { job: job.id, members: job.members.length, resources: count(false), errors: count(true), upstreamCalls: this.#calls.get(job.id) ?? 0, ms: Date.now() - started },
         'bulk export job done',
       );
     } finally {
@@ -215,77 +223,44 @@ export class ExportRunner {
     }
   }
 
-  /** One member's resources by type (and an OperationOutcome when it could not be read). */
-  async #member(job: Job, patientId: string): Promise<Map<string, FhirResource[]>> {
-    const ctx = this.#context(job);
-    const out = new Map<string, FhirResource[]>();
-    const add = (type: string, rs: FhirResource[]) => out.set(type, [...(out.get(type) ?? []), ...rs]);
-    // Directory resources this member adds; recorded as written only if the member succeeds.
-    const seen: string[] = [];
-    try {
-      if (job.types.includes('Patient')) {
-        const patient = await readPatient(ctx, patientId);
-        const kept = await this.#filtered(ctx, job, 'Patient', [['_id', patientId]]);
-        if (kept.some((r) => r.id === patient.id) || !job.typeFilters.Patient) add('Patient', [patient]);
-      }
-      const since: [string, string][] = job.since ? [['date', `ge${job.since}`]] : [];
-      const directory = DIRECTORY.filter((t) => job.types.includes(t));
-      if (job.types.includes('Encounter') || directory.length > 0) {
-        const includes = directory.map((t): [string, string] => ['_include', INCLUDES[t] as string]);
-        const { matches, included } = await this.#search(ctx, job, 'Encounter', [['patient', patientId], ...since, ...includes]);
-        if (job.types.includes('Encounter')) add('Encounter', await this.#applyFilters(ctx, job, 'Encounter', [['patient', patientId], ...since], matches));
-        for (const r of included) {
-          const key = `${r.resourceType}/${r.id ?? ''}`;
-          if (!job.seen.includes(key) && !seen.includes(key) && job.types.includes(r.resourceType as ExportType)) {
-            seen.push(key);
-            add(r.resourceType, [r]);
-          }
-        }
-      }
-      if (job.types.includes('DocumentReference')) {
-        const base: [string, string][] = [['patient', patientId], ...since];
-        const { matches } = await this.#search(ctx, job, 'DocumentReference', base);
-        const docs = await this.#applyFilters(ctx, job, 'DocumentReference', base, matches);
-        add('DocumentReference', job.attachments === 'binary' ? docs.map(referenceOnly) : docs);
-      }
-      this.o.metrics?.bulkResources.inc([...out.values()].reduce((n, rs) => n + rs.length, 0));
-      job.seen.push(...seen);
-      return out;
-    } catch (err) {
-      if (this.#closed) throw err;
-      const why = err instanceof FhirError ? (err.outcome.issue[0]?.diagnostics ?? 'unreadable') : err instanceof UpstreamError ? `Nextech: ${err.failure.kind}` : 'unreadable';
-      this.o.logger.warn({ job: job.id, member: job.next, why: err instanceof UpstreamError ? err.failure.kind : (err as Error).name }, 'bulk export member failed');
-      return new Map([[
-        'OperationOutcome',
-        [{ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception', diagnostics: `Patient/${patientId} could not be exported: ${why}` }] }],
-      ]]);
-    } finally {
-      releaseHeld(ctx);
+  async #isCancelled(id: string): Promise<boolean> {
+    return this.#cancelled.has(id) || (await this.o.store.get(cancelKey(id)).catch(() => undefined)) !== undefined;
+  }
+
+  /** A person's job goes on only while their sign-in stands (a revoked one stops it). */
+  async #assertSignedIn(job: Job): Promise<void> {
+    const smart = this.o.services.doors.smart;
+    if (job.person?.signIn !== undefined && smart?.signedIn && !(await smart.signedIn(job.person.signIn))) {
+      throw new JobStopped('The sign-in that started this export has ended; sign in again and start a new export');
     }
   }
 
-  /** A search's whole matches (made complete) and its included resources. */
-  async #search(ctx: RequestContext, job: Job, type: string, pairs: [string, string][]): Promise<{ matches: FhirResource[]; included: FhirResource[] }> {
-    const m = moduleOf(type);
-    const { request } = parseSearch(type, searchParamIndex.get(type as (typeof m)['type']) ?? new Map(), pairs, { strict: true, baseUrl: this.#base(job), capabilities: m.capabilities });
-    const result = await m.search(ctx, request);
-    const matches = result.complete ? await result.complete(result.matches) : result.matches;
-    const included = result.included ? await result.included(result.matches) : [];
-    return { matches, included };
-  }
-
-  /** The matches that also match one of the type's `_typeFilter`s (all of them when it has none). */
-  async #applyFilters(ctx: RequestContext, job: Job, type: string, base: [string, string][], matches: FhirResource[]): Promise<FhirResource[]> {
-    const filters = job.typeFilters[type];
-    if (!filters) return matches;
-    const kept = new Set((await this.#filtered(ctx, job, type, base)).map((r) => r.id));
-    return matches.filter((r) => kept.has(r.id));
-  }
-
-  async #filtered(ctx: RequestContext, job: Job, type: string, base: [string, string][]): Promise<FhirResource[]> {
-    const out: FhirResource[] = [];
-    for (const filter of job.typeFilters[type] ?? []) out.push(...(await this.#search(ctx, job, type, [...base, ...filter])).matches);
-    return out;
+  /** One member's resources by type, or an OperationOutcome line when it could not be read. */
+  async #member(job: Job, patientId: string): Promise<{ lines: Map<string, FhirResource[]>; seen: string[] }> {
+    const ctx = jobContext(job, {
+      services: this.o.services,
+      store: this.o.store,
+      ...(this.o.metrics ? { metrics: this.o.metrics } : {}),
+      callsPerSecond: this.o.callsPerSecond,
+      runner: this.#owner,
+      counted: () => this.#calls.set(job.id, (this.#calls.get(job.id) ?? 0) + 1),
+    });
+    try {
+      const member = await exportMember(ctx, job, patientId);
+      this.o.metrics?.bulkResources.inc([...member.lines.values()].reduce((n, rs) => n + rs.length, 0));
+      return member;
+    } catch (err) {
+      if (this.#closed || err instanceof LeaseLost) throw err;
+      // A person's Nextech token no longer accepted: every other member would fail the same way.
+      const unauthorized = (err instanceof UpstreamError && err.failure.kind === 'unauthorized') || (err instanceof FhirError && err.status === 401);
+      if (job.person && unauthorized) throw new JobStopped('Nextech no longer accepts the sign-in that started this export (it expired); sign in again and start a new export');
+      const why = err instanceof FhirError ? (err.outcome.issue[0]?.diagnostics ?? 'unreadable') : err instanceof UpstreamError ? `Nextech: ${err.failure.kind}` : 'unreadable';
+      this.o.logger.warn({ job: job.id, member: job.next, why: err instanceof UpstreamError ? err.failure.kind : (err as Error).name }, 'bulk export member failed');
+      const problem: FhirResource = { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception', diagnostics: `Patient/${patientId} could not be exported: ${why}` }] };
+      return { lines: new Map([['OperationOutcome', [problem]]]), seen: [] };
+    } finally {
+      releaseHeld(ctx);
+    }
   }
 
   /** Appends the member's lines to the job's files (a new part past `perFile`); returns the state to checkpoint. */
@@ -311,44 +286,4 @@ export class ExportRunner {
     return { ...job, files };
   }
 
-  #base(job: Job): string {
-    return job.request.slice(0, job.request.indexOf('/Group/'));
-  }
-
-  /** The job's own request context: the service's credential, its own caller key, its pacer. */
-  #context(job: Job): RequestContext {
-    const gap = 1000 / this.o.callsPerSecond;
-    const pace = async (signal?: AbortSignal) => {
-      for (;;) {
-        if (signal?.aborted) throw signal.reason as Error;
-        const wait = await this.o.store.takeSlot('bulk-export:managed', gap);
-        if (wait === 0) {
-          this.o.metrics?.bulkUpstreamCalls.inc();
-          this.o.metrics?.bulkJobCalls.inc({ job: job.id });
-          this.#calls.set(job.id, (this.#calls.get(job.id) ?? 0) + 1);
-          return;
-        }
-        await new Promise((r) => setTimeout(r, wait));
-      }
-    };
-    const ctx: RequestContext = {
-      services: this.o.services,
-      baseUrl: this.#base(job),
-      memo: new Map(),
-      call: { practiceId: job.practiceId, credential: { kind: 'managed' }, callerKey: `bulk:${job.id}`, pace },
-      callerKey: `bulk:${job.id}`,
-    };
-    ctx.call.room = () => requestRoom(ctx);
-    return ctx;
-  }
-}
-
-/**
- * A document whose CCD is referenced, not inlined (BULK_EXPORT_ATTACHMENTS=binary): each
- * attachment keeps its `url` (the absolute URL of the CCD's Binary, readable with the same
- * token — Bulk Data's rule for `requiresAccessToken`), size and SHA-1 hash, without `data`.
- */
-function referenceOnly(r: FhirResource): FhirResource {
-  if (r.resourceType !== 'DocumentReference') return r;
-  return { ...r, content: r.content.map((c) => ({ ...c, attachment: Object.fromEntries(Object.entries(c.attachment).filter(([k]) => k !== 'data')) })) };
 }

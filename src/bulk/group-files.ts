@@ -1,27 +1,59 @@
 /**
- * Groups in files: one JSON file per group under `DATA_DIR/groups/<practice>/`, owner-only
+ * Groups in files: one file per group under `DATA_DIR/groups/<practice>/<id>.json`, owner-only
  * (directories 0700, files 0600), written atomically (a temporary file renamed into place),
  * so a crash never leaves half a group and a restart finds every group again.
  *
- * The version check and the write of one practice's groups run one at a time in this
- * process, so a conditional write is atomic here. Several replicas sharing the folder
- * without Redis are not supported (they would not share their budget either): with
+ * Each file is sealed with AES-256-GCM (one frame, as export files are) under a key derived
+ * from RESOURCE_ID_KEY — which, like the Patient ids the members are, never changes — and
+ * bound to its practice and id, so a file copied over another group's does not open. The key
+ * is not the one Redis groups are sealed under (group-redis.ts): a value copied from one store
+ * to the other does not open either, and moving groups into Redis re-seals them anyway. A file
+ * written before groups were sealed (plain JSON, starting with '{') is still read, and is
+ * sealed at its next write. The name stays `.json` so that re-sealing is one atomic rename.
+ *
+ * A conditional write (version check, bound, write) holds the practice's queue in this
+ * process and its lock file (`.lock`, created exclusively) across processes: cluster workers
+ * (WORKERS > 1) sharing DATA_DIR without Redis cannot both win one version. With
  * `REDIS_URL`, groups live in Redis (group-redis.ts).
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { hkdfSync, randomBytes } from 'node:crypto';
+import { link, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { GroupChanged, GroupStoreFull, MAX_GROUPS_PER_PRACTICE, StoredGroupSchema, type GroupBackend, type StoredGroup } from './group-store.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { openFrames, sealFrame } from './export-files.ts';
+import {
+  GroupChanged,
+  GroupStoreFull,
+  GroupStoreUnavailable,
+  MAX_GROUPS_PER_PRACTICE,
+  StoredGroupSchema,
+  type GroupBackend,
+  type StoredGroup,
+} from './group-store.ts';
+
+/** How long a write waits for another process's lock before answering 503. */
+const LOCK_WAIT_MS = 2_000;
+/** A lock older than this was left by a process that died while writing (a write takes milliseconds). */
+const LOCK_STALE_MS = 30_000;
+const LOCK_FILE = '.lock';
 
 export class FileGroups implements GroupBackend {
   /** Per practice, the tail of its queue of writes (entries leave when their queue drains). */
   readonly #queues = new Map<string, Promise<unknown>>();
+  readonly #dir: string;
+  readonly #key: Buffer;
 
-  constructor(private readonly dir: string) {}
+  constructor(opts: { dir: string; resourceIdKey: string }) {
+    this.#dir = opts.dir;
+    this.#key = Buffer.from(hkdfSync('sha256', opts.resourceIdKey, Buffer.alloc(0), 'nextech-fhir-facade group files v1', 32));
+  }
 
   async get(practiceId: string, id: string): Promise<StoredGroup | undefined> {
     try {
-      const parsed = StoredGroupSchema.safeParse(JSON.parse(await readFile(this.#file(practiceId, id), 'utf8')));
+      const content = await readFile(this.#file(practiceId, id));
+      // Written before groups were sealed: plain JSON. A sealed file starts with its frame's length (a zero byte).
+      const text = content[0] === 0x7b ? content.toString('utf8') : openFrames(content, nameOf(practiceId, id), this.#key).toString('utf8');
+      const parsed = StoredGroupSchema.safeParse(JSON.parse(text));
       return parsed.success && parsed.data.id === id ? parsed.data : undefined;
     } catch {
       return undefined;
@@ -35,23 +67,23 @@ export class FileGroups implements GroupBackend {
 
   /** The practices that have a folder of groups (for moving them into Redis). */
   async practices(): Promise<string[]> {
-    return readdir(join(this.dir, 'groups')).catch(() => [] as string[]);
+    return readdir(join(this.#dir, 'groups')).catch(() => [] as string[]);
   }
 
   put(practiceId: string, group: StoredGroup, expected: number): Promise<void> {
     return this.#serial(practiceId, async () => {
       if (((await this.get(practiceId, group.id))?.versionId ?? 0) !== expected) throw new GroupChanged();
-      const folder = this.#folder(practiceId);
-      await mkdir(folder, { recursive: true, mode: 0o700 });
       if (expected === 0 && (await this.#ids(practiceId)).length >= MAX_GROUPS_PER_PRACTICE) throw new GroupStoreFull();
       const file = this.#file(practiceId, group.id);
       const temporary = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-      await writeFile(temporary, JSON.stringify(group), { mode: 0o600 });
+      await writeFile(temporary, sealFrame(nameOf(practiceId, group.id), this.#key, JSON.stringify(group)), { mode: 0o600 });
       await rename(temporary, file);
     });
   }
 
-  delete(practiceId: string, id: string, expected?: number): Promise<boolean> {
+  async delete(practiceId: string, id: string, expected?: number): Promise<boolean> {
+    // Nothing to delete: no lock (and no folder made for it).
+    if (!(await this.get(practiceId, id))) return false;
     return this.#serial(practiceId, async () => {
       const current = await this.get(practiceId, id);
       if (!current) return false;
@@ -66,10 +98,11 @@ export class FileGroups implements GroupBackend {
     return names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -'.json'.length));
   }
 
-  /** Runs `task` after every earlier write of the practice has finished. */
+  /** Runs `task` after every earlier write of the practice in this process, holding the practice's lock file. */
   #serial<T>(practiceId: string, task: () => Promise<T>): Promise<T> {
+    const locked = () => withLock(this.#folder(practiceId), task);
     const before = this.#queues.get(practiceId) ?? Promise.resolve();
-    const run = before.then(task, task);
+    const run = before.then(locked, locked);
     const tail = run.catch(() => undefined);
     this.#queues.set(practiceId, tail);
     void tail.then(() => {
@@ -80,10 +113,66 @@ export class FileGroups implements GroupBackend {
 
   // Practice and group ids are checked by GroupStore (letters, digits, '-', '_') before they reach a path.
   #folder(practiceId: string): string {
-    return join(this.dir, 'groups', practiceId);
+    return join(this.#dir, 'groups', practiceId);
   }
 
   #file(practiceId: string, id: string): string {
     return join(this.#folder(practiceId), `${id}.json`);
   }
+}
+
+/** What a group's seal is bound to. */
+const nameOf = (practiceId: string, id: string) => `group:${practiceId}/${id}`;
+
+/** Runs `task` holding `folder`'s lock file (the folder made if need be); the lock is always given back. */
+async function withLock<T>(folder: string, task: () => Promise<T>): Promise<T> {
+  await mkdir(folder, { recursive: true, mode: 0o700 });
+  const lock = join(folder, LOCK_FILE);
+  const mine = await acquire(lock);
+  try {
+    return await task();
+  } finally {
+    // Only our own: had this write outlived LOCK_STALE_MS, another process would hold it now.
+    const now = await stat(lock).catch(() => undefined);
+    if (now?.ino === mine) await rm(lock, { force: true });
+  }
+}
+
+/** Creates `lock` exclusively, retrying with backoff for up to LOCK_WAIT_MS; resolves to its inode. Else GroupStoreUnavailable. */
+async function acquire(lock: string): Promise<number> {
+  const until = Date.now() + LOCK_WAIT_MS;
+  for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+    try {
+      const handle = await open(lock, 'wx', 0o600);
+      try {
+        return (await handle.stat()).ino;
+      } finally {
+        await handle.close();
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    await removeIfStale(lock);
+    if (Date.now() >= until) throw new GroupStoreUnavailable();
+    await sleep(delay + Math.random() * delay);
+  }
+}
+
+/**
+ * Removes a lock left by a dead process. It is first moved aside and checked to be the very
+ * lock judged stale: a fresh lock another process made meanwhile (after removing the same
+ * stale one) is put back, so two processes taking over at once do not both get in (short of
+ * a third creating the lock in the instant before it is put back).
+ */
+async function removeIfStale(lock: string): Promise<void> {
+  const seen = await stat(lock).catch(() => undefined);
+  if (!seen || Date.now() - seen.mtimeMs < LOCK_STALE_MS) return;
+  const aside = `${lock}.${randomBytes(6).toString('hex')}.stale`;
+  try {
+    await rename(lock, aside);
+  } catch {
+    return;
+  }
+  if ((await stat(aside)).ino !== seen.ino) await link(aside, lock).catch(() => undefined);
+  await rm(aside, { force: true });
 }

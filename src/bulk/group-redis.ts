@@ -10,12 +10,26 @@
  * (the manifests run it with an append-only file) and must not evict (`noeviction`). While
  * Redis cannot be reached, Group requests answer 503; nothing falls back to a local copy
  * that other replicas would not see.
+ *
+ * The clear version is checked against the sealed one when a group is read: a value whose
+ * version was rewritten in Redis (by someone without the key) reads as absent: read, update
+ * and delete answer 404, searches and exports leave it out. It still counts toward the
+ * practice's bound until removed (`HDEL`, or this backend's delete).
  */
 import { hkdfSync } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { openFrames, sealFrame } from './export-files.ts';
 import type { FileGroups } from './group-files.ts';
-import { GroupChanged, GroupStoreFull, MAX_GROUPS_PER_PRACTICE, PRACTICE_ID, StoredGroupSchema, type GroupBackend, type StoredGroup } from './group-store.ts';
+import {
+  GroupChanged,
+  GroupStoreFull,
+  GroupStoreUnavailable,
+  MAX_GROUPS_PER_PRACTICE,
+  PRACTICE_ID,
+  StoredGroupSchema,
+  type GroupBackend,
+  type StoredGroup,
+} from './group-store.ts';
 
 /** KEYS[1] the practice's hash; ARGV: id, expected version, value, bound. 1 written, 0 version differs, -1 full. */
 const PUT = `
@@ -37,14 +51,6 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 return 1
 `;
 
-/** Redis could not be reached: the caller answers 503. */
-export class GroupStoreUnavailable extends Error {
-  constructor() {
-    super('group store unavailable');
-    this.name = 'GroupStoreUnavailable';
-  }
-}
-
 interface Scripts {
   groupPut(key: string, id: string, expected: number, value: string, bound: number): Promise<number>;
   groupDelete(key: string, id: string, expected: string): Promise<number>;
@@ -58,7 +64,11 @@ export class RedisGroups implements GroupBackend {
     this.#key = Buffer.from(hkdfSync('sha256', opts.resourceIdKey, Buffer.alloc(0), 'nextech-fhir-facade groups v1', 32));
     this.#redis = new Redis(opts.url, {
       keyPrefix: opts.prefix,
-      // A request may wait briefly for the connection, then gets a 503; it never hangs.
+      // While Redis cannot be reached a command fails at once (503), and one left without an
+      // answer when the connection dropped is not sent again after reconnecting: a write
+      // answered 503 is never run later by this client. ready() covers the first connection.
+      enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
       maxRetriesPerRequest: 1,
       commandTimeout: 2_000,
       connectTimeout: 2_000,
@@ -94,6 +104,21 @@ export class RedisGroups implements GroupBackend {
     return done === 1;
   }
 
+  /** Resolves once connected (true), or after `timeoutMs` (false: requests answer 503 until Redis is reached). */
+  ready(timeoutMs = 2_000): Promise<boolean> {
+    if (this.#redis.status === 'ready') return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.#redis.off('ready', connected);
+        resolve(ok);
+      };
+      const connected = () => done(true);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.#redis.once('ready', connected);
+    });
+  }
+
   /**
    * Moves groups written to files before Redis was configured into Redis (a group already in
    * Redis wins), then deletes the files, so a group deleted later does not come back.
@@ -124,9 +149,12 @@ export class RedisGroups implements GroupBackend {
 
   #open(practiceId: string, id: string, value: string): StoredGroup | undefined {
     try {
-      const sealed = Buffer.from(value.slice(value.indexOf('|') + 1), 'base64');
+      const bar = value.indexOf('|');
+      const sealed = Buffer.from(value.slice(bar + 1), 'base64');
       const parsed = StoredGroupSchema.safeParse(JSON.parse(openFrames(sealed, nameOf(practiceId, id), this.#key).toString('utf8')));
-      return parsed.success && parsed.data.id === id ? parsed.data : undefined;
+      // The version in clear (what the scripts compare) is outside the seal: one that is not the
+      // sealed one was written by someone without the key, and the group reads as absent.
+      return parsed.success && parsed.data.id === id && value.slice(0, bar) === String(parsed.data.versionId) ? parsed.data : undefined;
     } catch {
       return undefined;
     }

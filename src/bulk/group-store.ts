@@ -105,6 +105,14 @@ export class GroupChanged extends Error {
   }
 }
 
+/** The backend could not be reached (Redis down) or stayed busy (another process held the folder's lock): the caller answers 503. */
+export class GroupStoreUnavailable extends Error {
+  constructor() {
+    super('group store unavailable');
+    this.name = 'GroupStoreUnavailable';
+  }
+}
+
 /** Where written groups live. */
 export interface GroupBackend {
   get(practiceId: string, id: string): Promise<StoredGroup | undefined>;

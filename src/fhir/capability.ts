@@ -42,7 +42,7 @@ const GROUP_EXPORT = {
   name: 'export',
   definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export',
   documentation:
-    'Bulk Data Access 2.0 asynchronous export of a Group\'s patients (Patient, Encounter, DocumentReference, Practitioner, Location, Organization) as NDJSON; Backend Services clients only; _type, _since (encounter dates), _typeFilter, _outputFormat.',
+    'Bulk Data Access 2.0 asynchronous export of a Group\'s patients (Patient, Encounter, DocumentReference, Practitioner, Location, Organization) as NDJSON; Backend Services clients (system/Group) and people\'s SMART tokens with user/Group.rs and user-level read and search scopes on every exported type (run with the person\'s own Nextech sign-in); _type, _since (encounter dates), _typeFilter, _outputFormat.',
 };
 
 export function capabilityStatement({ modules, baseUrl, software, date, security, bulkExport }: CapabilityInput): CapabilityStatement {

@@ -45,6 +45,8 @@ export interface RequestContext {
   callerKey: string;
   /** The door the caller passed (absent for the service's own work, e.g. a bulk export job). */
   door?: DoorName;
+  /** The SMART sign-in the caller's token belongs to (random, kept across refreshes). */
+  signIn?: string;
   /** Work already started in this request, by key, so no upstream read is repeated. */
   memo: Map<string, Promise<unknown>>;
   /** This request's share of the document memory budget, once it holds any (request-memory.ts). */

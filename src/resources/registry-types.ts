@@ -83,10 +83,11 @@ export interface ResourceModule {
   /** Another type whose SMART scopes allow this one too (a CCD's Binary: its DocumentReference's). */
   scopedAlsoAs?: string;
   /**
-   * Only Backend Services clients (`system/` scopes) may use this type at all: its resources
-   * name many patients (a cohort), which no patient- or user-scoped app may list.
+   * Its resources name many patients (a cohort): only Backend Services clients (`system/`
+   * scopes) write them; `system/` and `user/` scopes read and search them; `patient/` scopes,
+   * and every door without scopes, never reach them.
    */
-  systemOnly?: boolean;
+  manyPatients?: boolean;
   /** Present exactly when `interactions` include create: `body` is the parsed JSON the client sent. */
   create?(ctx: RequestContext, body: unknown): Promise<WriteResult>;
   /** Present exactly when `interactions` include update. */

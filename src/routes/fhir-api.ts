@@ -57,7 +57,8 @@ export function fhirApi(opts: FhirApiOptions): Hono<AppEnv> {
         software: opts.software,
         date: opts.startedAt,
         security: securityOf(opts.services),
-        bulkExport: opts.services.bulk !== undefined && opts.services.auth?.backend !== undefined,
+        // Offered when a door that can use it is configured: Backend Services, or SMART apps.
+        bulkExport: opts.services.bulk !== undefined && (opts.services.auth?.backend !== undefined || opts.services.auth?.smart !== undefined),
       }),
     ),
   );
@@ -136,7 +137,7 @@ function addResourceRoutes(api: Hono<AppEnv>, m: ResourceModule, services: Servi
 /** The caller, authenticated and allowed `interaction` on the type (writes need a scope that grants them). */
 async function writeContext(c: Context<AppEnv>, m: ResourceModule, services: Services, interaction: 'create' | 'update' | 'delete'): Promise<RequestContext> {
   const ctx = await requestContext(c, services);
-  assertSystemOnly(ctx, m, interaction);
+  assertManyPatients(ctx, m, interaction);
   if (!ctx.grant || allows(ctx.grant.scopes, m.type, interaction) === undefined) {
     throw forbidden(`The access token's scopes do not allow ${interaction} of ${m.type}`);
   }
@@ -164,14 +165,19 @@ async function write(
 }
 
 /**
- * A type only Backend Services clients may use (its resources name many patients): refused,
- * before anything else, to every other door and to patient- or user-scoped tokens.
+ * A type whose resources name many patients: refused, before anything else, to doors without
+ * scopes and to patient-scoped tokens; writes to Backend Services clients (`system/`) only.
  */
-function assertSystemOnly(ctx: RequestContext, m: ResourceModule, interaction: ScopeInteraction): void {
-  if (!m.systemOnly) return;
-  if (!ctx.grant || allows(ctx.grant.scopes, m.type, interaction) !== 'system') {
-    throw forbidden(`${m.type} is available to SMART Backend Services clients with system/${m.type} scopes only`);
-  }
+function assertManyPatients(ctx: RequestContext, m: ResourceModule, interaction: ScopeInteraction): void {
+  if (!m.manyPatients) return;
+  const level = ctx.grant && allows(ctx.grant.scopes, m.type, interaction);
+  const write = interaction === 'create' || interaction === 'update' || interaction === 'delete';
+  if (level === 'system' || (level === 'user' && !write)) return;
+  throw forbidden(
+    write
+      ? `${m.type} is written by SMART Backend Services clients with system/${m.type} scopes only`
+      : `${m.type} is read with system/${m.type} or user/${m.type} scopes only (never patient scopes)`,
+  );
 }
 
 /**
@@ -207,7 +213,7 @@ async function read(c: Context<AppEnv>, m: ResourceModule, services: Services): 
   const id = c.req.param('id') ?? '';
   const ids = practiceIds(ctx);
   const compartments = compartmentsFor(ids);
-  assertSystemOnly(ctx, m, 'read');
+  assertManyPatients(ctx, m, 'read');
   const patient = ctx.grant ? authorize(ctx.grant, ids, m.type, 'read', m.scopedAlsoAs) : undefined;
   // Checked on the id first (no upstream call for another patient), then on the result.
   if (patient !== undefined && compartments.has(m.type) && compartments.ofId(m.type, id) !== patient) throw outsideCompartment();
@@ -243,7 +249,7 @@ async function search(
   const ids = practiceIds(ctx);
   const compartments = compartmentsFor(ids);
   const identifying = identifyingParams.get(m.type) ?? new Map<string, string>();
-  assertSystemOnly(ctx, m, 'search');
+  assertManyPatients(ctx, m, 'search');
   const patient = ctx.grant ? authorize(ctx.grant, ids, m.type, 'search', m.scopedAlsoAs) : undefined;
   if (patient !== undefined) assertOwnPatient(compartments, identifying, pairs, patient);
   // A search that names no records of its own is about the patient in context.

@@ -23,6 +23,7 @@ export async function requestContext(c: Context<AppEnv>, services: Services): Pr
     call: { practiceId: base.practiceId, credential: caller.credential, callerKey: caller.key, signal: c.req.raw.signal },
     callerKey: caller.key,
     door: caller.door,
+    ...(caller.signIn !== undefined ? { signIn: caller.signIn } : {}),
     ...(caller.grant ? { grant: caller.grant } : {}),
   };
   // Listings read for this request count in its room until its response is built.

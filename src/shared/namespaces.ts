@@ -22,9 +22,11 @@ const NAMESPACES: ReadonlyMap<string, NamespaceKind> = new Map<string, Namespace
   ['backend-jti', 'request'], //      Backend Services assertions spent (auth/backend/replay.ts)
   ['budget', 'request'], //           upstream rate ledgers per credential and endpoint
   ['bulk-job', 'request'], //         the lease of each bulk export job
+  ['bulk-cancel', 'request'], //      bulk export jobs cancelled (checked by the runner holding one)
+  ['bulk-kickoff', 'request'], //     one kick-off at a time per caller (its count, then its job)
+  ['bulk-export', 'request'], //      the export pacer of each credential (the managed token's, each person's)
   ['answer', 'request'], //           shared upstream answers (shared-answers.ts)
   ['managed-token', 'fixed'], //      the managed Nextech token record and its refresh lease
-  ['bulk-export', 'fixed'], //        the pacing of bulk exports on the managed token
 ]);
 
 /** The bucket of every key whose prefix is not listed. */

@@ -187,7 +187,10 @@ function exempt(error: string): boolean {
 
 /** Fetches, checks the FHIR media type, and validates the body (with the exemptions above). */
 export async function docFetch<T = Record<string, unknown>>(url: string, init: RequestInit = {}): Promise<FhirResponse<T>> {
-  const res = await fetch(url, init);
+  // As a FHIR client asks (without it a Binary read answers the document itself, R4 binary.html).
+  const headers = new Headers(init.headers);
+  if (!headers.has('accept')) headers.set('accept', 'application/fhir+json');
+  const res = await fetch(url, { ...init, headers });
   const text = await res.text();
   expect(res.headers.get('content-type')).toBe('application/fhir+json; charset=utf-8');
   const body = JSON.parse(text) as T;

@@ -57,7 +57,7 @@ function requestContext(c: Case): RequestContext {
       ids: createResourceIds(config.resourceIdKey),
       doors: { passthrough: false, anonymous: false, supportedTypes: [] },
       // Never touched: mapping stores nothing.
-      groups: new GroupStore(new FileGroups('/nonexistent')),
+      groups: new GroupStore(new FileGroups({ dir: '/nonexistent', resourceIdKey: config.resourceIdKey })),
       now: () => 0,
     },
     call: { practiceId: c.context.practiceId, credential: { kind: 'managed' }, callerKey: 'test' },

@@ -11,7 +11,10 @@ const WHAT: Readonly<Record<string, string>> = {
   Encounter: 'visits',
   DocumentReference: 'visit documents (CCDs)',
   Binary: 'visit documents (CCDs)',
+  Group: "the practice's patient lists (cohorts) for bulk export",
 };
+/** With user scopes, a wildcard also reads the practice's cohorts (patient scopes never do). */
+const USER_WILDCARD = "patient details, visits, visit documents (CCDs) and the practice's patient lists (cohorts) for bulk export";
 
 const WHOSE: Readonly<Record<ResourceScope['context'], string>> = {
   patient: 'of the one patient you choose below',
@@ -30,7 +33,8 @@ export function describeAccess(scopes: Scopes): string[] {
   for (const context of ['patient', 'user'] as const) {
     const here = scopes.resources.filter((r) => r.context === context);
     if (here.length === 0) continue;
-    const what = here.some((r) => r.resourceType === '*') ? [WHAT['*'] ?? ''] : [...new Set(here.map((r) => WHAT[r.resourceType] ?? r.resourceType))];
+    const wildcard = context === 'user' ? USER_WILDCARD : (WHAT['*'] ?? '');
+    const what = here.some((r) => r.resourceType === '*') ? [wildcard] : [...new Set(here.map((r) => WHAT[r.resourceType] ?? r.resourceType))];
     lines.push(`Read ${joinWords(what)} ${WHOSE[context]}.`);
   }
   lines.push('It can only read: nothing in Nextech is changed.');

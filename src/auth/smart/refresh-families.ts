@@ -56,7 +56,8 @@ export class RefreshFamilies {
   /**
    * A fresh refresh token id for the sign-in, now the only one it may use next. Throws
    * invalid_grant when the sign-in was revoked meanwhile (a replay at another replica while
-   * this one renewed it): the revocation stands.
+   * this one renewed it): the revocation stands; and when other requests keep rewriting its
+   * record, so that no attempt lands.
    */
   async issue(sid: string | undefined, ttlSeconds: number): Promise<string> {
     const rjti = randomUUID();
@@ -70,7 +71,9 @@ export class RefreshFamilies {
       if (r.found === REVOKED) throw reused();
       expected = r.found;
     }
-    throw new OAuthError('temporarily_unavailable', 'the session is being renewed elsewhere; retry shortly', 503);
+    // Not "retry": the app's refresh token is already spent, and presenting it again would
+    // revoke the sign-in as a replay. The session changed under this renewal; log in again.
+    throw new OAuthError('invalid_grant', 'the session changed while it was being renewed; log in again');
   }
 
   /** Spends a refresh token; throws invalid_grant (and revokes the sign-in) when a newer one exists or it was revoked. */

@@ -7,15 +7,17 @@
  * makes the whole write fail with an OperationOutcome naming each one (`Group.member[i]`);
  * nothing is stored then.
  *
- * Only SMART Backend Services clients with `system/Group` scopes reach it (a cohort names
- * many patients); groups belong to their practice, are stored by the service (src/bulk/
- * group-store.ts: only Patient ids, owner-only files) and survive restarts.
+ * A cohort names many patients (`manyPatients`): Backend Services clients with `system/Group`
+ * scopes write them; `system/` and `user/` Group scopes read and search them; patient scopes
+ * never reach them. Groups belong to their practice, are stored by the service (src/bulk/
+ * group-store.ts: only Patient ids, sealed; in Redis with REDIS_URL) and survive restarts.
+ * Writes are version-aware: `If-Match` (412 on another version), and racing writes never
+ * both win.
  */
 import type { Group, OperationOutcomeIssue } from 'fhir/r4';
 import { z } from 'zod';
 import { badRequest, FhirError, notFound, outcome } from '../../fhir/outcome.ts';
-import { GroupChanged, GroupReadOnly, GroupStore, GroupStoreFull, type DeclaredMember, type StoredGroup } from '../../bulk/group-store.ts';
-import { GroupStoreUnavailable } from '../../bulk/group-redis.ts';
+import { GroupChanged, GroupReadOnly, GroupStore, GroupStoreFull, GroupStoreUnavailable, type DeclaredMember, type StoredGroup } from '../../bulk/group-store.ts';
 import { matchesAll } from '../../fhir/search/match.ts';
 import type { SearchParamDef } from '../../fhir/search/types.ts';
 import { mappingContext, practiceIds, type RequestContext } from '../context.ts';
@@ -146,7 +148,7 @@ function toFhir(g: StoredGroup, chartSystem: string): Group {
   };
 }
 
-async function write(ctx: RequestContext, id: string, body: unknown, existing: StoredGroup | undefined): Promise<WriteResult> {
+async function write(ctx: RequestContext, id: string, body: unknown, existing: StoredGroup | undefined, ifMatch?: number): Promise<WriteResult> {
   const parsed = parseBody(body);
   if (existing && parsed.id !== id) throw badRequest('The Group\'s id must be the id in the URL');
   const members = await resolveMembers(ctx, parsed.member);
@@ -162,25 +164,27 @@ async function write(ctx: RequestContext, id: string, body: unknown, existing: S
     await store(ctx).put(ctx.call.practiceId, group, existing?.versionId ?? 0);
   } catch (err) {
     if (err instanceof GroupStoreFull) throw new FhirError(507, outcome('error', 'too-costly', 'This practice holds as many groups as it may; delete some first'));
-    throw storeFailure(err);
+    throw storeFailure(err, ifMatch);
   }
   return { resource: toFhir(group, chartSystemOf(ctx)), created: existing === undefined };
 }
 
 /** The answer to a store's refusal that every interaction shares. */
-function storeFailure(err: unknown): unknown {
+function storeFailure(err: unknown, ifMatch?: number): unknown {
   if (err instanceof GroupReadOnly) return readOnly();
-  // Written by someone else between this request's read and its write.
+  // Written by someone else between this request's read and its write: for a conditional
+  // request its precondition failed (412, FHIR's answer to If-Match), else a conflict.
+  if (err instanceof GroupChanged && ifMatch !== undefined) return preconditionFailed(ifMatch);
   if (err instanceof GroupChanged) return new FhirError(409, outcome('error', 'conflict', 'The Group changed while it was being written; read it again and retry'));
   if (err instanceof GroupStoreUnavailable) return new FhirError(503, outcome('error', 'transient', 'Groups are unavailable for a moment; retry shortly'), { 'Retry-After': '5' });
   return err;
 }
 
+const preconditionFailed = (ifMatch: number) => new FhirError(412, outcome('error', 'conflict', `If-Match names version ${ifMatch}, which is not the Group's current version`));
+
 /** An update or delete conditional on a version (If-Match) that is not the current one: 412. */
 function assertVersion(existing: StoredGroup, ifMatch: number | undefined): void {
-  if (ifMatch !== undefined && ifMatch !== existing.versionId) {
-    throw new FhirError(412, outcome('error', 'conflict', `If-Match names version ${ifMatch}; the Group is at version ${existing.versionId}`));
-  }
+  if (ifMatch !== undefined && ifMatch !== existing.versionId) throw preconditionFailed(ifMatch);
 }
 
 /** The practice's group, or 404; a store that cannot answer is a 503. */
@@ -209,21 +213,6 @@ export async function resolveDeclared(ctx: RequestContext, declared: readonly De
   );
 }
 
-/**
- * Checks that Nextech lets the caller see every member (one upstream call each, with the
- * caller's own credential): a 403 saying how many it may not see — never which.
- */
-export async function assertMembersVisible(ctx: RequestContext, members: readonly string[]): Promise<void> {
-  try {
-    await resolveMembers(ctx, members.map((id) => ({ entity: { reference: `Patient/${id}` } })));
-  } catch (err) {
-    if (err instanceof FhirError && (err.status === 422 || err.status === 403 || err.status === 404)) {
-      throw new FhirError(403, outcome('error', 'forbidden', 'Nextech does not let the signed-in user see every patient of this group'));
-    }
-    throw err;
-  }
-}
-
 const groupSearchParams: readonly SearchParamDef[] = [
   {
     name: '_id',
@@ -246,13 +235,13 @@ export const groupModule: ResourceModule = {
   type: 'Group',
   profile: 'http://hl7.org/fhir/StructureDefinition/Group',
   documentation:
-    'Cohorts for bulk export (Group/{id}/$export): Backend Services clients (system/Group scopes) list patients by Patient reference or chart-number identifier, resolved to Patient ids against Nextech when written. Stored by the service, per practice.',
+    'Cohorts for bulk export (Group/{id}/$export): Backend Services clients (system/Group scopes) list patients by Patient reference or chart-number identifier, resolved to Patient ids against Nextech when written; system/ and user/ Group scopes read and search them (never patient scopes). Stored by the service, per practice; updates and deletes honour If-Match.',
   interactions: ['read', 'search-type', 'create', 'update', 'delete'],
   searchParams: groupSearchParams,
   capabilities: { includes: [], revincludes: [], sorts: [] },
   // Σ elements of R4 Group; type and actual are mandatory.
   view: { mandatory: new Set(['type', 'actual']), summary: new Set(['identifier', 'active', 'type', 'actual', 'code', 'name', 'quantity', 'managingEntity']) },
-  systemOnly: true,
+  manyPatients: true,
   read: async (ctx, id) => toFhir(await storedGroup(ctx, id), chartSystemOf(ctx)),
   search: async (ctx, req) => {
     const now = ctx.services.now();
@@ -271,7 +260,7 @@ export const groupModule: ResourceModule = {
     const existing = await storedGroup(ctx, id);
     if (existing.declared) throw readOnly();
     assertVersion(existing, ifMatch);
-    return write(ctx, id, body, existing);
+    return write(ctx, id, body, existing, ifMatch);
   },
   delete: async (ctx, id, ifMatch) => {
     const existing = await storedGroup(ctx, id);
@@ -280,7 +269,7 @@ export const groupModule: ResourceModule = {
     try {
       if (!(await store(ctx).delete(ctx.call.practiceId, id, ifMatch))) throw notFound('Group');
     } catch (err) {
-      throw storeFailure(err);
+      throw storeFailure(err, ifMatch);
     }
   },
 };

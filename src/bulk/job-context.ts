@@ -1,0 +1,79 @@
+/**
+ * The request context a bulk export job calls Nextech with, and its pacing:
+ * - the credential: the service's own for Backend Services jobs; a person's Nextech access
+ *   token for a person's job (export-access.ts), so it sees what their API requests would;
+ * - every upstream call first takes a slot of the export pacer of that credential — one ledger
+ *   for all jobs on it, in the shared store (with Redis, for all replicas) — at
+ *   `BULK_EXPORT_SHARE` of the rate, then passes the usual budget like any caller's;
+ * - while it paces, the job's lease is renewed, and a job whose lease another runner took
+ *   stops at once (`LeaseLost`) instead of writing beside it.
+ */
+import { createHash } from 'node:crypto';
+import type { Metrics } from '../metrics.ts';
+import type { RequestContext, Services } from '../resources/context.ts';
+import { requestRoom } from '../resources/request-memory.ts';
+import type { SharedStore } from '../shared/store.ts';
+import type { Job } from './export-jobs.ts';
+
+/** A job's lease lives this long unless renewed; it is renewed every third of it while the job works. */
+export const LEASE_MS = 60_000;
+
+/** Another runner holds the job now: this one stops without touching its state. */
+export class LeaseLost extends Error {
+  constructor() {
+    super('bulk export job lease lost');
+    this.name = 'LeaseLost';
+  }
+}
+
+export const leaseKey = (jobId: string) => `bulk-job:${jobId}`;
+
+export interface JobContextOptions {
+  services: Services;
+  store: SharedStore;
+  metrics?: Metrics;
+  /** Upstream calls per second the jobs of one credential may spend together. */
+  callsPerSecond: number;
+  /** This runner's identity in leases. */
+  runner: string;
+  /** Counts one upstream call of the job. */
+  counted: () => void;
+}
+
+export function jobContext(job: Job, o: JobContextOptions): RequestContext {
+  // A person's job never falls back to the service's credential.
+  if (job.person && job.person.nextechToken === undefined) throw new Error('a person\'s job without its token');
+  const gap = 1000 / o.callsPerSecond;
+  // Never the token itself in a key: a hash of it names its pacer.
+  const token = job.person?.nextechToken;
+  const pacer = token !== undefined ? `bulk-export:${createHash('sha256').update(token).digest('base64url').slice(0, 22)}` : 'bulk-export:managed';
+  let renewed = Date.now();
+  const pace = async (signal?: AbortSignal) => {
+    if (Date.now() - renewed > LEASE_MS / 3) {
+      if (!(await o.store.lease(leaseKey(job.id), o.runner, LEASE_MS))) throw new LeaseLost();
+      renewed = Date.now();
+    }
+    for (;;) {
+      if (signal?.aborted) throw signal.reason as Error;
+      const wait = await o.store.takeSlot(pacer, gap);
+      if (wait === 0) {
+        o.metrics?.bulkUpstreamCalls.inc();
+        o.metrics?.bulkJobCalls.inc({ job: job.id });
+        o.counted();
+        return;
+      }
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  };
+  const callerKey = `bulk:${job.id}`;
+  const credential = token !== undefined ? { kind: 'bearer' as const, token, vouched: true } : { kind: 'managed' as const };
+  const ctx: RequestContext = {
+    services: o.services,
+    baseUrl: job.request.slice(0, job.request.indexOf('/Group/')),
+    memo: new Map(),
+    call: { practiceId: job.practiceId, credential, callerKey, pace },
+    callerKey,
+  };
+  ctx.call.room = () => requestRoom(ctx);
+  return ctx;
+}
