@@ -244,6 +244,13 @@ describe('Group $export', () => {
     await expectOutcome(`${url}?_typeFilter=${encodeURIComponent('Encounter?nonsense=1')}`, 400, { headers: h });
     await expectOutcome(`${url}?_typeFilter=${encodeURIComponent('Encounter?date=notadate')}`, 400, { headers: h });
     await expectOutcome(`${url}?_typeFilter=${encodeURIComponent('Practitioner?name=x')}`, 400, { headers: h });
+    // Each filter is one more search per patient: at most 10 per type.
+    const filters = (n: number) => Array.from({ length: n }, (_, i) => `_typeFilter=${encodeURIComponent(`Encounter?date=ge${2010 + i}-01-01`)}`).join('&');
+    const { issue: tooMany } = await expectOutcome(`${url}?${filters(11)}`, 400, { headers: h });
+    expect(tooMany.diagnostics).toBe('At most 10 _typeFilters per type');
+    const ten = await fetch(`${url}?_type=Encounter&${filters(10)}`, { headers: h });
+    expect(ten.status).toBe(202);
+    expect((await fetch(ten.headers.get('content-location') ?? '', { method: 'DELETE', headers: auth(t) })).status).toBe(202);
     await expectOutcome(`${svc.fhir}/Group/no-such-group/$export`, 404, { headers: h });
     // Parameters that would narrow the export are refused, not ignored (ignoring them would export more).
     await expectOutcome(`${url}?patient=Patient/x`, 400, { headers: h });

@@ -314,3 +314,28 @@ describe('$docref and the encounter search upstream', () => {
     expect(calls[0]?.query).toEqual({ start: '2021-03-16T00:00:00.000Z', end: '2024-02-29T23:59:59.999Z' });
   });
 });
+
+describe('Binary content negotiation', () => {
+  it('answers the document unless a FHIR type is asked for, and a wildcard never outranks one', async () => {
+    const { id } = documentOf(many, 5);
+    const kind = async (accept?: string) => {
+      const res = await fetch(`${svc.fhir}/Binary/${id}`, accept === undefined ? {} : { headers: { accept } });
+      await res.arrayBuffer();
+      return res.status === 406 ? 406 : (res.headers.get('content-type') ?? '').split(';')[0];
+    };
+    const cases: [string | undefined, string | number][] = [
+      [undefined, 'text/html'],
+      ['*/*', 'text/html'],
+      ['text/*', 'text/html'],
+      ['text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8', 'text/html'],
+      ['application/fhir+json', 'application/fhir+json'],
+      ['application/json', 'application/fhir+json'],
+      ['*/*, application/fhir+json', 'application/fhir+json'],
+      ['application/fhir+json;q=1.0, application/json+fhir;q=0.9', 'application/fhir+json'],
+      ['text/html;q=0, */*', 'application/fhir+json'],
+      ['application/fhir+json;q=0.5, text/html', 'text/html'],
+      ['application/xml', 406],
+    ];
+    for (const [accept, expected] of cases) expect(await kind(accept), String(accept)).toBe(expected);
+  });
+});

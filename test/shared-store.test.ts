@@ -15,7 +15,8 @@ import { RefreshFamilies } from '../src/auth/smart/refresh-families.ts';
 import { answerStore } from '../src/cluster.ts';
 import { MemoryStore } from '../src/shared/memory-store.ts';
 import { RedisStore } from '../src/shared/redis-store.ts';
-import type { SharedStore } from '../src/shared/store.ts';
+import { ResilientStore } from '../src/shared/resilient-store.ts';
+import { StoreUnavailable, type SharedStore } from '../src/shared/store.ts';
 import { startRedis, type RealRedis } from './helpers/real-servers.ts';
 
 /** 'accepted', or the OAuth error code a call was refused with. */
@@ -260,5 +261,21 @@ describe('memory store namespaces', () => {
     expect(await store.claim(`smart-code${randomUUID()}`, 60_000)).toBe('full');
     expect(await store.claim(`smart-code:${randomUUID()}`, 60_000)).toBe('fresh');
     expect(await store.claim(`backend-jti:${randomUUID()}`, 60_000)).toBe('fresh');
+  });
+});
+
+describe('exclusive leases while Redis is unavailable', () => {
+  it('refuses a bulk export job\'s lease rather than take it in this replica\'s memory, while other leases fall back', async () => {
+    // Nothing listens there: every Redis command fails at once.
+    const redis = new RedisStore({ url: 'redis://127.0.0.1:1', prefix: `t-${randomUUID()}:` });
+    const store = new ResilientStore({ redis, fallback: new MemoryStore(), replicas: 2 });
+    try {
+      await expect(store.lease('bulk-job:abc', 'replica-1', 60_000)).rejects.toBeInstanceOf(StoreUnavailable);
+      await expect(store.lease('bulk-kickoff:1001:hie', 'replica-1', 60_000)).rejects.toBeInstanceOf(StoreUnavailable);
+      // The managed token's refresh lease is per replica while Redis is away (each refreshes alone).
+      expect(await store.lease('managed-token:refreshing', 'replica-1', 60_000)).toBe(true);
+    } finally {
+      await store.close();
+    }
   });
 });

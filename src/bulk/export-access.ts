@@ -95,10 +95,12 @@ export async function withKickOffTurn<T>(store: SharedStore, caller: ExportCalle
 }
 
 /**
- * Makes room for one more job of `owner` in the practice, or refuses (429): counted over the
- * jobs on disk, so across replicas. Deletes the owner's oldest finished jobs past its bound.
+ * Checks there is room for one more job of `owner` in the practice, or refuses (429): counted
+ * over the jobs on disk, so across replicas. Returns what makes the room — deleting the
+ * owner's oldest finished jobs past its bound — to run once the new job is saved (a kick-off
+ * that fails later deletes nothing).
  */
-export async function makeRoom(jobs: JobStore, practiceId: string, owner: string, now: number): Promise<void> {
+export async function makeRoom(jobs: JobStore, practiceId: string, owner: string, now: number): Promise<() => Promise<void>> {
   const live = (await jobs.list(practiceId)).filter((j) => !(j.finishedAt !== undefined && j.expiresAt <= now));
   const unfinished = (js: Job[]) => js.filter((j) => j.status === 'running');
   const mine = live.filter((j) => j.owner === owner);
@@ -108,11 +110,14 @@ export async function makeRoom(jobs: JobStore, practiceId: string, owner: string
   if (unfinished(live).length >= MAX_ACTIVE_PER_PRACTICE) throw throttled('The practice has as many exports running as it may; retry later', 60);
   const finished = mine.filter((j) => j.status !== 'running').sort((a, b) => (a.finishedAt ?? '').localeCompare(b.finishedAt ?? ''));
   const excess = mine.length + 1 - MAX_KEPT_PER_CALLER;
-  for (const old of finished.slice(0, Math.max(0, excess))) await jobs.remove(practiceId, old.id);
-  const kept = live.length - Math.max(0, Math.min(excess, finished.length));
+  const evicted = finished.slice(0, Math.max(0, excess));
+  const kept = live.length - evicted.length;
   if (kept >= MAX_KEPT_PER_PRACTICE) {
     const soonest = Math.min(...live.filter((j) => j.finishedAt !== undefined).map((j) => j.expiresAt));
     const wait = Number.isFinite(soonest) ? Math.ceil((soonest - now) / 1000) : 60;
     throw throttled('The practice keeps as many exports as it may; retry when one has expired', Math.max(60, wait));
   }
+  return async () => {
+    for (const old of evicted) await jobs.remove(practiceId, old.id);
+  };
 }

@@ -54,6 +54,12 @@ export const JobSchema = z.object({
    * the token is dropped from it when the job ends.
    */
   person: z.object({ nextechToken: z.string().min(1).optional(), signIn: z.string().optional() }).optional(),
+  /**
+   * Whose Nextech credential the job calls with, decided at kick-off and never inferred: the
+   * service's (Backend Services clients; states from before this field are theirs) or the
+   * person's token above.
+   */
+  runAs: z.enum(['service', 'person']).default('service'),
   /** Why a failed job failed (no patient data): what its status answers. */
   failure: z.string().optional(),
   /** When the files are deleted (epoch ms). */

@@ -48,12 +48,14 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
     const group = await storedGroup(ctx, c.req.param('id') ?? '');
     const params = parseKickOff(pairs, ctx.baseUrl);
     assertTypesAllowed(caller, params.types);
+    // A group declared in configuration is resolved now (422 naming a member that names no
+    // patient), before the caller's turn: its turn then spans only the count and the save.
+    const members = group.declared ? await resolveDeclared(ctx, group.declared) : group.members;
     const job = await withKickOffTurn(bulk.store, caller, async () => {
-      await makeRoom(bulk.jobs, ctx.call.practiceId, caller.owner, services.now());
-      // A group declared in configuration is resolved now (422 naming a member that names no patient).
-      const members = group.declared ? await resolveDeclared(ctx, group.declared) : group.members;
+      const evictOldest = await makeRoom(bulk.jobs, ctx.call.practiceId, caller.owner, services.now());
       const created = newJob(caller, services, { ...params, members, request: `${ctx.baseUrl}/Group/${group.id}/$export${new URL(c.req.url).search}` });
       await bulk.jobs.save(created, true);
+      await evictOldest();
       return created;
     });
     bulk.runner.start(job);
@@ -153,7 +155,7 @@ function newJob(caller: ExportCaller, services: Services, p: ReturnType<typeof p
     seen: [],
     perFile: services.config.bulk.resourcesPerFile,
     attachments: services.config.bulk.attachments,
-    ...(caller.person ? { person: caller.person } : {}),
+    ...(caller.person ? { person: caller.person, runAs: 'person' as const } : { runAs: 'service' as const }),
     expiresAt: Number.MAX_SAFE_INTEGER,
   };
 }

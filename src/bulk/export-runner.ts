@@ -26,7 +26,7 @@ import { FhirError } from '../fhir/outcome.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Services } from '../resources/context.ts';
 import { releaseHeld } from '../resources/request-memory.ts';
-import type { SharedStore } from '../shared/store.ts';
+import { StoreUnavailable, type SharedStore } from '../shared/store.ts';
 import { UpstreamError } from '../source/nextech/errors.ts';
 import { appendFrame, cutBack } from './export-files.ts';
 import type { FilePart, Job, JobStore } from './export-jobs.ts';
@@ -121,7 +121,7 @@ export class ExportRunner {
     const now = this.o.services.now();
     for (const job of await this.o.jobs.all()) {
       if (job.status === 'running') {
-        if (this.#running.has(job.id) || this.isQueued(job.id)) continue;
+        if (this.#running.has(job.id) || this.isQueued(job.id) || (await this.#stopIfCancelled(job))) continue;
         // Free now? Then it is this runner's to queue (the lease is taken again when it runs).
         if (!(await this.o.store.lease(leaseKey(job.id), this.#owner, 5_000).catch(() => false))) continue;
         await this.o.store.release(leaseKey(job.id), this.#owner).catch(() => undefined);
@@ -166,16 +166,10 @@ export class ExportRunner {
     this.#running.set(job.id, job.owner);
     this.o.metrics?.bulkJobs.inc();
     void this.#run(job)
-      .catch(async (err: unknown) => {
-        // Another runner holds it now: its state is that runner's.
-        if (err instanceof LeaseLost) return;
-        this.o.logger.error({ job: job.id, err: { name: (err as Error).name }, ...(err instanceof JobStopped ? { why: err.why } : {}) }, 'bulk export job failed');
-        // Not while stopping (it resumes at the next start) nor once cancelled (it is gone).
-        if (this.#closed || (await this.#isCancelled(job.id))) return;
-        const last = (await this.o.jobs.get(job.practiceId, job.id)) ?? job;
-        const now = this.o.services.now();
-        const failure = err instanceof JobStopped ? { failure: err.why } : {};
-        await this.o.jobs.save({ ...ended(last), status: 'failed', ...failure, finishedAt: new Date(now).toISOString(), expiresAt: now + this.o.retentionMs }).catch(() => undefined);
+      .catch((err: unknown) => {
+        // Another runner holds it now, or Redis (its lease) is away: it resumes at a later sweep.
+        if (err instanceof LeaseLost || err instanceof StoreUnavailable) return;
+        this.o.logger.error({ job: job.id, err: { name: (err as Error).name } }, 'bulk export job could not run');
       })
       .finally(() => {
         this.#running.delete(job.id);
@@ -190,37 +184,67 @@ export class ExportRunner {
   async #run(queued: Job): Promise<void> {
     const lease = leaseKey(queued.id);
     if (!(await this.o.store.lease(lease, this.#owner, LEASE_MS))) return;
+    // Its state now, not as it was queued: another replica may have run it meanwhile.
+    const current = await this.o.jobs.get(queued.practiceId, queued.id).catch(() => undefined);
+    let job: Job | undefined = current?.status === 'running' ? current : undefined;
     try {
-      // Its state now, not as it was queued: another replica may have run it meanwhile.
-      const current = await this.o.jobs.get(queued.practiceId, queued.id);
-      if (current?.status !== 'running') return;
-      let job: Job = current;
-      const folder = this.o.jobs.folder(job.practiceId, job.id) as string;
-      // Back to the last checkpoint: whatever was appended after it is cut off.
-      for (const f of job.files) await cutBack(join(folder, f.name), f.bytes);
-      const started = Date.now();
-      // Before each member and each write: still this runner's job, not cancelled, not stopping.
-      const mayGoOn = async () => !this.#closed && !(await this.#isCancelled(job.id)) && (await this.o.store.lease(lease, this.#owner, LEASE_MS));
-      while (job.next < job.members.length) {
-        if (!(await mayGoOn())) return;
-        await this.#assertSignedIn(job);
-        const { lines, seen } = await this.#member(job, job.members[job.next] as string);
-        if (!(await mayGoOn())) return;
-        job = await this.#write(job, folder, lines);
-        job = { ...job, next: job.next + 1, seen: [...job.seen, ...seen] };
-        await this.o.jobs.save(job);
-      }
-      if (!(await mayGoOn())) return;
-      const done: Job = { ...ended(job), status: 'done', finishedAt: new Date(this.o.services.now()).toISOString(), expiresAt: this.o.services.now() + this.o.retentionMs };
-      await this.o.jobs.save(done);
-      const count = (error: boolean) => job.files.filter((f) => (f.type === 'OperationOutcome') === error).reduce((n, f) => n + f.count, 0);
-      this.o.logger.info(
-        { job: job.id, members: job.members.length, resources: count(false), errors: count(true), upstreamCalls: this.#calls.get(job.id) ?? 0, ms: Date.now() - started },
-        'bulk export job done',
-      );
+      if (!job) return;
+      await this.#work(job, lease, (j) => (job = j));
+    } catch (err) {
+      if (err instanceof LeaseLost || err instanceof StoreUnavailable || this.#closed || !job) throw err;
+      await this.#fail(job, lease, err);
     } finally {
       await this.o.store.release(lease, this.#owner).catch(() => undefined);
     }
+  }
+
+  /**
+   * Records a job as failed, saying why when it is a JobStopped — only while this runner still
+   * holds it (another runner's state is never overwritten), and not once it was cancelled.
+   */
+  async #fail(job: Job, lease: string, err: unknown): Promise<void> {
+    this.o.logger.error({ job: job.id, err: { name: (err as Error).name }, ...(err instanceof JobStopped ? { why: err.why } : {}) }, 'bulk export job failed');
+    if (await this.#stopIfCancelled(job)) return;
+    if (!(await this.o.store.lease(lease, this.#owner, LEASE_MS).catch(() => false))) return;
+    const now = this.o.services.now();
+    const failure = err instanceof JobStopped ? { failure: err.why } : {};
+    await this.o.jobs.save({ ...ended(job), status: 'failed', ...failure, finishedAt: new Date(now).toISOString(), expiresAt: now + this.o.retentionMs }).catch(() => undefined);
+  }
+
+  /** Whether the job was cancelled; if so its folder goes (again: a removal that failed at the DELETE is retried here). */
+  async #stopIfCancelled(job: Job): Promise<boolean> {
+    if (!(await this.#isCancelled(job.id))) return false;
+    await this.o.jobs.remove(job.practiceId, job.id).catch(() => undefined);
+    return true;
+  }
+
+  /** Works the job from its checkpoint to its end; `progress` learns each checkpoint (for #fail). */
+  async #work(initial: Job, lease: string, progress: (job: Job) => void): Promise<void> {
+    let job: Job = initial;
+    const folder = this.o.jobs.folder(job.practiceId, job.id) as string;
+    // Back to the last checkpoint: whatever was appended after it is cut off.
+    for (const f of job.files) await cutBack(join(folder, f.name), f.bytes);
+    const started = Date.now();
+    // Before each member and each write: still this runner's job, not cancelled, not stopping.
+    const mayGoOn = async () => !this.#closed && !(await this.#stopIfCancelled(job)) && (await this.o.store.lease(lease, this.#owner, LEASE_MS));
+    while (job.next < job.members.length) {
+      if (!(await mayGoOn())) return;
+      await this.#assertSignedIn(job);
+      const { lines, seen } = await this.#member(job, job.members[job.next] as string);
+      if (!(await mayGoOn())) return;
+      job = await this.#write(job, folder, lines);
+      job = { ...job, next: job.next + 1, seen: [...job.seen, ...seen] };
+      await this.o.jobs.save(job);
+      progress(job);
+    }
+    if (!(await mayGoOn())) return;
+    const done: Job = { ...ended(job), status: 'done', finishedAt: new Date(this.o.services.now()).toISOString(), expiresAt: this.o.services.now() + this.o.retentionMs };
+    await this.o.jobs.save(done);
+    const count = (error: boolean) => job.files.filter((f) => (f.type === 'OperationOutcome') === error).reduce((n, f) => n + f.count, 0);
+    this.o.logger.info(
+      { job: job.id, members: job.members.length, resources: count(false), errors: count(true), upstreamCalls: this.#calls.get(job.id) ?? 0, ms: Date.now() - started },
+      'bulk export job done',
+    );
   }
 
   async #isCancelled(id: string): Promise<boolean> {
@@ -250,7 +274,7 @@ export class ExportRunner {
       this.o.metrics?.bulkResources.inc([...member.lines.values()].reduce((n, rs) => n + rs.length, 0));
       return member;
     } catch (err) {
-      if (this.#closed || err instanceof LeaseLost) throw err;
+      if (this.#closed || err instanceof LeaseLost || err instanceof StoreUnavailable) throw err;
       // A person's Nextech token no longer accepted: every other member would fail the same way.
       const unauthorized = (err instanceof UpstreamError && err.failure.kind === 'unauthorized') || (err instanceof FhirError && err.status === 401);
       if (job.person && unauthorized) throw new JobStopped('Nextech no longer accepts the sign-in that started this export (it expired); sign in again and start a new export');

@@ -133,19 +133,23 @@ async function withLock<T>(folder: string, task: () => Promise<T>): Promise<T> {
     return await task();
   } finally {
     // Only our own: had this write outlived LOCK_STALE_MS, another process would hold it now.
-    const now = await stat(lock).catch(() => undefined);
-    if (now?.ino === mine) await rm(lock, { force: true });
+    if ((await tokenOf(lock)) === mine) await rm(lock, { force: true });
   }
 }
 
-/** Creates `lock` exclusively, retrying with backoff for up to LOCK_WAIT_MS; resolves to its inode. Else GroupStoreUnavailable. */
-async function acquire(lock: string): Promise<number> {
+/** What a lock file holds: the random token of the process holding it (inode numbers are reused too readily to tell locks apart). */
+const tokenOf = (file: string) => readFile(file, 'utf8').catch(() => undefined);
+
+/** Creates `lock` exclusively with a token of its own, retrying with backoff for up to LOCK_WAIT_MS; resolves to the token. Else GroupStoreUnavailable. */
+async function acquire(lock: string): Promise<string> {
+  const token = randomBytes(12).toString('hex');
   const until = Date.now() + LOCK_WAIT_MS;
   for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
     try {
       const handle = await open(lock, 'wx', 0o600);
       try {
-        return (await handle.stat()).ino;
+        await handle.writeFile(token);
+        return token;
       } finally {
         await handle.close();
       }
@@ -160,19 +164,20 @@ async function acquire(lock: string): Promise<number> {
 
 /**
  * Removes a lock left by a dead process. It is first moved aside and checked to be the very
- * lock judged stale: a fresh lock another process made meanwhile (after removing the same
- * stale one) is put back, so two processes taking over at once do not both get in (short of
- * a third creating the lock in the instant before it is put back).
+ * lock judged stale (same token): a fresh lock another process made meanwhile (after removing
+ * the same stale one) is put back, so two processes taking over at once do not both get in
+ * (short of a third creating the lock in the instant before it is put back).
  */
 async function removeIfStale(lock: string): Promise<void> {
   const seen = await stat(lock).catch(() => undefined);
   if (!seen || Date.now() - seen.mtimeMs < LOCK_STALE_MS) return;
+  const stale = await tokenOf(lock);
   const aside = `${lock}.${randomBytes(6).toString('hex')}.stale`;
   try {
     await rename(lock, aside);
   } catch {
     return;
   }
-  if ((await stat(aside)).ino !== seen.ino) await link(aside, lock).catch(() => undefined);
+  if ((await tokenOf(aside)) !== stale) await link(aside, lock).catch(() => undefined);
   await rm(aside, { force: true });
 }

@@ -42,10 +42,10 @@ export interface JobContextOptions {
 
 export function jobContext(job: Job, o: JobContextOptions): RequestContext {
   // A person's job never falls back to the service's credential.
-  if (job.person && job.person.nextechToken === undefined) throw new Error('a person\'s job without its token');
+  const token = job.runAs === 'person' ? job.person?.nextechToken : undefined;
+  if (job.runAs === 'person' && token === undefined) throw new Error('a person\'s job without its token');
   const gap = 1000 / o.callsPerSecond;
   // Never the token itself in a key: a hash of it names its pacer.
-  const token = job.person?.nextechToken;
   const pacer = token !== undefined ? `bulk-export:${createHash('sha256').update(token).digest('base64url').slice(0, 22)}` : 'bulk-export:managed';
   let renewed = Date.now();
   const pace = async (signal?: AbortSignal) => {

@@ -18,6 +18,8 @@ const IGNORED = new Set(['includeAssociatedData', 'organizeOutputBy', 'allowPart
 const UNSUPPORTED = new Set(['patient', '_elements']);
 /** The types whose resources a `_typeFilter` can select (the others have no search). */
 const FILTERABLE = new Set(['Patient', 'Encounter', 'DocumentReference']);
+/** `_typeFilter`s per type: each is one more search per patient. */
+export const MAX_FILTERS_PER_TYPE = 10;
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
 export interface KickOff {
@@ -74,7 +76,9 @@ function typeFilters(values: readonly string[], exported: readonly ExportType[],
     const pairs = [...new URLSearchParams(query)].map(([k, v]): [string, string] => [k, v]);
     const m = resourceModules.find((x) => (x.type as string) === type);
     parseSearch(type, searchParamIndex.get(type as ExportType) ?? new Map(), pairs, { strict: true, baseUrl, ...(m ? { capabilities: m.capabilities } : {}) });
-    (out[type] ??= []).push(pairs);
+    const list = (out[type] ??= []);
+    if (list.length >= MAX_FILTERS_PER_TYPE) throw badRequest(`At most ${MAX_FILTERS_PER_TYPE} _typeFilters per type`);
+    list.push(pairs);
   }
   return out;
 }

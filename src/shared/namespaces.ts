@@ -29,6 +29,15 @@ const NAMESPACES: ReadonlyMap<string, NamespaceKind> = new Map<string, Namespace
   ['managed-token', 'fixed'], //      the managed Nextech token record and its refresh lease
 ]);
 
+/**
+ * Namespaces whose leases hold across replicas or not at all: while Redis is unavailable they
+ * are refused (StoreUnavailable) rather than taken in the replica's own memory — two replicas
+ * each running the same export job would write the same files.
+ */
+const EXCLUSIVE: ReadonlySet<string> = new Set(['bulk-job', 'bulk-kickoff']);
+
+export const isExclusive = (key: string): boolean => EXCLUSIVE.has(namespaceOf(key));
+
 /** The bucket of every key whose prefix is not listed. */
 export const OTHER_NAMESPACE = '*';
 

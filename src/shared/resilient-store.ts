@@ -8,6 +8,7 @@
  */
 import type { MemoryStore } from './memory-store.ts';
 import type { RedisStore } from './redis-store.ts';
+import { isExclusive } from './namespaces.ts';
 import { StoreUnavailable, type ClaimResult, type SharedStore, type SwapResult } from './store.ts';
 
 /** The largest value mirrored into this replica's memory (the fallback's entries stay small). */
@@ -82,6 +83,8 @@ export class ResilientStore implements SharedStore {
   }
 
   lease(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    // An exclusive lease is Redis's or nobody's (namespaces.ts): the caller waits for Redis.
+    if (isExclusive(key)) return this.opts.redis.lease(key, owner, ttlMs);
     return this.#either(
       () => this.opts.redis.lease(key, owner, ttlMs),
       () => this.opts.fallback.lease(key, owner, ttlMs),
