@@ -323,6 +323,11 @@ describe('two replicas behind HAProxy, sharing Redis', () => {
     expect(down.status).toBe(503);
     expect(down.headers.get('retry-after')).toBe('5');
     expect(await down.json()).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ code: 'transient' }] });
+    // Nor do export kick-offs: a replica alone cannot count a caller's exports for the others.
+    const et = ((await (await postToken(a?.origin ?? '', tokenForm(await assertionFor(d), 'system/Group.rs system/Patient.rs'))).json()) as { access_token: string }).access_token;
+    const kick = await fetch(`${a?.origin ?? ''}/fhir/Group/${keptGroup}/$export?_type=Patient`, { headers: { authorization: `Bearer ${et}`, prefer: 'respond-async' } });
+    expect(kick.status).toBe(503);
+    expect(kick.headers.get('retry-after')).toBe('5');
 
     await d.redis.start();
     // The clients reconnect on their own; the next operations use Redis again.

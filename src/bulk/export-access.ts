@@ -22,7 +22,7 @@ import { FhirError, outcome } from '../fhir/outcome.ts';
 import type { RequestContext, Services } from '../resources/context.ts';
 import type { AppEnv } from '../routes/env.ts';
 import { requestContext } from '../routes/request-context.ts';
-import type { SharedStore } from '../shared/store.ts';
+import { StoreUnavailable, type SharedStore } from '../shared/store.ts';
 import type { ExportType, Job, JobStore } from './export-jobs.ts';
 
 /** Exports one caller may have unfinished (running or queued) at once; more wait their turn (429). */
@@ -86,7 +86,15 @@ export function assertTypesAllowed(caller: ExportCaller, types: readonly ExportT
 export async function withKickOffTurn<T>(store: SharedStore, caller: ExportCaller, start: () => Promise<T>): Promise<T> {
   const key = `bulk-kickoff:${caller.ctx.call.practiceId}:${caller.owner}`;
   const turn = `${caller.owner}:${Math.random()}`;
-  if (!(await store.lease(key, turn, KICK_OFF_LEASE_MS))) throw throttled('Another export of yours is being started; retry in a moment', 2);
+  let mine: boolean;
+  try {
+    mine = await store.lease(key, turn, KICK_OFF_LEASE_MS);
+  } catch (err) {
+    // Redis away: turns are Redis's or nobody's (a replica alone could not count for the others).
+    if (err instanceof StoreUnavailable) throw new FhirError(503, outcome('error', 'transient', 'Exports cannot be started for a moment; retry shortly'), { 'Retry-After': '5' });
+    throw err;
+  }
+  if (!mine) throw throttled('Another export of yours is being started; retry in a moment', 2);
   try {
     return await start();
   } finally {
