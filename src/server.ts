@@ -120,6 +120,9 @@ function drain(server: HttpServer, graceMs: number): Promise<void> {
  */
 async function groupBackend(config: Readonly<Config>, logger: Logger): Promise<GroupBackend> {
   const files = new FileGroups({ dir: config.dataDir, resourceIdKey: config.resourceIdKey });
+  // Groups earlier versions wrote in clear are sealed now; afterwards a file in clear is no group.
+  const sealed = await files.sealPlain().catch(() => 0);
+  if (sealed > 0) logger.info({ groups: sealed }, 'groups in DATA_DIR sealed');
   if (!config.redis) return files;
   const redis = new RedisGroups({ url: config.redis.url, prefix: config.redis.prefix, resourceIdKey: config.resourceIdKey });
   // Without an offline queue, commands before the first connection would fail: wait for it (briefly).

@@ -1,7 +1,7 @@
 /**
  * Groups in files (src/bulk/group-files.ts), below the HTTP layer: each file sealed and bound
- * to its practice and id, plain-JSON files of earlier versions still read and sealed at their
- * next write, and conditional writes atomic across processes sharing DATA_DIR (cluster
+ * to its practice and id, plain-JSON files of earlier versions sealed at start (and a file in
+ * clear refused after), and conditional writes atomic across processes sharing DATA_DIR (cluster
  * workers without Redis) — raced from two real child processes.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -55,18 +55,20 @@ describe('FileGroups', () => {
     expect((await groups.list('1001')).map((x) => x.id)).toEqual(['north']);
   });
 
-  it('reads a group written as plain JSON by an earlier version, and seals it at its next write', async () => {
+  it('seals at start the groups an earlier version wrote in clear, and takes no file in clear for a group after', async () => {
     const dir = dataDir();
     const groups = new FileGroups({ dir, resourceIdKey: KEY });
     const old = group('legacy', 1, 'Written in clear');
     mkdirSync(join(dir, 'groups', '1001'), { recursive: true, mode: 0o700 });
     writeFileSync(fileOf(dir, '1001', 'legacy'), JSON.stringify(old), { mode: 0o600 });
-    expect(await groups.get('1001', 'legacy')).toEqual(old);
-    expect(await groups.list('1001')).toEqual([old]);
-    const next = group('legacy', 2, 'Written in clear, then sealed');
-    await groups.put('1001', next, 1);
+    expect(await groups.sealPlain()).toBe(1);
     expect(readFileSync(fileOf(dir, '1001', 'legacy')).includes('Written in clear')).toBe(false);
-    expect(await groups.get('1001', 'legacy')).toEqual(next);
+    expect(await groups.get('1001', 'legacy')).toEqual(old);
+    expect(await groups.sealPlain()).toBe(0);
+    // A file in clear put there later (by hand, over a sealed group) is not a group.
+    writeFileSync(fileOf(dir, '1001', 'legacy'), JSON.stringify(group('legacy', 7, 'Forged in clear')), { mode: 0o600 });
+    expect(await groups.get('1001', 'legacy')).toBeUndefined();
+    expect(await groups.list('1001')).toEqual([]);
   });
 
   it('takes over a lock left by a dead process, and answers unavailable while a live one holds it', async () => {

@@ -7,9 +7,9 @@
  * from RESOURCE_ID_KEY — which, like the Patient ids the members are, never changes — and
  * bound to its practice and id, so a file copied over another group's does not open. The key
  * is not the one Redis groups are sealed under (group-redis.ts): a value copied from one store
- * to the other does not open either, and moving groups into Redis re-seals them anyway. A file
- * written before groups were sealed (plain JSON, starting with '{') is still read, and is
- * sealed at its next write. The name stays `.json` so that re-sealing is one atomic rename.
+ * to the other does not open either, and moving groups into Redis re-seals them anyway. Files
+ * earlier versions wrote in clear (plain JSON, starting with '{') are sealed at start
+ * (`sealPlain`); after that a file in clear is not a group. The name stays `.json`.
  *
  * A conditional write (version check, bound, write) holds the practice's queue in this
  * process and its lock file (`.lock`, created exclusively) across processes: cluster workers
@@ -26,6 +26,7 @@ import {
   GroupStoreFull,
   GroupStoreUnavailable,
   MAX_GROUPS_PER_PRACTICE,
+  PRACTICE_ID,
   StoredGroupSchema,
   type GroupBackend,
   type StoredGroup,
@@ -48,16 +49,40 @@ export class FileGroups implements GroupBackend {
     this.#key = Buffer.from(hkdfSync('sha256', opts.resourceIdKey, Buffer.alloc(0), 'nextech-fhir-facade group files v1', 32));
   }
 
+  /** A sealed group (a file in clear is not one: sealPlain seals those of earlier versions at start). */
   async get(practiceId: string, id: string): Promise<StoredGroup | undefined> {
     try {
       const content = await readFile(this.#file(practiceId, id));
-      // Written before groups were sealed: plain JSON. A sealed file starts with its frame's length (a zero byte).
-      const text = content[0] === 0x7b ? content.toString('utf8') : openFrames(content, nameOf(practiceId, id), this.#key).toString('utf8');
-      const parsed = StoredGroupSchema.safeParse(JSON.parse(text));
-      return parsed.success && parsed.data.id === id ? parsed.data : undefined;
+      return parseGroup(openFrames(content, nameOf(practiceId, id), this.#key).toString('utf8'), id);
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * Seals the groups earlier versions wrote in clear (plain JSON; a sealed file starts with its
+   * frame's length, a zero byte), each under the practice's lock; resolves to how many. Run at
+   * start: from then on a file in clear — one dropped into DATA_DIR by hand — is not a group.
+   */
+  async sealPlain(): Promise<number> {
+    let sealed = 0;
+    for (const practiceId of (await this.practices()).filter((p) => PRACTICE_ID.test(p))) {
+      for (const id of await this.#ids(practiceId)) {
+        const content = await readFile(this.#file(practiceId, id)).catch(() => undefined);
+        if (content?.[0] !== 0x7b) continue;
+        const group = (() => {
+          try {
+            return parseGroup(content.toString('utf8'), id);
+          } catch {
+            return undefined;
+          }
+        })();
+        if (!group) continue;
+        await this.#serial(practiceId, () => this.#write(practiceId, group));
+        sealed++;
+      }
+    }
+    return sealed;
   }
 
   async list(practiceId: string): Promise<StoredGroup[]> {
@@ -74,11 +99,16 @@ export class FileGroups implements GroupBackend {
     return this.#serial(practiceId, async () => {
       if (((await this.get(practiceId, group.id))?.versionId ?? 0) !== expected) throw new GroupChanged();
       if (expected === 0 && (await this.#ids(practiceId)).length >= MAX_GROUPS_PER_PRACTICE) throw new GroupStoreFull();
-      const file = this.#file(practiceId, group.id);
-      const temporary = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-      await writeFile(temporary, sealFrame(nameOf(practiceId, group.id), this.#key, JSON.stringify(group)), { mode: 0o600 });
-      await rename(temporary, file);
+      await this.#write(practiceId, group);
     });
+  }
+
+  /** Writes the group sealed, atomically (a temporary file renamed into place). */
+  async #write(practiceId: string, group: StoredGroup): Promise<void> {
+    const file = this.#file(practiceId, group.id);
+    const temporary = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+    await writeFile(temporary, sealFrame(nameOf(practiceId, group.id), this.#key, JSON.stringify(group)), { mode: 0o600 });
+    await rename(temporary, file);
   }
 
   async delete(practiceId: string, id: string, expected?: number): Promise<boolean> {
@@ -120,6 +150,11 @@ export class FileGroups implements GroupBackend {
     return join(this.#folder(practiceId), `${id}.json`);
   }
 }
+
+const parseGroup = (text: string, id: string): StoredGroup | undefined => {
+  const parsed = StoredGroupSchema.safeParse(JSON.parse(text));
+  return parsed.success && parsed.data.id === id ? parsed.data : undefined;
+};
 
 /** What a group's seal is bound to. */
 const nameOf = (practiceId: string, id: string) => `group:${practiceId}/${id}`;
