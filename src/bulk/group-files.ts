@@ -16,21 +16,11 @@
  * (WORKERS > 1) sharing DATA_DIR without Redis cannot both win one version. With
  * `REDIS_URL`, groups live in Redis (group-redis.ts).
  */
-import { hkdfSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { link, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { openFrames, sealFrame } from './export-files.ts';
-import {
-  GroupChanged,
-  GroupStoreFull,
-  GroupStoreUnavailable,
-  MAX_GROUPS_PER_PRACTICE,
-  PRACTICE_ID,
-  StoredGroupSchema,
-  type GroupBackend,
-  type StoredGroup,
-} from './group-store.ts';
+import { GroupChanged, GroupSealer, GroupStoreFull, GroupStoreUnavailable, MAX_GROUPS_PER_PRACTICE, PRACTICE_ID, parseStoredGroup, type GroupBackend, type StoredGroup } from './group-store.ts';
 
 /** How long a write waits for another process's lock before answering 503. */
 const LOCK_WAIT_MS = 2_000;
@@ -42,21 +32,17 @@ export class FileGroups implements GroupBackend {
   /** Per practice, the tail of its queue of writes (entries leave when their queue drains). */
   readonly #queues = new Map<string, Promise<unknown>>();
   readonly #dir: string;
-  readonly #key: Buffer;
+  readonly #sealer: GroupSealer;
 
   constructor(opts: { dir: string; resourceIdKey: string }) {
     this.#dir = opts.dir;
-    this.#key = Buffer.from(hkdfSync('sha256', opts.resourceIdKey, Buffer.alloc(0), 'nextech-fhir-facade group files v1', 32));
+    this.#sealer = new GroupSealer(opts.resourceIdKey, 'nextech-fhir-facade group files v1');
   }
 
   /** A sealed group (a file in clear is not one: sealPlain seals those of earlier versions at start). */
   async get(practiceId: string, id: string): Promise<StoredGroup | undefined> {
-    try {
-      const content = await readFile(this.#file(practiceId, id));
-      return parseGroup(openFrames(content, nameOf(practiceId, id), this.#key).toString('utf8'), id);
-    } catch {
-      return undefined;
-    }
+    const content = await readFile(this.#file(practiceId, id)).catch(() => undefined);
+    return content && this.#sealer.open(practiceId, id, content);
   }
 
   /**
@@ -72,7 +58,7 @@ export class FileGroups implements GroupBackend {
         if (content?.[0] !== 0x7b) continue;
         const group = (() => {
           try {
-            return parseGroup(content.toString('utf8'), id);
+            return parseStoredGroup(content.toString('utf8'), id);
           } catch {
             return undefined;
           }
@@ -107,7 +93,7 @@ export class FileGroups implements GroupBackend {
   async #write(practiceId: string, group: StoredGroup): Promise<void> {
     const file = this.#file(practiceId, group.id);
     const temporary = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-    await writeFile(temporary, sealFrame(nameOf(practiceId, group.id), this.#key, JSON.stringify(group)), { mode: 0o600 });
+    await writeFile(temporary, this.#sealer.seal(practiceId, group), { mode: 0o600 });
     await rename(temporary, file);
   }
 
@@ -151,13 +137,6 @@ export class FileGroups implements GroupBackend {
   }
 }
 
-const parseGroup = (text: string, id: string): StoredGroup | undefined => {
-  const parsed = StoredGroupSchema.safeParse(JSON.parse(text));
-  return parsed.success && parsed.data.id === id ? parsed.data : undefined;
-};
-
-/** What a group's seal is bound to. */
-const nameOf = (practiceId: string, id: string) => `group:${practiceId}/${id}`;
 
 /** Runs `task` holding `folder`'s lock file (the folder made if need be); the lock is always given back. */
 async function withLock<T>(folder: string, task: () => Promise<T>): Promise<T> {

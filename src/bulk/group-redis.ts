@@ -16,20 +16,9 @@
  * and delete answer 404, searches and exports leave it out. It still counts toward the
  * practice's bound until removed (`HDEL`, or this backend's delete).
  */
-import { hkdfSync } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { openFrames, sealFrame } from './export-files.ts';
 import type { FileGroups } from './group-files.ts';
-import {
-  GroupChanged,
-  GroupStoreFull,
-  GroupStoreUnavailable,
-  MAX_GROUPS_PER_PRACTICE,
-  PRACTICE_ID,
-  StoredGroupSchema,
-  type GroupBackend,
-  type StoredGroup,
-} from './group-store.ts';
+import { GroupChanged, GroupSealer, GroupStoreFull, GroupStoreUnavailable, MAX_GROUPS_PER_PRACTICE, PRACTICE_ID, type GroupBackend, type StoredGroup } from './group-store.ts';
 
 /** KEYS[1] the practice's hash; ARGV: id, expected version, value, bound. 1 written, 0 version differs, -1 full. */
 const PUT = `
@@ -58,10 +47,10 @@ interface Scripts {
 
 export class RedisGroups implements GroupBackend {
   readonly #redis: Redis;
-  readonly #key: Buffer;
+  readonly #sealer: GroupSealer;
 
   constructor(opts: { url: string; prefix: string; resourceIdKey: string }) {
-    this.#key = Buffer.from(hkdfSync('sha256', opts.resourceIdKey, Buffer.alloc(0), 'nextech-fhir-facade groups v1', 32));
+    this.#sealer = new GroupSealer(opts.resourceIdKey, 'nextech-fhir-facade groups v1');
     this.#redis = new Redis(opts.url, {
       keyPrefix: opts.prefix,
       // While Redis cannot be reached a command fails at once (503), and one left without an
@@ -92,7 +81,7 @@ export class RedisGroups implements GroupBackend {
   }
 
   async put(practiceId: string, group: StoredGroup, expected: number): Promise<void> {
-    const value = `${group.versionId}|${sealFrame(nameOf(practiceId, group.id), this.#key, JSON.stringify(group)).toString('base64')}`;
+    const value = `${group.versionId}|${this.#sealer.seal(practiceId, group).toString('base64')}`;
     const done = await this.#run(() => this.#scripts.groupPut(hashOf(practiceId), group.id, expected, value, MAX_GROUPS_PER_PRACTICE));
     if (done === 0) throw new GroupChanged();
     if (done === -1) throw new GroupStoreFull();
@@ -148,16 +137,11 @@ export class RedisGroups implements GroupBackend {
   }
 
   #open(practiceId: string, id: string, value: string): StoredGroup | undefined {
-    try {
-      const bar = value.indexOf('|');
-      const sealed = Buffer.from(value.slice(bar + 1), 'base64');
-      const parsed = StoredGroupSchema.safeParse(JSON.parse(openFrames(sealed, nameOf(practiceId, id), this.#key).toString('utf8')));
-      // The version in clear (what the scripts compare) is outside the seal: one that is not the
-      // sealed one was written by someone without the key, and the group reads as absent.
-      return parsed.success && parsed.data.id === id && value.slice(0, bar) === String(parsed.data.versionId) ? parsed.data : undefined;
-    } catch {
-      return undefined;
-    }
+    const bar = value.indexOf('|');
+    const group = this.#sealer.open(practiceId, id, Buffer.from(value.slice(bar + 1), 'base64'));
+    // The version in clear (what the scripts compare) is outside the seal: one that is not the
+    // sealed one was written by someone without the key, and the group reads as absent.
+    return group && value.slice(0, bar) === String(group.versionId) ? group : undefined;
   }
 
   /** Any failure (down, timeout) is GroupStoreUnavailable, without Redis's own message (it may carry the URL). */
@@ -171,4 +155,3 @@ export class RedisGroups implements GroupBackend {
 }
 
 const hashOf = (practiceId: string) => `groups:${practiceId}`;
-const nameOf = (practiceId: string, id: string) => `group:${practiceId}/${id}`;

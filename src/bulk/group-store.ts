@@ -9,7 +9,8 @@
  * backend: two concurrent updates of one group cannot both win, and `If-Match` is honoured.
  * Bounded: at most MAX_GROUPS_PER_PRACTICE groups per practice.
  */
-import { randomBytes } from 'node:crypto';
+import { hkdfSync, randomBytes } from 'node:crypto';
+import { openFrames, sealFrame } from './export-files.ts';
 import { z } from 'zod';
 
 export const MAX_GROUPS_PER_PRACTICE = 1_000;
@@ -126,6 +127,41 @@ export interface GroupBackend {
   delete(practiceId: string, id: string, expected?: number): Promise<boolean>;
   close?(): Promise<void>;
 }
+
+/**
+ * Seals a group for storage (AES-256-GCM, one frame), under a key derived from RESOURCE_ID_KEY
+ * — which, like the Patient ids the members are, never changes — with `info` naming the store
+ * (a value copied from one store to another does not open), bound to its practice and id (a
+ * value moved to another group does not open). Opening also checks the group against the schema.
+ */
+export class GroupSealer {
+  readonly #key: Buffer;
+
+  constructor(resourceIdKey: string, info: string) {
+    this.#key = Buffer.from(hkdfSync('sha256', resourceIdKey, Buffer.alloc(0), info, 32));
+  }
+
+  seal(practiceId: string, group: StoredGroup): Buffer {
+    return sealFrame(boundTo(practiceId, group.id), this.#key, JSON.stringify(group));
+  }
+
+  /** The group, or undefined when it does not open, does not parse, or is another group. */
+  open(practiceId: string, id: string, sealed: Buffer): StoredGroup | undefined {
+    try {
+      return parseStoredGroup(openFrames(sealed, boundTo(practiceId, id), this.#key).toString('utf8'), id);
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/** A group stored as JSON text, if it is the group `id` (throws on text that is not JSON). */
+export function parseStoredGroup(text: string, id: string): StoredGroup | undefined {
+  const parsed = StoredGroupSchema.safeParse(JSON.parse(text));
+  return parsed.success && parsed.data.id === id ? parsed.data : undefined;
+}
+
+const boundTo = (practiceId: string, id: string) => `group:${practiceId}/${id}`;
 
 export const GROUP_ID = /^[A-Za-z0-9_-]{1,64}$/;
 /** Practice ids as config allows them (letters, digits, '-'): safe as folder names and key parts. */
