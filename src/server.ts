@@ -205,9 +205,11 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
   });
   const ids = createResourceIds(runtimeConfig.resourceIdKey);
   const supportedTypes = resourceModules.map((m) => m.type);
+  const patientTypes = resourceModules.filter((m) => !m.manyPatients).map((m) => m.type);
   const auth = createAuthorizationServer(runtimeConfig, {
     source,
     supportedTypes,
+    patientTypes,
     patientIds: ids.patient,
     now,
     upstream,

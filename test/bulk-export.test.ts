@@ -227,7 +227,7 @@ describe('Group $export', () => {
 
   it('declares $export on Group and instantiates the Bulk Data CapabilityStatement', async () => {
     const { body } = await fhirFetch<{ instantiates?: string[]; rest: { resource: { type: string; operation?: { name: string; definition: string }[] }[] }[] }>(`${svc.fhir}/metadata`);
-    expect(body.instantiates).toEqual(['http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data']);
+    expect(body.instantiates).toEqual(['http://hl7.org/fhir/us/core/CapabilityStatement/us-core-server', 'http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data']);
     const group = body.rest[0]?.resource.find((r) => r.type === 'Group');
     expect(group?.operation).toEqual([expect.objectContaining({ name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export' })]);
   });

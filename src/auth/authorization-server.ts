@@ -17,6 +17,8 @@ export interface AuthorizationServer {
   urls: AuthUrls;
   /** The resource types scopes may name. */
   supportedTypes: readonly string[];
+  /** The types a `patient/` scope may name (not Group, whose resources name many patients). */
+  patientTypes: readonly string[];
 }
 
 export interface AuthUrls {

@@ -46,7 +46,7 @@ export function smartConfiguration(auth: AuthorizationServer): Record<string, un
             'online_access',
             'patient/*.rs',
             'user/*.rs',
-            ...types.flatMap((t) => [`patient/${t}.rs`, `user/${t}.rs`]),
+            ...types.flatMap((t) => [...(auth.patientTypes.includes(t) ? [`patient/${t}.rs`] : []), `user/${t}.rs`]),
           ]
         : [],
       backend?.scopes_supported,

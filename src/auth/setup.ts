@@ -20,6 +20,8 @@ import type { SharedStore } from '../shared/store.ts';
 export interface AuthDeps {
   source: EhrSource;
   supportedTypes: readonly string[];
+  /** The types a `patient/` scope may name. */
+  patientTypes: readonly string[];
   patientIds: PatientIdScheme;
   now: () => number;
   /** The Nextech served: its OAuth registration and login page, and on a development one its conveniences. */
@@ -52,6 +54,7 @@ export function createAuthorizationServer(config: RuntimeConfig, deps: AuthDeps)
     ...(smart && idTokens ? { idTokens } : {}),
     urls,
     supportedTypes: deps.supportedTypes,
+    patientTypes: deps.patientTypes,
   };
 }
 
@@ -69,6 +72,7 @@ function createSmart(config: RuntimeConfig, deps: AuthDeps, sealer: Sealer, idTo
     publicBaseUrl: config.publicBaseUrl,
     ...(config.defaultPracticeId ? { defaultPracticeId: config.defaultPracticeId } : {}),
     supportedTypes: deps.supportedTypes,
+    patientTypes: deps.patientTypes,
     source: deps.source,
     patientIds: deps.patientIds,
     ...(idTokens ? { idTokens } : {}),

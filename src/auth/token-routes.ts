@@ -46,8 +46,12 @@ export function tokenRoutes(auth: AuthorizationServer): Hono {
       const form = await requireForm(c);
       const grant = single(form, 'grant_type');
       if (grant === undefined) throw new OAuthError('invalid_request', 'grant_type is required');
-      if (grant === 'client_credentials') {
-        if (!auth.backend) throw new OAuthError('unsupported_grant_type', 'Backend Services is not configured on this server');
+      // The grant is judged before the client (RFC 6749 §5.2): an unknown grant_type is
+      // unsupported_grant_type (400) whatever credentials come with it, as the Backend
+      // Services and Bulk Data test kits check with a valid client assertion.
+      const grants = grantTypes(auth);
+      if (!grants.includes(grant)) throw new OAuthError('unsupported_grant_type', `grant_type must be ${grants.join(' or ')}`);
+      if (grant === 'client_credentials' && auth.backend) {
         if (c.req.header('authorization') !== undefined) throw new OAuthError('invalid_request', 'use one client authentication method: client_assertion');
         return auth.backend.token(form);
       }
@@ -90,6 +94,11 @@ export function tokenRoutes(auth: AuthorizationServer): Hono {
     );
   }
   return app;
+}
+
+/** The grant types the configured doors take: SMART's two, Backend Services' one. */
+export function grantTypes(auth: Pick<AuthorizationServer, 'smart' | 'backend'>): string[] {
+  return [...(auth.smart ? ['authorization_code', 'refresh_token'] : []), ...(auth.backend ? ['client_credentials'] : [])];
 }
 
 /** A form parameter given at most once (RFC 6749 §3.2). */

@@ -36,6 +36,11 @@ export interface CapabilitySecurity {
   oauth?: { authorize?: string; token: string; introspect?: string };
 }
 
+/**
+ * The US Core Server CapabilityStatement, which the Patient, Encounter and DocumentReference
+ * profiles and searches declared here follow (the US Core test kit checks `instantiates`).
+ */
+const US_CORE_SERVER = 'http://hl7.org/fhir/us/core/CapabilityStatement/us-core-server';
 /** FHIR Bulk Data Access 2.0: what a server offering Group-level export instantiates and defines. */
 const BULK_DATA = 'http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data';
 const GROUP_EXPORT = {
@@ -48,7 +53,7 @@ const GROUP_EXPORT = {
 export function capabilityStatement({ modules, baseUrl, software, date, security, bulkExport }: CapabilityInput): CapabilityStatement {
   return {
     resourceType: 'CapabilityStatement',
-    ...(bulkExport ? { instantiates: [BULK_DATA] } : {}),
+    instantiates: [US_CORE_SERVER, ...(bulkExport ? [BULK_DATA] : [])],
     status: 'active',
     date,
     publisher: 'nextech-fhir-facade',

@@ -71,6 +71,7 @@ describe('SmartServer refresh', () => {
     nextechAuthorizeUrl: 'http://127.0.0.1:1/oauth2/authorize',
     publicBaseUrl: 'http://localhost:8080',
     supportedTypes: ['Patient'],
+    patientTypes: ['Patient'],
     source: {} as EhrSource,
     patientIds: { issue: () => undefined, open: () => undefined },
     now: Date.now,

@@ -78,17 +78,19 @@ const BREADTH_ORDER: readonly ScopeContext[] = ['system', 'user', 'patient'];
  * plus `launch/patient`, `openid`, `fhirUser`, `offline_access` and `online_access`.
  * Scopes of other contexts (by default `system/`, which only Backend Services clients get),
  * unknown scopes, and granular scopes with `?` query parameters are dropped whole, so a
- * granular scope grants nothing.
+ * granular scope grants nothing. `patient/` scopes name only `patientTypes`: a type whose
+ * resources name many patients (Group) is never granted to one patient's context.
  */
 export function parseScopes(
   scope: string,
   supportedTypes: readonly string[],
   contexts: readonly ScopeContext[] = USER_CONTEXTS,
+  patientTypes: readonly string[] = supportedTypes,
 ): Scopes {
   const tokens = scope.split(/\s+/).filter((t) => t !== '');
   const resources: ResourceScope[] = [];
   for (const token of tokens) {
-    const parsed = parseResourceScope(token, supportedTypes, contexts);
+    const parsed = parseResourceScope(token, contexts, (context) => (context === 'patient' ? patientTypes : supportedTypes));
     if (parsed) resources.push(parsed);
   }
   return build(resources, flagsWhere((key, name) => tokens.includes(name)));
@@ -140,7 +142,11 @@ function flagsWhere(test: (key: keyof Flags, name: string) => boolean): Flags {
   return flags;
 }
 
-function parseResourceScope(token: string, supportedTypes: readonly string[], contexts: readonly ScopeContext[]): ResourceScope | undefined {
+function parseResourceScope(
+  token: string,
+  contexts: readonly ScopeContext[],
+  typesOf: (context: ScopeContext) => readonly string[],
+): ResourceScope | undefined {
   // Granular scopes (`patient/Observation.rs?category=...`) restrict by search parameters
   // this facade does not enforce; granting the unrestricted scope would widen the request.
   if (token.includes('?')) return undefined;
@@ -150,7 +156,7 @@ function parseResourceScope(token: string, supportedTypes: readonly string[], co
   const context = contexts.find((c) => c === name);
   if (context === undefined) return undefined;
   if (resourceType === undefined || permissions === undefined) return undefined;
-  if (resourceType !== '*' && !supportedTypes.includes(resourceType)) return undefined;
+  if (resourceType !== '*' && !typesOf(context).includes(resourceType)) return undefined;
   const perms = permissionsOf(permissions, context === 'system');
   if (!perms) return undefined;
   return { context, resourceType, ...perms };

@@ -20,7 +20,7 @@ import type { AccessClaims, CodeClaims, GrantClaims, PendingClaims, PickerClaims
 import { isValidChallenge, verifyPkceS256 } from './pkce.ts';
 import type { Sealer } from './sealer.ts';
 import { RefreshFamilies } from './refresh-families.ts';
-import { narrow, parseScopes, type Scopes } from './scopes.ts';
+import { narrow, parseScopes, USER_CONTEXTS, type Scopes } from './scopes.ts';
 
 export { OAuthError } from '../oauth-error.ts';
 
@@ -38,6 +38,8 @@ export interface SmartServerDeps {
   publicBaseUrl: string;
   defaultPracticeId?: string;
   supportedTypes: readonly string[];
+  /** The types a `patient/` scope may name (not those whose resources name many patients). */
+  patientTypes: readonly string[];
   /** The EHR the picker searches, as the signed-in user. */
   source: EhrSource;
   patientIds: PatientIdScheme;
@@ -128,7 +130,7 @@ export class SmartServer {
 
   /** The scopes of this server in a scope string (patient/ and user/ contexts). */
   scopes(text: string): Scopes {
-    return parseScopes(text, this.deps.supportedTypes);
+    return parseScopes(text, this.deps.supportedTypes, USER_CONTEXTS, this.deps.patientTypes);
   }
 
   openPending(state: string | undefined): PendingClaims | undefined {
