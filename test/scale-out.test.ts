@@ -153,6 +153,8 @@ describe('two replicas behind HAProxy, sharing Redis', () => {
     const next = first.body.link?.find((l) => l.relation === 'next')?.url ?? '';
     // The link names the balancer (PUBLIC_BASE_URL); follow it at the other replica itself.
     expect(next.startsWith(`${d.lb.origin}/fhir/Encounter?`)).toBe(true);
+    // A sealed cursor (keyed from RESOURCE_ID_KEY, which the replicas share), not the search's values.
+    expect(new URL(next).search).toMatch(/^\?_cursor=[A-Za-z0-9_-]+$/);
     await sleep(300);
     const before = d.upstream.sandbox.calls.length;
     const second = await fhirFetch<Bundle>(next.replace(d.lb.origin, b?.origin ?? ''));

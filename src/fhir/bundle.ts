@@ -1,7 +1,8 @@
 /**
  * Searchset bundles as pure functions of plain data: the page of resources, the total, the
- * parsed request (which writes the self/next/previous links via formatSearch, so they
- * round-trip) and the base URL. No Hono types here.
+ * parsed request (formatSearch writes the query each link stands for, so they round-trip),
+ * the base URL, and the writer that turns a link's query into its URL (the route's: paging
+ * links are sealed cursors, routes/page-links.ts). No Hono types here.
  */
 import type { Bundle, BundleEntry, BundleLink, FhirResource, OperationOutcome } from 'fhir/r4';
 import { formatSearch, UNDEFINED_PARAMETER } from './search/parse.ts';
@@ -10,20 +11,33 @@ import { applyView, type ViewRules } from './view.ts';
 
 const NO_RULES: ViewRules = { summary: new Set(), mandatory: new Set() };
 
+export type LinkRelation = 'self' | 'first' | 'next' | 'previous';
+
+/**
+ * Writes the URL of a searchset link from the query it stands for (formatSearch's output,
+ * an operation's own parameters first). Required: a bundle never writes search values into
+ * a URL by itself.
+ */
+export interface PageLinks {
+  url(relation: LinkRelation, query: string): string;
+}
+
 export interface SearchsetInput {
   /** Every match, in order; the requested page is sliced here. */
   matches: readonly FhirResource[];
   request: SearchRequest;
-  /** This request's FHIR base, without a trailing slash. */
+  /** This request's FHIR base, without a trailing slash (for `fullUrl`s). */
   baseUrl: string;
+  /** Writes each link's URL (https://hl7.org/fhir/R4/http.html#paging: links are opaque to the client). */
+  links: PageLinks;
   /** Parameters that were ignored (lenient handling), reported as an outcome entry. */
   ignored?: readonly string[];
   /** `_include`/`_revinclude` resources for this page (search.mode `include`). */
   included?: readonly FhirResource[];
   /** What views keep of the matches' resource type. */
   view?: ViewRules;
-  /** For operations returning a searchset: the path after the base and its own query. */
-  operation?: { path: string; query: string };
+  /** For operations returning a searchset: their own parameters, which every link carries first. */
+  operation?: { query: string };
   /** The page's resources when they were made whole after paging (page-first search). */
   page?: readonly FhirResource[];
 }
@@ -40,11 +54,10 @@ export function searchset(input: SearchsetInput): Bundle {
   const { offset, count } = request;
   const total = matches.length;
   const page = input.page ?? pageOf(matches, request);
-  const path = input.operation?.path ?? request.resourceType;
   const prefix = input.operation?.query ? `${input.operation.query}&` : '';
-  const link = (relation: string, at: number): BundleLink => ({
+  const link = (relation: LinkRelation, at: number): BundleLink => ({
     relation,
-    url: `${baseUrl}/${path}?${prefix}${formatSearch(request, { offset: at })}`,
+    url: input.links.url(relation, `${prefix}${formatSearch(request, { offset: at })}`),
   });
   const links: BundleLink[] = [link('self', offset), link('first', 0)];
   const paging = count > 0 && request.view.summary !== 'count';

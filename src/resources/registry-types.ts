@@ -4,6 +4,7 @@
  * the tests that check openapi.yaml all read the same declaration.
  */
 import type { FhirResource } from 'fhir/r4';
+import type { PageLinks } from '../fhir/bundle.ts';
 import type { ResourceView, SearchCapabilities, SearchParamDef, SearchRequest } from '../fhir/search/types.ts';
 import type { ViewRules } from '../fhir/view.ts';
 import type { PracticeIds } from '../ids/resource-ids.ts';
@@ -45,8 +46,11 @@ export interface OperationDef {
   parameters: readonly string[];
   /** Its parameters whose values are ids of a resource type (e.g. `patient` → Patient): compartment checks read them. */
   identifies?: Readonly<Record<string, string>>;
-  /** Runs the operation on its parameters (from the URL and/or a form body). */
-  run(ctx: RequestContext, params: ReadonlyArray<readonly [string, string]>): Promise<FhirResource>;
+  /**
+   * Runs the operation on its parameters (from the URL and/or a form body, or the cursor of
+   * a paging link); a searchset it answers writes its links with `links`.
+   */
+  run(ctx: RequestContext, params: ReadonlyArray<readonly [string, string]>, links: PageLinks): Promise<FhirResource>;
 }
 
 export interface ResourceModule {

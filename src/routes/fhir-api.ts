@@ -9,7 +9,8 @@ import { pageOf, searchset } from '../fhir/bundle.ts';
 import { capabilityStatement, type CapabilitySecurity } from '../fhir/capability.ts';
 import { assertJsonAcceptable } from '../fhir/negotiate.ts';
 import { badRequest, FhirError, outcome } from '../fhir/outcome.ts';
-import { parseSearch, parseView } from '../fhir/search/parse.ts';
+import { formatSearch, parseSearch, parseView } from '../fhir/search/parse.ts';
+import { MAX_OFFSET } from '../fhir/search/types.ts';
 import { applyView } from '../fhir/view.ts';
 import { assertOwnPatient, authorize, confine, forbidden, permittedIncluded } from '../auth/smart/compartment.ts';
 import { practiceIds, type RequestContext, type Services } from '../resources/context.ts';
@@ -23,6 +24,8 @@ import type { AppEnv } from './env.ts';
 import { requestContext } from './request-context.ts';
 import { fhirJson } from './respond.ts';
 import { formPairs, operationBodyPairs, queryPairs } from './request-pairs.ts';
+import { createPageCursors, type CursorBinding, type PageCursors } from './page-cursors.ts';
+import { CURSOR_PARAM, pageLinks, searchInput, type SearchInput } from './page-links.ts';
 import { smartConfiguration } from '../auth/discovery.ts';
 
 export interface FhirApiOptions {
@@ -62,7 +65,9 @@ export function fhirApi(opts: FhirApiOptions): Hono<AppEnv> {
       }),
     ),
   );
-  for (const m of resourceModules) addResourceRoutes(api, m, opts.services);
+  // Paging links are sealed under a key derived from RESOURCE_ID_KEY, which every replica shares.
+  const cursors = createPageCursors(opts.services.config.resourceIdKey, opts.services.now);
+  for (const m of resourceModules) addResourceRoutes(api, m, opts.services, cursors);
   return api;
 }
 
@@ -85,19 +90,22 @@ function securityOf(services: Services): CapabilitySecurity {
   };
 }
 
-function addResourceRoutes(api: Hono<AppEnv>, m: ResourceModule, services: Services): void {
+function addResourceRoutes(api: Hono<AppEnv>, m: ResourceModule, services: Services, cursors: PageCursors): void {
   for (const op of m.operations ?? []) {
     // The caller passes a door before its body is read.
     const run = async (c: Context<AppEnv>, read: () => Promise<[string, string][]>) => {
       const ctx = await requestContext(c, services);
-      const pairs = await read();
-      noteParams(c, pairs, new Set([...op.parameters, ...RESULT_PARAMS]));
+      const binding = bindingOf(ctx, `${m.type}/$${op.name}`);
+      const input = searchInput(await read(), cursors, binding);
+      const { pairs } = input;
+      noteInput(c, input, [...op.parameters, ...RESULT_PARAMS]);
       const ids = practiceIds(ctx);
       const compartments = compartmentsFor(ids);
       const identifying = new Map(Object.entries(op.identifies ?? {}));
       const patient = ctx.grant ? authorize(ctx.grant, ids, m.type, 'search', m.scopedAlsoAs) : undefined;
       if (patient !== undefined) assertOwnPatient(compartments, identifying, pairs, patient);
-      const result = await op.run(ctx, patient === undefined ? pairs : withPatient(pairs, ctx, patientParam(identifying)));
+      const links = pageLinks({ cursors, binding, baseUrl: ctx.baseUrl, echoSelf: c.req.method === 'GET', ...cursorOf(input) });
+      const result = await op.run(ctx, patient === undefined ? pairs : withPatient(pairs, ctx, patientParam(identifying)), links);
       const confined = result.resourceType === 'Bundle' && patient !== undefined
         ? { ...result, entry: (result.entry ?? []).filter((e) => !e.resource || confine(compartments, [e.resource], patient).length > 0) }
         : result;
@@ -110,8 +118,8 @@ function addResourceRoutes(api: Hono<AppEnv>, m: ResourceModule, services: Servi
   }
   const run = m.search?.bind(m);
   if (m.interactions.includes('search-type') && run) {
-    api.get(`/${m.type}`, (c) => search(c, m, run, services, () => Promise.resolve(queryPairs(c))));
-    api.post(`/${m.type}/_search`, (c) => search(c, m, run, services, async () => [...queryPairs(c), ...(await formPairs(c))]));
+    api.get(`/${m.type}`, (c) => search(c, m, run, { services, cursors }, () => Promise.resolve(queryPairs(c))));
+    api.post(`/${m.type}/_search`, (c) => search(c, m, run, { services, cursors }, async () => [...queryPairs(c), ...(await formPairs(c))]));
   }
   if (m.interactions.includes('read') && !m.raw) api.get(`/${m.type}/:id`, (c) => read(c, m, services));
   const create = m.create?.bind(m);
@@ -237,15 +245,17 @@ async function search(
   c: Context<AppEnv>,
   m: ResourceModule,
   run: NonNullable<ResourceModule['search']>,
-  services: Services,
+  { services, cursors }: { services: Services; cursors: PageCursors },
   read: () => Promise<[string, string][]>,
 ) {
   const ctx = await requestContext(c, services);
-  // The caller passed a door before its body is read.
-  const pairs = await read();
+  // The caller passed a door before its body is read; a cursor is opened only for the caller and practice it was made for.
+  const binding = bindingOf(ctx, m.type);
+  const input = searchInput(await read(), cursors, binding);
+  const { pairs } = input;
   const strict = /(^|[;,\s])handling\s*=\s*strict\b/i.test(c.req.header('prefer') ?? '');
   const defs = searchParamIndex.get(m.type) ?? new Map();
-  noteParams(c, pairs, new Set([...defs.keys(), ...RESULT_PARAMS]));
+  noteInput(c, input, [...defs.keys(), ...RESULT_PARAMS]);
   const ids = practiceIds(ctx);
   const compartments = compartmentsFor(ids);
   const identifying = identifyingParams.get(m.type) ?? new Map<string, string>();
@@ -256,6 +266,9 @@ async function search(
   const names = pairs.some(([k]) => identifying.has(k.split(':')[0] ?? ''));
   const scoped = patient !== undefined && !names ? withPatient(pairs, ctx, patientParam(identifying)) : pairs;
   const { request, ignored } = parseSearch(m.type, defs, scoped, { strict, baseUrl: ctx.baseUrl, capabilities: m.capabilities });
+  const links = pageLinks({ cursors, binding, baseUrl: ctx.baseUrl, echoSelf: c.req.method === 'GET', ...cursorOf(input) });
+  // Written once before any upstream call, so a search whose links cannot fit a URL is refused before it costs anything.
+  links.url('next', formatSearch(request, { offset: MAX_OFFSET }));
   const result = await run(ctx, request);
   // With patient scopes, only the patient in context's resources are ever returned.
   const matches = confine(compartments, result.matches, patient);
@@ -263,7 +276,7 @@ async function search(
   const included = result.included ? permittedIncluded(ctx.grant, ids, compartments, await result.included(pageOf(matches, request)), scopedAlsoAs) : [];
   // Page-first: light matches are made whole only for the page.
   const whole = result.complete ? await result.complete(pageOf(matches, request)) : undefined;
-  const bundle = searchset({ matches, request, baseUrl: ctx.baseUrl, ignored, included, view: m.view, ...(whole ? { page: whole } : {}) });
+  const bundle = searchset({ matches, request, baseUrl: ctx.baseUrl, links, ignored, included, view: m.view, ...(whole ? { page: whole } : {}) });
   auditLine(c, 'search-type', m.type, bundle);
   return fhirJson(c, bundle);
 }
@@ -276,6 +289,17 @@ function withPatient(pairs: [string, string][], ctx: RequestContext, name: strin
 
 /** The parameter through which a search or operation names its patient: the one whose values are Patient ids other than `_id`. */
 const patientParam = (identifying: ReadonlyMap<string, string>) => [...identifying].find(([name, type]) => type === 'Patient' && name !== '_id')?.[0];
+
+/** What a paging link of this request is bound to: the practice, the caller, and where it points. */
+const bindingOf = (ctx: RequestContext, path: string): CursorBinding => ({ practiceId: ctx.call.practiceId, callerKey: ctx.callerKey, path });
+
+const cursorOf = (input: SearchInput) => (input.cursor === undefined ? {} : { cursor: input.cursor });
+
+/** The access log's parameter names: those the cursor stood for, and the cursor itself. */
+function noteInput(c: Context<AppEnv>, input: SearchInput, known: readonly string[]): void {
+  const names: [string, string][] = input.cursor === undefined ? input.pairs : [[CURSOR_PARAM, ''], ...input.pairs];
+  noteParams(c, names, new Set([...known, CURSOR_PARAM]));
+}
 
 /** Conformance resources need no practice, token or upstream call: only the base URL. */
 function conformanceContext(c: Context<AppEnv>, services: Services): RequestContext {

@@ -136,6 +136,9 @@ describe('a SMART app on fhirclient (default settings) in Chromium', () => {
       expect(patient.encounters.length, 'the chosen patient has encounters in the sandbox').toBeGreaterThan(0);
       expect(result.encounters).toEqual({ count: patient.encounters.length, distinct: patient.encounters.length });
       expect(await page.locator('#encounter-count').textContent()).toBe(String(patient.encounters.length));
+      // fhirclient followed the next links as they are: sealed cursors, one per page after the first.
+      const followed = s.journal.filter((l) => /^HTTP 200: \w+ GET \S+\/fhir\/Encounter\?_cursor=[A-Za-z0-9_-]+$/.test(l));
+      expect(followed).toHaveLength(Math.ceil(patient.encounters.length / 5) - 1);
 
       // The newest encounter's CCD, decoded as UTF-8 and shown as text, never as HTML.
       const practice = t.sandbox.data.practices.find((p) => p.practiceId === PRACTICE);

@@ -5,10 +5,11 @@
  * documents are always made on demand, so `on-demand` changes nothing. Paged like a search.
  */
 import type { Bundle, DocumentReference } from 'fhir/r4';
-import { pageOf, searchset } from '../../fhir/bundle.ts';
+import { pageOf, searchset, type PageLinks } from '../../fhir/bundle.ts';
 import { invalidParam } from '../../fhir/outcome.ts';
 import { dateValueRange } from '../../fhir/search/date.ts';
-import { parseSearch } from '../../fhir/search/parse.ts';
+import { formatSearch, parseSearch } from '../../fhir/search/parse.ts';
+import { MAX_OFFSET } from '../../fhir/search/types.ts';
 import type { PatientLocator, PracticeIds } from '../../ids/resource-ids.ts';
 import { practiceIds, type RequestContext } from '../context.ts';
 import { loadTargets } from '../encounter-listing.ts';
@@ -69,7 +70,7 @@ function typeIsCcd(raw: string): boolean {
   return code === CCD_TYPE.code && (system === undefined || system === '' || system === CCD_TYPE.system);
 }
 
-async function run(ctx: RequestContext, pairs: ReadonlyArray<readonly [string, string]>): Promise<Bundle> {
+async function run(ctx: RequestContext, pairs: ReadonlyArray<readonly [string, string]>, links: PageLinks): Promise<Bundle> {
   const args = parseArgs(pairs, ctx.baseUrl, practiceIds(ctx));
   // Paging and views work as for a search; the operation's own parameters are kept aside.
   const rest = pairs.filter(([k]) => !OP_PARAMS.has(k));
@@ -78,6 +79,8 @@ async function run(ctx: RequestContext, pairs: ReadonlyArray<readonly [string, s
     .filter(([k]) => OP_PARAMS.has(k))
     .map(([k, v]) => `${k}=${encodeURIComponent(v)}`)
     .join('&');
+  // Written once before any upstream call, so an operation whose links cannot fit a URL is refused before it costs anything.
+  links.url('next', `${opQuery}&${formatSearch(request, { offset: MAX_OFFSET })}`);
   let docs: DocumentReference[] = [];
   let whole: DocumentReference[] | undefined;
   if (args.typeMatches && (args.start === undefined || args.end === undefined || args.start < args.end)) {
@@ -96,7 +99,8 @@ async function run(ctx: RequestContext, pairs: ReadonlyArray<readonly [string, s
     matches: docs,
     request,
     baseUrl: ctx.baseUrl,
-    operation: { path: 'DocumentReference/$docref', query: opQuery },
+    links,
+    operation: { query: opQuery },
     view: DOCUMENT_VIEW,
     ...(whole ? { page: whole } : {}),
   });
