@@ -13,6 +13,7 @@ import type { Context, Hono } from 'hono';
 import { allows } from '../auth/smart/scopes.ts';
 import { forbidden } from '../auth/smart/compartment.ts';
 import { badRequest, FhirError, notFound, outcome } from '../fhir/outcome.ts';
+import { preferences } from '../fhir/prefer.ts';
 import type { Services } from '../resources/context.ts';
 import { resolveDeclared, storedGroup } from '../resources/group/index.ts';
 import { auditLine } from '../routes/audit.ts';
@@ -42,11 +43,10 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
     const { ctx } = caller;
     // The caller passed a door before its body is read.
     const pairs = await read();
-    if (!/(^|[,;\s])respond-async\b/i.test(c.req.header('prefer') ?? '')) {
-      throw badRequest('Bulk export is asynchronous: send Prefer: respond-async');
-    }
+    const prefer = preferences(c.req.header('prefer'));
+    if (!prefer.respondAsync) throw badRequest('Bulk export is asynchronous: send Prefer: respond-async');
     const group = await storedGroup(ctx, c.req.param('id') ?? '');
-    const params = parseKickOff(pairs, ctx.baseUrl);
+    const params = parseKickOff(pairs, ctx.baseUrl, { lenient: prefer.handling === 'lenient' });
     assertTypesAllowed(caller, params.types);
     // A group declared in configuration is resolved now (422 naming a member that names no
     // patient), before the caller's turn: its turn then spans only the count and the save.
