@@ -32,5 +32,8 @@ const config = loadConfig(process.env);
 const running = await startDevService(config, { logger: createLogger(config.logLevel), ...(at ? { exportHooks: hooks } : {}) });
 process.send?.({ origin: running.origin });
 process.on('SIGTERM', () => {
-  void running.close().then(() => process.exit(0));
+  void running.close().then(
+    () => process.exit(0),
+    () => process.exit(1),
+  );
 });
