@@ -30,6 +30,7 @@ import { readFile } from 'node:fs/promises';
 import { exportFileKey } from './bulk/export-files.ts';
 import { JobStore } from './bulk/export-jobs.ts';
 import { ExportRunner } from './bulk/export-runner.ts';
+import type { ExportHooks } from './bulk/export-write.ts';
 import type { SharedStore } from './shared/store.ts';
 
 export interface RunningService {
@@ -58,6 +59,8 @@ export interface StartOptions {
   upstream?: Upstream;
   /** A cluster worker's store (the primary's memory), when WORKERS > 1 without Redis. */
   clusterStore?: SharedStore;
+  /** Test-only hooks into the bulk export runner (the crash tests); production entries never pass them. */
+  exportHooks?: ExportHooks;
 }
 
 /**
@@ -237,12 +240,16 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
   // Bulk export: jobs on disk (DATA_DIR), run in the background within their share of the budget.
   const fileKey = exportFileKey(runtimeConfig.bulk.key);
   const jobs = new JobStore(runtimeConfig.dataDir, fileKey);
+  // One audit log for the API's interactions and the export jobs' own lines.
+  const audit = opts.logger.child({ log: 'audit' });
   const runner = new ExportRunner({
     services,
     jobs,
     store: sharedState.store,
     fileKey,
     logger: opts.logger,
+    audit,
+    ...(opts.exportHooks ? { hooks: opts.exportHooks } : {}),
     metrics,
     callsPerSecond: Math.max(0.1, runtimeConfig.upstream.ratePerSecond * runtimeConfig.bulk.share),
     concurrency: runtimeConfig.bulk.concurrency,
@@ -255,6 +262,7 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
   const app = createApp({
     services,
     logger: opts.logger,
+    auditLogger: audit,
     metrics,
     readiness: () => [
       ...(managedToken?.state === 'failed' ? ['nextech-credentials: the refresh token was refused; renew it (npm run login)'] : []),

@@ -1,16 +1,19 @@
 /**
  * Bulk export output files, encrypted at rest. A file is a sequence of frames, each one
  * patient's NDJSON lines of one type: `length (4 bytes, big-endian) ‖ iv (12) ‖ ciphertext ‖
- * tag (16)`, AES-256-GCM under a key derived from the configured secret, with the file's
- * name as additional data (a frame moved to another file does not open). Appending a frame
- * and recording the file's new size is the job's checkpoint: after a crash, the file is cut
- * back to the recorded size, so a patient is never written twice nor half.
+ * tag (16)`, AES-256-GCM under a key derived from the configured secret. A frame's additional
+ * data names its practice, its job, its file and where in the file it starts (`FileFrames`):
+ * a file moved to another job's or practice's folder, renamed, or with frames moved within
+ * it, does not open. Frames are written at the offset the job's last checkpoint recorded
+ * (never appended blindly), and a file is read only up to that recorded length, so bytes a
+ * crash left past it — a whole frame or a torn one — are never served, and the next write
+ * replaces them.
  *
  * Files and their folders are owner-only (0600 / 0700). Reading streams frame by frame, so a
  * file of many CCDs is never held in memory whole.
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import { open, truncate, type FileHandle } from 'node:fs/promises';
+import { open, stat, truncate, type FileHandle } from 'node:fs/promises';
 
 const IV = 12;
 const TAG = 16;
@@ -22,72 +25,125 @@ export function exportFileKey(secret: string): Buffer {
   return Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), 'nextech-fhir-facade bulk export files v1', 32));
 }
 
-/** One frame of `text`, sealed under `name` (what is appended to a file, or stored elsewhere whole). */
-export function sealFrame(name: string, key: Buffer, text: string): Buffer {
+/** A frame that does not open: moved, altered, torn or cut short. Never a client's fault. */
+export class FrameRefused extends Error {
+  constructor() {
+    super('export frame refused');
+    this.name = 'FrameRefused';
+  }
+}
+
+/**
+ * Where the frames of one export file belong. The additional data is versioned (`v2`):
+ * files of the earlier format, bound to their name only, never open as these.
+ */
+export class FileFrames {
+  constructor(
+    readonly practiceId: string,
+    readonly jobId: string,
+    readonly name: string,
+  ) {}
+
+  /** The additional data of the frame starting at byte `at`. */
+  aad(at: number): Buffer {
+    return Buffer.from(JSON.stringify(['bulk-export-file', 2, this.practiceId, this.jobId, this.name, at]), 'utf8');
+  }
+}
+
+/** One frame of `text`, sealed under `aad` (what is written to a file, or stored elsewhere whole). */
+export function sealFrame(aad: string | Buffer, key: Buffer, text: string): Buffer {
   const iv = randomBytes(IV);
   const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG });
-  cipher.setAAD(Buffer.from(name, 'utf8'));
+  cipher.setAAD(typeof aad === 'string' ? Buffer.from(aad, 'utf8') : aad);
   const body = Buffer.concat([cipher.update(text, 'utf8'), cipher.final(), cipher.getAuthTag()]);
   const header = Buffer.alloc(HEADER);
   header.writeUInt32BE(IV + body.length, 0);
   return Buffer.concat([header, iv, body]);
 }
 
-/** Appends one frame of `text` to `file` (created 0600); resolves to the file's new size. */
-export async function appendFrame(file: string, name: string, key: Buffer, text: string): Promise<number> {
-  const frame = sealFrame(name, key, text);
-  const fh = await open(file, 'a', 0o600);
+/**
+ * Writes `frame` (sealed for offset `at`) to `file` at `at` and cuts the file there, durably:
+ * whatever lay past `at` (a crash's leftovers) is replaced. `at` 0 creates the file (0600);
+ * a later offset needs the file the checkpoint recorded (a missing one is an error, never a
+ * new file with a gap). Resolves to the file's new length.
+ */
+export async function writeFrameAt(file: string, at: number, frame: Buffer): Promise<number> {
+  const fh = await open(file, at === 0 ? 'w' : 'r+', 0o600);
   try {
-    await fh.write(frame);
+    if (at > 0 && (await fh.stat()).size < at) throw new Error('export file shorter than its checkpoint');
+    await fh.write(frame, 0, frame.length, at);
+    await fh.truncate(at + frame.length);
     await fh.sync();
-    return (await fh.stat()).size;
+    return at + frame.length;
   } finally {
     await fh.close();
   }
 }
 
-/** Cuts `file` back to `size` bytes (what the last checkpoint recorded); a missing file is fine when size is 0. */
-export async function cutBack(file: string, size: number): Promise<void> {
-  try {
-    await truncate(file, size);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || size !== 0) throw err;
-  }
+/** Writes one whole-file frame of `text` under `aad` (a job's state), durably. */
+export async function writeSealed(file: string, aad: string, key: Buffer, text: string): Promise<void> {
+  await writeFrameAt(file, 0, sealFrame(aad, key, text));
 }
 
-/** The decrypted content of a whole file's frames, given as one buffer (small files read at once: a job's state). */
-export function openFrames(buf: Buffer, name: string, key: Buffer): Buffer {
+/**
+ * Cuts `file` back to `size` bytes (what the last checkpoint recorded). A missing file is fine
+ * when size is 0; a file shorter than recorded is an error (it lost data: never padded).
+ */
+export async function cutBack(file: string, size: number): Promise<void> {
+  let length: number;
+  try {
+    length = (await stat(file)).size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && size === 0) return;
+    throw err;
+  }
+  if (length < size) throw new Error('export file shorter than its checkpoint');
+  if (length > size) await truncate(file, size);
+}
+
+/** The decrypted content of a whole buffer's frames (small things read at once: a job's state, a group). */
+export function openFrames(buf: Buffer, aad: string, key: Buffer): Buffer {
   const parts: Buffer[] = [];
+  const data = Buffer.from(aad, 'utf8');
   for (let at = 0; at < buf.length; ) {
+    if (at + HEADER > buf.length) throw new FrameRefused();
     const length = buf.readUInt32BE(at);
-    if (length < IV + TAG || at + HEADER + length > buf.length) throw new Error('bad frame');
-    parts.push(openFrame(buf.subarray(at + HEADER, at + HEADER + length), name, key));
+    if (length < IV + TAG || at + HEADER + length > buf.length) throw new FrameRefused();
+    parts.push(openFrame(buf.subarray(at + HEADER, at + HEADER + length), data, key));
     at += HEADER + length;
   }
   return Buffer.concat(parts);
 }
 
-function openFrame(frame: Buffer, name: string, key: Buffer): Buffer {
-  const decipher = createDecipheriv('aes-256-gcm', key, frame.subarray(0, IV), { authTagLength: TAG });
-  decipher.setAAD(Buffer.from(name, 'utf8'));
-  decipher.setAuthTag(frame.subarray(frame.length - TAG));
-  return Buffer.concat([decipher.update(frame.subarray(IV, frame.length - TAG)), decipher.final()]);
+function openFrame(frame: Buffer, aad: Buffer, key: Buffer): Buffer {
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, frame.subarray(0, IV), { authTagLength: TAG });
+    decipher.setAAD(aad);
+    decipher.setAuthTag(frame.subarray(frame.length - TAG));
+    // Nothing is handed out before the tag has been checked (final()).
+    return Buffer.concat([decipher.update(frame.subarray(IV, frame.length - TAG)), decipher.final()]);
+  } catch {
+    throw new FrameRefused();
+  }
 }
 
-/** The decrypted frames of `file` up to `size` bytes, one at a time. Throws on a frame that does not open. */
-export async function* readFrames(file: string, name: string, key: Buffer, size: number): AsyncGenerator<Buffer> {
+/**
+ * The decrypted frames of an export file up to `size` bytes (its recorded length), one at a
+ * time. Throws FrameRefused on a frame that does not open, or on a file cut short.
+ */
+export async function* readFrames(file: string, frames: FileFrames, key: Buffer, size: number): AsyncGenerator<Buffer> {
   let fh: FileHandle | undefined;
   try {
     fh = await open(file, 'r');
     let at = 0;
     const header = Buffer.alloc(HEADER);
     while (at < size) {
-      await fh.read(header, 0, HEADER, at);
+      if (at + HEADER > size || (await fh.read(header, 0, HEADER, at)).bytesRead < HEADER) throw new FrameRefused();
       const length = header.readUInt32BE(0);
-      if (length < IV + TAG || length > MAX_FRAME || at + HEADER + length > size) throw new Error('bad frame');
+      if (length < IV + TAG || length > MAX_FRAME || at + HEADER + length > size) throw new FrameRefused();
       const frame = Buffer.alloc(length);
-      await fh.read(frame, 0, length, at + HEADER);
-      yield openFrame(frame, name, key);
+      if ((await fh.read(frame, 0, length, at + HEADER)).bytesRead < length) throw new FrameRefused();
+      yield openFrame(frame, frames.aad(at), key);
       at += HEADER + length;
     }
   } finally {

@@ -3,12 +3,17 @@
  * `DATA_DIR/exports/<practice>/<job>/` holding `job.state` (the state, written atomically at
  * every checkpoint) and the encrypted output files (export-files.ts). The state says which
  * members are done and how long each file was then, so a job picks up after a restart exactly
- * where its last checkpoint left it. The state is encrypted like the files (its kick-off URL
- * and `_typeFilter`s may name a patient), under the job's own name as associated data.
+ * where its last checkpoint left it — and whatever else is on disk is undone (`rollBack`). The
+ * state is encrypted like the files (its kick-off URL and `_typeFilter`s may name a patient),
+ * bound to its practice and job as associated data.
+ *
+ * States and files of the earlier format (bound to the job id or file name only) are never
+ * served: `legacy()` finds them so that the runner deletes finished ones and starts unfinished
+ * ones over (export-runner.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
-import { appendFrame, openFrames } from './export-files.ts';
+import { cutBack, openFrames, writeSealed } from './export-files.ts';
 import { join } from 'node:path';
 import { z } from 'zod';
 
@@ -44,6 +49,8 @@ export const JobSchema = z.object({
   files: z.array(FilePartSchema),
   /** Directory resources already written (each once per job). */
   seen: z.array(z.string()),
+  /** Members whose record could not be exported (each an OperationOutcome line in `error`). */
+  failed: z.array(z.string()).default([]),
   /** Resources per file before a new part starts. */
   perFile: z.number().int().min(1),
   /** CCDs inline (base64 `data`) or as the URL of their Binary (BULK_EXPORT_ATTACHMENTS when the job started). */
@@ -71,6 +78,7 @@ export type Job = z.infer<typeof JobSchema>;
 const SAFE = /^[A-Za-z0-9_-]{1,64}$/;
 /** Marks a job folder renamed aside to be deleted (never a valid job id: ids have no '.'). */
 const REMOVED = '.removed-';
+const STATE = 'job.state';
 
 export class JobStore {
   constructor(
@@ -90,14 +98,53 @@ export class JobStore {
   async get(practiceId: string, id: string): Promise<Job | undefined> {
     const folder = this.folder(practiceId, id);
     if (!folder) return undefined;
+    return this.#read(folder, stateName(practiceId, id), practiceId, id);
+  }
+
+  /** The state in `folder` if it opens under `aad` and is that job's. */
+  async #read(folder: string, aad: string, practiceId: string, id: string): Promise<Job | undefined> {
     try {
       // Read whole, in one go: a checkpoint may replace the file (rename) at any moment.
-      const text = openFrames(await readFile(join(folder, 'job.state')), stateName(id), this.key).toString('utf8');
+      const text = openFrames(await readFile(join(folder, STATE)), aad, this.key).toString('utf8');
       const parsed = JobSchema.safeParse(JSON.parse(text));
       return parsed.success && parsed.data.id === id && parsed.data.practiceId === practiceId ? parsed.data : undefined;
     } catch {
       return undefined;
     }
+  }
+
+  /** Jobs whose state is of the earlier format (sealed under the job id only): never served. */
+  async legacy(): Promise<Job[]> {
+    const found: Job[] = [];
+    for (const [practiceId, id] of await this.#ids()) {
+      const folder = this.folder(practiceId, id) as string;
+      if ((await this.get(practiceId, id)) !== undefined) continue;
+      const old = await this.#read(folder, `job-state:${id}`, practiceId, id);
+      if (old) found.push(old);
+    }
+    return found;
+  }
+
+  /**
+   * Undoes on disk whatever the job's last checkpoint does not cover: files it lists are cut
+   * back to their recorded length, anything else in the folder (a file started after it, a
+   * state never renamed into place) is deleted. Only the runner holding the job calls it.
+   */
+  async rollBack(job: Job): Promise<void> {
+    const folder = this.folder(job.practiceId, job.id) as string;
+    const listed = new Map(job.files.map((f) => [f.name, f.bytes]));
+    let names: string[];
+    try {
+      names = await readdir(folder);
+    } catch (err) {
+      // Removed meanwhile (cancelled): nothing left to undo.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    for (const name of names) {
+      if (name !== STATE && !listed.has(name)) await rm(join(folder, name), { force: true, recursive: true });
+    }
+    for (const [name, bytes] of listed) await cutBack(join(folder, name), bytes);
   }
 
   /**
@@ -108,14 +155,14 @@ export class JobStore {
     const folder = this.folder(job.practiceId, job.id);
     if (!folder) throw new Error('invalid job');
     if (create) await mkdir(folder, { recursive: true, mode: 0o700 });
-    const temporary = join(folder, `job.state.${randomBytes(6).toString('hex')}.tmp`);
+    const temporary = join(folder, `${STATE}.${randomBytes(6).toString('hex')}.tmp`);
     try {
-      await appendFrame(temporary, stateName(job.id), this.key, JSON.stringify(job));
+      await writeSealed(temporary, stateName(job.practiceId, job.id), this.key, JSON.stringify(job));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw err;
     }
-    await rename(temporary, join(folder, 'job.state'));
+    await rename(temporary, join(folder, STATE));
     return true;
   }
 
@@ -160,7 +207,17 @@ export class JobStore {
     const practices = await readdir(join(this.dir, 'exports')).catch(() => [] as string[]);
     return (await Promise.all(practices.map((p) => this.list(p)))).flat();
   }
+
+  /** Every job folder on disk, as [practice, job id]. */
+  async #ids(): Promise<[string, string][]> {
+    const root = join(this.dir, 'exports');
+    const out: [string, string][] = [];
+    for (const p of (await readdir(root).catch(() => [] as string[])).filter((x) => SAFE.test(x))) {
+      for (const id of (await readdir(join(root, p)).catch(() => [] as string[])).filter((x) => SAFE.test(x))) out.push([p, id]);
+    }
+    return out;
+  }
 }
 
-/** The associated data a job's state is sealed under: it opens only as that job's state. */
-const stateName = (id: string) => `job-state:${id}`;
+/** The associated data a job's state is sealed under: it opens only as that job's state, in its practice. */
+const stateName = (practiceId: string, id: string) => JSON.stringify(['bulk-export-state', 2, practiceId, id]);

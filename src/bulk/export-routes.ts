@@ -6,22 +6,28 @@
  *   runs, 200 with the manifest when done; `DELETE` cancels and removes its files (202);
  * - files `GET [base]/bulk/files/{job}/{name}` → `application/fhir+ndjson`.
  * Who may call, and how much, is export-access.ts; a job is visible to the caller (client, or
- * person's sign-in) that started it only (anyone else: 404), in its practice.
+ * person's sign-in) that started it only (anyone else: 404), in its practice. Every access —
+ * kick-off, status poll, manifest, cancellation, each file — writes an audit line naming the
+ * job (and file, and resource count); the job's own line names the Patients it exported
+ * (export-audit.ts). A file that does not open as the one its job wrote (moved, altered) is
+ * server-side tampering: 500, and not one line of it is served.
  */
 import { join } from 'node:path';
 import type { Context, Hono } from 'hono';
 import { allows } from '../auth/smart/scopes.ts';
 import { forbidden } from '../auth/smart/compartment.ts';
 import { badRequest, FhirError, notFound, outcome } from '../fhir/outcome.ts';
+import { preferences } from '../fhir/prefer.ts';
 import type { Services } from '../resources/context.ts';
 import { resolveDeclared, storedGroup } from '../resources/group/index.ts';
-import { auditLine } from '../routes/audit.ts';
+import { auditAccess, auditLine } from '../routes/audit.ts';
 import type { AppEnv } from '../routes/env.ts';
 import { fhirJson } from '../routes/respond.ts';
 import { operationBodyPairs, queryPairs } from '../routes/request-pairs.ts';
 import type { SharedStore } from '../shared/store.ts';
 import { assertTypesAllowed, exportCaller, makeRoom, withKickOffTurn, type ExportCaller } from './export-access.ts';
-import { readFrames } from './export-files.ts';
+import { resourcesOf } from './export-audit.ts';
+import { FileFrames, FrameRefused, readFrames } from './export-files.ts';
 import { JobStore, type Job } from './export-jobs.ts';
 import type { ExportRunner } from './export-runner.ts';
 import { parseKickOff } from './kick-off-params.ts';
@@ -42,11 +48,10 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
     const { ctx } = caller;
     // The caller passed a door before its body is read.
     const pairs = await read();
-    if (!/(^|[,;\s])respond-async\b/i.test(c.req.header('prefer') ?? '')) {
-      throw badRequest('Bulk export is asynchronous: send Prefer: respond-async');
-    }
+    const prefer = preferences(c.req.header('prefer'));
+    if (!prefer.respondAsync) throw badRequest('Bulk export is asynchronous: send Prefer: respond-async');
     const group = await storedGroup(ctx, c.req.param('id') ?? '');
-    const params = parseKickOff(pairs, ctx.baseUrl);
+    const params = parseKickOff(pairs, ctx.baseUrl, { lenient: prefer.handling === 'lenient' });
     assertTypesAllowed(caller, params.types);
     // A group declared in configuration is resolved now (422 naming a member that names no
     // patient), before the caller's turn: its turn then spans only the count and the save.
@@ -59,7 +64,7 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
       return created;
     });
     bulk.runner.start(job);
-    auditLine(c, 'operation:export', 'Group', { resourceType: 'Group', id: group.id });
+    auditLine(c, 'operation:export', 'Group', { resourceType: 'Group', id: group.id }, { job: job.id });
     const accepted = { resourceType: 'OperationOutcome' as const, issue: [informational(`Export of ${job.members.length} patients accepted`), ...params.notes] };
     return fhirJson(c, accepted, 202, { 'content-location': `${ctx.baseUrl}/bulk/status/${job.id}` });
   };
@@ -78,6 +83,8 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
 
   api.get('/bulk/status/:job', async (c) => {
     const { ctx, job } = await ownJob(c);
+    const interaction = job.status === 'done' ? 'export-manifest' : 'export-status';
+    auditAccess(c, interaction, 'Group', { job: job.id, resources: resourcesOf(job), outcome: job.status });
     if (job.status === 'failed') {
       return fhirJson(c, { resourceType: 'OperationOutcome', issue: [{ severity: 'fatal', code: 'exception', diagnostics: job.failure ?? 'The export failed; start a new one' }] }, 500);
     }
@@ -96,6 +103,7 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
   api.delete('/bulk/status/:job', async (c) => {
     const { job } = await ownJob(c);
     await bulk.runner.cancel(job);
+    auditAccess(c, 'export-cancel', 'Group', { job: job.id, resources: resourcesOf(job), outcome: 'cancelled' });
     return fhirJson(c, { resourceType: 'OperationOutcome', issue: [informational('Export cancelled; its files are deleted')] }, 202);
   });
 
@@ -108,14 +116,33 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
       throw forbidden(`The access token's scopes do not allow reading ${file.type}`);
     }
     const folder = bulk.jobs.folder(job.practiceId, job.id) as string;
-    const frames = readFrames(join(folder, file.name), file.name, bulk.fileKey, file.bytes);
+    const frames = readFrames(join(folder, file.name), new FileFrames(job.practiceId, job.id, file.name), bulk.fileKey, file.bytes);
+    const audited = { job: job.id, file: file.name, resources: file.count };
+    const refused = () => {
+      c.var.log.error({ job: job.id, file: file.name }, 'bulk export file failed its integrity check');
+      auditAccess(c, 'export-file', file.type, { ...audited, outcome: 'integrity-check-failed' });
+    };
+    // The first frame is opened before answering: a file that is not this job's gets a 500, not a 200 cut short.
+    let first: IteratorResult<Buffer>;
+    try {
+      first = await frames.next();
+    } catch (err) {
+      if (!(err instanceof FrameRefused) && (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      refused();
+      throw new FhirError(500, outcome('error', 'exception', 'This export file failed its integrity check and is not served; start a new export'));
+    }
+    auditAccess(c, 'export-file', file.type, audited);
+    let pending: IteratorResult<Buffer> | undefined = first;
     const stream = new ReadableStream<Uint8Array>({
       async pull(controller) {
         try {
-          const next = await frames.next();
+          const next = pending ?? (await frames.next());
+          pending = undefined;
           if (next.done) controller.close();
           else controller.enqueue(next.value);
-        } catch {
+        } catch (err) {
+          // A later frame that does not open: the answer stops there, unterminated (nothing of it is sent).
+          if (err instanceof FrameRefused) refused();
           controller.error(new Error('export file unreadable'));
         }
       },
@@ -153,6 +180,7 @@ function newJob(caller: ExportCaller, services: Services, p: ReturnType<typeof p
     next: 0,
     files: [],
     seen: [],
+    failed: [],
     perFile: services.config.bulk.resourcesPerFile,
     attachments: services.config.bulk.attachments,
     ...(caller.person ? { person: caller.person, runAs: 'person' as const } : { runAs: 'service' as const }),

@@ -7,8 +7,13 @@
  * - **Queued.** `BULK_EXPORT_CONCURRENCY` jobs run at once here; the others wait, the next slot
  *   going to the client with the fewest jobs running, then to the one served longest ago.
  * - **Resumable.** A job's state (members done, each file's length) is written after each
- *   member; after a restart, files are cut back to that length and the job goes on from there,
- *   so nothing is written twice or lost.
+ *   member; after a restart, whatever is on disk past that checkpoint is undone — files cut
+ *   back to their recorded length, files it does not list deleted — and the job goes on from
+ *   there, so nothing is written twice, half or lost.
+ * - **Audited.** A job that ends writes an audit line naming the Patient ids it exported
+ *   (export-audit.ts).
+ * - **One format.** Jobs of the earlier file format (export-files.ts) are never served: at
+ *   start and at each sweep, finished ones are deleted and unfinished ones start over.
  * - **Once.** A job runs where it holds its lease in the shared store, renewed as it works and
  *   confirmed before each write; a runner that lost it stops without writing.
  * - **A member that fails** (Nextech refuses the record, or it cannot be read) becomes an
@@ -19,7 +24,6 @@
  *   checks before each member and each write, and its folder is removed.
  */
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import type { FhirResource } from 'fhir/r4';
 import type { Logger } from 'pino';
 import { FhirError } from '../fhir/outcome.ts';
@@ -28,9 +32,12 @@ import type { Services } from '../resources/context.ts';
 import { releaseHeld } from '../resources/request-memory.ts';
 import { StoreUnavailable, type SharedStore } from '../shared/store.ts';
 import { UpstreamError } from '../source/nextech/errors.ts';
-import { appendFrame, cutBack } from './export-files.ts';
-import type { FilePart, Job, JobStore } from './export-jobs.ts';
-import { jobContext, LEASE_MS, LeaseLost, leaseKey } from './job-context.ts';
+import { auditJob, resourcesOf } from './export-audit.ts';
+import type { Job, JobStore } from './export-jobs.ts';
+import { writeMember, type ExportHooks } from './export-write.ts';
+import { jobContext } from './job-context.ts';
+import { LEASE_MS, LeaseLost, leaseKey } from './job-lease.ts';
+import { retireLegacy } from './legacy-jobs.ts';
 import { exportMember } from './member-export.ts';
 
 export interface RunnerOptions {
@@ -39,6 +46,8 @@ export interface RunnerOptions {
   store: SharedStore;
   fileKey: Buffer;
   logger: Logger;
+  /** Where a job's own audit line goes (the API's audit log); by default the log, marked `log: "audit"`. */
+  audit?: Logger;
   metrics?: Metrics;
   /** Upstream calls per second all export jobs of one credential may spend together (share × rate). */
   callsPerSecond: number;
@@ -46,6 +55,8 @@ export interface RunnerOptions {
   concurrency: number;
   /** How long finished jobs' files are kept (ms). */
   retentionMs: number;
+  /** Test-only (export-write.ts); production entries never set it. */
+  hooks?: ExportHooks;
 }
 
 /** A job that cannot go on, and why (no patient data): it ends `failed`, its status saying so. */
@@ -74,8 +85,11 @@ export class ExportRunner {
   readonly #served = new Map<string, number>();
   #turns = 0;
   #closed = false;
+  readonly #audit: Logger;
 
-  constructor(private readonly o: RunnerOptions) {}
+  constructor(private readonly o: RunnerOptions) {
+    this.#audit = o.audit ?? o.logger.child({ log: 'audit' });
+  }
 
   /** How many jobs run here now. */
   get running(): number {
@@ -118,6 +132,7 @@ export class ExportRunner {
    * stay theirs), and deletes expired ones and what cancelled ones left.
    */
   async resumeAll(): Promise<void> {
+    await retireLegacy({ jobs: this.o.jobs, store: this.o.store, owner: this.#owner, logger: this.o.logger });
     const now = this.o.services.now();
     for (const job of await this.o.jobs.all()) {
       if (job.status === 'running') {
@@ -208,7 +223,8 @@ export class ExportRunner {
     if (!(await this.o.store.lease(lease, this.#owner, LEASE_MS).catch(() => false))) return;
     const now = this.o.services.now();
     const failure = err instanceof JobStopped ? { failure: err.why } : {};
-    await this.o.jobs.save({ ...ended(job), status: 'failed', ...failure, finishedAt: new Date(now).toISOString(), expiresAt: now + this.o.retentionMs }).catch(() => undefined);
+    const failed: Job = { ...ended(job), status: 'failed', ...failure, finishedAt: new Date(now).toISOString(), expiresAt: now + this.o.retentionMs };
+    if (await this.o.jobs.save(failed).catch(() => false)) auditJob(this.#audit, failed);
   }
 
   /** Whether the job was cancelled; if so its folder goes (again: a removal that failed at the DELETE is retried here). */
@@ -222,27 +238,28 @@ export class ExportRunner {
   async #work(initial: Job, lease: string, progress: (job: Job) => void): Promise<void> {
     let job: Job = initial;
     const folder = this.o.jobs.folder(job.practiceId, job.id) as string;
-    // Back to the last checkpoint: whatever was appended after it is cut off.
-    for (const f of job.files) await cutBack(join(folder, f.name), f.bytes);
+    // Back to the last checkpoint: whatever a crash left after it is undone.
+    await this.o.jobs.rollBack(job);
     const started = Date.now();
     // Before each member and each write: still this runner's job, not cancelled, not stopping.
     const mayGoOn = async () => !this.#closed && !(await this.#stopIfCancelled(job)) && (await this.o.store.lease(lease, this.#owner, LEASE_MS));
     while (job.next < job.members.length) {
       if (!(await mayGoOn())) return;
       await this.#assertSignedIn(job);
-      const { lines, seen } = await this.#member(job, job.members[job.next] as string);
+      const member = job.members[job.next] as string;
+      const { lines, seen, failed } = await this.#member(job, member);
       if (!(await mayGoOn())) return;
-      job = await this.#write(job, folder, lines);
-      job = { ...job, next: job.next + 1, seen: [...job.seen, ...seen] };
+      job = await writeMember(job, folder, lines, this.o.fileKey, this.o.hooks);
+      job = { ...job, next: job.next + 1, seen: [...job.seen, ...seen], failed: failed ? [...job.failed, member] : job.failed };
       await this.o.jobs.save(job);
       progress(job);
     }
     if (!(await mayGoOn())) return;
     const done: Job = { ...ended(job), status: 'done', finishedAt: new Date(this.o.services.now()).toISOString(), expiresAt: this.o.services.now() + this.o.retentionMs };
-    await this.o.jobs.save(done);
-    const count = (error: boolean) => job.files.filter((f) => (f.type === 'OperationOutcome') === error).reduce((n, f) => n + f.count, 0);
+    if (!(await this.o.jobs.save(done))) return;
+    auditJob(this.#audit, done);
     this.o.logger.info(
-      { job: job.id, members: job.members.length, resources: count(false), errors: count(true), upstreamCalls: this.#calls.get(job.id) ?? 0, ms: Date.now() - started },
+      { job: job.id, members: job.members.length, resources: resourcesOf(job), errors: resourcesOf(job, true), upstreamCalls: this.#calls.get(job.id) ?? 0, ms: Date.now() - started },
       'bulk export job done',
     );
   }
@@ -260,7 +277,7 @@ export class ExportRunner {
   }
 
   /** One member's resources by type, or an OperationOutcome line when it could not be read. */
-  async #member(job: Job, patientId: string): Promise<{ lines: Map<string, FhirResource[]>; seen: string[] }> {
+  async #member(job: Job, patientId: string): Promise<{ lines: Map<string, FhirResource[]>; seen: string[]; failed?: true }> {
     const ctx = jobContext(job, {
       services: this.o.services,
       store: this.o.store,
@@ -281,33 +298,9 @@ export class ExportRunner {
       const why = err instanceof FhirError ? (err.outcome.issue[0]?.diagnostics ?? 'unreadable') : err instanceof UpstreamError ? `Nextech: ${err.failure.kind}` : 'unreadable';
       this.o.logger.warn({ job: job.id, member: job.next, why: err instanceof UpstreamError ? err.failure.kind : (err as Error).name }, 'bulk export member failed');
       const problem: FhirResource = { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception', diagnostics: `Patient/${patientId} could not be exported: ${why}` }] };
-      return { lines: new Map([['OperationOutcome', [problem]]]), seen: [] };
+      return { lines: new Map([['OperationOutcome', [problem]]]), seen: [], failed: true };
     } finally {
       releaseHeld(ctx);
     }
   }
-
-  /** Appends the member's lines to the job's files (a new part past `perFile`); returns the state to checkpoint. */
-  async #write(job: Job, folder: string, lines: Map<string, FhirResource[]>): Promise<Job> {
-    const files = [...job.files];
-    for (const [type, resources] of lines) {
-      let rest = resources;
-      while (rest.length > 0) {
-        let part = [...files].reverse().find((f) => f.type === type);
-        if (!part || part.count >= job.perFile) {
-          const n = files.filter((f) => f.type === type).length + 1;
-          part = { name: `${type}-${n}.ndjson`, type, count: 0, bytes: 0 };
-          files.push(part);
-        }
-        const room = job.perFile - part.count;
-        const chunk = rest.slice(0, room);
-        rest = rest.slice(room);
-        const bytes = await appendFrame(join(folder, part.name), part.name, this.o.fileKey, chunk.map((r) => JSON.stringify(r)).join('\n') + '\n');
-        const updated: FilePart = { ...part, count: part.count + chunk.length, bytes };
-        files[files.indexOf(part)] = updated;
-      }
-    }
-    return { ...job, files };
-  }
-
 }

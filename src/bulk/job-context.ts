@@ -14,19 +14,8 @@ import type { RequestContext, Services } from '../resources/context.ts';
 import { requestRoom } from '../resources/request-memory.ts';
 import type { SharedStore } from '../shared/store.ts';
 import type { Job } from './export-jobs.ts';
+import { LEASE_MS, LeaseLost, leaseKey } from './job-lease.ts';
 
-/** A job's lease lives this long unless renewed; it is renewed every third of it while the job works. */
-export const LEASE_MS = 60_000;
-
-/** Another runner holds the job now: this one stops without touching its state. */
-export class LeaseLost extends Error {
-  constructor() {
-    super('bulk export job lease lost');
-    this.name = 'LeaseLost';
-  }
-}
-
-export const leaseKey = (jobId: string) => `bulk-job:${jobId}`;
 
 export interface JobContextOptions {
   services: Services;

@@ -4,17 +4,22 @@
  * `_typeFilter` (parsed by the API's own search parser, strictly: an invalid filter is a 400
  * now, not a failed job), `_outputFormat`. Parameters that do not narrow the export are
  * ignored and named; those that would narrow it are refused (ignoring them would export more
- * than asked).
+ * than asked). `includeAssociatedData` asks for Provenance this server does not keep: Bulk
+ * Data 2.0 says a server unable to honour its values SHOULD refuse the kick-off so the client
+ * can send it again without them, unless the client sent `Prefer: handling=lenient` — then it
+ * is ignored and named (https://hl7.org/fhir/uv/bulkdata/STU2/export.html#query-parameters).
  */
 import type { OperationOutcomeIssue } from 'fhir/r4';
-import { badRequest } from '../fhir/outcome.ts';
+import { badRequest, notSupported } from '../fhir/outcome.ts';
 import { parseSearch } from '../fhir/search/parse.ts';
 import { resourceModules, searchParamIndex } from '../resources/registry.ts';
 import { EXPORT_TYPES, type ExportType, type Job } from './export-jobs.ts';
 
 // A `+` sent unencoded in a query arrives as a space.
 const OUTPUT_FORMATS = new Set(['application/fhir+ndjson', 'application/fhir ndjson', 'application/ndjson', 'ndjson']);
-const IGNORED = new Set(['includeAssociatedData', 'organizeOutputBy', 'allowPartialManifests']);
+const IGNORED = new Set(['organizeOutputBy', 'allowPartialManifests']);
+/** Ignored only when the client allows it (Prefer: handling=lenient), refused otherwise. */
+const UNHONOURED = new Set(['includeAssociatedData']);
 const UNSUPPORTED = new Set(['patient', '_elements']);
 /** The types whose resources a `_typeFilter` can select (the others have no search). */
 const FILTERABLE = new Set(['Patient', 'Encounter', 'DocumentReference']);
@@ -30,7 +35,12 @@ export interface KickOff {
   notes: OperationOutcomeIssue[];
 }
 
-export function parseKickOff(pairs: readonly [string, string][], baseUrl: string): KickOff {
+export interface KickOffOptions {
+  /** `Prefer: handling=lenient`: what cannot be honoured is ignored (and named), not refused. */
+  lenient?: boolean;
+}
+
+export function parseKickOff(pairs: readonly [string, string][], baseUrl: string, opts: KickOffOptions = {}): KickOff {
   const notes: OperationOutcomeIssue[] = [];
   let types: ExportType[] | undefined;
   let since: string | undefined;
@@ -56,8 +66,11 @@ export function parseKickOff(pairs: readonly [string, string][], baseUrl: string
         filterValues.push(...value.split(/,(?=[A-Z][A-Za-z]+\?)/));
         break;
       default:
+        if (UNHONOURED.has(key) && !opts.lenient && value.trim() !== '') {
+          throw notSupported(400, `${key}: this server keeps no Provenance and cannot honour its values; leave it out, or send Prefer: handling=lenient to have it ignored`);
+        }
         if (UNSUPPORTED.has(key)) throw badRequest(`${key} is not supported on this server's export: leave it out`);
-        if (!IGNORED.has(key)) throw badRequest('Unknown kick-off parameter; supported: _outputFormat, _type, _since, _typeFilter');
+        if (!IGNORED.has(key) && !UNHONOURED.has(key)) throw badRequest('Unknown kick-off parameter; supported: _outputFormat, _type, _since, _typeFilter');
         notes.push({ severity: 'information', code: 'not-supported', diagnostics: `${key} is not supported and was ignored` });
     }
   }

@@ -2,7 +2,12 @@
  * One member (patient) of a bulk export job: its resources of each exported type, found with
  * the same searches the API answers (the registry's modules), with the job's `_since` and
  * `_typeFilter`s; directory resources (doctors, locations, departments) as the member's
- * encounters name them, each once per job.
+ * encounters name them, each once per job — and then every directory resource any of them
+ * references (the practice Organization: documents' custodian, locations' managing
+ * organization, departments' `partOf`), read by id, so that each reference in the export
+ * resolves within it. Patient data the caller's `_type`, `_since` or `_typeFilter` left out is
+ * not added back: the export holds what was asked for, plus what that references of the
+ * exported directory types.
  */
 import type { FhirResource } from 'fhir/r4';
 import { parseSearch } from '../fhir/search/parse.ts';
@@ -59,7 +64,43 @@ export async function exportMember(ctx: RequestContext, job: Job, patientId: str
     const docs = await applyFilters(ctx, job, 'DocumentReference', base, matches);
     add('DocumentReference', job.attachments === 'binary' ? docs.map(referenceOnly) : docs);
   }
+  for (const r of await referenced(ctx, job, lines, seen)) add(r.resourceType, [r]);
   return { lines, seen };
+}
+
+/**
+ * The directory resources of exported types that the member's resources reference (and those
+ * reference, in turn) which neither the job nor this member has written yet: read by id
+ * (an id holding its data costs no upstream call), each added to `seen`.
+ */
+async function referenced(ctx: RequestContext, job: Job, lines: Map<string, FhirResource[]>, seen: string[]): Promise<FhirResource[]> {
+  const have = new Set([...job.seen, ...seen, ...[...lines.values()].flat().map((r) => `${r.resourceType}/${r.id ?? ''}`)]);
+  const found: FhirResource[] = [];
+  let pending = [...lines.values()].flat();
+  while (pending.length > 0) {
+    const next: FhirResource[] = [];
+    for (const ref of pending.flatMap(referencesIn)) {
+      const type = ref.slice(0, ref.indexOf('/')) as ExportType;
+      if (have.has(ref) || !DIRECTORY.includes(type) || !job.types.includes(type)) continue;
+      have.add(ref);
+      const m = resourceModules.find((x) => (x.type as string) === type);
+      if (!m) continue;
+      // The whole resource, as the API's read answers it.
+      const r = await m.read(ctx, ref.slice(ref.indexOf('/') + 1), {});
+      seen.push(ref);
+      next.push(r);
+    }
+    found.push(...next);
+    pending = next;
+  }
+  return found;
+}
+
+/** Every relative reference (`Type/id`) in a resource, wherever it sits. */
+function referencesIn(value: unknown): string[] {
+  if (Array.isArray(value)) return value.flatMap(referencesIn);
+  if (typeof value !== 'object' || value === null) return [];
+  return Object.entries(value).flatMap(([k, v]) => (k === 'reference' && typeof v === 'string' && /^[A-Z][A-Za-z]+\/[A-Za-z0-9.-]{1,64}$/.test(v) ? [v] : referencesIn(v)));
 }
 
 /** A search's whole matches (made complete) and its included resources. */

@@ -1,0 +1,35 @@
+/**
+ * The audit line a bulk export job writes when it ends: whose it was, its practice, and the
+ * Patient ids whose data it exported (opaque FHIR ids, never names or chart numbers), with
+ * its counts — the same shape and log as the API's audit lines (routes/audit.ts), so the
+ * kick-off, every status poll and download, and the job itself join on the job id.
+ */
+import type { Logger } from 'pino';
+import type { Job } from './export-jobs.ts';
+
+/** The caller key of whoever started the job, as the API's audit lines name it (auth/doors.ts). */
+export const callerOf = (job: Job): string => (job.person !== undefined ? job.owner : `backend:${job.owner}`);
+
+/** Resources in the job's output files, or in its error files. */
+export const resourcesOf = (job: Job, errors = false): number =>
+  job.files.filter((f) => (f.type === 'OperationOutcome') === errors).reduce((n, f) => n + f.count, 0);
+
+/** Writes the job's own audit line (once it is done, or has failed). */
+export function auditJob(audit: Logger, job: Job): void {
+  const failed = new Set(job.failed);
+  const exported = job.members.slice(0, job.next).filter((id) => !failed.has(id));
+  audit.info(
+    {
+      caller: callerOf(job),
+      practice: job.practiceId,
+      interaction: 'export-job',
+      resourceType: 'Group',
+      job: job.id,
+      outcome: job.status,
+      resources: resourcesOf(job),
+      errors: resourcesOf(job, true),
+      ids: exported.map((id) => `Patient/${id}`),
+    },
+    'audit',
+  );
+}
