@@ -9,6 +9,7 @@ import { pageOf, searchset } from '../fhir/bundle.ts';
 import { capabilityStatement, type CapabilitySecurity } from '../fhir/capability.ts';
 import { assertJsonAcceptable } from '../fhir/negotiate.ts';
 import { badRequest, FhirError, outcome } from '../fhir/outcome.ts';
+import { preferences } from '../fhir/prefer.ts';
 import { formatSearch, parseSearch, parseView } from '../fhir/search/parse.ts';
 import { MAX_OFFSET } from '../fhir/search/types.ts';
 import { applyView } from '../fhir/view.ts';
@@ -253,7 +254,7 @@ async function search(
   const binding = bindingOf(ctx, m.type);
   const input = searchInput(await read(), cursors, binding);
   const { pairs } = input;
-  const strict = /(^|[;,\s])handling\s*=\s*strict\b/i.test(c.req.header('prefer') ?? '');
+  const strict = preferences(c.req.header('prefer')).handling === 'strict';
   const defs = searchParamIndex.get(m.type) ?? new Map();
   noteInput(c, input, [...defs.keys(), ...RESULT_PARAMS]);
   const ids = practiceIds(ctx);
