@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import { z } from 'zod';
 import { DEFAULT_POLICY, type UpstreamPolicy } from './source/nextech/policy.ts';
+import { DEFAULT_SINGLE_USE_PER_CLIENT } from './shared/store.ts';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const absoluteUrl = z
@@ -106,6 +107,7 @@ const EnvSchema = z.object({
   SHARED_STATE_KEY_ACCEPTED: acceptedKeys,
   SMART_KEY_ACCEPTED: acceptedKeys,
   REPLICAS: z.coerce.number().int().min(1).max(256).default(1),
+  SINGLE_USE_PER_CLIENT: z.coerce.number().int().min(10).max(1_000_000).default(DEFAULT_SINGLE_USE_PER_CLIENT),
   // Default: a folder of the system's temporary directory (see loadConfig).
   DATA_DIR: z.string().min(1).optional(),
   BULK_EXPORT_SHARE: z.coerce.number().gt(0).max(1).default(0.5),
@@ -187,7 +189,17 @@ export interface Config {
   /** The service's registration at Nextech's OAuth (managed mode and the SMART broker). */
   nextechOAuth?: { tokenUrl: string; clientId: string; clientSecret?: string; resource?: string };
   /** State shared by replicas (REDIS_URL); absent: each process (or cluster) keeps its own. */
-  redis?: { url: string; prefix: string; key: string; keysAccepted: readonly string[] };
+  redis?: {
+    url: string;
+    prefix: string;
+    key: string;
+    keysAccepted: readonly string[];
+  };
+  /**
+   * Live single-use values (SMART codes, Backend Services assertion `jti`s) one registered client
+   * may hold in the shared state at once: a client's flood fills its own share, not the others'.
+   */
+  singleUsePerClient: number;
   /** Replicas sharing one Nextech credential (REPLICAS): alone (Redis down), each takes this share of the budget. */
   replicas: number;
   /** Worker processes on this machine (WORKERS; `auto` = available cores). */
@@ -497,8 +509,16 @@ export function loadConfig(
       ? { backend: Object.freeze({ clients: Object.freeze(backendClients), accessTokenSeconds: e.BACKEND_TOKEN_SECONDS }) }
       : {}),
     ...(e.REDIS_URL && e.SHARED_STATE_KEY
-      ? { redis: Object.freeze({ url: e.REDIS_URL, prefix: e.REDIS_PREFIX, key: e.SHARED_STATE_KEY, keysAccepted: Object.freeze([...e.SHARED_STATE_KEY_ACCEPTED]) }) }
+      ? {
+          redis: Object.freeze({
+            url: e.REDIS_URL,
+            prefix: e.REDIS_PREFIX,
+            key: e.SHARED_STATE_KEY,
+            keysAccepted: Object.freeze([...e.SHARED_STATE_KEY_ACCEPTED]),
+          }),
+        }
       : {}),
+    singleUsePerClient: e.SINGLE_USE_PER_CLIENT,
     replicas: e.REPLICAS,
     dataDir: e.DATA_DIR ?? join(tmpdir(), 'nextech-fhir-facade'),
     bulk: Object.freeze({
