@@ -61,7 +61,7 @@ export function createSharedState(config: Readonly<Config>, opts: SharedStateOpt
       // Answers (up to MBs each) travel on a connection of their own with a longer timeout, so they
       // never queue the budget's small commands behind them; a failure there is only a miss and
       // does not switch the replica to per-process mode.
-      answers: sharedAnswers(answersRedis, sealer, config.redis.key),
+      answers: sharedAnswers(answersRedis, sealer, config.redis.key, config.redis.answers),
       token: {
         store,
         owner,

@@ -74,3 +74,41 @@ if ARGV[1] == '1' then match = (found == ARGV[2]) else match = (found == false) 
 if match then redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4]) end
 return {match and 1 or 0, now, found}
 `;
+
+/**
+ * Keeps answer KEYS[1] = ARGV[1] for ARGV[2] ms only if its weight ARGV[3] fits two ledgers:
+ * its caller's (KEYS[2] expiries, KEYS[3] weights and '#' their total), at most ARGV[4], and the
+ * one of all answers (KEYS[4], KEYS[5]), at most ARGV[5]. A ledger forgets answers as they
+ * expire (at most 512 a call: the rest next time, counted meanwhile), so its total is what Redis
+ * holds for it now. Answers 1 when kept, 0 when over a bound (nothing kept).
+ */
+export const KEEP_WITHIN = `${NOW}
+local ttl = tonumber(ARGV[2])
+local weight = tonumber(ARGV[3])
+local function settle(z, h)
+  local total = tonumber(redis.call('HGET', h, '#') or '0')
+  local gone = redis.call('ZRANGEBYSCORE', z, '-inf', now, 'LIMIT', 0, 512)
+  if #gone > 0 then
+    for _, g in ipairs(gone) do total = total - tonumber(redis.call('HGET', h, g) or '0') end
+    redis.call('HDEL', h, unpack(gone))
+    redis.call('ZREM', z, unpack(gone))
+    redis.call('HSET', h, '#', total)
+  end
+  -- The same answer kept again replaces its earlier weight.
+  return total - tonumber(redis.call('HGET', h, KEYS[1]) or '0')
+end
+local mine = settle(KEYS[2], KEYS[3])
+local all = settle(KEYS[4], KEYS[5])
+if mine + weight > tonumber(ARGV[4]) or all + weight > tonumber(ARGV[5]) then return 0 end
+local function book(z, h, total)
+  redis.call('ZADD', z, now + ttl, KEYS[1])
+  redis.call('HSET', h, KEYS[1], weight, '#', total + weight)
+  for _, k in ipairs({z, h}) do
+    if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
+  end
+end
+book(KEYS[2], KEYS[3], mine)
+book(KEYS[4], KEYS[5], all)
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+return 1
+`;

@@ -15,7 +15,8 @@
  */
 import { Redis } from 'ioredis';
 import { namespaceOf } from './namespaces.ts';
-import { CLAIM, LEASE, RELEASE, SWAP, TAKE_SLOT } from './redis-scripts.ts';
+import { CLAIM, KEEP_WITHIN, LEASE, RELEASE, SWAP, TAKE_SLOT } from './redis-scripts.ts';
+import type { AnswerQuota, AnswerTier } from './shared-answers.ts';
 import { StoreUnavailable, type ClaimQuota, type ClaimResult, type SharedStore, type SwapResult } from './store.ts';
 
 /** Replies slower than this do not update the reckoning of Redis's clock (their midpoint is too vague). */
@@ -23,6 +24,8 @@ const CLOCK_SAMPLE_MAX_RTT_MS = 50;
 
 /** The ledger of an owner's claims in a namespace (CLAIM): its own namespace, so no claim key can be one. */
 const ownerLedger = (key: string, owner: string) => `claims-by-owner:${JSON.stringify([namespaceOf(key), owner])}`;
+/** The two keys of an answer ledger (KEEP_WITHIN): expiries and weights. */
+const answerLedger = (name: string) => [`answer-quota:${name}:expires`, `answer-quota:${name}:weights`];
 
 type Command = (...args: (string | number)[]) => Promise<unknown>;
 
@@ -34,7 +37,7 @@ export interface RedisStoreOptions {
   commandTimeoutMs?: number;
 }
 
-export class RedisStore implements SharedStore {
+export class RedisStore implements SharedStore, AnswerTier {
   readonly kind = 'redis' as const;
   readonly #redis: Redis;
   readonly #prefix: string;
@@ -62,6 +65,7 @@ export class RedisStore implements SharedStore {
     this.#redis.defineCommand('leaseIf', { numberOfKeys: 1, lua: LEASE });
     this.#redis.defineCommand('claimIf', { numberOfKeys: 2, lua: CLAIM });
     this.#redis.defineCommand('swapIf', { numberOfKeys: 1, lua: SWAP });
+    this.#redis.defineCommand('keepWithin', { numberOfKeys: 5, lua: KEEP_WITHIN });
   }
 
   /** Whether the connection is ready for commands. */
@@ -92,6 +96,14 @@ export class RedisStore implements SharedStore {
     const ttl = Math.max(1, Math.ceil(ttlMs));
     const [swapped, found] = await this.#fenced('swapIf', (deadline) => [this.#key(key), expected === undefined ? '0' : '1', expected ?? '', next, ttl, deadline]);
     return { swapped: swapped === 1, found: typeof found === 'string' ? found : undefined };
+  }
+
+  /** AnswerTier: keeps `value` only within its caller's and the total answer quota (KEEP_WITHIN). */
+  async keepWithin(key: string, value: string, ttlMs: number, quota: AnswerQuota): Promise<boolean> {
+    const cmd = (this.#redis as unknown as Record<string, Command>).keepWithin;
+    const keys = [key, ...answerLedger(quota.ledger), ...answerLedger('all')].map((k) => this.#key(k));
+    const args = [value, Math.max(1, Math.ceil(ttlMs)), quota.weight, quota.ledgerMax, quota.totalMax];
+    return (await this.#run(() => cmd!.call(this.#redis, ...keys, ...args))) === 1;
   }
 
   async lease(key: string, owner: string, ttlMs: number): Promise<boolean> {
