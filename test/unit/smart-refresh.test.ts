@@ -46,6 +46,15 @@ describe('RefreshFamilies', () => {
     expect(await refused(() => f.rotate({ sid: 'a', rjti: 'forgotten', exp: 2000 }, 60).then(() => undefined))).toBe('accepted');
   });
 
+  it('starts the family anew from a token issued before rotation existed (no id of its own), unless the sign-in was revoked', async () => {
+    const f = families();
+    const legacy = { sid: 's1', exp: 2000 };
+    const next = { sid: 's1', rjti: await f.rotate(legacy, 60), exp: 2000 };
+    expect(await refused(() => f.rotate(next, 60).then(() => undefined))).toBe('accepted');
+    expect(await refused(() => f.rotate(next, 60).then(() => undefined))).toBe('invalid_grant');
+    expect(await refused(() => f.rotate(legacy, 60).then(() => undefined))).toBe('invalid_grant');
+  });
+
   it('shares what it knows through the store: a replay at another replica revokes the sign-in on both', async () => {
     const store = new MemoryStore(now);
     const [a, b] = [new RefreshFamilies(store, 10, now, 3_600_000), new RefreshFamilies(store, 10, now, 3_600_000)];

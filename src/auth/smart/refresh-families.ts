@@ -26,6 +26,8 @@ import { OAuthError } from '../oauth-error.ts';
 import { StoreUnavailable, type SharedStore } from '../../shared/store.ts';
 
 const REVOKED = 'revoked';
+/** Attempts at starting a sign-in's record: more than two means other requests keep writing it. */
+const START_ATTEMPTS = 4;
 
 /** What a refresh token says about its place in its sign-in's family. */
 export interface RefreshLink {
@@ -63,11 +65,7 @@ export class RefreshFamilies {
     const rjti = randomUUID();
     if (sid === undefined) return rjti;
     this.#writeRevocations();
-    const r = await this.store.swap(keyOf(sid), undefined, rjti, ttlSeconds * 1000);
-    if (r.swapped) return rjti;
-    if (r.found === REVOKED) throw reused();
-    // A sign-in is new at its code's exchange, and a code is spent once: someone else wrote it.
-    throw new OAuthError('invalid_grant', 'the session changed while it was being started; log in again');
+    return this.#start(sid, rjti, ttlSeconds);
   }
 
   /**
@@ -78,8 +76,10 @@ export class RefreshFamilies {
    */
   async rotate(old: RefreshLink, ttlSeconds: number): Promise<string> {
     const next = randomUUID();
-    if (old.sid === undefined || old.rjti === undefined) return next;
+    if (old.sid === undefined) return next;
     this.#writeRevocations();
+    // A token from before rotation names no id of its own: it starts its sign-in's family anew.
+    if (old.rjti === undefined) return this.#start(old.sid, next, ttlSeconds);
     const key = keyOf(old.sid);
     let r = await this.store.swap(key, old.rjti, next, ttlSeconds * 1000);
     // A sign-in the store does not remember is taken on trust: the first renewal of it wins.
@@ -126,6 +126,21 @@ export class RefreshFamilies {
     // Known here from now on: an outage later does not make this replica forget it.
     this.#revokedHere.set(sid, true, this.now() + this.revokedForMs);
     return true;
+  }
+
+  /**
+   * Makes `rjti` the one token the sign-in may use next, whatever its record holds short of a
+   * revocation (a compare-and-set per attempt: a revocation made meanwhile stands).
+   */
+  async #start(sid: string, rjti: string, ttlSeconds: number): Promise<string> {
+    let expected: string | undefined;
+    for (let i = 0; i < START_ATTEMPTS; i++) {
+      const r = await this.store.swap(keyOf(sid), expected, rjti, ttlSeconds * 1000);
+      if (r.swapped) return rjti;
+      if (r.found === REVOKED) throw reused();
+      expected = r.found;
+    }
+    throw new OAuthError('invalid_grant', 'the session changed while it was being started; log in again');
   }
 
   async #revoke(sid: string): Promise<void> {
