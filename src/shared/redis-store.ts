@@ -11,7 +11,10 @@
  * decisions (claim, swap) are fenced (redis-scripts.ts): each carries a deadline on Redis's
  * clock — half the command timeout after it was sent, leaving the other half for the answer —
  * past which it does nothing. The offset of Redis's clock from this one is measured when the
- * connection is ready and again from every fenced reply.
+ * connection is ready and again from every fenced reply. What no fence can close: a replica
+ * whose own event loop stalls past the timeout after Redis ran the command in time reports it
+ * unavailable though it landed; the retry then finds the decision made (a code already used, a
+ * refresh token replayed) — a value is still never used twice.
  */
 import { Redis } from 'ioredis';
 import { namespaceOf } from './namespaces.ts';
