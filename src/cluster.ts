@@ -18,7 +18,8 @@ import type { Config } from './config.ts';
 import { FhirError, outcome } from './fhir/outcome.ts';
 import type { Metrics } from './metrics.ts';
 import { MemoryStore } from './shared/memory-store.ts';
-import { StoreUnavailable, type ClaimResult, type SharedStore, type SwapResult } from './shared/store.ts';
+import { sharedOnly } from './shared/namespaces.ts';
+import { StoreUnavailable, type ClaimQuota, type ClaimResult, type SharedStore, type SwapResult } from './shared/store.ts';
 
 /** Messages between primary and workers carry this tag (prom-client's own messages do not). */
 const TAG = 'nextech-fhir';
@@ -132,8 +133,11 @@ export async function answerStore(store: MemoryStore, message: unknown): Promise
 function callStore(store: MemoryStore, op: StoreOp, args: unknown[]): Promise<unknown> {
   const [a, b, c, d] = args as [string, never, never, never];
   switch (op) {
-    case 'claim':
-      return store.claim(a, b);
+    case 'claim': {
+      // IPC is JSON: no quota travels as null.
+      const quota = args[2] as ClaimQuota | null | undefined;
+      return store.claim(a, b, quota ?? undefined);
+    }
     case 'takeSlot':
       return store.takeSlot(a, b);
     case 'get':
@@ -199,7 +203,9 @@ const primary = (): PrimaryLink => (link ??= new PrimaryLink());
 
 /**
  * A worker's view of the primary's store. Should the primary not answer (it is busy or
- * going away), the worker acts on its own memory for that operation rather than fail a request.
+ * going away), the worker acts on its own memory for that operation rather than fail a request —
+ * except for what must be decided once for every worker (namespaces.ts, `sharedOnly`: codes,
+ * assertions, refresh-token families), which is refused (StoreUnavailable) as with Redis away.
  */
 export class ClusterStore implements SharedStore {
   readonly kind = 'cluster' as const;
@@ -208,8 +214,8 @@ export class ClusterStore implements SharedStore {
   /** `workers`: how many share the budget; alone, this one takes its share of it. */
   constructor(private readonly workers: number) {}
 
-  claim(key: string, ttlMs: number): Promise<ClaimResult> {
-    return this.#ask('claim', [key, ttlMs], () => this.#alone.claim(key, ttlMs)) as Promise<ClaimResult>;
+  claim(key: string, ttlMs: number, quota?: ClaimQuota): Promise<ClaimResult> {
+    return this.#ask('claim', [key, ttlMs, quota ?? null], () => this.#alone.claim(key, ttlMs, quota)) as Promise<ClaimResult>;
   }
 
   takeSlot(key: string, gapMs: number): Promise<number> {
@@ -247,7 +253,9 @@ export class ClusterStore implements SharedStore {
   async #ask(op: StoreOp, args: unknown[], alone: () => Promise<unknown>): Promise<unknown> {
     try {
       return await primary().ask({ kind: 'store', op, args });
-    } catch {
+    } catch (err) {
+      // Every operation's first argument is its key.
+      if (sharedOnly(String(args[0]))) throw err instanceof StoreUnavailable ? err : new StoreUnavailable('the primary could not answer');
       return alone();
     }
   }

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import { z } from 'zod';
 import { DEFAULT_POLICY, type UpstreamPolicy } from './source/nextech/policy.ts';
+import { DEFAULT_SINGLE_USE_PER_CLIENT } from './shared/store.ts';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const absoluteUrl = z
@@ -106,6 +107,10 @@ const EnvSchema = z.object({
   SHARED_STATE_KEY_ACCEPTED: acceptedKeys,
   SMART_KEY_ACCEPTED: acceptedKeys,
   REPLICAS: z.coerce.number().int().min(1).max(256).default(1),
+  // What Redis may hold of shared answers (sealed listings, patient searches): per caller, and in all.
+  SHARED_ANSWERS_MB_PER_CALLER: z.coerce.number().int().min(1).max(16_384).default(32),
+  SHARED_ANSWERS_MB: z.coerce.number().int().min(1).max(65_536).default(128),
+  SINGLE_USE_PER_CLIENT: z.coerce.number().int().min(10).max(1_000_000).default(DEFAULT_SINGLE_USE_PER_CLIENT),
   // Default: a folder of the system's temporary directory (see loadConfig).
   DATA_DIR: z.string().min(1).optional(),
   BULK_EXPORT_SHARE: z.coerce.number().gt(0).max(1).default(0.5),
@@ -187,7 +192,19 @@ export interface Config {
   /** The service's registration at Nextech's OAuth (managed mode and the SMART broker). */
   nextechOAuth?: { tokenUrl: string; clientId: string; clientSecret?: string; resource?: string };
   /** State shared by replicas (REDIS_URL); absent: each process (or cluster) keeps its own. */
-  redis?: { url: string; prefix: string; key: string; keysAccepted: readonly string[] };
+  redis?: {
+    url: string;
+    prefix: string;
+    key: string;
+    keysAccepted: readonly string[];
+    /** The most bytes of shared answers Redis holds for one caller, and for all of them. */
+    answers: { perCallerBytes: number; totalBytes: number };
+  };
+  /**
+   * Live single-use values (SMART codes, Backend Services assertion `jti`s) one registered client
+   * may hold in the shared state at once: a client's flood fills its own share, not the others'.
+   */
+  singleUsePerClient: number;
   /** Replicas sharing one Nextech credential (REPLICAS): alone (Redis down), each takes this share of the budget. */
   replicas: number;
   /** Worker processes on this machine (WORKERS; `auto` = available cores). */
@@ -398,6 +415,9 @@ export function loadConfig(
   if (cleaned.REDIS_URL !== undefined && cleaned.SHARED_STATE_KEY === undefined) {
     problems.set('SHARED_STATE_KEY', 'required with REDIS_URL (it encrypts the tokens and patient data Redis holds; give every replica the same one)');
   }
+  if (parsed.success && parsed.data.SHARED_ANSWERS_MB_PER_CALLER > parsed.data.SHARED_ANSWERS_MB) {
+    problems.set('SHARED_ANSWERS_MB_PER_CALLER', 'must not exceed SHARED_ANSWERS_MB (what one caller keeps is part of all answers)');
+  }
   if (parsed.success && parsed.data.DOCUMENT_MEMORY_MB !== undefined && (parsed.data.ENCOUNTER_CACHE_MB ?? 0) > parsed.data.DOCUMENT_MEMORY_MB) {
     problems.set('ENCOUNTER_CACHE_MB', 'must not exceed DOCUMENT_MEMORY_MB (the cache holds its CCDs inside that budget)');
   }
@@ -497,8 +517,17 @@ export function loadConfig(
       ? { backend: Object.freeze({ clients: Object.freeze(backendClients), accessTokenSeconds: e.BACKEND_TOKEN_SECONDS }) }
       : {}),
     ...(e.REDIS_URL && e.SHARED_STATE_KEY
-      ? { redis: Object.freeze({ url: e.REDIS_URL, prefix: e.REDIS_PREFIX, key: e.SHARED_STATE_KEY, keysAccepted: Object.freeze([...e.SHARED_STATE_KEY_ACCEPTED]) }) }
+      ? {
+          redis: Object.freeze({
+            url: e.REDIS_URL,
+            prefix: e.REDIS_PREFIX,
+            key: e.SHARED_STATE_KEY,
+            keysAccepted: Object.freeze([...e.SHARED_STATE_KEY_ACCEPTED]),
+            answers: Object.freeze({ perCallerBytes: e.SHARED_ANSWERS_MB_PER_CALLER * MB, totalBytes: e.SHARED_ANSWERS_MB * MB }),
+          }),
+        }
       : {}),
+    singleUsePerClient: e.SINGLE_USE_PER_CLIENT,
     replicas: e.REPLICAS,
     dataDir: e.DATA_DIR ?? join(tmpdir(), 'nextech-fhir-facade'),
     bulk: Object.freeze({

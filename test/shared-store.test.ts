@@ -1,9 +1,11 @@
 /**
  * The shared-state layer's guarantees, on each store that holds them: `swap` is one atomic
  * compare-and-set (in memory, and in a real redis-server on a loopback port), so two replays
- * of one refresh token at two replicas at once cannot both pass (RFC 9700 §4.14.2); and the
- * memory store bounds each key namespace apart, so one door's traffic cannot lock out or evict
- * another's state.
+ * of one refresh token at two replicas at once cannot both pass (RFC 9700 §4.14.2); the
+ * memory store bounds each key namespace apart, and each client's claims within its share, so
+ * one door's or one client's traffic cannot lock out or evict another's state; and while Redis
+ * is unavailable (refused or paused), what only the shared store may decide is refused, and
+ * nothing that timed out lands when it comes back.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -18,6 +20,7 @@ import { RedisStore } from '../src/shared/redis-store.ts';
 import { ResilientStore } from '../src/shared/resilient-store.ts';
 import { StoreUnavailable, type SharedStore } from '../src/shared/store.ts';
 import { startRedis, type RealRedis } from './helpers/real-servers.ts';
+import { Redis } from 'ioredis';
 
 /** 'accepted', or the OAuth error code a call was refused with. */
 const outcomeOf = (p: Promise<unknown>): Promise<string> =>
@@ -101,83 +104,84 @@ describe.each(STORES)('refresh token reuse on the %s store', (_name, replicas) =
   };
   const exp = () => Math.floor(Date.now() / 1000) + 3600;
 
-  it('lets exactly one of two concurrent spends of a token win, and the other revokes the sign-in', async () => {
+  it('lets exactly one of two concurrent renewals with a token win, and the other revokes the sign-in', async () => {
     const [a, b] = await families();
     for (let i = 0; i < RACES; i++) {
       const sid = randomUUID();
       const token = { sid, rjti: await a.issue(sid, 3600), exp: exp() };
-      const outcomes = await Promise.all([outcomeOf(a.spend(token)), outcomeOf(b.spend(token))]);
-      expect(outcomes.sort()).toEqual(['accepted', 'invalid_grant']);
+      const renewals = [a.rotate(token, 3600), b.rotate(token, 3600)];
+      const outcomes = await Promise.all(renewals.map(outcomeOf));
+      expect([...outcomes].sort()).toEqual(['accepted', 'invalid_grant']);
       expect(await a.revoked(sid)).toBe(true);
       expect(await b.revoked(sid)).toBe(true);
       // The winner's renewal cannot undo the revocation, nor can giving its token back.
-      const winner = outcomes[0] === 'accepted' ? a : b;
-      await winner.restore(token);
-      expect(await outcomeOf(winner.issue(sid, 3600))).toBe('invalid_grant');
+      const w = outcomes[0] === 'accepted' ? 0 : 1;
+      const winner = w === 0 ? a : b;
+      const next = await renewals[w]!;
+      await winner.restore(token, next);
+      expect(await outcomeOf(winner.rotate({ sid, rjti: next, exp: exp() }, 3600))).toBe('invalid_grant');
       expect(await a.revoked(sid)).toBe(true);
     }
   });
 
-  it('lets exactly one of two concurrent spends win in a sign-in the store does not remember', async () => {
+  it('lets exactly one of two concurrent renewals win in a sign-in the store does not remember', async () => {
     const [a, b] = await families();
     for (let i = 0; i < RACES; i++) {
       const sid = randomUUID();
       const token = { sid, rjti: randomUUID(), exp: exp() };
-      const outcomes = await Promise.all([outcomeOf(a.spend(token)), outcomeOf(b.spend(token))]);
+      const outcomes = await Promise.all([outcomeOf(a.rotate(token, 3600)), outcomeOf(b.rotate(token, 3600))]);
       expect(outcomes.sort()).toEqual(['accepted', 'invalid_grant']);
       expect(await b.revoked(sid)).toBe(true);
     }
   });
 
-  it('answers invalid_grant (log in again), not a retry, when the sign-in keeps changing under a renewal whose token is spent', async () => {
-    const [store] = await replicas();
-    const a = new RefreshFamilies(store, 100, Date.now, HOUR_MS);
-    // Another replica rewrites the sign-in's record before each of this renewal's attempts.
-    let writes = 0;
-    const busy = new Proxy(store, {
+  it('decides nothing while the store cannot answer, and writes a revocation it could not write once the store is back', async () => {
+    const [store, other] = await replicas();
+    let down = false;
+    let setsFail = false;
+    // Replica a's view of the store, which goes away on the test's word.
+    const flaky = new Proxy(store, {
       get(target, prop) {
-        if (prop === 'swap') {
-          return async (key: string, expected: string | undefined, next: string, ttlMs: number) => {
-            await target.set(key, `elsewhere-${writes++}`, HOUR_MS);
-            return target.swap(key, expected, next, ttlMs);
-          };
-        }
         const value: unknown = Reflect.get(target, prop, target);
-        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) =>
+          down || (setsFail && prop === 'set') ? Promise.reject(new StoreUnavailable('test')) : (value as (...a: unknown[]) => unknown).apply(target, args);
       },
     });
-    const renewing = new RefreshFamilies(busy, 100, Date.now, HOUR_MS);
+    const a = new RefreshFamilies(flaky, 100, Date.now, HOUR_MS);
+    const b = new RefreshFamilies(other, 100, Date.now, HOUR_MS);
     const sid = randomUUID();
-    const token = { sid, rjti: await a.issue(sid, 3600), exp: exp() };
-    await a.spend(token);
-    const refused: unknown = await renewing.issue(sid, 3600).then(
-      () => undefined,
-      (err: unknown) => err,
-    );
-    expect(refused).toBeInstanceOf(OAuthError);
-    expect(refused).toMatchObject({ error: 'invalid_grant', status: 400 });
-    expect(writes).toBeGreaterThan(1);
-    // The spent token stays spent: presented again it is a replay, which is why the app is not told to retry.
-    expect(await outcomeOf(a.spend(token))).toBe('invalid_grant');
+    const first = { sid, rjti: await a.issue(sid, 3600), exp: exp() };
+    down = true;
+    await expect(a.rotate(first, 3600)).rejects.toBeInstanceOf(StoreUnavailable);
+    await expect(a.issue(randomUUID(), 3600)).rejects.toBeInstanceOf(StoreUnavailable);
+    // Its check of access tokens answers from what it knows meanwhile (see RefreshFamilies.revoked).
+    expect(await a.revoked(sid)).toBe(false);
+    down = false;
+    // Nothing was decided: the same token renews the sign-in once the store is back.
+    const second = { sid, rjti: await a.rotate(first, 3600), exp: exp() };
+    // The first token again: a replay, decided on the store's answer, whose revocation cannot be written yet.
+    setsFail = true;
+    expect(await outcomeOf(a.rotate(first, 3600))).toBe('invalid_grant');
+    expect(a.revokedHere(sid)).toBe(true);
+    expect(await b.revoked(sid)).toBe(false);
+    setsFail = false;
+    // Any later use of replica a's families writes it; then every replica knows.
+    expect(await a.revoked(randomUUID())).toBe(false);
+    for (let i = 0; i < 50 && !(await b.revoked(sid)); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await b.revoked(sid)).toBe(true);
+    expect(await outcomeOf(b.rotate(second, 3600))).toBe('invalid_grant');
   });
 
   it('rotates a sign-in from replica to replica, and gives a spent token back after an outage', async () => {
     const [a, b] = await families();
     const sid = randomUUID();
     let token = { sid, rjti: await a.issue(sid, 3600), exp: exp() };
-    for (const [spender, issuer] of [
-      [a, b],
-      [b, a],
-      [a, a],
-    ] as const) {
-      await spender.spend(token);
-      token = { sid, rjti: await issuer.issue(sid, 3600), exp: exp() };
-    }
-    await b.spend(token);
-    await b.restore(token);
-    expect(await outcomeOf(a.spend(token))).toBe('accepted');
+    for (const renewer of [b, a, a]) token = { sid, rjti: await renewer.rotate(token, 3600), exp: exp() };
+    await b.restore(token, await b.rotate(token, 3600));
+    expect(await outcomeOf(a.rotate(token, 3600))).toBe('accepted');
     expect(await a.revoked(sid)).toBe(false);
-    expect(await outcomeOf(b.spend(token))).toBe('invalid_grant');
+    expect(await outcomeOf(b.rotate(token, 3600))).toBe('invalid_grant');
   });
 });
 
@@ -264,18 +268,89 @@ describe('memory store namespaces', () => {
   });
 });
 
-describe('exclusive leases while Redis is unavailable', () => {
-  it('refuses a bulk export job\'s lease rather than take it in this replica\'s memory, while other leases fall back', async () => {
+describe('decisions while Redis is unavailable', () => {
+  it('refuses what only the shared store may decide rather than decide it in this replica\'s memory, while the rest falls back', async () => {
     // Nothing listens there: every Redis command fails at once.
     const redis = new RedisStore({ url: 'redis://127.0.0.1:1', prefix: `t-${randomUUID()}:` });
     const store = new ResilientStore({ redis, fallback: new MemoryStore(), replicas: 2 });
     try {
+      // Export jobs and kick-offs: two replicas would run one job.
       await expect(store.lease('bulk-job:abc', 'replica-1', 60_000)).rejects.toBeInstanceOf(StoreUnavailable);
       await expect(store.lease('bulk-kickoff:1001:hie', 'replica-1', 60_000)).rejects.toBeInstanceOf(StoreUnavailable);
-      // The managed token's refresh lease is per replica while Redis is away (each refreshes alone).
+      // Codes and assertions: another replica would take a replay for a first use.
+      await expect(store.claim(`smart-code:${randomUUID()}`, 60_000, { owner: 'app', max: 10 })).rejects.toBeInstanceOf(StoreUnavailable);
+      await expect(store.claim(`backend-jti:${randomUUID()}`, 60_000)).rejects.toBeInstanceOf(StoreUnavailable);
+      // Refresh-token families and their revocations: reuse detection, known to every replica.
+      await expect(store.swap('smart-sign-in:a', undefined, 'r1', HOUR_MS)).rejects.toBeInstanceOf(StoreUnavailable);
+      await expect(store.set('smart-sign-in:a', 'revoked', HOUR_MS)).rejects.toBeInstanceOf(StoreUnavailable);
+      await expect(store.get('smart-sign-in:a')).rejects.toBeInstanceOf(StoreUnavailable);
+      // The managed token's refresh lease and record, and the rate budget, are per replica meanwhile.
       expect(await store.lease('managed-token:refreshing', 'replica-1', 60_000)).toBe(true);
+      await store.set('managed-token', 'record', HOUR_MS);
+      expect(await store.get('managed-token')).toBe('record');
+      expect(await store.takeSlot('budget:x', 50)).toBe(0);
+      expect(store.degraded).toBe(true);
     } finally {
       await store.close();
     }
+  });
+
+  it('lets no claim or swap that timed out against a paused Redis land when it resumes', async () => {
+    const own = await startRedis();
+    const prefix = `t-${randomUUID()}:`;
+    const store = new RedisStore({ url: own.url, prefix, commandTimeoutMs: 250 });
+    const reader = new Redis(own.url);
+    try {
+      for (let i = 0; !store.ready; i++) {
+        if (i > 100) throw new Error('redis not ready');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await store.set('smart-sign-in:s', 'r1', HOUR_MS);
+      own.pause();
+      await expect(store.claim('smart-code:c1', 60_000, { owner: 'app', max: 10 })).rejects.toBeInstanceOf(StoreUnavailable);
+      await expect(store.swap('smart-sign-in:s', 'r1', 'r2', HOUR_MS)).rejects.toBeInstanceOf(StoreUnavailable);
+      own.resume();
+      // The paused server read both commands when it resumed, and ran them after a command sent now.
+      expect(await reader.ping()).toBe('PONG');
+      expect(await reader.exists(`${prefix}smart-code:c1`)).toBe(0);
+      expect(await reader.get(`${prefix}smart-sign-in:s`)).toBe('r1');
+      // Decided now, they land.
+      expect(await store.claim('smart-code:c1', 60_000, { owner: 'app', max: 10 })).toBe('fresh');
+      expect(await store.swap('smart-sign-in:s', 'r1', 'r2', HOUR_MS)).toEqual({ swapped: true, found: 'r1' });
+    } finally {
+      reader.disconnect();
+      await store.close();
+      await own.close();
+    }
+  }, 30_000);
+});
+
+describe.each(STORES)('each client\'s share of single-use values on the %s store', (_name, replicas) => {
+  it('refuses a client over its share of live claims, across replicas, while other clients keep claiming', async () => {
+    const [a, b] = await replicas();
+    const SHARE = 5;
+    const quota = (owner: string) => ({ owner, max: SHARE });
+    const flood = [];
+    // One client at both replicas, more than its share.
+    for (let i = 0; i < SHARE * 2; i++) flood.push(await (i % 2 ? a : b).claim(`backend-jti:${JSON.stringify(['flood', randomUUID()])}`, 60_000, quota('flood')));
+    expect(flood.filter((r) => r === 'fresh')).toHaveLength(SHARE);
+    expect(flood.slice(SHARE).every((r) => r === 'full')).toBe(true);
+    // Another client, and the same client's codes (another namespace), are untouched.
+    expect(await a.claim(`backend-jti:${JSON.stringify(['other', randomUUID()])}`, 60_000, quota('other'))).toBe('fresh');
+    expect(await b.claim(`smart-code:${randomUUID()}`, 60_000, quota('flood'))).toBe('fresh');
+    // A replay is still a replay, whoever is full.
+    const key = `backend-jti:${JSON.stringify(['other', 'j1'])}`;
+    expect(await a.claim(key, 60_000, quota('other'))).toBe('fresh');
+    expect(await b.claim(key, 60_000, quota('other'))).toBe('taken');
+  });
+
+  it('gives a client its share back as its claims expire', async () => {
+    const [a, b] = await replicas();
+    const quota = { owner: 'brief', max: 2 };
+    expect(await a.claim(`smart-code:${randomUUID()}`, 150, quota)).toBe('fresh');
+    expect(await b.claim(`smart-code:${randomUUID()}`, 150, quota)).toBe('fresh');
+    expect(await a.claim(`smart-code:${randomUUID()}`, 150, quota)).toBe('full');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await b.claim(`smart-code:${randomUUID()}`, 150, quota)).toBe('fresh');
   });
 });

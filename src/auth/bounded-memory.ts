@@ -18,6 +18,13 @@ export class BoundedMemory<V> {
     return this.#entries.size;
   }
 
+  /** Forgets the entries whose time has passed; answers how many live ones are left. */
+  prune(): number {
+    const now = this.now();
+    for (const [k, e] of this.#entries) if (e.expires <= now) this.#entries.delete(k);
+    return this.#entries.size;
+  }
+
   /** The live value under `key`, if any. */
   get(key: string): V | undefined {
     const e = this.#entries.get(key);
@@ -35,10 +42,7 @@ export class BoundedMemory<V> {
 
   /** Remembers `value` until `expires` (epoch ms); false when full and refusing. */
   set(key: string, value: V, expires: number): boolean {
-    const now = this.now();
-    if (this.#entries.size >= this.max) {
-      for (const [k, e] of this.#entries) if (e.expires <= now) this.#entries.delete(k);
-    }
+    if (this.#entries.size >= this.max) this.prune();
     if (this.#entries.size >= this.max && !this.#entries.has(key)) {
       if (this.whenFull === 'refuse') return false;
       const oldest = this.#entries.keys().next().value;

@@ -20,8 +20,24 @@ export class OAuthError extends Error {
     readonly error: OAuthErrorCode,
     readonly description: string,
     readonly status = 400,
+    /** Seconds after which a retry may succeed (a 503): sent as `Retry-After` (RFC 9110 §10.2.3). */
+    readonly retryAfterSeconds?: number,
   ) {
     super(description);
     this.name = 'OAuthError';
   }
 }
+
+/** Seconds a client is asked to wait while the shared state cannot decide. */
+export const SHARED_STATE_RETRY_SECONDS = 5;
+
+/**
+ * The shared state cannot decide whether a code, refresh token or client assertion was already
+ * used (Redis unavailable), and nothing was recorded: the same request may succeed on a retry.
+ * RFC 6749 defines `temporarily_unavailable` for the authorization endpoint's redirects only
+ * because a redirect cannot carry a 503 (§4.1.2.1); at the token endpoint the 503 itself, with
+ * `Retry-After`, is the retryable signal, and the same error code names the reason (as the
+ * token endpoint already answers when Nextech cannot be reached).
+ */
+export const cannotDecideNow = (what: string) =>
+  new OAuthError('temporarily_unavailable', `${what} cannot be checked for a moment (shared state unavailable); retry shortly`, 503, SHARED_STATE_RETRY_SECONDS);

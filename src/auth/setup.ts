@@ -46,6 +46,7 @@ export function createAuthorizationServer(config: RuntimeConfig, deps: AuthDeps)
         supportedTypes: deps.supportedTypes,
         now: deps.now,
         ...(deps.store ? { store: deps.store } : {}),
+        assertionsPerClient: config.singleUsePerClient,
       })
     : undefined;
   return {
@@ -78,6 +79,7 @@ function createSmart(config: RuntimeConfig, deps: AuthDeps, sealer: Sealer, idTo
     ...(idTokens ? { idTokens } : {}),
     now: deps.now,
     ...(deps.store ? { store: deps.store } : {}),
+    codesPerClient: config.singleUsePerClient,
   });
   dev?.registerRedirectUri(server.callbackUrl);
   return server;

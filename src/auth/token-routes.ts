@@ -18,6 +18,7 @@ const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' };
 function oauthError(c: Context, err: OAuthError): Response {
   const headers: Record<string, string> = { ...NO_STORE };
   if (err.status === 401) headers['www-authenticate'] = 'Basic realm="auth", charset="UTF-8"';
+  if (err.retryAfterSeconds !== undefined) headers['retry-after'] = String(err.retryAfterSeconds);
   return c.json({ error: err.error, error_description: err.description }, err.status as 400 | 401 | 413 | 503, headers);
 }
 

@@ -1,7 +1,8 @@
 /**
  * The shared store a service runs with: Redis when REDIS_URL is set (falling back to this
- * process's memory while Redis is away), the cluster primary's memory for a worker of a
- * WORKERS > 1 service without Redis, else this process's memory.
+ * process's memory while Redis is away, except for what only the shared store may decide:
+ * resilient-store.ts), the cluster primary's memory for a worker of a WORKERS > 1 service
+ * without Redis, else this process's memory.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -48,7 +49,7 @@ export function createSharedState(config: Readonly<Config>, opts: SharedStateOpt
       also: [answersRedis],
       onDegraded: (degraded) => {
         // Never Redis's own message (it may carry the URL): the mode is what matters.
-        if (degraded) opts.logger.warn({ sharedState: 'degraded', replicas: config.replicas }, 'Redis unavailable: shared state falls back to this replica alone (budget divided by REPLICAS)');
+        if (degraded) opts.logger.warn({ sharedState: 'degraded', replicas: config.replicas }, 'Redis unavailable: shared state falls back to this replica alone (budget divided by REPLICAS; codes, assertions and refresh tokens refused until it is back)');
         else opts.logger.info({ sharedState: 'shared' }, 'Redis available again: shared state resumed');
         opts.onDegraded?.(degraded);
       },
@@ -56,11 +57,11 @@ export function createSharedState(config: Readonly<Config>, opts: SharedStateOpt
     return {
       store,
       shared: true,
-      details: () => (store.degraded ? ['shared-state: Redis unavailable, running per replica (budget divided by REPLICAS, codes single-use per replica)'] : []),
+      details: () => (store.degraded ? ['shared-state: Redis unavailable, running per replica (budget divided by REPLICAS; SMART codes, refresh tokens and Backend Services assertions refused with 503 until it is back)'] : []),
       // Answers (up to MBs each) travel on a connection of their own with a longer timeout, so they
       // never queue the budget's small commands behind them; a failure there is only a miss and
       // does not switch the replica to per-process mode.
-      answers: sharedAnswers(answersRedis, sealer, config.redis.key),
+      answers: sharedAnswers(answersRedis, sealer, config.redis.key, config.redis.answers),
       token: {
         store,
         owner,

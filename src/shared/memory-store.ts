@@ -4,10 +4,11 @@
  * when Redis is unavailable. Bounded: every map is keyed by request input (codes, `jti`s,
  * credentials), so each has a ceiling — one per key namespace (namespaces.ts), so that one
  * registered client's assertions cannot fill the memory of SMART codes, nor a burst of sign-ins
- * evict the managed Nextech token — and expired entries are swept as new ones arrive.
+ * evict the managed Nextech token; within a namespace, claims made with a quota fill only their
+ * client's share (namespaced-memory.ts) — and expired entries are swept as new ones arrive.
  */
 import { NamespacedMemory } from './namespaced-memory.ts';
-import type { ClaimResult, SharedStore, SwapResult } from './store.ts';
+import type { ClaimQuota, ClaimResult, SharedStore, SwapResult } from './store.ts';
 
 /** Entries per namespace of each map: far above what legitimate traffic holds within their lifetimes. */
 export const MEMORY_STORE_ENTRIES = 100_000;
@@ -33,9 +34,9 @@ export class MemoryStore implements SharedStore {
     this.#slots = new NamespacedMemory(max, 'evict', now);
   }
 
-  claim(key: string, ttlMs: number): Promise<ClaimResult> {
-    if (this.#claims.has(key)) return Promise.resolve('taken');
-    return Promise.resolve(this.#claims.set(key, true, this.now() + ttlMs) ? 'fresh' : 'full');
+  claim(key: string, ttlMs: number, quota?: ClaimQuota): Promise<ClaimResult> {
+    if (this.#claims.has(key, quota)) return Promise.resolve('taken');
+    return Promise.resolve(this.#claims.set(key, true, this.now() + ttlMs, quota) ? 'fresh' : 'full');
   }
 
   takeSlot(key: string, gapMs: number): Promise<number> {

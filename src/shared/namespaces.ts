@@ -30,13 +30,19 @@ const NAMESPACES: ReadonlyMap<string, NamespaceKind> = new Map<string, Namespace
 ]);
 
 /**
- * Namespaces whose leases hold across replicas or not at all: while Redis is unavailable they
- * are refused (StoreUnavailable) rather than taken in the replica's own memory — two replicas
- * each running the same export job would write the same files.
+ * Namespaces decided in the shared store or not at all: while Redis is unavailable every
+ * operation on them is refused (StoreUnavailable) rather than run in the replica's own memory,
+ * whose answer another replica would contradict —
+ * - a SMART code or a Backend Services assertion spent at one replica would be fresh at the other;
+ * - a refresh token rotated at one replica would pass reuse detection at the other, and a
+ *   revocation made in one replica's memory would stay there;
+ * - two replicas each running the same export job would write the same files.
+ * The callers answer "retry shortly" (503 + Retry-After); what needs no such decision (reads
+ * with an issued token, the rate budget, the managed token) carries on per replica.
  */
-const EXCLUSIVE: ReadonlySet<string> = new Set(['bulk-job', 'bulk-kickoff']);
+const SHARED_ONLY: ReadonlySet<string> = new Set(['smart-code', 'smart-sign-in', 'backend-jti', 'bulk-job', 'bulk-kickoff']);
 
-export const isExclusive = (key: string): boolean => EXCLUSIVE.has(namespaceOf(key));
+export const sharedOnly = (key: string): boolean => SHARED_ONLY.has(namespaceOf(key));
 
 /** The bucket of every key whose prefix is not listed. */
 export const OTHER_NAMESPACE = '*';

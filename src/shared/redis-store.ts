@@ -5,47 +5,32 @@
  *
  * Commands fail fast instead of queueing while Redis is away (no offline queue, a command
  * timeout, no retries per command): the caller falls back to per-process behaviour
- * (resilient-store.ts) rather than waiting. The client reconnects on its own.
+ * (resilient-store.ts), or refuses, rather than waiting. The client reconnects on its own.
+ *
+ * A command that timed out is still sent, and a paused Redis runs it when it resumes; so the
+ * decisions (claim, swap) are fenced (redis-scripts.ts): each carries a deadline on Redis's
+ * clock — half the command timeout after it was sent, leaving the other half for the answer —
+ * past which it does nothing. The offset of Redis's clock from this one is measured when the
+ * connection is ready and again from every fenced reply. What no fence can close: a replica
+ * whose own event loop stalls past the timeout after Redis ran the command in time reports it
+ * unavailable though it landed; the retry then finds the decision made (a code already used, a
+ * refresh token replayed) — a value is still never used twice.
  */
 import { Redis } from 'ioredis';
-import { StoreUnavailable, type ClaimResult, type SharedStore, type SwapResult } from './store.ts';
+import { namespaceOf } from './namespaces.ts';
+import { CLAIM, KEEP_WITHIN, LEASE, RELEASE, SWAP, TAKE_SLOT } from './redis-scripts.ts';
+import type { AnswerQuota, AnswerTier } from './shared-answers.ts';
+import { StoreUnavailable, type ClaimQuota, type ClaimResult, type SharedStore, type SwapResult } from './store.ts';
 
-/** GCRA over Redis's clock: KEYS[1] holds the next free instant (µs); ARGV[1] the gap (µs). */
-const TAKE_SLOT = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local gap = tonumber(ARGV[1])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat > now then return math.ceil((tat - now) / 1000) end
-redis.call('SET', KEYS[1], now + gap, 'PX', math.ceil(gap / 1000) + 1000)
-return 0
-`;
+/** Replies slower than this do not update the reckoning of Redis's clock (their midpoint is too vague). */
+const CLOCK_SAMPLE_MAX_RTT_MS = 50;
 
-/** Deletes KEYS[1] only if it holds ARGV[1]. */
-const RELEASE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-`;
+/** The ledger of an owner's claims in a namespace (CLAIM): its own namespace, so no claim key can be one. */
+const ownerLedger = (key: string, owner: string) => `claims-by-owner:${JSON.stringify([namespaceOf(key), owner])}`;
+/** The two keys of an answer ledger (KEEP_WITHIN): expiries and weights. */
+const answerLedger = (name: string) => [`answer-quota:${name}:expires`, `answer-quota:${name}:weights`];
 
-/** Takes KEYS[1] for ARGV[1] for ARGV[2] ms if free or already ours. */
-const LEASE = `
-local holder = redis.call('GET', KEYS[1])
-if holder and holder ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 1
-`;
-
-/**
- * Sets KEYS[1] to ARGV[3] for ARGV[4] ms if it holds ARGV[2] (ARGV[1] = '1'), or nothing
- * (ARGV[1] = '0'); answers {1 if set else 0, what it held} — nil (false) when nothing.
- */
-const SWAP = `
-local found = redis.call('GET', KEYS[1])
-local match
-if ARGV[1] == '1' then match = (found == ARGV[2]) else match = (found == false) end
-if match then redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4]) end
-return {match and 1 or 0, found}
-`;
+type Command = (...args: (string | number)[]) => Promise<unknown>;
 
 export interface RedisStoreOptions {
   url: string;
@@ -55,17 +40,21 @@ export interface RedisStoreOptions {
   commandTimeoutMs?: number;
 }
 
-export class RedisStore implements SharedStore {
+export class RedisStore implements SharedStore, AnswerTier {
   readonly kind = 'redis' as const;
   readonly #redis: Redis;
   readonly #prefix: string;
+  readonly #timeoutMs: number;
+  /** Redis's clock minus this one's, in ms (0 until measured). */
+  #offsetMs = 0;
 
   constructor(opts: RedisStoreOptions) {
     this.#prefix = opts.prefix;
+    this.#timeoutMs = opts.commandTimeoutMs ?? 250;
     this.#redis = new Redis(opts.url, {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
-      commandTimeout: opts.commandTimeoutMs ?? 250,
+      commandTimeout: this.#timeoutMs,
       connectTimeout: 2_000,
       // Reconnect forever, backing off to 2 s: the service keeps serving meanwhile.
       retryStrategy: (times) => Math.min(100 * times, 2_000),
@@ -73,10 +62,13 @@ export class RedisStore implements SharedStore {
     });
     // Errors surface through the commands that fail; the connection itself is only observed.
     this.#redis.on('error', () => undefined);
+    this.#redis.on('ready', () => void this.#measureClock());
     this.#redis.defineCommand('takeSlot', { numberOfKeys: 1, lua: TAKE_SLOT });
     this.#redis.defineCommand('releaseIf', { numberOfKeys: 1, lua: RELEASE });
     this.#redis.defineCommand('leaseIf', { numberOfKeys: 1, lua: LEASE });
+    this.#redis.defineCommand('claimIf', { numberOfKeys: 2, lua: CLAIM });
     this.#redis.defineCommand('swapIf', { numberOfKeys: 1, lua: SWAP });
+    this.#redis.defineCommand('keepWithin', { numberOfKeys: 5, lua: KEEP_WITHIN });
   }
 
   /** Whether the connection is ready for commands. */
@@ -84,9 +76,10 @@ export class RedisStore implements SharedStore {
     return this.#redis.status === 'ready';
   }
 
-  async claim(key: string, ttlMs: number): Promise<ClaimResult> {
-    const set = await this.#run(() => this.#redis.set(this.#key(key), '1', 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX'));
-    return set === 'OK' ? 'fresh' : 'taken';
+  async claim(key: string, ttlMs: number, quota?: ClaimQuota): Promise<ClaimResult> {
+    const ledger = this.#key(quota ? ownerLedger(key, quota.owner) : key);
+    const [code] = await this.#fenced('claimIf', (deadline) => [this.#key(key), ledger, Math.max(1, Math.ceil(ttlMs)), deadline, quota ? Math.max(1, quota.max) : 0]);
+    return code === 1 ? 'fresh' : code === 2 ? 'full' : 'taken';
   }
 
   async takeSlot(key: string, gapMs: number): Promise<number> {
@@ -103,12 +96,17 @@ export class RedisStore implements SharedStore {
   }
 
   async swap(key: string, expected: string | undefined, next: string, ttlMs: number): Promise<SwapResult> {
-    type Swap = (k: string, has: '0' | '1', expected: string, next: string, ttl: number) => Promise<unknown>;
-    const cmd = this.#redis as unknown as { swapIf: Swap };
     const ttl = Math.max(1, Math.ceil(ttlMs));
-    const reply = await this.#run(() => cmd.swapIf(this.#key(key), expected === undefined ? '0' : '1', expected ?? '', next, ttl));
-    const [swapped, found] = Array.isArray(reply) ? (reply as unknown[]) : [];
+    const [swapped, found] = await this.#fenced('swapIf', (deadline) => [this.#key(key), expected === undefined ? '0' : '1', expected ?? '', next, ttl, deadline]);
     return { swapped: swapped === 1, found: typeof found === 'string' ? found : undefined };
+  }
+
+  /** AnswerTier: keeps `value` only within its caller's and the total answer quota (KEEP_WITHIN). */
+  async keepWithin(key: string, value: string, ttlMs: number, quota: AnswerQuota): Promise<boolean> {
+    const cmd = (this.#redis as unknown as Record<string, Command>).keepWithin;
+    const keys = [key, ...answerLedger(quota.ledger), ...answerLedger('all')].map((k) => this.#key(k));
+    const args = [value, Math.max(1, Math.ceil(ttlMs)), quota.weight, quota.ledgerMax, quota.totalMax];
+    return (await this.#run(() => cmd!.call(this.#redis, ...keys, ...args))) === 1;
   }
 
   async lease(key: string, owner: string, ttlMs: number): Promise<boolean> {
@@ -131,6 +129,36 @@ export class RedisStore implements SharedStore {
 
   #key(key: string): string {
     return `${this.#prefix}${key}`;
+  }
+
+  /**
+   * Runs a fenced script (redis-scripts.ts) whose last argument is its deadline: answers its
+   * reply without the clock ({code, now, …rest} → [code, …rest]); late is StoreUnavailable.
+   */
+  async #fenced(name: 'claimIf' | 'swapIf', args: (deadline: number) => (string | number)[]): Promise<unknown[]> {
+    const cmd = (this.#redis as unknown as Record<string, Command>)[name];
+    const sent = Date.now();
+    const deadline = Math.floor(sent + this.#offsetMs + this.#timeoutMs / 2);
+    const reply = await this.#run(() => cmd!.call(this.#redis, ...args(deadline)));
+    const [code, now, ...rest] = Array.isArray(reply) ? (reply as unknown[]) : [];
+    if (typeof now === 'number') this.#learnClock(now, sent, Date.now(), code === -1);
+    // Answered in time yet past its deadline: this replica's reckoning of Redis's clock was off (now corrected).
+    if (code === -1) throw new StoreUnavailable('late');
+    return [code, ...rest];
+  }
+
+  async #measureClock(): Promise<void> {
+    try {
+      const sent = Date.now();
+      const [s, us] = await this.#redis.time();
+      this.#learnClock(Number(s) * 1000 + Math.floor(Number(us) / 1000), sent, Date.now(), true);
+    } catch {
+      // The next fenced reply measures it.
+    }
+  }
+
+  #learnClock(redisNow: number, sent: number, received: number, always: boolean): void {
+    if (always || received - sent <= CLOCK_SAMPLE_MAX_RTT_MS) this.#offsetMs = redisNow - (sent + received) / 2;
   }
 
   /** Runs a command; any failure (down, timeout, refused) is StoreUnavailable, without Redis's message. */

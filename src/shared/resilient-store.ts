@@ -1,15 +1,21 @@
 /**
- * Shared state that never fails a request because Redis is down: each operation goes to
- * Redis while it answers, and to this process's own memory when it does not — codes and
- * `jti`s stay single-use per replica, the rate budget is divided by the configured number of
- * replicas (so together they still stay under Nextech's limit), the managed token is kept per
- * replica. The switch is per operation: when Redis is back, the next operation uses it again.
+ * Shared state that never fails a request because Redis is down, unless the request needs a
+ * decision only the shared store can make. Each operation goes to Redis while it answers; when
+ * it does not,
+ * - what a replica may do alone falls back to this process's own memory: the rate budget is
+ *   divided by the configured number of replicas (so together they still stay under Nextech's
+ *   limit), the managed token is kept per replica;
+ * - what must be single-use or known to every replica (namespaces.ts, `sharedOnly`: SMART codes,
+ *   refresh-token families and revocations, assertion `jti`s, export leases) is refused with
+ *   StoreUnavailable — its caller answers "retry shortly" — never decided in one replica's
+ *   memory, where the other replicas would decide it again.
+ * The switch is per operation: when Redis is back, the next operation uses it again.
  * `degraded` says which mode the last operation ran in, for readiness and metrics.
  */
 import type { MemoryStore } from './memory-store.ts';
 import type { RedisStore } from './redis-store.ts';
-import { isExclusive } from './namespaces.ts';
-import { StoreUnavailable, type ClaimResult, type SharedStore, type SwapResult } from './store.ts';
+import { sharedOnly } from './namespaces.ts';
+import { StoreUnavailable, type ClaimQuota, type ClaimResult, type SharedStore, type SwapResult } from './store.ts';
 
 /** The largest value mirrored into this replica's memory (the fallback's entries stay small). */
 const MIRROR_MAX_CHARS = 16 * 1024;
@@ -36,15 +42,17 @@ export class ResilientStore implements SharedStore {
     return this.#degraded || !this.opts.redis.ready;
   }
 
-  claim(key: string, ttlMs: number): Promise<ClaimResult> {
+  claim(key: string, ttlMs: number, quota?: ClaimQuota): Promise<ClaimResult> {
     return this.#either(
-      () => this.opts.redis.claim(key, ttlMs),
-      () => this.opts.fallback.claim(key, ttlMs),
+      key,
+      () => this.opts.redis.claim(key, ttlMs, quota),
+      () => this.opts.fallback.claim(key, ttlMs, quota),
     );
   }
 
   takeSlot(key: string, gapMs: number): Promise<number> {
     return this.#either(
+      key,
       () => this.opts.redis.takeSlot(key, gapMs),
       // Alone, this replica may use only its share of the budget.
       () => this.opts.fallback.takeSlot(key, gapMs * this.opts.replicas),
@@ -53,17 +61,19 @@ export class ResilientStore implements SharedStore {
 
   get(key: string): Promise<string | undefined> {
     return this.#either(
+      key,
       () => this.opts.redis.get(key),
       () => this.opts.fallback.get(key),
     );
   }
 
   set(key: string, value: string, ttlMs: number): Promise<void> {
-    // Small values (the managed token, sign-ins) are kept locally too, so a replica that loses
-    // Redis still has the latest it wrote; shared answers (listings, MBs) are not: the local
-    // caches hold what this replica needs, within their own bounds.
-    if (value.length <= MIRROR_MAX_CHARS) void this.opts.fallback.set(key, value, ttlMs);
+    // Small values (the managed token) are kept locally too, so a replica that loses Redis still
+    // has the latest it wrote; shared answers (listings, MBs) are not: the local caches hold what
+    // this replica needs, within their own bounds. Nor is what only Redis decides: never read here.
+    if (value.length <= MIRROR_MAX_CHARS && !sharedOnly(key)) void this.opts.fallback.set(key, value, ttlMs);
     return this.#either(
+      key,
       () => this.opts.redis.set(key, value, ttlMs),
       () => Promise.resolve(),
     );
@@ -71,29 +81,29 @@ export class ResilientStore implements SharedStore {
 
   swap(key: string, expected: string | undefined, next: string, ttlMs: number): Promise<SwapResult> {
     return this.#either(
+      key,
       async () => {
         const result = await this.opts.redis.swap(key, expected, next, ttlMs);
         // Like set: what this replica wrote is kept locally too, for when Redis goes away.
-        if (result.swapped && next.length <= MIRROR_MAX_CHARS) void this.opts.fallback.set(key, next, ttlMs);
+        if (result.swapped && next.length <= MIRROR_MAX_CHARS && !sharedOnly(key)) void this.opts.fallback.set(key, next, ttlMs);
         return result;
       },
-      // Alone, the swap is atomic within this replica (as claims are single-use per replica).
       () => this.opts.fallback.swap(key, expected, next, ttlMs),
     );
   }
 
   lease(key: string, owner: string, ttlMs: number): Promise<boolean> {
-    // An exclusive lease is Redis's or nobody's (namespaces.ts): the caller waits for Redis.
-    if (isExclusive(key)) return this.opts.redis.lease(key, owner, ttlMs);
     return this.#either(
+      key,
       () => this.opts.redis.lease(key, owner, ttlMs),
       () => this.opts.fallback.lease(key, owner, ttlMs),
     );
   }
 
   release(key: string, owner: string): Promise<void> {
-    void this.opts.fallback.release(key, owner);
+    if (!sharedOnly(key)) void this.opts.fallback.release(key, owner);
     return this.#either(
+      key,
       () => this.opts.redis.release(key, owner),
       () => Promise.resolve(),
     );
@@ -103,7 +113,8 @@ export class ResilientStore implements SharedStore {
     await Promise.all([this.opts.redis, ...(this.opts.also ?? [])].map((r) => r.close()));
   }
 
-  async #either<T>(shared: () => Promise<T>, local: () => Promise<T>): Promise<T> {
+  /** Redis's answer; while it cannot give one, this replica's own — or, for a shared-only key, StoreUnavailable. */
+  async #either<T>(key: string, shared: () => Promise<T>, local: () => Promise<T>): Promise<T> {
     try {
       const v = await shared();
       this.#mode(false);
@@ -111,6 +122,7 @@ export class ResilientStore implements SharedStore {
     } catch (err) {
       if (!(err instanceof StoreUnavailable)) throw err;
       this.#mode(true);
+      if (sharedOnly(key)) throw err;
       return local();
     }
   }

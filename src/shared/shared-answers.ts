@@ -9,26 +9,64 @@
  * nothing readable about a patient or a caller is in Redis; a value read back is checked
  * against the same schema as Nextech's own answer before use; values over a size cap are not
  * shared. Reads and writes never fail a request: an unavailable Redis is a miss.
+ *
+ * Quotas: what Redis holds of one caller's answers (the caller whose answers they are: a SMART
+ * sign-in, a Backend Services client, a passthrough token, the anonymous door) is bounded
+ * (SHARED_ANSWERS_MB_PER_CALLER), and so is what it holds of all answers (SHARED_ANSWERS_MB),
+ * counted in Redis in one atomic step with the write, so the bounds hold across replicas. An
+ * answer over a bound is simply not shared — the request that read it is answered as ever —
+ * so one credential, or a few, cannot fill a `noeviction` Redis and refuse the small writes
+ * (codes, sign-ins) every replica needs there.
  */
 import { createHmac, hkdfSync } from 'node:crypto';
 import type { z } from 'zod';
 import type { Sealer } from '../auth/smart/sealer.ts';
-import type { SharedStore } from './store.ts';
 
 /** Answers larger than this (sealed JSON) stay local: Redis holds many small ones, not a few huge. */
 export const MAX_SHARED_ANSWER_BYTES = 8 * 1024 * 1024;
 
-export interface SharedAnswers {
-  get<T>(kind: string, key: string, schema: z.ZodType<T>): Promise<T | undefined>;
-  /** Shares an answer for `ttlMs` (fire and forget). */
-  put(kind: string, key: string, value: unknown, ttlMs: number): void;
+/**
+ * What an answer weighs besides its sealed text: its key, and its entries in two ledgers (each a
+ * sorted-set and a hash member naming it), so that many small answers count what they cost.
+ */
+export const ANSWER_OVERHEAD_BYTES = 1024;
+
+/** An answer's weight and the ledgers it must fit in. */
+export interface AnswerQuota {
+  /** Its caller's ledger (a keyed hash: no caller is readable in Redis). */
+  ledger: string;
+  weight: number;
+  ledgerMax: number;
+  totalMax: number;
 }
 
-export function sharedAnswers(store: SharedStore, sealer: Sealer, keyring: string): SharedAnswers {
+/** Where shared answers live (a Redis store): reads, and writes that fit their quota. */
+export interface AnswerTier {
+  get(key: string): Promise<string | undefined>;
+  /** Keeps `value` for `ttlMs` only if its weight fits both ledgers; false (nothing kept) when it does not. */
+  keepWithin(key: string, value: string, ttlMs: number, quota: AnswerQuota): Promise<boolean>;
+}
+
+/** The bytes of shared answers Redis may hold (SHARED_ANSWERS_MB_PER_CALLER, SHARED_ANSWERS_MB). */
+export interface AnswerLimits {
+  perCallerBytes: number;
+  totalBytes: number;
+}
+
+export interface SharedAnswers {
+  get<T>(kind: string, key: string, schema: z.ZodType<T>): Promise<T | undefined>;
+  /** Shares `caller`'s answer for `ttlMs` if it fits the quotas (fire and forget). */
+  put(kind: string, key: string, value: unknown, ttlMs: number, caller: string): void;
+}
+
+export function sharedAnswers(store: AnswerTier, sealer: Sealer, keyring: string, limits: AnswerLimits): SharedAnswers {
   // Keyed hashes: without the key, a hash of a guessed chart number cannot be matched either.
   // The HMAC key is derived from the secret (not the secret itself, which also keys the sealer).
   const hmacKey = Buffer.from(hkdfSync('sha256', keyring, Buffer.alloc(0), 'nextech-fhir-facade shared answer names v1', 32));
-  const name = (kind: string, key: string) => `answer:${kind}:${createHmac('sha256', hmacKey).update(key).digest('base64url')}`;
+  const hash = (text: string) => createHmac('sha256', hmacKey).update(text).digest('base64url');
+  const name = (kind: string, key: string) => `answer:${kind}:${hash(key)}`;
+  // Its own domain, so a caller's ledger name is never an answer's.
+  const ledgerOf = (caller: string) => hash(JSON.stringify(['ledger', caller]));
   return {
     async get(kind, key, schema) {
       try {
@@ -41,7 +79,7 @@ export function sharedAnswers(store: SharedStore, sealer: Sealer, keyring: strin
         return undefined;
       }
     },
-    put(kind, key, value, ttlMs) {
+    put(kind, key, value, ttlMs, caller) {
       const seconds = Math.ceil(ttlMs / 1000);
       if (seconds <= 0) return;
       let sealed: string;
@@ -51,7 +89,8 @@ export function sharedAnswers(store: SharedStore, sealer: Sealer, keyring: strin
         return;
       }
       if (sealed.length > MAX_SHARED_ANSWER_BYTES) return;
-      store.set(name(kind, key), sealed, ttlMs).catch(() => undefined);
+      const quota = { ledger: ledgerOf(caller), weight: sealed.length + ANSWER_OVERHEAD_BYTES, ledgerMax: limits.perCallerBytes, totalMax: limits.totalBytes };
+      store.keepWithin(name(kind, key), sealed, ttlMs, quota).catch(() => undefined);
     },
   };
 }

@@ -2,7 +2,9 @@
  * State the replicas of the service share (issue 11): with `REDIS_URL`, in Redis; without it,
  * in this process (or, with WORKERS > 1, in the cluster's primary). Everything that must hold
  * across replicas goes through this interface:
- * - single-use values (SMART authorization codes, Backend Services assertion `jti`s): `claim`;
+ * - single-use values (SMART authorization codes, Backend Services assertion `jti`s): `claim`,
+ *   each registered client within its own share (`ClaimQuota`), so one client's flood fills
+ *   only its own;
  * - the upstream rate budget per Nextech credential and endpoint: `takeSlot`, a paced ledger
  *   (GCRA: one request per `gapMs`, so at most N per window of N × gapMs) on one clock;
  * - the managed Nextech token and its rotated refresh token: `get`/`set`, with a `lease` so
@@ -19,6 +21,22 @@
 /** What claiming a single-use value found. */
 export type ClaimResult = 'fresh' | 'taken' | 'full';
 
+/**
+ * The share of a namespace one owner (a registered client: its id is checked before any claim)
+ * may hold: at most `max` live claims. The owner must follow from the key (a code names its
+ * client; an assertion key holds its client id), so a key is always counted under one owner.
+ */
+export interface ClaimQuota {
+  owner: string;
+  max: number;
+}
+
+/**
+ * Live single-use values one client may hold by default (SINGLE_USE_PER_CLIENT): assertions live
+ * at most five minutes and codes a minute, so this is over 30 token requests a second, sustained.
+ */
+export const DEFAULT_SINGLE_USE_PER_CLIENT = 10_000;
+
 /** What a compare-and-set found: whether it wrote, and the value it found (undefined: none). */
 export interface SwapResult {
   swapped: boolean;
@@ -30,10 +48,10 @@ export interface SharedStore {
   readonly kind: 'memory' | 'cluster' | 'redis';
   /**
    * Records `key` as used for `ttlMs`: 'fresh' the first time, 'taken' while an earlier
-   * claim lives, 'full' when a bounded memory cannot record it (refuse: forgetting would let
-   * the value be used twice).
+   * claim lives, 'full' when a bounded memory — or the owner's share of it (`quota`) — cannot
+   * record it (refuse: forgetting would let the value be used twice).
    */
-  claim(key: string, ttlMs: number): Promise<ClaimResult>;
+  claim(key: string, ttlMs: number, quota?: ClaimQuota): Promise<ClaimResult>;
   /**
    * Takes the next slot of a paced budget, one request per `gapMs`: 0 when taken now
    * (recorded), else how many ms until a slot frees (nothing recorded).
@@ -53,7 +71,13 @@ export interface SharedStore {
   close(): Promise<void>;
 }
 
-/** Raised by a store that cannot answer now (Redis down or slow); callers fall back. */
+/**
+ * Raised by a store that cannot answer now (Redis down or slow). Callers fall back where a
+ * replica alone may decide (the rate budget, the managed token); where a decision must hold
+ * across replicas (namespaces.ts, `sharedOnly`) it reaches the caller, which refuses for now.
+ * Nothing was decided: a Redis store fences such operations (redis-store.ts), so one that timed
+ * out does not land later either.
+ */
 export class StoreUnavailable extends Error {
   constructor(why: string) {
     super(`shared state unavailable: ${why}`);

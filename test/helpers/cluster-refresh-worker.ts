@@ -1,7 +1,7 @@
 /**
  * A cluster worker stand-in for test/shared-store.test.ts: refresh-token families over a
  * ClusterStore, whose primary is the test process at the other end of real IPC. Told
- * `{ spend: token }`, it spends the token and answers `{ sid, outcome }`.
+ * `{ spend: token }`, it renews the sign-in with the token and answers `{ sid, outcome }`.
  */
 import { OAuthError } from '../../src/auth/oauth-error.ts';
 import { RefreshFamilies, type RefreshLink } from '../../src/auth/smart/refresh-families.ts';
@@ -13,7 +13,7 @@ process.on('message', (m: unknown) => {
   const token = (m as { spend?: RefreshLink }).spend;
   if (token === undefined) return;
   void families
-    .spend(token)
+    .rotate(token, 3600)
     .then(
       () => 'accepted',
       (err: unknown) => (err instanceof OAuthError ? err.error : 'other'),

@@ -52,6 +52,13 @@ export interface RealRedis {
   stop(): Promise<void>;
   /** Starts it again on the same port, with what it had persisted. */
   start(): Promise<void>;
+  /**
+   * Freezes the server (SIGSTOP): connections stay open, commands hang until the client's
+   * timeout — and run when it resumes — the outage a stalled host or a long GC pause makes.
+   */
+  pause(): void;
+  /** Lets a paused server run again (SIGCONT). */
+  resume(): void;
   close(): Promise<void>;
 }
 
@@ -70,7 +77,21 @@ export async function startRedis(): Promise<RealRedis> {
     await listening(port);
   };
   await start();
-  return { url: `redis://127.0.0.1:${port}`, stop: () => stop(child), start, close: () => stop(child) };
+  const signal = (sig: NodeJS.Signals) => {
+    if (!child || child.exitCode !== null || !child.kill(sig)) throw new Error(`redis-server is not running (${sig})`);
+  };
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    stop: () => stop(child),
+    start,
+    pause: () => signal('SIGSTOP'),
+    resume: () => signal('SIGCONT'),
+    // A paused server would not hear SIGTERM.
+    close: () => {
+      if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGCONT');
+      return stop(child);
+    },
+  };
 }
 
 export interface RealBalancer {

@@ -64,6 +64,8 @@ describe('loadConfig', () => {
       // One process, no Redis: every piece of state is this process's own.
       replicas: 1,
       workers: 1,
+      // A registered client's share of the single-use memories (codes, assertions).
+      singleUsePerClient: 10_000,
       tokenKeysAccepted: [],
       dataDir: join(tmpdir(), 'nextech-fhir-facade'),
       bulk: { share: 0.5, concurrency: 2, resourcesPerFile: 10_000, retentionMs: 24 * 3_600_000, key: SANDBOX_RESOURCE_ID_KEY, attachments: 'inline' },
@@ -100,6 +102,9 @@ describe('loadConfig', () => {
       SHARED_STATE_KEY_ACCEPTED: 'the previous shared state key of 32+ chars',
       SMART_KEY_ACCEPTED: 'old token key one of at least 32 chars, , old token key two of at least 32 chars',
       REPLICAS: '3',
+      SHARED_ANSWERS_MB_PER_CALLER: '16',
+      SHARED_ANSWERS_MB: '64',
+      SINGLE_USE_PER_CLIENT: '500',
       WORKERS: '2',
       DATA_DIR: '/var/lib/nextech-fhir',
       BULK_EXPORT_SHARE: '0.25',
@@ -150,7 +155,9 @@ describe('loadConfig', () => {
         prefix: 'facade-a:',
         key: 'shared state key, at least 32 characters',
         keysAccepted: ['the previous shared state key of 32+ chars'],
+        answers: { perCallerBytes: 16 * 1024 * 1024, totalBytes: 64 * 1024 * 1024 },
       },
+      singleUsePerClient: 500,
       tokenKeysAccepted: ['old token key one of at least 32 chars', 'old token key two of at least 32 chars'],
       replicas: 3,
       workers: 2,
@@ -173,6 +180,12 @@ describe('loadConfig', () => {
     ]);
     const bad = configError({ REDIS_URL: 'http://127.0.0.1:6379', SHARED_STATE_KEY: 'short', WORKERS: '0', REPLICAS: '0' });
     expect(bad.problems.map((p) => p.split(':')[0]).sort()).toEqual(['REDIS_URL', 'REPLICAS', 'SHARED_STATE_KEY', 'WORKERS']);
+    // What one caller keeps of shared answers is part of all of them; a client's share of single-use values is at least a few.
+    const quotas = configError({ SHARED_ANSWERS_MB_PER_CALLER: '256', SHARED_ANSWERS_MB: '128', SINGLE_USE_PER_CLIENT: '1' });
+    expect(quotas.problems.map((p) => p.split(':')[0]).sort()).toEqual(['SINGLE_USE_PER_CLIENT']);
+    expect(configError({ SHARED_ANSWERS_MB_PER_CALLER: '256', SHARED_ANSWERS_MB: '128' }).problems).toEqual([
+      'SHARED_ANSWERS_MB_PER_CALLER: must not exceed SHARED_ANSWERS_MB (what one caller keeps is part of all answers)',
+    ]);
     const real = { NEXTECH_BASE_URL: 'https://api.nextech.example/ehr', NEXTECH_AUTH: 'passthrough', RESOURCE_ID_KEY: 'k'.repeat(32) };
     expect(loadConfig({ ...real, WORKERS: 'auto' }).workers).toBeGreaterThanOrEqual(1);
     // The embedded sandbox runs in one process.

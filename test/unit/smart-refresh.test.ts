@@ -24,37 +24,43 @@ describe('RefreshFamilies', () => {
   it('lets each refresh token be used once and revokes the sign-in when an older one comes back', async () => {
     const f = families();
     const first = { sid: 's1', rjti: await f.issue('s1', 60), exp: 2000 };
-    expect(await refused(() => f.spend(first))).toBe('accepted');
-    const second = { sid: 's1', rjti: await f.issue('s1', 60), exp: 2000 };
-    expect(await refused(() => f.spend(first))).toBe('invalid_grant');
+    const second = { sid: 's1', rjti: await f.rotate(first, 60), exp: 2000 };
+    expect(await refused(() => f.rotate(first, 60).then(() => undefined))).toBe('invalid_grant');
     expect(await f.revoked('s1')).toBe(true);
     expect(f.revokedHere('s1')).toBe(true);
-    expect(await refused(() => f.spend(second))).toBe('invalid_grant');
+    expect(await refused(() => f.rotate(second, 60).then(() => undefined))).toBe('invalid_grant');
     expect(await f.revoked('s2')).toBe(false);
   });
 
   it('refuses the same token spent twice, unless it was given back after an outage', async () => {
     const f = families();
     const t = { sid: 's1', rjti: await f.issue('s1', 60), exp: 2000 };
-    await f.spend(t);
-    await f.restore(t);
-    expect(await refused(() => f.spend(t))).toBe('accepted');
-    expect(await refused(() => f.spend(t))).toBe('invalid_grant');
+    await f.restore(t, await f.rotate(t, 60));
+    expect(await refused(() => f.rotate(t, 60).then(() => undefined))).toBe('accepted');
+    expect(await refused(() => f.rotate(t, 60).then(() => undefined))).toBe('invalid_grant');
   });
 
   it('takes a sign-in it does not remember on trust, and stays within its bound', async () => {
     const f = families(2);
     for (const sid of ['a', 'b', 'c']) await f.issue(sid, 60);
-    expect(await refused(() => f.spend({ sid: 'a', rjti: 'forgotten', exp: 2000 }))).toBe('accepted');
+    expect(await refused(() => f.rotate({ sid: 'a', rjti: 'forgotten', exp: 2000 }, 60).then(() => undefined))).toBe('accepted');
+  });
+
+  it('starts the family anew from a token issued before rotation existed (no id of its own), unless the sign-in was revoked', async () => {
+    const f = families();
+    const legacy = { sid: 's1', exp: 2000 };
+    const next = { sid: 's1', rjti: await f.rotate(legacy, 60), exp: 2000 };
+    expect(await refused(() => f.rotate(next, 60).then(() => undefined))).toBe('accepted');
+    expect(await refused(() => f.rotate(next, 60).then(() => undefined))).toBe('invalid_grant');
+    expect(await refused(() => f.rotate(legacy, 60).then(() => undefined))).toBe('invalid_grant');
   });
 
   it('shares what it knows through the store: a replay at another replica revokes the sign-in on both', async () => {
     const store = new MemoryStore(now);
     const [a, b] = [new RefreshFamilies(store, 10, now, 3_600_000), new RefreshFamilies(store, 10, now, 3_600_000)];
     const first = { sid: 's1', rjti: await a.issue('s1', 60), exp: 2000 };
-    await a.spend(first);
-    await a.issue('s1', 60);
-    expect(await refused(() => b.spend(first))).toBe('invalid_grant');
+    await a.rotate(first, 60);
+    expect(await refused(() => b.rotate(first, 60).then(() => undefined))).toBe('invalid_grant');
     // Replica a did not revoke it itself, but learns it from the store.
     expect(a.revokedHere('s1')).toBe(false);
     expect(await a.revoked('s1')).toBe(true);

@@ -5,10 +5,14 @@
  * assertion itself could no longer be accepted, then forgotten.
  *
  * Held in the shared store (src/shared/store.ts): with REDIS_URL, a replay sent to another
- * replica is refused too. In memory the store is bounded and, when full of entries still
- * alive, refuses new ones rather than forgetting any, since forgetting would let a replay through.
+ * replica is refused too, and while Redis cannot answer nothing is recorded (StoreUnavailable:
+ * the token endpoint answers 503) — a replica alone would take a replay for a first use. Each
+ * client's assertions fill only its own share (`perClient` live ones), so one client minting
+ * assertions as fast as it can is refused (503) while every other client keeps getting tokens;
+ * the store refuses new entries rather than forget live ones, since forgetting would let a
+ * replay through.
  */
-import type { SharedStore } from '../../shared/store.ts';
+import { DEFAULT_SINGLE_USE_PER_CLIENT, type SharedStore } from '../../shared/store.ts';
 
 /** What recording an assertion's `jti` found. */
 export type SpendResult = 'fresh' | 'replayed' | 'full';
@@ -17,17 +21,22 @@ export type SpendResult = 'fresh' | 'replayed' | 'full';
 export const DEFAULT_REPLAY_CAPACITY = 10_000;
 
 export class ReplayStore {
-  constructor(private readonly store: SharedStore) {}
+  constructor(
+    private readonly store: SharedStore,
+    /** Live assertions one client may have recorded at once (SINGLE_USE_PER_CLIENT). */
+    private readonly perClient = DEFAULT_SINGLE_USE_PER_CLIENT,
+  ) {}
 
   /**
    * Records `jti` for `clientId`, kept until `keepUntil` (epoch seconds). Resolves 'fresh' the
    * first time, 'replayed' while an earlier record lives, and 'full' (recording nothing)
-   * when a bounded store holds only live entries.
+   * when the client's share, or a bounded store, holds only live entries. Rejects with
+   * StoreUnavailable when the shared store cannot decide (nothing recorded).
    */
   async spend(clientId: string, jti: string, keepUntil: number, nowSeconds: number): Promise<SpendResult> {
     // JSON of the pair: no choice of separator can make two pairs collide.
     const key = `backend-jti:${JSON.stringify([clientId, jti])}`;
-    const claimed = await this.store.claim(key, Math.max(1, keepUntil - nowSeconds + 1) * 1000);
+    const claimed = await this.store.claim(key, Math.max(1, keepUntil - nowSeconds + 1) * 1000, { owner: clientId, max: this.perClient });
     return claimed === 'taken' ? 'replayed' : claimed;
   }
 }

@@ -10,7 +10,7 @@
  * refresh token is issued (the spec says SHOULD NOT).
  */
 import type { BackendClient, BackendSettings } from '../../config.ts';
-import { OAuthError } from '../oauth-error.ts';
+import { cannotDecideNow, OAuthError } from '../oauth-error.ts';
 import type { Sealer } from '../smart/sealer.ts';
 import { narrow, parseScopes, SYSTEM_CONTEXTS } from '../smart/scopes.ts';
 import { ASSERTION_TYPE, CLOCK_SKEW_SECONDS, SIGNING_ALGS, verifyAssertion, type RegisteredClient } from './assertion.ts';
@@ -18,7 +18,7 @@ import { asSystemClaims, type SystemClaims } from './claims.ts';
 import { clientKeys } from './keys.ts';
 import { DEFAULT_REPLAY_CAPACITY, ReplayStore } from './replay.ts';
 import { MemoryStore } from '../../shared/memory-store.ts';
-import type { SharedStore } from '../../shared/store.ts';
+import { StoreUnavailable, type SharedStore } from '../../shared/store.ts';
 
 export interface BackendServerDeps {
   settings: BackendSettings;
@@ -34,6 +34,8 @@ export interface BackendServerDeps {
   replayCapacity?: number;
   /** Where used assertions are remembered: shared by the replicas with REDIS_URL (default: this process). */
   store?: SharedStore;
+  /** Live assertions one client may have used at once (SINGLE_USE_PER_CLIENT; default 10 000). */
+  assertionsPerClient?: number;
 }
 
 /** The parameters of a token request, each at most once (RFC 6749 §3.2). */
@@ -50,7 +52,7 @@ export class BackendServer {
   constructor(readonly deps: BackendServerDeps) {
     const fetchTimeoutMs = deps.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS;
     this.#clients = new Map(deps.settings.clients.map((client) => [client.clientId, { client, keys: clientKeys(client, { fetchTimeoutMs }) }]));
-    this.#replays = new ReplayStore(deps.store ?? new MemoryStore(deps.now, { entries: deps.replayCapacity ?? DEFAULT_REPLAY_CAPACITY }));
+    this.#replays = new ReplayStore(deps.store ?? new MemoryStore(deps.now, { entries: deps.replayCapacity ?? DEFAULT_REPLAY_CAPACITY }), deps.assertionsPerClient);
   }
 
   /** The registered client with this id. */
@@ -80,10 +82,12 @@ export class BackendServer {
       nowSeconds,
       ...(p.client_id !== undefined ? { clientId: p.client_id } : {}),
     });
-    // Recorded only now that the signature verified; kept as long as the assertion could pass.
-    const spent = await this.#replays.spend(client.clientId, jti, exp + CLOCK_SKEW_SECONDS, nowSeconds);
+    // Recorded only now that the signature verified (the client is one of ours); kept as long as the assertion could pass.
+    const spent = await this.#replays.spend(client.clientId, jti, exp + CLOCK_SKEW_SECONDS, nowSeconds).catch((err: unknown) => {
+      throw err instanceof StoreUnavailable ? cannotDecideNow('The client assertion') : err;
+    });
     if (spent === 'replayed') throw new OAuthError('invalid_client', 'this client assertion was already used (jti)', 401);
-    if (spent === 'full') throw new OAuthError('temporarily_unavailable', 'too many client assertions in flight; retry shortly', 503);
+    if (spent === 'full') throw new OAuthError('temporarily_unavailable', 'too many client assertions in flight for this client; retry shortly', 503, 5);
     const scope = this.#grant(client, p.scope);
     const ttl = this.deps.settings.accessTokenSeconds;
     const claims: Omit<SystemClaims, 'exp'> = { cid: client.clientId, scope, pracs: [...client.practices] };

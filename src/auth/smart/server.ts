@@ -4,7 +4,10 @@
  * user logs in at Nextech, the facade exchanges Nextech's code, and hands the app its own
  * tokens that carry the user's Nextech tokens sealed inside. All state travels sealed
  * (sealer.ts), so replicas sharing SMART_KEY need no session store. Spent codes and
- * finished logins are remembered in bounded memory, per replica.
+ * refresh-token families are remembered in the shared state (each client's codes within its
+ * share, SINGLE_USE_PER_CLIENT), and while it cannot decide the token endpoint answers 503
+ * `temporarily_unavailable` rather than decide alone; finished logins are remembered in bounded
+ * memory, per replica.
  */
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { SmartClient, SmartSettings } from '../../config.ts';
@@ -12,10 +15,10 @@ import type { CallContext } from '../../source/call.ts';
 import type { EhrSource, SourcePatient } from '../../source/ehr-source.ts';
 import { BoundedMemory } from '../bounded-memory.ts';
 import { MemoryStore } from '../../shared/memory-store.ts';
-import type { SharedStore } from '../../shared/store.ts';
+import { DEFAULT_SINGLE_USE_PER_CLIENT, StoreUnavailable, type SharedStore } from '../../shared/store.ts';
 import type { IdTokens } from '../id-token.ts';
 import { exchangeCode, NextechOAuthError, refreshGrant, type NextechOAuthClient, type NextechTokens } from '../nextech-oauth.ts';
-import { OAuthError } from '../oauth-error.ts';
+import { cannotDecideNow, OAuthError } from '../oauth-error.ts';
 import type { AccessClaims, CodeClaims, GrantClaims, PendingClaims, PickerClaims, RefreshClaims } from './claims.ts';
 import { isValidChallenge, verifyPkceS256 } from './pkce.ts';
 import type { Sealer } from './sealer.ts';
@@ -48,6 +51,8 @@ export interface SmartServerDeps {
   now: () => number;
   /** Where spent codes are remembered: shared by the replicas with REDIS_URL (default: this process). */
   store?: SharedStore;
+  /** Live codes one client may have spent at once (SINGLE_USE_PER_CLIENT). */
+  codesPerClient?: number;
 }
 
 /** What became of a login (its `jti`), so a reloaded page can say so. */
@@ -255,9 +260,20 @@ export class SmartServer {
       throw new OAuthError('invalid_grant', 'the code is invalid, expired, or was issued to another client or redirect_uri');
     }
     if (!verifyPkceS256(form.get('code_verifier') ?? '', code.cc)) throw new OAuthError('invalid_grant', 'PKCE verification failed');
-    await this.#spend(code.jti, code.exp);
+    await this.#spend(code.jti, code.exp, client.clientId);
     const { ruri: _r, cc: _c, jti: _j, nexp, nat, nrt, nonce, ...grant } = code;
-    return this.#tokens(grant, nat, nexp, nrt, nonce);
+    const scopes = this.scopes(grant.scope);
+    let rjti: string | undefined;
+    if (this.#wantsRefresh(scopes, nrt)) {
+      try {
+        rjti = await this.#refreshFamilies.issue(grant.sid, this.#refreshSeconds(scopes));
+      } catch (err) {
+        // The code is spent (its claim landed just before): a retry would be refused as a replay.
+        if (err instanceof StoreUnavailable) throw new OAuthError('invalid_grant', 'the sign-in could not be recorded (shared state unavailable); log in again');
+        throw err;
+      }
+    }
+    return this.#tokens(grant, nat, nexp, nrt, rjti, nonce);
   }
 
   async #refreshGrant(client: SmartClient | undefined, form: URLSearchParams): Promise<Record<string, unknown>> {
@@ -274,40 +290,65 @@ export class SmartServer {
       scope = narrow(this.scopes(old.scope), this.scopes(asked)).text;
       if (this.scopes(scope).resources.length === 0) throw new OAuthError('invalid_scope', 'no granted scope requested');
     }
-    await this.#refreshFamilies.spend(old);
+    // Spent and replaced in one step before Nextech is asked: no moment in which a store outage
+    // could leave the token spent with no successor recorded.
+    const refreshTtl = this.#refreshSeconds(this.scopes(scope));
+    let next: string;
+    try {
+      next = await this.#refreshFamilies.rotate(old, refreshTtl);
+    } catch (err) {
+      if (err instanceof StoreUnavailable) throw cannotDecideNow('The refresh token');
+      throw err;
+    }
     let tokens: NextechTokens;
     try {
       tokens = await refreshGrant(this.deps.oauth, old.nrt);
     } catch (err) {
       // Only a refusal ends the session; an outage must not make the app drop its refresh token.
       if (err instanceof NextechOAuthError && err.reason !== 'refused') {
-        await this.#refreshFamilies.restore(old);
+        await this.#giveBack(old, next);
         throw new OAuthError('temporarily_unavailable', 'Nextech could not be reached to renew the session; retry shortly', 503);
       }
       throw new OAuthError('invalid_grant', 'Nextech refused to renew the session; log in again');
     }
     const { nrt: _n, exp: _e, rjti: _r, ...grant } = old;
     const { nat, nexp, nrt } = this.#nextechClaims(tokens);
-    return this.#tokens({ ...grant, scope }, nat, nexp, nrt);
+    return this.#tokens({ ...grant, scope }, nat, nexp, nrt, next);
   }
 
-  async #tokens(grant: GrantClaims, nat: string, nexp: number, nrt: string | undefined, nonce?: string): Promise<Record<string, unknown>> {
+  /** Gives a spent refresh token back for a retry; when the shared state cannot take it back, the session is over. */
+  async #giveBack(old: RefreshClaims, next: string): Promise<void> {
+    try {
+      await this.#refreshFamilies.restore(old, next);
+    } catch (err) {
+      if (err instanceof StoreUnavailable) throw new OAuthError('invalid_grant', 'Nextech could not be reached and the session could not be kept for a retry (shared state unavailable); log in again');
+      throw err;
+    }
+  }
+
+  #wantsRefresh(scopes: Scopes, nrt: string | undefined): boolean {
+    return (scopes.offlineAccess || scopes.onlineAccess) && nrt !== undefined;
+  }
+
+  #refreshSeconds(scopes: Scopes): number {
+    return scopes.offlineAccess ? REFRESH_SECONDS.offline : REFRESH_SECONDS.online;
+  }
+
+  /** The token response; a refresh token (id `rjti`, already recorded in its family) when the scopes ask for one. */
+  async #tokens(grant: GrantClaims, nat: string, nexp: number, nrt: string | undefined, rjti: string | undefined, nonce?: string): Promise<Record<string, unknown>> {
     const nowS = Math.floor(this.deps.now() / 1000);
     // Never outlive the Nextech token inside.
     const ttl = Math.max(1, Math.min(this.deps.settings.accessTokenSeconds, nexp - nowS));
     const access: AccessClaims = { ...grant, nat };
     const scopes = this.scopes(grant.scope);
-    const wantsRefresh = (scopes.offlineAccess || scopes.onlineAccess) && nrt !== undefined;
-    const refreshTtl = scopes.offlineAccess ? REFRESH_SECONDS.offline : REFRESH_SECONDS.online;
+    const refreshTtl = this.#refreshSeconds(scopes);
     const idToken = scopes.openid && this.deps.idTokens ? await this.deps.idTokens.sign({ sub: this.subjectOf(grant), aud: grant.cid, ...(nonce !== undefined ? { nonce } : {}) }) : undefined;
     return {
       access_token: this.deps.sealer.seal('access', { ...access }, ttl),
       token_type: 'Bearer',
       expires_in: ttl,
       scope: grant.scope,
-      ...(wantsRefresh
-        ? { refresh_token: this.deps.sealer.seal('refresh', { ...grant, nrt, rjti: await this.#refreshFamilies.issue(grant.sid, refreshTtl) }, refreshTtl) }
-        : {}),
+      ...(this.#wantsRefresh(scopes, nrt) && rjti !== undefined ? { refresh_token: this.deps.sealer.seal('refresh', { ...grant, nrt, rjti }, refreshTtl) } : {}),
       ...(idToken ? { id_token: idToken } : {}),
       ...(grant.pat ? { patient: grant.pat, need_patient_banner: true } : {}),
     };
@@ -335,11 +376,21 @@ export class SmartServer {
     this.#logins.set(login.jti, outcome, this.deps.now() + LOGIN_SECONDS * 1000);
   }
 
-  /** Spends a code once across every replica sharing the store (a replay at another one is refused too). */
-  async #spend(jti: string, exp: number): Promise<void> {
-    const claimed = await this.#usedCodes.claim(`smart-code:${jti}`, Math.max(1, exp * 1000 - this.deps.now()) + 1000);
+  /**
+   * Spends a code once across every replica sharing the store (a replay at another one is
+   * refused too), within its client's share of the store; 503 when the store cannot decide.
+   */
+  async #spend(jti: string, exp: number, clientId: string): Promise<void> {
+    let claimed;
+    try {
+      const quota = { owner: clientId, max: this.deps.codesPerClient ?? DEFAULT_SINGLE_USE_PER_CLIENT };
+      claimed = await this.#usedCodes.claim(`smart-code:${jti}`, Math.max(1, exp * 1000 - this.deps.now()) + 1000, quota);
+    } catch (err) {
+      if (err instanceof StoreUnavailable) throw cannotDecideNow('The authorization code');
+      throw err;
+    }
     if (claimed === 'taken') throw new OAuthError('invalid_grant', 'the code was already used');
-    if (claimed === 'full') throw new OAuthError('temporarily_unavailable', 'too many codes in flight; retry shortly', 503);
+    if (claimed === 'full') throw new OAuthError('temporarily_unavailable', 'too many codes in flight for this client; retry shortly', 503, 5);
   }
 }
 

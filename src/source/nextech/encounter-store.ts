@@ -95,7 +95,7 @@ export class EncounterStore {
         this.stats.fetches++;
         const rows = await this.nextech.searchEncounters({ ...call, signal }, patientId, query);
         this.#keep(key, rows);
-        if (this.opts.ttlMs > 0) this.opts.shared?.put('listing', key, rows, this.opts.ttlMs);
+        if (this.opts.ttlMs > 0) this.opts.shared?.put('listing', key, rows, this.opts.ttlMs, callerKey);
         return rows;
       },
       () => {

@@ -56,7 +56,7 @@ export class PatientCache {
       const shared = kept ? await this.shared?.get('patients', key, EhrPatientListSchema) : undefined;
       if (shared) return shared;
       const rows = await this.nextech.searchPatients(kept ? unbound(call) : call, term);
-      if (kept && rows.length <= MAX_ROWS_PER_ANSWER) this.shared?.put('patients', key, rows, this.ttlMs);
+      if (kept && rows.length <= MAX_ROWS_PER_ANSWER) this.shared?.put('patients', key, rows, this.ttlMs, call.callerKey);
       return rows;
     });
   }
