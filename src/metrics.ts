@@ -2,8 +2,8 @@
  * Prometheus metrics (prom-client), exposed at GET /metrics: requests by route pattern,
  * method and status with latency; upstream calls by endpoint and outcome with latency;
  * retries, 429s, rate-budget waits and refusals, breaker state, coalesced calls, token
- * refreshes, cache reuse and the document memory budget. Labels are route patterns,
- * endpoint names and outcomes — never ids or values.
+ * refreshes, cache reuse, the document memory budget and the work of in-memory matching.
+ * Labels are route patterns, endpoint names and outcomes — never ids or values.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { UpstreamObserver } from './source/nextech/policy.ts';
@@ -75,8 +75,27 @@ export class Metrics {
     },
   });
 
+  #matching: { read: () => number; seen: number } | undefined;
+  readonly matchEvaluations = new Counter({
+    name: 'facade_search_match_evaluations_total',
+    help: 'Search values compared with records in memory (records × values): the work searches and export filters cost here',
+    registers: [this.registry],
+    collect: () => {
+      const m = this.#matching;
+      if (!m) return;
+      const now = m.read();
+      if (now > m.seen) this.matchEvaluations.inc(now - m.seen);
+      m.seen = now;
+    },
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Reports the matcher's work at each scrape, from what it has done since now. */
+  watchMatching(read: () => number): void {
+    this.#matching = { read, seen: read() };
   }
 
   /** Reports the document memory budget's use at each scrape. */

@@ -15,6 +15,7 @@ import type { Config, ManagedCredentials, RuntimeConfig } from './config.ts';
 import { createResourceIds } from './ids/resource-ids.ts';
 import { loadMappings } from './mapping/load.ts';
 import { Metrics } from './metrics.ts';
+import { matchEvaluations } from './fhir/search/match.ts';
 import { NextechSource } from './source/nextech/source.ts';
 import { MemoryBudget } from './source/memory-budget.ts';
 import { createAuthorizationServer } from './auth/setup.ts';
@@ -166,6 +167,7 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
     onWait: (outcome) => metrics.documentMemoryWaits.inc({ outcome }),
   });
   metrics.watchDocumentMemory(memory);
+  metrics.watchMatching(matchEvaluations);
   const source = new NextechSource({
     client: {
       baseUrl: upstream.baseUrl,
