@@ -53,6 +53,12 @@ export class Metrics {
   });
   readonly bulkResources = counter(this.registry, 'bulk_export_resources_total', 'Resources written by bulk export jobs', []);
   readonly bulkUpstreamCalls = counter(this.registry, 'bulk_export_upstream_calls_total', 'Upstream calls spent by bulk export jobs (each within the export share of the budget)', []);
+  readonly connectionsClosed = counter(
+    this.registry,
+    'facade_connections_closed_total',
+    'Connections the server closed itself: over a limit (source-limit, server-limit), silent, or refused by the HTTP parser (header-too-large, timeout, malformed)',
+    ['reason'],
+  );
   readonly tokenRefreshes = counter(this.registry, 'nextech_token_refreshes_total', 'Managed token refreshes', ['result']);
   readonly cacheHits = counter(this.registry, 'facade_cache_reuse_total', 'Upstream results served from a cache', ['cache']);
   readonly documentMemoryWaits = counter(
