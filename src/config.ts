@@ -146,6 +146,7 @@ export interface ManagedCredentials {
 }
 
 export interface Config {
+  /** The port to listen on (0: any free one); once running (RuntimeConfig), the port listened on. */
   port: number;
   host: string;
   /**

@@ -202,6 +202,8 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
   const port = (server.address() as AddressInfo).port;
   const runtimeConfig: RuntimeConfig = Object.freeze({
     ...config,
+    // The port listened on (config.port may be 0: any free one).
+    port,
     publicBaseUrl: config.publicBaseUrl ?? `http://localhost:${port}`,
     ...(upstream.defaultPracticeId ? { defaultPracticeId: upstream.defaultPracticeId } : {}),
   });
