@@ -21,6 +21,7 @@ import { metricsGuard } from './routes/metrics-guard.ts';
 import { corsFor } from './routes/cors.ts';
 import { docsRoutes } from './routes/docs.ts';
 import { requestLimits } from './routes/limits.ts';
+import { addressedAt, hostGuard } from './routes/host-guard.ts';
 import { fhirJson } from './routes/respond.ts';
 
 export interface AppDeps {
@@ -71,8 +72,12 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       'request',
     );
   });
+  const origins = corsOrigins(services);
+  const addressed = addressedAt(publicBase, services.config.port, origins);
+  // Anonymous access serves patient data to whoever asks: only to requests addressed to us (DNS rebinding).
+  if (services.doors.anonymous) app.use(hostGuard(addressed));
   app.use(requestLimits());
-  app.use(corsFor(corsOrigins(services)));
+  app.use(corsFor(origins));
   // Every POST and PUT body is limited as it arrives (413 before it is buffered whole).
   app.on(['POST', 'PUT'], '/fhir/*', limitBody(tooLarge));
   app.on(['POST', 'PUT'], '/practices/:practiceId/fhir/*', limitBody(tooLarge));
@@ -87,7 +92,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route('/', docsRoutes(publicBase));
   const metrics = deps.metrics;
   if (metrics) {
-    app.get('/metrics', metricsGuard(services.config.metricsToken), async (c) =>
+    app.get('/metrics', metricsGuard(services.config.metricsToken, addressed), async (c) =>
       c.body(await metrics.exposition(), 200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' }),
     );
   }

@@ -19,7 +19,11 @@ export function startupBanner(service: RunningService, heapLimitBytes = getHeapS
   const doors = service.services.doors;
   if (doors.passthrough) lines.push('Passthrough: a Nextech access token as Bearer is forwarded to Nextech');
   if (doors.anonymous) {
-    lines.push(`ANONYMOUS ACCESS IS ON: requests without a token read patient data with the service's Nextech credentials (listening on ${service.config.host})`);
+    // Only requests addressed to the service are answered (routes/host-guard.ts: DNS rebinding).
+    const addressed = [...new Set([new URL(service.config.publicBaseUrl).host, `localhost:${service.config.port}`])].join(' or ');
+    lines.push(
+      `ANONYMOUS ACCESS IS ON: requests without a token read patient data with the service's Nextech credentials (listening on ${service.config.host}; answered when addressed to ${addressed})`,
+    );
   }
   if (!auth?.smart && !auth?.backend && !doors.passthrough && !doors.anonymous) {
     lines.push('NO DOOR IS OPEN: every FHIR request will be refused (configure SMART_CLIENTS, BACKEND_CLIENTS, NEXTECH_AUTH=passthrough or ANONYMOUS_ACCESS)');

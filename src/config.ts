@@ -74,6 +74,12 @@ const EnvSchema = z.object({
   NEXTECH_BREAKER_THRESHOLD: z.coerce.number().int().min(1).max(100).default(DEFAULT_POLICY.breakerThreshold),
   NEXTECH_BREAKER_COOLOFF_SECONDS: seconds.default(DEFAULT_POLICY.breakerCoolOffMs / 1000),
   SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).max(600).default(20),
+  // What one connection may cost before any route sees it (src/http-server.ts).
+  HTTP_MAX_HEADER_KB: z.coerce.number().int().min(16).max(64).default(24),
+  HTTP_HEADERS_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(60).default(10),
+  HTTP_REQUEST_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(600).default(30),
+  HTTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(100_000).default(1024),
+  HTTP_MAX_CONNECTIONS_PER_SOURCE: z.coerce.number().int().min(1).max(100_000).default(256),
   SANDBOX_FAULTS: z.string().optional(),
   CHART_NUMBER_SYSTEM: systemUri('urn:nextech:practice:{practiceId}:chart-number'),
   PATIENT_ID_SYSTEM: systemUri('urn:nextech:practice:{practiceId}:patient-id'),
@@ -145,6 +151,7 @@ export interface ManagedCredentials {
 }
 
 export interface Config {
+  /** The port to listen on (0: any free one); once running (RuntimeConfig), the port listened on. */
   port: number;
   host: string;
   /**
@@ -163,6 +170,8 @@ export interface Config {
   upstream: UpstreamPolicy;
   /** How long shutdown waits for requests in flight. */
   shutdownGraceMs: number;
+  /** What one connection may cost before any route sees it (src/http-server.ts). */
+  http: HttpLimits;
   /** Faults the embedded sandbox injects (its spec grammar); sandbox mode only. */
   sandboxFaults?: string;
   identifierSystems: { chartNumber: string; patientId: string; encounterId: string; doctorId: string };
@@ -222,6 +231,19 @@ export interface Config {
     /** CCDs in exported DocumentReferences: base64 `data` (as the API answers), or only the `url` of their Binary. */
     attachments: 'inline' | 'binary';
   };
+}
+
+export interface HttpLimits {
+  /** Request line and headers together: room for the longest URL (8 KiB) and a bearer token. */
+  maxHeaderBytes: number;
+  /** From a request's first byte to the end of its headers; a connection must send its first byte as soon. */
+  headersTimeoutMs: number;
+  /** From a request's first byte to the end of its body. */
+  requestTimeoutMs: number;
+  /** Open connections in all; more are closed as they arrive. */
+  maxConnections: number;
+  /** Open connections from one remote address (behind a balancer: the balancer's). */
+  maxConnectionsPerSource: number;
 }
 
 export interface SmartClient {
@@ -418,6 +440,12 @@ export function loadConfig(
   if (parsed.success && parsed.data.SHARED_ANSWERS_MB_PER_CALLER > parsed.data.SHARED_ANSWERS_MB) {
     problems.set('SHARED_ANSWERS_MB_PER_CALLER', 'must not exceed SHARED_ANSWERS_MB (what one caller keeps is part of all answers)');
   }
+  if (parsed.success && parsed.data.HTTP_REQUEST_TIMEOUT_SECONDS < parsed.data.HTTP_HEADERS_TIMEOUT_SECONDS) {
+    problems.set('HTTP_REQUEST_TIMEOUT_SECONDS', 'must be at least HTTP_HEADERS_TIMEOUT_SECONDS (the headers are part of the request)');
+  }
+  if (parsed.success && parsed.data.HTTP_MAX_CONNECTIONS_PER_SOURCE > parsed.data.HTTP_MAX_CONNECTIONS) {
+    problems.set('HTTP_MAX_CONNECTIONS_PER_SOURCE', 'must not exceed HTTP_MAX_CONNECTIONS');
+  }
   if (parsed.success && parsed.data.DOCUMENT_MEMORY_MB !== undefined && (parsed.data.ENCOUNTER_CACHE_MB ?? 0) > parsed.data.DOCUMENT_MEMORY_MB) {
     problems.set('ENCOUNTER_CACHE_MB', 'must not exceed DOCUMENT_MEMORY_MB (the cache holds its CCDs inside that budget)');
   }
@@ -472,6 +500,13 @@ export function loadConfig(
       breakerCoolOffMs: e.NEXTECH_BREAKER_COOLOFF_SECONDS * 1000,
     }),
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
+    http: Object.freeze({
+      maxHeaderBytes: e.HTTP_MAX_HEADER_KB * 1024,
+      headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_SECONDS * 1000,
+      requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_SECONDS * 1000,
+      maxConnections: e.HTTP_MAX_CONNECTIONS,
+      maxConnectionsPerSource: e.HTTP_MAX_CONNECTIONS_PER_SOURCE,
+    }),
     ...(e.SANDBOX_FAULTS ? { sandboxFaults: e.SANDBOX_FAULTS } : {}),
     identifierSystems: Object.freeze({
       chartNumber: e.CHART_NUMBER_SYSTEM,

@@ -2,8 +2,8 @@
  * Prometheus metrics (prom-client), exposed at GET /metrics: requests by route pattern,
  * method and status with latency; upstream calls by endpoint and outcome with latency;
  * retries, 429s, rate-budget waits and refusals, breaker state, coalesced calls, token
- * refreshes, cache reuse and the document memory budget. Labels are route patterns,
- * endpoint names and outcomes — never ids or values.
+ * refreshes, cache reuse, the document memory budget and the work of in-memory matching.
+ * Labels are route patterns, endpoint names and outcomes — never ids or values.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { UpstreamObserver } from './source/nextech/policy.ts';
@@ -53,6 +53,12 @@ export class Metrics {
   });
   readonly bulkResources = counter(this.registry, 'bulk_export_resources_total', 'Resources written by bulk export jobs', []);
   readonly bulkUpstreamCalls = counter(this.registry, 'bulk_export_upstream_calls_total', 'Upstream calls spent by bulk export jobs (each within the export share of the budget)', []);
+  readonly connectionsClosed = counter(
+    this.registry,
+    'facade_connections_closed_total',
+    'Connections the server closed itself: over a limit (source-limit, server-limit), silent, or refused by the HTTP parser (header-too-large, timeout, malformed)',
+    ['reason'],
+  );
   readonly tokenRefreshes = counter(this.registry, 'nextech_token_refreshes_total', 'Managed token refreshes', ['result']);
   readonly cacheHits = counter(this.registry, 'facade_cache_reuse_total', 'Upstream results served from a cache', ['cache']);
   readonly documentMemoryWaits = counter(
@@ -75,8 +81,27 @@ export class Metrics {
     },
   });
 
+  #matching: { read: () => number; seen: number } | undefined;
+  readonly matchEvaluations = new Counter({
+    name: 'facade_search_match_evaluations_total',
+    help: 'Search values compared with records in memory (records × values): the work searches and export filters cost here',
+    registers: [this.registry],
+    collect: () => {
+      const m = this.#matching;
+      if (!m) return;
+      const now = m.read();
+      if (now > m.seen) this.matchEvaluations.inc(now - m.seen);
+      m.seen = now;
+    },
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Reports the matcher's work at each scrape, from what it has done since now. */
+  watchMatching(read: () => number): void {
+    this.#matching = { read, seen: read() };
   }
 
   /** Reports the document memory budget's use at each scrape. */

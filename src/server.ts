@@ -6,7 +6,7 @@
  */
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { serve } from '@hono/node-server';
+import { getRequestListener } from '@hono/node-server';
 import type { Logger } from 'pino';
 import { createApp } from './app.ts';
 import { ManagedToken } from './auth/managed-token.ts';
@@ -15,6 +15,8 @@ import type { Config, ManagedCredentials, RuntimeConfig } from './config.ts';
 import { createResourceIds } from './ids/resource-ids.ts';
 import { loadMappings } from './mapping/load.ts';
 import { Metrics } from './metrics.ts';
+import { createHttpServer, unreadableRequest } from './http-server.ts';
+import { matchEvaluations } from './fhir/search/match.ts';
 import { NextechSource } from './source/nextech/source.ts';
 import { MemoryBudget } from './source/memory-budget.ts';
 import { createAuthorizationServer } from './auth/setup.ts';
@@ -169,6 +171,7 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
     onWait: (outcome) => metrics.documentMemoryWaits.inc({ outcome }),
   });
   metrics.watchDocumentMemory(memory);
+  metrics.watchMatching(matchEvaluations);
   const source = new NextechSource({
     client: {
       baseUrl: upstream.baseUrl,
@@ -189,20 +192,21 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
   const mappings = loadMappings();
   // Listen first (port 0 picks a free port), then build the app with the final public base.
   let handle: (req: Request, env: unknown) => Response | Promise<Response> = () => new Response(null, { status: 503 });
-  const server = serve({
-    fetch: (req, env) => handle(req, env),
-    port: opts.port ?? config.port,
-    hostname: config.host,
-    // Room for URLs up to our own limit, so an over-long one gets our 414 OperationOutcome.
-    serverOptions: { maxHeaderSize: 64 * 1024 },
-  });
+  const server = createHttpServer(
+    config.http,
+    getRequestListener((req, env) => handle(req, env), { hostname: config.host, errorHandler: unreadableRequest }),
+    (why) => metrics.connectionsClosed.inc({ reason: why }),
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
+    server.listen(opts.port ?? config.port, config.host);
   });
   const port = (server.address() as AddressInfo).port;
   const runtimeConfig: RuntimeConfig = Object.freeze({
     ...config,
+    // The port listened on (config.port may be 0: any free one).
+    port,
     publicBaseUrl: config.publicBaseUrl ?? `http://localhost:${port}`,
     ...(upstream.defaultPracticeId ? { defaultPracticeId: upstream.defaultPracticeId } : {}),
   });
@@ -283,7 +287,7 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
     close: async () => {
       clearInterval(sweep);
       runner.close();
-      await drain(server as HttpServer, config.shutdownGraceMs);
+      await drain(server, config.shutdownGraceMs);
       await source.close();
       await managed?.saved();
       await sharedState.store.close();

@@ -19,7 +19,9 @@ function outsideAddress(): string {
 
 describe('/metrics', () => {
   it('answers loopback peers and hides from every other address, whatever the headers claim', async () => {
-    const svc = await startTestService({ HOST: '0.0.0.0' });
+    // Anonymous access off: with it on, nothing answers a request addressed to this machine's
+    // other address (test/rebinding.test.ts); here only /metrics's own rule is at work.
+    const svc = await startTestService({ HOST: '0.0.0.0', ANONYMOUS_ACCESS: 'false' });
     try {
       const port = new URL(svc.origin).port;
       const local = await fetch(`http://127.0.0.1:${port}/metrics`);
@@ -37,7 +39,7 @@ describe('/metrics', () => {
 
   it('with METRICS_TOKEN, answers only that bearer, from anywhere', async () => {
     const token = 'metrics-scraper-token-0123456789';
-    const svc = await startTestService({ HOST: '0.0.0.0', METRICS_TOKEN: token });
+    const svc = await startTestService({ HOST: '0.0.0.0', ANONYMOUS_ACCESS: 'false', METRICS_TOKEN: token });
     try {
       const port = new URL(svc.origin).port;
       for (const url of [`http://127.0.0.1:${port}/metrics`, `http://${outsideAddress()}:${port}/metrics`]) {

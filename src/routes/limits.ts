@@ -1,14 +1,16 @@
 /**
  * Request limits, checked first and cheaply, before any parsing or upstream call: URL
- * length (414), number of query parameters (400); POST bodies are limited where they are
- * read (413, fhir-api.ts). Each answer is an OperationOutcome.
+ * length (414), number of query parameters (400); POST bodies are limited as they arrive
+ * (413, app.ts), and the parameters of the query and the body together where they are read
+ * (request-pairs.ts, SEARCH_CAPS). Each answer is an OperationOutcome.
  */
 import type { MiddlewareHandler } from 'hono';
 import { FhirError, outcome } from '../fhir/outcome.ts';
+import { SEARCH_CAPS } from '../fhir/search/caps.ts';
 import type { AppEnv } from './env.ts';
 
 export const MAX_URL_LENGTH = 8 * 1024;
-export const MAX_QUERY_PARAMS = 100;
+export const MAX_QUERY_PARAMS = SEARCH_CAPS.parameters;
 
 export function requestLimits(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {

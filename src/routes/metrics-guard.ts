@@ -2,12 +2,15 @@
  * `/metrics` is not public: with METRICS_TOKEN set it needs `Authorization: Bearer
  * <METRICS_TOKEN>` (compared in constant time); without it, only loopback peers (a sidecar
  * or an operator on the host) may read it — judged from the TCP peer, never from headers a
- * client could forge. Anything else is a 404, as if there were no such endpoint.
+ * client could forge — and only when addressed to this service: a page whose name an
+ * attacker rebound to 127.0.0.1 is a loopback peer too, but its Host is the attacker's name
+ * (host-guard.ts). Anything else is a 404, as if there were no such endpoint.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { MiddlewareHandler } from 'hono';
 import { outcome } from '../fhir/outcome.ts';
+import { isAddressedHere, type Addressed } from './host-guard.ts';
 import { fhirJson } from './respond.ts';
 
 const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
@@ -19,7 +22,7 @@ export function isLoopback(address: string | undefined): boolean {
   return v4 === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4);
 }
 
-export function metricsGuard(token: string | undefined): MiddlewareHandler {
+export function metricsGuard(token: string | undefined, addressed: Addressed): MiddlewareHandler {
   const expected = token === undefined ? undefined : digest(token);
   return async (c, next) => {
     let allowed: boolean;
@@ -33,7 +36,7 @@ export function metricsGuard(token: string | undefined): MiddlewareHandler {
       } catch {
         address = undefined;
       }
-      allowed = isLoopback(address);
+      allowed = isLoopback(address) && isAddressedHere(c, addressed);
     }
     if (!allowed) return fhirJson(c, outcome('error', 'not-found', 'No such endpoint on this server'), 404);
     await next();

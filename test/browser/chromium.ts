@@ -11,8 +11,8 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 
 export const ARTEFACTS = 'test-results/browser';
 
-/** Debian's Chromium unless CHROMIUM_PATH names another. */
-export async function launchChromium(): Promise<Browser> {
+/** Debian's Chromium unless CHROMIUM_PATH names another; `args` are added to its command line (e.g. --host-resolver-rules). */
+export async function launchChromium(args: readonly string[] = []): Promise<Browser> {
   const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
   if (!existsSync(executablePath)) {
     throw new Error(`no Chromium at ${executablePath}: install Debian's (apt-get install chromium) or set CHROMIUM_PATH`);
@@ -22,7 +22,7 @@ export async function launchChromium(): Promise<Browser> {
     executablePath,
     headless: true,
     // The machine's network is closed; these keep Chromium from stalling on it.
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', ...args],
   });
 }
 

@@ -58,6 +58,7 @@ describe('loadConfig', () => {
         breakerCoolOffMs: 30_000,
       },
       shutdownGraceMs: 20_000,
+      http: { maxHeaderBytes: 24 * 1024, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, maxConnections: 1024, maxConnectionsPerSource: 256 },
       corsOrigins: [],
       // No NEXTECH_BASE_URL: the embedded sandbox, where SMART works out of the box.
       smart: { clients: [], accessTokenSeconds: 3600 },
@@ -113,6 +114,11 @@ describe('loadConfig', () => {
       BULK_EXPORT_FILE_RESOURCES: '500',
       BULK_EXPORT_RETENTION_HOURS: '48',
       BULK_EXPORT_KEY: 'bulk export key of at least 32 characters',
+      HTTP_MAX_HEADER_KB: '32',
+      HTTP_HEADERS_TIMEOUT_SECONDS: '5',
+      HTTP_REQUEST_TIMEOUT_SECONDS: '20',
+      HTTP_MAX_CONNECTIONS: '4000',
+      HTTP_MAX_CONNECTIONS_PER_SOURCE: '2000',
     });
     expect(config).toEqual({
       port: 9090,
@@ -149,6 +155,7 @@ describe('loadConfig', () => {
         breakerCoolOffMs: 30_000,
       },
       shutdownGraceMs: 20_000,
+      http: { maxHeaderBytes: 32 * 1024, headersTimeoutMs: 5_000, requestTimeoutMs: 20_000, maxConnections: 4000, maxConnectionsPerSource: 2000 },
       corsOrigins: ['https://app.example.org', 'http://localhost:3000'],
       redis: {
         url: 'redis://redis.internal:6379/2',
@@ -417,6 +424,18 @@ describe('doors in the configuration', () => {
   it('requires a resource id key of at least 32 characters with a real Nextech', () => {
     expect(configError({ ...real, RESOURCE_ID_KEY: undefined }).problems).toEqual([expect.stringMatching(/^RESOURCE_ID_KEY: required/)]);
     expect(configError({ ...real, RESOURCE_ID_KEY: 'short' }).problems).toEqual([expect.stringMatching(/^RESOURCE_ID_KEY: at least 32/)]);
+  });
+
+  it('keeps the connection limits consistent: headers within the request, a source within the whole', () => {
+    expect(configError({ HTTP_HEADERS_TIMEOUT_SECONDS: '20', HTTP_REQUEST_TIMEOUT_SECONDS: '10' }).problems).toEqual([
+      expect.stringMatching(/^HTTP_REQUEST_TIMEOUT_SECONDS: must be at least HTTP_HEADERS_TIMEOUT_SECONDS/),
+    ]);
+    expect(configError({ HTTP_MAX_CONNECTIONS: '100' }).problems).toEqual([expect.stringMatching(/^HTTP_MAX_CONNECTIONS_PER_SOURCE: must not exceed HTTP_MAX_CONNECTIONS/)]);
+    // Room for the 8 KiB URL and a bearer token at least; a header timeout of a second at least.
+    expect(configError({ HTTP_MAX_HEADER_KB: '8', HTTP_HEADERS_TIMEOUT_SECONDS: '0' }).problems).toEqual([
+      expect.stringMatching(/^HTTP_MAX_HEADER_KB: /),
+      expect.stringMatching(/^HTTP_HEADERS_TIMEOUT_SECONDS: /),
+    ]);
   });
 
   it('reads a metrics token of at least 16 printable characters', () => {

@@ -65,6 +65,13 @@ export function matchesAll(resource: FhirResource, params: readonly ParsedParam[
   return params.every((p) => p.def.upstreamOnly === true || matchesParam(resource, p, now));
 }
 
+/**
+ * Values compared with a record so far, in this process: the work in-memory matching has
+ * done (records × values), read by the metrics (`facade_search_match_evaluations_total`).
+ */
+let evaluations = 0;
+export const matchEvaluations = (): number => evaluations;
+
 export function matchesParam(resource: FhirResource, p: ParsedParam, now: number): boolean {
   const nodes = selectorFor(p.def)(resource);
   if (p.modifier === 'not') return !p.values.some((v) => matchesValue(nodes, p.def, v, undefined, now));
@@ -72,6 +79,7 @@ export function matchesParam(resource: FhirResource, p: ParsedParam, now: number
 }
 
 function matchesValue(nodes: unknown[], def: SearchParamDef, v: ParsedValue, modifier: string | undefined, now: number): boolean {
+  evaluations += 1;
   switch (v.kind) {
     case 'missing':
       return (nodes.length === 0) === v.missing;

@@ -1,0 +1,136 @@
+/**
+ * The HTTP server under the app, and what one connection may cost before any route sees it
+ * (HTTP_* variables): headers no larger than the longest URL the app accepts plus room for a
+ * bearer token, a first byte and whole headers within seconds, a whole request within its
+ * timeout, and a bounded number of open connections — in all, and from one remote address.
+ * A connection over a bound is closed as it arrives, so slow or half-open connections cannot
+ * grow memory without bound: each holds at most `maxHeaderBytes` of headers for at most
+ * `headersTimeoutMs`, and there are at most `maxConnections` of them.
+ *
+ * Whatever the parser refuses is answered as the app would (an OperationOutcome), never with
+ * Node's bare status line.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { RequestError } from '@hono/node-server';
+import type { HttpLimits } from './config.ts';
+import { outcome, type IssueCode } from './fhir/outcome.ts';
+
+/** Why the server closed a connection itself (a metric label). */
+export type ClosedBecause = 'source-limit' | 'server-limit' | 'silent' | 'header-too-large' | 'timeout' | 'malformed';
+
+/** The app's listener (it answers its own errors: a promise it returns never rejects). */
+type Listener = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+
+/** How often Node looks for requests past their timeouts (its default, 30 s, would let them live that long). */
+const CHECK_EVERY_MS = 1000;
+
+/** An HTTP server serving `listener` within `limits`; `closed` hears of each connection it cut. */
+export function createHttpServer(limits: HttpLimits, listener: Listener, closed: (why: ClosedBecause) => void = () => undefined): Server {
+  const server = createServer(
+    {
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      connectionsCheckingInterval: CHECK_EVERY_MS,
+    },
+    (req, res) => {
+      // Host names are case-insensitive (RFC 9110 §4.2.3); the adapter compares them as written.
+      if (req.headers.host !== undefined) req.headers.host = req.headers.host.toLowerCase();
+      void listener(req, res);
+    },
+  );
+  // Beyond it, Node closes new connections before reading anything from them.
+  server.maxConnections = limits.maxConnections;
+  server.on('drop', () => closed('server-limit'));
+  server.on('connection', admit(limits, closed));
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, limits, closed));
+  return server;
+}
+
+/**
+ * Counts each remote address's open connections and closes one over the bound at once; a
+ * connection that sends nothing within the headers timeout is closed too (Node times out
+ * only requests that have begun). The map holds addresses with a connection open: at most
+ * `maxConnections` entries.
+ */
+function admit(limits: HttpLimits, closed: (why: ClosedBecause) => void): (socket: Socket) => void {
+  const open = new Map<string, number>();
+  return (socket) => {
+    const source = sourceOf(socket.remoteAddress);
+    const count = (open.get(source) ?? 0) + 1;
+    if (socket.remoteAddress === undefined || count > limits.maxConnectionsPerSource) {
+      socket.destroy();
+      closed('source-limit');
+      return;
+    }
+    open.set(source, count);
+    const silent = setTimeout(() => {
+      if (socket.bytesRead === 0) {
+        socket.destroy();
+        closed('silent');
+      }
+    }, limits.headersTimeoutMs);
+    silent.unref();
+    socket.once('close', () => {
+      clearTimeout(silent);
+      const left = (open.get(source) ?? 1) - 1;
+      if (left > 0) open.set(source, left);
+      else open.delete(source);
+    });
+  };
+}
+
+/** An IPv4 peer reached over a dual-stack socket is the same source as over IPv4. */
+const sourceOf = (address: string | undefined) => (address?.startsWith('::ffff:') ? address.slice(7) : (address ?? ''));
+
+interface Refusal {
+  status: number;
+  reason: string;
+  why: ClosedBecause;
+  code: IssueCode;
+  diagnostics: (limits: HttpLimits) => string;
+}
+
+const REFUSALS: Record<string, Refusal> = {
+  HPE_HEADER_OVERFLOW: {
+    status: 431,
+    reason: 'Request Header Fields Too Large',
+    why: 'header-too-large',
+    code: 'too-long',
+    diagnostics: (l) => `The request line and headers are larger than ${l.maxHeaderBytes / 1024} KiB`,
+  },
+  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, reason: 'Request Timeout', why: 'timeout', code: 'timeout', diagnostics: () => 'The request did not arrive in time' },
+};
+const MALFORMED: Refusal = { status: 400, reason: 'Bad Request', why: 'malformed', code: 'structure', diagnostics: () => 'The request is not valid HTTP/1.1' };
+
+/** Node's parser refused the request: answer an OperationOutcome, as the app would, and close. */
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket, limits: HttpLimits, closed: (why: ClosedBecause) => void): void {
+  // The client went away, or an answer has begun: nothing more to say on this connection.
+  if (err.code === 'ECONNRESET' || !socket.writable || socket.bytesWritten > 0) {
+    socket.destroy();
+    return;
+  }
+  const r = REFUSALS[err.code ?? ''] ?? MALFORMED;
+  const body = JSON.stringify(outcome('error', r.code, r.diagnostics(limits)));
+  closed(r.why);
+  socket.end(
+    `HTTP/1.1 ${r.status} ${r.reason}\r\nContent-Type: application/fhir+json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+  );
+  // Whatever else the client sends is not read: the connection goes once the answer is out.
+  socket.destroySoon();
+}
+
+/**
+ * For the adapter (getRequestListener's errorHandler): a request it cannot turn into a URL (a
+ * malformed Host or target) is a 400 OperationOutcome, as the app answers what it cannot
+ * read; anything else it could not hand to the app a 500 one.
+ */
+export function unreadableRequest(err: unknown): Response {
+  const bad = err instanceof RequestError;
+  const body = bad ? outcome('error', 'structure', 'The request line or Host header is not valid') : outcome('fatal', 'exception', 'Internal server error');
+  return new Response(JSON.stringify(body), {
+    status: bad ? 400 : 500,
+    headers: { 'content-type': 'application/fhir+json; charset=utf-8', 'cache-control': 'no-store' },
+  });
+}

@@ -1,0 +1,144 @@
+/**
+ * Bodies count like URLs (issue 18, item 1). A POST `_search` form of 64 KiB holds 9,355
+ * parameters (`family=a,e,i,o,u&name=a&name=a…`): before the caps, every one of them was
+ * matched against every patient the upstream search returned, at any door, a patient-scoped
+ * token included. Now the query and the body obey one set of caps (SEARCH_CAPS), counted
+ * together before any value is parsed: such a body is a 400 OperationOutcome with no
+ * upstream call and no record matched, and the largest body the caps allow does bounded work.
+ *
+ * The work is counted, never timed: `facade_search_match_evaluations_total` (values compared
+ * with records) and the sandbox's record of upstream calls.
+ */
+import type { Bundle } from 'fhir/r4';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_FORM_BYTES } from '../src/auth/form-body.ts';
+import { SEARCH_CAPS } from '../src/fhir/search/caps.ts';
+import { clientKeyPair, signAssertion, tokenForm, type ClientKeyPair } from './helpers/backend.ts';
+import { delta, metricsText } from './helpers/metrics.ts';
+import { expectOutcome, fhirFetch, startTestService, type TestService } from './helpers/service.ts';
+import { launch, SMART_ENV } from './helpers/smart.ts';
+
+const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
+const FHIR_JSON = { 'content-type': 'application/fhir+json' };
+const EVALUATIONS = 'facade_search_match_evaluations_total';
+
+/** The issue's body: `family=a,e,i,o,u` and 9,354 × `name=a`, 9,355 parameters in just under 64 KiB. */
+const ATTACK = ['family=a,e,i,o,u', ...Array.from({ length: 9354 }, () => 'name=a')].join('&');
+
+let svc: TestService;
+let keys: ClientKeyPair;
+
+beforeAll(async () => {
+  keys = await clientKeyPair('ES384');
+  svc = await startTestService({
+    ...SMART_ENV,
+    BACKEND_CLIENTS: JSON.stringify([{ client_id: 'hie', jwks: keys.jwks, practices: ['1001'], scope: 'system/*.rs' }]),
+    // Every search asks Nextech: the rows matched are those it returns, each time.
+    PATIENT_CACHE_SECONDS: '0',
+  });
+});
+afterAll(() => svc.close());
+
+async function systemToken(): Promise<string> {
+  const assertion = await signAssertion({ clientId: 'hie', tokenEndpoint: `${svc.origin}/auth/token`, privateKey: keys.privateKey, kid: keys.kid, alg: keys.alg });
+  const res = await fetch(`${svc.origin}/auth/token`, { method: 'POST', body: tokenForm(assertion, 'system/*.rs') });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { access_token: string }).access_token;
+}
+
+/** Runs `send` and reports the values matched against records and the upstream calls it caused. */
+async function work<T>(send: () => Promise<T>): Promise<{ result: T; evaluations: number; upstream: number }> {
+  const before = await metricsText(svc.origin);
+  svc.sandbox.resetCalls();
+  const result = await send();
+  const upstream = svc.sandbox.calls.length;
+  return { result, evaluations: delta(before, await metricsText(svc.origin), EVALUATIONS), upstream };
+}
+
+/** Sends `body` and expects the caps' refusal: 400 too-costly, no upstream call, nothing matched. */
+async function expectRefused(url: string, init: RequestInit): Promise<string> {
+  const { result, evaluations, upstream } = await work(() => expectOutcome(url, 400, { method: 'POST', ...init }));
+  expect(result.issue.code).toBe('too-costly');
+  expect(evaluations).toBe(0);
+  expect(upstream).toBe(0);
+  return result.issue.diagnostics ?? '';
+}
+
+describe('the caps on parameters, whatever the door', () => {
+  it('refuses the 64 KiB body of 9,355 parameters with 400 too-costly before any upstream call or match', async () => {
+    expect(ATTACK.length).toBeLessThanOrEqual(MAX_FORM_BYTES);
+    expect(ATTACK.split('&')).toHaveLength(9355);
+    const diagnostics = await expectRefused(`${svc.fhir}/Patient/_search`, { headers: FORM, body: ATTACK });
+    expect(diagnostics).toContain(`At most ${SEARCH_CAPS.parameters} parameters`);
+  });
+
+  it('refuses it from a patient-scoped SMART token and a Backend Services token alike', async () => {
+    const { token } = await launch(svc, 'launch/patient patient/*.rs');
+    expect(token.patient).toBeDefined();
+    for (const bearer of [token.access_token, await systemToken()]) {
+      await expectRefused(`${svc.fhir}/Patient/_search`, { headers: { ...FORM, authorization: `Bearer ${bearer}` }, body: ATTACK });
+      await expectRefused(`${svc.origin}/practices/1001/fhir/Encounter/_search`, { headers: { ...FORM, authorization: `Bearer ${bearer}` }, body: ATTACK });
+    }
+  });
+
+  it('refuses it as a $docref form or Parameters body', async () => {
+    await expectRefused(`${svc.fhir}/DocumentReference/$docref`, { headers: FORM, body: ATTACK });
+    // A Parameters resource with as many parameters…
+    const many = { resourceType: 'Parameters', parameter: Array.from({ length: 1000 }, () => ({ name: 'patient', valueString: 'a' })) };
+    await expectRefused(`${svc.fhir}/DocumentReference/$docref`, { headers: FHIR_JSON, body: JSON.stringify(many) });
+    // …or with one parameter of a thousand comma-separated values.
+    const wide = { resourceType: 'Parameters', parameter: [{ name: 'type', valueString: Array.from({ length: 1000 }, () => 'a').join(',') }] };
+    await expectRefused(`${svc.fhir}/DocumentReference/$docref`, { headers: FHIR_JSON, body: JSON.stringify(wide) });
+  });
+
+  it('counts the queries inside $export _typeFilters too', async () => {
+    const headers = { ...FHIR_JSON, authorization: `Bearer ${await systemToken()}`, prefer: 'respond-async' };
+    const filter = `Patient?${Array.from({ length: 120 }, () => 'name=a').join('&')}`;
+    const body = { resourceType: 'Parameters', parameter: [{ name: '_typeFilter', valueString: filter }] };
+    await expectRefused(`${svc.fhir}/Group/any/$export`, { headers, body: JSON.stringify(body) });
+  });
+
+  it('counts the URL and the body together', async () => {
+    const half = Array.from({ length: 60 }, () => 'name=a').join('&');
+    // 60 in the URL alone are fine…
+    expect((await fhirFetch<Bundle>(`${svc.fhir}/Patient?${half}`)).status).toBe(200);
+    // …60 in the URL and 60 in the body are not.
+    await expectRefused(`${svc.fhir}/Patient/_search?${half}`, { headers: FORM, body: half });
+  });
+
+  it('refuses more comma-separated values in one parameter, or in all, than the caps allow (URL or body)', async () => {
+    const values = (n: number) => Array.from({ length: n }, (_, i) => `v${i}`).join(',');
+    const { result, evaluations, upstream } = await work(() => expectOutcome(`${svc.fhir}/Patient?name=a&given=${values(SEARCH_CAPS.valuesPerParameter + 1)}`, 400));
+    expect(result.issue.code).toBe('too-costly');
+    expect([evaluations, upstream]).toEqual([0, 0]);
+    // Escaped commas are part of a value, not separators.
+    expect((await fhirFetch(`${svc.fhir}/Patient?name=a&given=${encodeURIComponent(Array.from({ length: 80 }, () => 'x\\,').join(''))}`)).status).toBe(200);
+    const perParameter = SEARCH_CAPS.valuesPerParameter;
+    const total = Array.from({ length: Math.ceil(SEARCH_CAPS.values / perParameter) + 1 }, () => `given=${values(perParameter)}`).join('&');
+    await expectRefused(`${svc.fhir}/Patient/_search`, { headers: FORM, body: `name=a&${total}` });
+  });
+});
+
+describe('the largest search the caps allow', () => {
+  it('is answered, and matches each record against at most SEARCH_CAPS.values values', async () => {
+    // 100 parameters, 200 values: `name=a` drives one upstream search; every other value must be checked.
+    const wide = Array.from({ length: SEARCH_CAPS.valuesPerParameter }, (_, i) => `a${i}`);
+    const pairs = [
+      'name=a,a,a',
+      `given:contains=${[...wide.slice(1), 'a'].join(',')}`,
+      `family:contains=${[...wide.slice(1), 'a'].join(',')}`,
+      ...Array.from({ length: SEARCH_CAPS.parameters - 3 }, () => 'name=a'),
+    ];
+    expect(pairs).toHaveLength(SEARCH_CAPS.parameters);
+    const body = pairs.join('&');
+    const { result, evaluations, upstream } = await work(() => fhirFetch<Bundle>(`${svc.fhir}/Patient/_search`, { method: 'POST', headers: FORM, body }));
+    expect(result.status).toBe(200);
+    // One upstream search (the term `a`), whose rows are all the records matched.
+    expect(upstream).toBe(1);
+    const rows = svc.sandbox.data.practices.find((p) => p.practiceId === '1001')?.patients.length ?? 0;
+    expect(evaluations).toBeGreaterThan(0);
+    expect(evaluations).toBeLessThanOrEqual(rows * SEARCH_CAPS.values);
+    // The issue's body would have cost every row its 9,355 values: the caps allow 2% of that.
+    expect(SEARCH_CAPS.values / 9355).toBeLessThan(0.025);
+  });
+});
