@@ -18,6 +18,7 @@ import { smartRoutes } from './auth/smart/routes.ts';
 import { tokenRoutes } from './auth/token-routes.ts';
 import { cspSourceOf } from './auth/smart/pages.ts';
 import { metricsGuard } from './routes/metrics-guard.ts';
+import { clientSource } from './routes/client-source.ts';
 import { corsFor } from './routes/cors.ts';
 import { docsRoutes } from './routes/docs.ts';
 import { requestLimits } from './routes/limits.ts';
@@ -71,6 +72,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       'request',
     );
   });
+  app.use(clientSource(services.config.trustedProxies));
   app.use(requestLimits());
   app.use(corsFor(corsOrigins(services)));
   // Every POST and PUT body is limited as it arrives (413 before it is buffered whole).

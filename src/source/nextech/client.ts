@@ -193,9 +193,11 @@ export class NextechClient {
       // Nextech limits requests per user and endpoint: the budget is the credential's, shared
       // fairly between the callers spending it.
       await this.#acquire(`${this.#budgetOwner(ctx.credential)}\u0000${endpoint}`, ctx.callerKey, endpoint, deadline, ctx.signal);
-      // Asked after that wait: a token Nextech accepted meanwhile no longer spends the unproven share.
+      // Asked after that wait: a token Nextech accepted meanwhile no longer spends the unproven
+      // share. Its queues there are per source, not per token: a flood of made-up tokens from
+      // one address is one queue, which another address's newcomer takes turns with.
       if (this.#unproven(ctx.credential)) {
-        await this.#acquire(`${UNPROVEN}\u0000${endpoint}`, ctx.callerKey, endpoint, unprovenUntil, ctx.signal);
+        await this.#acquire(`${UNPROVEN}\u0000${endpoint}`, unprovenLane(ctx), endpoint, unprovenUntil, ctx.signal);
       }
       const token = await this.#token(ctx.credential);
       try {
@@ -334,6 +336,14 @@ const MAX_PROVEN = 10_000;
 /** The one budget every token not yet accepted by Nextech also spends, and the longest wait in it. */
 const UNPROVEN = 'unproven';
 const UNPROVEN_MAX_WAIT_MS = 2_000;
+
+/**
+ * A caller's queue in the unproven share: where the request comes from (NUL keeps it apart
+ * from any caller key), or, for work no request carries (none today), the caller.
+ */
+function unprovenLane(ctx: CallContext): string {
+  return ctx.source !== undefined ? `source\u0000${ctx.source}` : ctx.callerKey;
+}
 
 /** Runs a breaker check, turning its CircuitOpen into the UpstreamError callers handle. */
 function circuitOpenAsUpstream<T>(endpoint: string, check: () => T): T {
