@@ -5,6 +5,8 @@
  * of invented bearers from one address is one queue, so a real token's first request from
  * another address waits at most a turn of it, and never gets a 429. Behind a load balancer the
  * address is the one a trusted proxy forwards; from anyone else X-Forwarded-For means nothing.
+ * A token Nextech has accepted is remembered (a keyed hash) by every replica and across
+ * restarts, through Redis, and no longer queues with the unproven.
  *
  * Clients are bound to other loopback addresses (Linux routes all of 127.0.0.0/8 to `lo`).
  * Waiting is judged by counting the upstream calls that arrived before the request's own,
@@ -13,9 +15,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Bundle } from 'fhir/r4';
 import { Agent, request, type Dispatcher } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startSandbox, type RecordedCall, type RunningSandbox } from '../src/sandbox/index.ts';
-import { freePort, startHaproxy, type RealBalancer } from './helpers/real-servers.ts';
+import { freePort, startHaproxy, startRedis, type RealBalancer, type RealRedis } from './helpers/real-servers.ts';
 import { sandboxAccessToken } from './helpers/sandbox-token.ts';
 import { startTestService, type TestService } from './helpers/service.ts';
 import { arrivalsAhead } from './helpers/upstream-rate.ts';
@@ -200,4 +203,88 @@ describe('behind a trusted proxy (HAProxy with option forwardfor; TRUSTED_PROXIE
     expect(first.status).toBe(200);
     expect(first.ahead).toBeLessThanOrEqual(ONE_TURN);
   }, 60_000);
+});
+
+describe('two replicas sharing a real redis-server', () => {
+  let upstream: RunningSandbox;
+  let redis: RealRedis;
+  let env: Record<string, string>;
+  const running: TestService[] = [];
+  const replica = async () => {
+    const s = await startTestService(env);
+    running.push(s);
+    return s;
+  };
+  beforeAll(async () => {
+    upstream = await startSandbox({ port: 0, rateLimitPerSecond: 20 });
+    redis = await startRedis();
+    env = {
+      NEXTECH_BASE_URL: upstream.apiBaseUrl,
+      NEXTECH_AUTH: 'passthrough',
+      NEXTECH_PRACTICE_ID: '1001',
+      REDIS_URL: redis.url,
+      SHARED_STATE_KEY: randomBytes(32).toString('base64url'),
+      REPLICAS: '2',
+    };
+  });
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((s) => s.close()));
+  });
+  afterAll(async () => {
+    await redis?.close();
+    await upstream?.close();
+  });
+
+  /**
+   * At `svc`, while invented bearers flood from FLOOD_ADDRESS, the search of `token` from the
+   * same address. Unproven, it would join the flood's full queue (429, or a whole queue ahead).
+   */
+  async function amidFloodFromItsAddress(svc: TestService, token: string) {
+    const fhir = `${ipv4(svc.origin)}/fhir`;
+    const since = Date.now();
+    return during(flood(fhir, from(FLOOD_ADDRESS)), since, upstream, () => search(fhir, token, upstream, from(FLOOD_ADDRESS)));
+  }
+
+  it('remembers a token Nextech accepted at replica A at replica B and after A restarts, as a keyed hash', async () => {
+    const a = await replica();
+    const b = await replica();
+    const token = await sandboxAccessToken(upstream);
+    expect((await search(`${ipv4(a.origin)}/fhir`, token, upstream)).status).toBe(200);
+
+    // Proven at A, so at B it does not queue with the unproven: no 429, nobody's queue ahead of it.
+    const atB = await amidFloodFromItsAddress(b, token);
+    expect(atB.status).toBe(200);
+    expect(atB.ahead).toBeLessThanOrEqual(ONE_TURN);
+
+    // The same situation for a token no replica has seen accepted: it waits with the flood.
+    const fresh = await sandboxAccessToken(upstream);
+    const unproven = await amidFloodFromItsAddress(b, fresh);
+    expect(unproven.status === 429 || unproven.ahead > ONE_TURN).toBe(true);
+
+    // A restarts (a new process state, the same Redis): the token is still proven there.
+    await a.close();
+    running.splice(running.indexOf(a), 1);
+    const a2 = await replica();
+    const afterRestart = await amidFloodFromItsAddress(a2, token);
+    expect(afterRestart.status).toBe(200);
+    expect(afterRestart.ahead).toBeLessThanOrEqual(ONE_TURN);
+
+    // Redis holds keyed hashes with an expiry, never the token or a plain hash of it.
+    const r = new Redis(redis.url);
+    try {
+      const keys = await r.keys('nextech-fhir:proven:*');
+      expect(keys.length).toBeGreaterThanOrEqual(1);
+      for (const k of keys) {
+        const ttl = await r.pttl(k);
+        expect(ttl).toBeGreaterThan(0);
+        expect(ttl).toBeLessThanOrEqual(3_600_000);
+      }
+      const all = (await r.keys('*')).join('\n') + (await Promise.all(keys.map((k) => r.get(k)))).join('\n');
+      for (const secret of [token, createHash('sha256').update(token).digest('base64url').slice(0, 22), createHash('sha256').update(token).digest('hex')]) {
+        expect(all.includes(secret)).toBe(false);
+      }
+    } finally {
+      r.disconnect();
+    }
+  }, 120_000);
 });
