@@ -199,6 +199,10 @@ export class NextechClient {
       if (attempt > 1) this.#readmit(admission, endpoint);
       // A caller pacing itself (a bulk export within its share) waits first.
       if (ctx.pace) await ctx.pace(ctx.signal);
+      // The token before the slot: a slot taken while the managed token is fetched (its first
+      // use, a refresh) would be spent only when it arrives, together with the slots taken
+      // meanwhile, and Nextech counts arrivals: a bunch over its limit (429s).
+      const token = await this.#token(ctx.credential);
       // Nextech limits requests per user and endpoint: the budget is the credential's, shared
       // fairly between the callers spending it.
       await this.#acquire(`${this.#budgetOwner(ctx.credential)}\u0000${endpoint}`, ctx.callerKey, endpoint, deadline, ctx.signal);
@@ -208,7 +212,6 @@ export class NextechClient {
       if (await this.#unproven(ctx.credential)) {
         await this.#acquire(`${UNPROVEN}\u0000${endpoint}`, unprovenLane(ctx), endpoint, unprovenUntil, ctx.signal);
       }
-      const token = await this.#token(ctx.credential);
       try {
         const body = await this.#attempt(ctx, endpoint, url, token, deadline, keep);
         if (isPassedThrough(ctx.credential)) this.#proven.prove(ctx.credential.token);
