@@ -18,6 +18,7 @@ import { smartRoutes } from './auth/smart/routes.ts';
 import { tokenRoutes } from './auth/token-routes.ts';
 import { cspSourceOf } from './auth/smart/pages.ts';
 import { metricsGuard } from './routes/metrics-guard.ts';
+import { clientSource } from './routes/client-source.ts';
 import { corsFor } from './routes/cors.ts';
 import { docsRoutes } from './routes/docs.ts';
 import { requestLimits } from './routes/limits.ts';
@@ -76,6 +77,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const addressed = addressedAt(publicBase, services.config.port, origins);
   // Anonymous access serves patient data to whoever asks: only to requests addressed to us (DNS rebinding).
   if (services.doors.anonymous) app.use(hostGuard(addressed));
+  app.use(clientSource(services.config.trustedProxies));
   app.use(requestLimits());
   app.use(corsFor(origins));
   // Every POST and PUT body is limited as it arrives (413 before it is buffered whole).

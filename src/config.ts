@@ -4,6 +4,7 @@
  * variable at once. No other module reads process.env.
  */
 import { createPrivateKey } from 'node:crypto';
+import { isIP } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
@@ -48,6 +49,15 @@ const acceptedKeys = z
   .transform((v) => v.split(',').map((k) => k.trim()).filter(Boolean))
   .pipe(z.array(z.string().min(32, 'each key at least 32 characters')))
   .default([]);
+
+/** An IP address, or a CIDR range of them (`10.0.0.0/8`, `fd00::/8`). */
+function isAddressRange(entry: string): boolean {
+  const [address = '', prefix, extra] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || extra !== undefined) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
 
 const EnvSchema = z.object({
   PORT: port.default(8080),
@@ -135,6 +145,11 @@ const EnvSchema = z.object({
     .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
     .pipe(z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'each origin is scheme://host[:port], no path')))
     .default([]),
+  TRUSTED_PROXIES: z
+    .string()
+    .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
+    .pipe(z.array(z.string().refine(isAddressRange, 'each entry an IP address or a CIDR range, e.g. 10.0.0.5 or 10.0.0.0/8')))
+    .default([]),
 });
 
 export type AuthMode = 'passthrough' | 'managed';
@@ -181,6 +196,11 @@ export interface Config {
   documentMemoryBytes: number;
   /** Browser origins allowed by CORS (SMART apps); empty = CORS off. */
   corsOrigins: readonly string[];
+  /**
+   * Proxies (addresses or CIDR ranges) whose X-Forwarded-For names the client a request comes
+   * from (TRUSTED_PROXIES). Empty, the default: the header is never believed.
+   */
+  trustedProxies: readonly string[];
   /**
    * Requests with no Authorization header are served with the service's own (managed)
    * Nextech credentials. Only when enabled: by default on the embedded sandbox, off otherwise.
@@ -523,6 +543,7 @@ export function loadConfig(
     }),
     documentMemoryBytes: documentMemoryMb * MB,
     corsOrigins: Object.freeze([...e.CORS_ORIGINS]),
+    trustedProxies: Object.freeze([...e.TRUSTED_PROXIES]),
     ...(e.NEXTECH_TOKEN_URL && e.NEXTECH_CLIENT_ID
       ? {
           nextechOAuth: Object.freeze({

@@ -180,6 +180,8 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
       observer: metrics.upstreamObserver(),
       // One budget for all replicas: only when the store is shared (alone, the in-process budget is exact).
       ...(sharedState.shared ? { sharedBudget: sharedState.store } : {}),
+      // Passed-through tokens Nextech accepted, as keyed hashes: known to every replica, across restarts.
+      proven: { store: sharedState.store, keyring: config.redis?.key ?? config.resourceIdKey },
     },
     caches: config.caches,
     // Every body the client reads, and every listing kept, counts against the document memory budget.

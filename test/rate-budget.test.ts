@@ -1,5 +1,8 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Bundle } from 'fhir/r4';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sandboxNextechEnv } from '../src/dev/sandbox-env.ts';
 import { startSandbox, type RunningSandbox } from '../src/sandbox/index.ts';
 import { delta, metricsText } from './helpers/metrics.ts';
 import { fhirFetch, startTestService, type TestService } from './helpers/service.ts';
@@ -92,6 +95,51 @@ describe('the rate budget in managed mode', () => {
       expect((await fhirFetch(`${managed.fhir}/Patient?family=smith`)).status).toBe(200);
     } finally {
       await managed.close();
+    }
+  });
+});
+
+/**
+ * Nextech's token endpoint in front of `tokenUrl`, answering each request `delayMs` late (a
+ * slow OAuth server): what the service waits for at its managed token's first use and at each
+ * refresh.
+ */
+async function slowTokenEndpoint(tokenUrl: string, delayMs: number): Promise<{ url: string; close(): Promise<void> }> {
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      setTimeout(() => {
+        void fetch(tokenUrl, { method: 'POST', headers: { 'content-type': req.headers['content-type'] ?? '' }, body: Buffer.concat(chunks) }).then(async (answer) => {
+          res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/json' });
+          res.end(Buffer.from(await answer.arrayBuffer()));
+        });
+      }, delayMs);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/oauth2/token`, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+describe('the rate budget while the managed token is fetched', () => {
+  it('takes no slot before the token is there: 40 searches at a cold service, its token endpoint slow, reach Nextech spaced, none refused', async () => {
+    const up = await startSandbox({ port: 0, rateLimitPerSecond: 20 });
+    // 400 ms: about seven slots' worth (one per 55 ms). A slot taken before the token arrives
+    // is spent only then, with every slot taken meanwhile: a bunch over Nextech's limit.
+    const slow = await slowTokenEndpoint(up.tokenUrl, 400);
+    const managed = await startTestService({ ...sandboxNextechEnv(up), NEXTECH_TOKEN_URL: slow.url, ANONYMOUS_ACCESS: 'true' });
+    try {
+      up.sandbox.resetCalls();
+      const statuses = await Promise.all(Array.from({ length: 40 }, (_, i) => fhirFetch(`${managed.fhir}/Patient?family=cold${i}`).then((r) => r.status)));
+      expect(statuses).toEqual(statuses.map(() => 200));
+      const calls = up.sandbox.calls.filter((c) => c.path === '/ehr/api/search');
+      // One call per search, and Nextech refused none (a refused one is waited out and made again).
+      expect(calls.filter((c) => c.status === 429)).toHaveLength(0);
+      expect(calls).toHaveLength(40);
+    } finally {
+      await managed.close();
+      await slow.close();
+      await up.close();
     }
   });
 });

@@ -20,6 +20,11 @@ export interface AppEnv {
     /** One line per FHIR interaction: who, practice, what, which ids (routable on its own). */
     audit: Logger;
     fhirBase: FhirBase;
+    /**
+     * Where the request comes from (routes/client-source.ts): the peer's address, or the
+     * client a trusted proxy forwarded; an IPv6 source is its /64. Never logged.
+     */
+    source?: string;
     /** Non-reversible fingerprint of the caller, once known. */
     caller?: string;
     /** Names (never values) of the query parameters, for the access log. */

@@ -26,6 +26,7 @@ const NAMESPACES: ReadonlyMap<string, NamespaceKind> = new Map<string, Namespace
   ['bulk-kickoff', 'request'], //     one kick-off at a time per caller (its count, then its job)
   ['bulk-export', 'request'], //      the export pacer of each credential (the managed token's, each person's)
   ['answer', 'request'], //           shared upstream answers (shared-answers.ts)
+  ['proven', 'request'], //           passed-through tokens Nextech accepted, as keyed hashes (source/nextech/proven-tokens.ts)
   ['managed-token', 'fixed'], //      the managed Nextech token record and its refresh lease
 ]);
 

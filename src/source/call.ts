@@ -29,6 +29,12 @@ export interface CallContext {
   credential: UpstreamCredential;
   /** The caller's identity from the door it came through: coalescing and caches key by it (never a token). */
   callerKey: string;
+  /**
+   * Where the request comes from (its peer address, or the client a trusted proxy named): a
+   * passed-through token Nextech has not accepted yet queues for the shared share of such
+   * tokens by this, not by the token it made up. Absent for the service's own work.
+   */
+  source?: string;
   /** Aborts the upstream call when the client goes away. */
   signal?: AbortSignal;
   /**

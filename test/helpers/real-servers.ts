@@ -99,8 +99,11 @@ export interface RealBalancer {
   close(): Promise<void>;
 }
 
-/** HAProxy in front of `backends` (origins), round-robin per request, on `port`. */
-export async function startHaproxy(port: number, backends: readonly string[]): Promise<RealBalancer> {
+/**
+ * HAProxy in front of `backends` (origins), round-robin per request, on `port`; with
+ * `forwardFor`, it appends each client's address to X-Forwarded-For (`option forwardfor`).
+ */
+export async function startHaproxy(port: number, backends: readonly string[], opts: { forwardFor?: boolean } = {}): Promise<RealBalancer> {
   const dir = mkdtempSync(join(tmpdir(), 'haproxy-'));
   const servers = backends.map((b, i) => `  server s${i} ${new URL(b).host}`).join('\n');
   const file = join(dir, 'haproxy.cfg');
@@ -114,7 +117,7 @@ defaults
   timeout client 60s
   timeout server 60s
   option http-server-close
-frontend fhir
+${opts.forwardFor ? '  option forwardfor\n' : ''}frontend fhir
   bind 127.0.0.1:${port}
   default_backend replicas
 backend replicas

@@ -60,6 +60,8 @@ describe('loadConfig', () => {
       shutdownGraceMs: 20_000,
       http: { maxHeaderBytes: 24 * 1024, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, maxConnections: 1024, maxConnectionsPerSource: 256 },
       corsOrigins: [],
+      // No proxy is trusted: X-Forwarded-For is never read.
+      trustedProxies: [],
       // No NEXTECH_BASE_URL: the embedded sandbox, where SMART works out of the box.
       smart: { clients: [], accessTokenSeconds: 3600 },
       // One process, no Redis: every piece of state is this process's own.
@@ -97,6 +99,7 @@ describe('loadConfig', () => {
       DOCUMENT_MEMORY_MB: '128',
       CATEGORY_CACHE_SECONDS: '30',
       CORS_ORIGINS: 'https://app.example.org, http://localhost:3000',
+      TRUSTED_PROXIES: '10.0.0.0/8, 192.168.1.10,fd00::/8',
       REDIS_URL: 'redis://redis.internal:6379/2',
       REDIS_PREFIX: 'facade-a:',
       SHARED_STATE_KEY: 'shared state key, at least 32 characters',
@@ -157,6 +160,7 @@ describe('loadConfig', () => {
       shutdownGraceMs: 20_000,
       http: { maxHeaderBytes: 32 * 1024, headersTimeoutMs: 5_000, requestTimeoutMs: 20_000, maxConnections: 4000, maxConnectionsPerSource: 2000 },
       corsOrigins: ['https://app.example.org', 'http://localhost:3000'],
+      trustedProxies: ['10.0.0.0/8', '192.168.1.10', 'fd00::/8'],
       redis: {
         url: 'redis://redis.internal:6379/2',
         prefix: 'facade-a:',
@@ -436,6 +440,13 @@ describe('doors in the configuration', () => {
       expect.stringMatching(/^HTTP_MAX_HEADER_KB: /),
       expect.stringMatching(/^HTTP_HEADERS_TIMEOUT_SECONDS: /),
     ]);
+  });
+
+  it('takes trusted proxies as IP addresses and CIDR ranges, and refuses anything else', () => {
+    expect(loadConfig({ TRUSTED_PROXIES: '127.0.0.1,::1, 10.1.0.0/16' }).trustedProxies).toEqual(['127.0.0.1', '::1', '10.1.0.0/16']);
+    for (const bad of ['proxy.internal', '10.0.0.0/33', 'fd00::/129', '10.0.0.1/8/2', '10.0.0.0/x', '*']) {
+      expect(configError({ TRUSTED_PROXIES: bad }).problems, bad).toEqual([expect.stringMatching(/^TRUSTED_PROXIES\.0: each entry an IP address or a CIDR range/)]);
+    }
   });
 
   it('reads a metrics token of at least 16 printable characters', () => {

@@ -9,6 +9,7 @@
  * identical calls in flight (cancelled only when every caller has left). Every body is
  * parsed with zod. Callers get typed data or an UpstreamError.
  */
+import { randomBytes } from 'node:crypto';
 import { Agent, type Dispatcher } from 'undici';
 import type { z } from 'zod';
 import { Breakers, CircuitOpen, outcomeOf, subjectOf, type Admission } from './breaker.ts';
@@ -21,6 +22,7 @@ import { NegativeCache } from './negative-cache.ts';
 import { tokenFingerprint } from './fingerprint.ts';
 import { nextechPaths } from './paths.ts';
 import { DEFAULT_POLICY, type UpstreamObserver, type UpstreamPolicy } from './policy.ts';
+import { ProvenTokens, type ProvenStore } from './proven-tokens.ts';
 import { RateBudget, RateBudgetExceeded } from './rate-budget.ts';
 import { sleep } from './sleep.ts';
 import {
@@ -54,6 +56,12 @@ export interface NextechClientOptions {
   memory?: MemoryBudget;
   /** The rate ledger shared with the other replicas (src/shared/store.ts), if any. */
   sharedBudget?: { takeSlot(key: string, gapMs: number): Promise<number> };
+  /**
+   * Where passed-through tokens Nextech accepted are remembered (the shared store: every
+   * replica, across restarts), and the secret their names are keyed with. Absent: this
+   * process remembers them, under a key of its own.
+   */
+  proven?: { store: ProvenStore; keyring: string };
 }
 
 export interface EncounterQuery {
@@ -71,8 +79,8 @@ export class NextechClient {
   readonly #policy: UpstreamPolicy;
   readonly #budget: RateBudget;
   readonly #coalescer = new Coalescer();
-  /** Fingerprints of passed-through tokens Nextech has accepted (bounded, least recently used first out). */
-  readonly #proven = new Map<string, true>();
+  /** Passed-through tokens Nextech has accepted (keyed hashes, shared by the replicas). */
+  readonly #proven: ProvenTokens;
   /** Circuit breakers by (practice, endpoint); readiness reads them. */
   readonly breakers: Breakers;
   /** A patient record's failures (500, unusable bodies) answered again for a few seconds without a call. */
@@ -82,6 +90,7 @@ export class NextechClient {
     this.#opts = opts;
     this.#policy = { ...DEFAULT_POLICY, ...opts.policy };
     this.#base = opts.baseUrl.replace(/\/+$/, '');
+    this.#proven = new ProvenTokens(opts.proven ?? { keyring: randomBytes(32).toString('base64url') });
     // Deadlines, budget and breaker run on real time, whatever clock the service's data uses.
     const now = Date.now;
     // The window is a little over a second: requests leave here evenly spaced but arrive
@@ -190,24 +199,31 @@ export class NextechClient {
       if (attempt > 1) this.#readmit(admission, endpoint);
       // A caller pacing itself (a bulk export within its share) waits first.
       if (ctx.pace) await ctx.pace(ctx.signal);
+      // The token before the slot: a slot taken while the managed token is fetched (its first
+      // use, a refresh) would be spent only when it arrives, together with the slots taken
+      // meanwhile, and Nextech counts arrivals: a bunch over its limit (429s).
+      const token = await this.#token(ctx.credential);
       // Nextech limits requests per user and endpoint: the budget is the credential's, shared
       // fairly between the callers spending it.
       await this.#acquire(`${this.#budgetOwner(ctx.credential)}\u0000${endpoint}`, ctx.callerKey, endpoint, deadline, ctx.signal);
-      // Asked after that wait: a token Nextech accepted meanwhile no longer spends the unproven share.
-      if (this.#unproven(ctx.credential)) {
-        await this.#acquire(`${UNPROVEN}\u0000${endpoint}`, ctx.callerKey, endpoint, unprovenUntil, ctx.signal);
+      // Asked after that wait: a token Nextech accepted meanwhile no longer spends the unproven
+      // share. Its queues there are per source, not per token: a flood of made-up tokens from
+      // one address is one queue, which another address's newcomer takes turns with.
+      if (await this.#unproven(ctx.credential)) {
+        await this.#acquire(`${UNPROVEN}\u0000${endpoint}`, unprovenLane(ctx), endpoint, unprovenUntil, ctx.signal);
       }
-      const token = await this.#token(ctx.credential);
       try {
         const body = await this.#attempt(ctx, endpoint, url, token, deadline, keep);
-        this.#prove(ctx.credential);
+        if (isPassedThrough(ctx.credential)) this.#proven.prove(ctx.credential.token);
         return body;
       } catch (err) {
         if (!(err instanceof UpstreamError)) throw err;
         const f = err.failure;
         if (ctx.signal?.aborted) throw err;
         if (f.kind === 'unauthorized') {
-          // A caller's own token was refused: the 401 is the caller's answer.
+          // A caller's own token was refused: the 401 is the caller's answer, and a token proven
+          // before (now expired or revoked) waits with the unproven again.
+          if (isPassedThrough(ctx.credential)) this.#proven.forget(ctx.credential.token);
           const managed = ctx.credential.kind === 'managed' ? this.#opts.managed : undefined;
           if (!managed) throw err;
           if (reauthenticated) throw managed.unauthorizedError();
@@ -252,19 +268,8 @@ export class NextechClient {
    * A token nobody vouches for yet (passed through, never accepted by Nextech) also spends the
    * one share all such tokens have together, so inventing tokens cannot widen the budget.
    */
-  #unproven(credential: UpstreamCredential): boolean {
-    return credential.kind === 'bearer' && !credential.vouched && !this.#proven.has(tokenFingerprint(credential.token));
-  }
-
-  #prove(credential: UpstreamCredential): void {
-    if (credential.kind !== 'bearer' || credential.vouched) return;
-    const fp = tokenFingerprint(credential.token);
-    this.#proven.delete(fp);
-    this.#proven.set(fp, true);
-    if (this.#proven.size > MAX_PROVEN) {
-      const oldest = this.#proven.keys().next().value;
-      if (oldest !== undefined) this.#proven.delete(oldest);
-    }
+  async #unproven(credential: UpstreamCredential): Promise<boolean> {
+    return isPassedThrough(credential) && !(await this.#proven.has(credential.token));
   }
 
   /** Lets a call through its (practice, endpoint) circuit, or throws circuit-open. */
@@ -329,11 +334,22 @@ function roomOf(ctx: CallContext, keep: boolean): { room?: RequestRoom & { keep:
   return { room: keep ? { ...room, keep } : { reservation: room.reservation, perByte: 1, keep } };
 }
 
-/** Passed-through tokens remembered as accepted by Nextech, at most. */
-const MAX_PROVEN = 10_000;
 /** The one budget every token not yet accepted by Nextech also spends, and the longest wait in it. */
 const UNPROVEN = 'unproven';
 const UNPROVEN_MAX_WAIT_MS = 2_000;
+
+/** A caller's own token, passed through: Nextech alone can vouch for it. */
+function isPassedThrough(credential: UpstreamCredential): credential is { kind: 'bearer'; token: string; vouched: false } {
+  return credential.kind === 'bearer' && !credential.vouched;
+}
+
+/**
+ * A caller's queue in the unproven share: where the request comes from (NUL keeps it apart
+ * from any caller key), or, for work no request carries (none today), the caller.
+ */
+function unprovenLane(ctx: CallContext): string {
+  return ctx.source !== undefined ? `source\u0000${ctx.source}` : ctx.callerKey;
+}
 
 /** Runs a breaker check, turning its CircuitOpen into the UpstreamError callers handle. */
 function circuitOpenAsUpstream<T>(endpoint: string, check: () => T): T {

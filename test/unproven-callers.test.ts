@@ -1,0 +1,290 @@
+/**
+ * Passthrough callers Nextech has not accepted yet (issue 18, item 4). Tokens nobody has
+ * vouched for share one slice of Nextech's rate — inventing tokens must not widen it — and in
+ * that slice callers queue by where they come from, never by the token they made up: a flood
+ * of invented bearers from one address is one queue, so a real token's first request from
+ * another address waits at most a turn of it, and never gets a 429. Behind a load balancer the
+ * address is the one a trusted proxy forwards; from anyone else X-Forwarded-For means nothing.
+ * A token Nextech has accepted is remembered (a keyed hash) by every replica and across
+ * restarts, through Redis, and no longer queues with the unproven.
+ *
+ * Clients are bound to other loopback addresses (Linux routes all of 127.0.0.0/8 to `lo`).
+ * Waiting is judged by counting the upstream calls that arrived before the request's own,
+ * never by wall-clock times.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { Bundle } from 'fhir/r4';
+import { Agent, request, type Dispatcher } from 'undici';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startSandbox, type RecordedCall, type RunningSandbox } from '../src/sandbox/index.ts';
+import { freePort, startHaproxy, startRedis, type RealBalancer, type RealRedis } from './helpers/real-servers.ts';
+import { sandboxAccessToken } from './helpers/sandbox-token.ts';
+import { startTestService, type TestService } from './helpers/service.ts';
+import { arrivalsAhead } from './helpers/upstream-rate.ts';
+import { assertValidFhir } from './helpers/validator.ts';
+import { waitFor } from './helpers/wait.ts';
+
+/** As in the review that found it: 70 clients, each with a bearer of its own invention. */
+const INVENTED = 70;
+/** A flooding client stops after this many requests, if it was not stopped before. */
+const PER_CLIENT = 60;
+/**
+ * Upstream calls that may arrive between a request being sent and its own call when it waits
+ * one turn of the flood's queue: the flood's one turn before its own, the flood's call already
+ * on its way, and those let go (one every 55 ms) while the request is still making its way
+ * through a service and proxy busy with the flood. Queued behind the flood instead, it would
+ * have the flood's whole queue ahead: ~36 (2 s of slots).
+ */
+const ONE_TURN = 8;
+
+const FLOOD_ADDRESS = '127.0.0.2';
+const agents: Agent[] = [];
+/** An HTTP client whose connections leave from `address`. */
+function from(address: string): Agent {
+  const agent = new Agent({ localAddress: address });
+  agents.push(agent);
+  return agent;
+}
+afterAll(async () => {
+  await Promise.all(agents.map((a) => a.close()));
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** What the sandbox logs of a request's credential (call-log.ts): never the token itself. */
+const credentialOf = (token: string) => createHash('sha256').update(`Bearer ${token}`).digest('hex').slice(0, 12);
+/** `http://127.0.0.1:PORT`: an IPv4 origin, so clients bound to 127.0.0.x can reach it. */
+const ipv4 = (origin: string) => `http://127.0.0.1:${new URL(origin).port}`;
+
+interface Flood {
+  /** Requests of the flood answered 429 so far. */
+  refused(): number;
+  /** Stops every client after its current request; resolves with every status the flood got. */
+  stop(): Promise<number[]>;
+}
+
+/**
+ * INVENTED clients, each with its own made-up bearer, sending searches one after another
+ * through `dispatcher` (a 429 makes one wait 100 ms: many times Nextech's rate all the same).
+ * `headers(i)` adds what client `i` writes besides.
+ */
+function flood(fhir: string, dispatcher: Dispatcher, headers: (i: number) => Record<string, string> = () => ({})): Flood {
+  let stopped = false;
+  const statuses: number[] = [];
+  const client = async (i: number) => {
+    const token = `invented-${i}-${randomBytes(12).toString('hex')}`;
+    for (let n = 0; n < PER_CLIENT && !stopped; n++) {
+      const res = await request(`${fhir}/Patient?family=fl${i}x${n}`, { dispatcher, headers: { authorization: `Bearer ${token}`, ...headers(i) } });
+      await res.body.dump();
+      statuses.push(res.statusCode);
+      if (res.statusCode === 429) await sleep(100);
+    }
+  };
+  const clients = Promise.all(Array.from({ length: INVENTED }, (_, i) => client(i)));
+  return {
+    refused: () => statuses.filter((s) => s === 429).length,
+    stop: async () => {
+      stopped = true;
+      await clients;
+      return statuses;
+    },
+  };
+}
+
+/** Resolves once the flood fills its queue: its excess is being refused and Nextech is being called. */
+async function floodUnderWay(f: Flood, upstream: RunningSandbox, since: number): Promise<void> {
+  await waitFor(() => f.refused() >= INVENTED && upstream.sandbox.calls.filter((c) => c.receivedAt >= since).length >= 5, 20_000);
+}
+
+let searches = 0;
+/**
+ * A real token's search (a term of its own each time, so no answer cached by a replica stands
+ * in for the upstream call); its status, and how many upstream calls arrived after it was sent
+ * and before its own.
+ */
+async function search(fhir: string, token: string, upstream: RunningSandbox, dispatcher?: Dispatcher): Promise<{ status: number; ahead: number }> {
+  const sent = Date.now();
+  const res = await request(`${fhir}/Patient?family=smith${++searches}`, { headers: { authorization: `Bearer ${token}` }, ...(dispatcher ? { dispatcher } : {}) });
+  expect(res.headers['content-type']).toBe('application/fhir+json; charset=utf-8');
+  const body = (await res.body.json()) as Bundle;
+  assertValidFhir(body);
+  if (res.statusCode !== 200) return { status: res.statusCode, ahead: Number.NaN };
+  const calls = upstream.sandbox.calls;
+  const mine = calls.filter((c) => c.receivedAt >= sent && c.credential === credentialOf(token));
+  expect(mine).toHaveLength(1);
+  const ahead = arrivalsAhead(calls, mine[0] as RecordedCall, sent);
+  return { status: res.statusCode, ahead };
+}
+
+/** What the flood got: 401 from Nextech for each invented token that reached it, else our own 429 — never a 5xx. */
+function checkFlood(statuses: number[], calls: RecordedCall[]): void {
+  expect(new Set(statuses)).toEqual(new Set([401, 429]));
+  // Invented tokens did not widen the budget: most of the flood was refused without asking Nextech.
+  expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(statuses.length / 2);
+  const floodCalls = calls.filter((c) => /^fl\d+x\d+$/.test(c.query.term ?? ''));
+  expect(floodCalls.length).toBe(statuses.filter((s) => s === 401).length);
+  expect(floodCalls.every((c) => c.status === 401)).toBe(true);
+}
+
+/**
+ * Runs `work` once the flood `f` (started at `since`) is under way, then stops the flood (also
+ * when `work` fails) and checks what it got.
+ */
+async function during<T>(f: Flood, since: number, upstream: RunningSandbox, work: () => Promise<T>): Promise<T> {
+  let result: T;
+  try {
+    await floodUnderWay(f, upstream, since);
+    result = await work();
+  } finally {
+    const statuses = await f.stop();
+    checkFlood(statuses, upstream.sandbox.calls.filter((c) => c.receivedAt >= since));
+  }
+  return result;
+}
+
+describe('passthrough callers Nextech has not accepted yet', () => {
+  let upstream: RunningSandbox;
+  let svc: TestService;
+  beforeAll(async () => {
+    upstream = await startSandbox({ port: 0, rateLimitPerSecond: 20 });
+    svc = await startTestService({ NEXTECH_BASE_URL: upstream.apiBaseUrl, NEXTECH_AUTH: 'passthrough', NEXTECH_PRACTICE_ID: '1001' });
+  });
+  afterAll(async () => {
+    await svc.close();
+    await upstream.close();
+  });
+
+  it('serves a fresh valid token’s first request from another address within a round of turns while 70 invented bearers flood from one address', async () => {
+    const token = await sandboxAccessToken(upstream);
+    const fhir = `${ipv4(svc.origin)}/fhir`;
+    const since = Date.now();
+    // From 127.0.0.1: a queue of its own beside the flood's one, whatever number of tokens it made up.
+    const first = await during(flood(fhir, from(FLOOD_ADDRESS)), since, upstream, () => search(fhir, token, upstream));
+    expect(first.status).toBe(200);
+    expect(first.ahead).toBeLessThanOrEqual(ONE_TURN);
+  }, 60_000);
+
+  it('ignores X-Forwarded-For from a peer that is not a trusted proxy: a flood writing 70 addresses is still one queue', async () => {
+    const token = await sandboxAccessToken(upstream);
+    const fhir = `${ipv4(svc.origin)}/fhir`;
+    const since = Date.now();
+    // Each client claims an address of its own, one of them the newcomer's: none is believed.
+    const f = flood(fhir, from(FLOOD_ADDRESS), (i) => ({ 'x-forwarded-for': i === 0 ? '127.0.0.1' : `198.18.${i}.${i}` }));
+    const first = await during(f, since, upstream, () => search(fhir, token, upstream));
+    expect(first.status).toBe(200);
+    expect(first.ahead).toBeLessThanOrEqual(ONE_TURN);
+  }, 60_000);
+});
+
+describe('behind a trusted proxy (HAProxy with option forwardfor; TRUSTED_PROXIES names it)', () => {
+  let upstream: RunningSandbox;
+  let svc: TestService;
+  let lb: RealBalancer;
+  beforeAll(async () => {
+    upstream = await startSandbox({ port: 0, rateLimitPerSecond: 20 });
+    // HAProxy reaches the service from 127.0.0.1; clients reach HAProxy from other addresses.
+    svc = await startTestService({ NEXTECH_BASE_URL: upstream.apiBaseUrl, NEXTECH_AUTH: 'passthrough', NEXTECH_PRACTICE_ID: '1001', TRUSTED_PROXIES: '127.0.0.1' });
+    lb = await startHaproxy(await freePort(), [ipv4(svc.origin)], { forwardFor: true });
+  });
+  afterAll(async () => {
+    await lb?.close();
+    await svc?.close();
+    await upstream?.close();
+  });
+
+  it('queues by the client address the proxy forwards, not by addresses clients wrote themselves', async () => {
+    const token = await sandboxAccessToken(upstream);
+    const fhir = `${lb.origin}/fhir`;
+    const since = Date.now();
+    // Every request reaches the service from HAProxy (127.0.0.1); only the header tells them apart.
+    // The flood's own entries come before the one HAProxy appends, and are not believed.
+    const f = flood(fhir, from(FLOOD_ADDRESS), (i) => ({ 'x-forwarded-for': `198.18.${i}.${i}, 10.${i}.0.1` }));
+    const first = await during(f, since, upstream, () => search(fhir, token, upstream, from('127.0.0.3')));
+    expect(first.status).toBe(200);
+    expect(first.ahead).toBeLessThanOrEqual(ONE_TURN);
+  }, 60_000);
+});
+
+describe('two replicas sharing a real redis-server', () => {
+  let upstream: RunningSandbox;
+  let redis: RealRedis;
+  let env: Record<string, string>;
+  const running: TestService[] = [];
+  const replica = async () => {
+    const s = await startTestService(env);
+    running.push(s);
+    return s;
+  };
+  beforeAll(async () => {
+    upstream = await startSandbox({ port: 0, rateLimitPerSecond: 20 });
+    redis = await startRedis();
+    env = {
+      NEXTECH_BASE_URL: upstream.apiBaseUrl,
+      NEXTECH_AUTH: 'passthrough',
+      NEXTECH_PRACTICE_ID: '1001',
+      REDIS_URL: redis.url,
+      SHARED_STATE_KEY: randomBytes(32).toString('base64url'),
+      REPLICAS: '2',
+    };
+  });
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((s) => s.close()));
+  });
+  afterAll(async () => {
+    await redis?.close();
+    await upstream?.close();
+  });
+
+  /**
+   * At `svc`, while invented bearers flood from FLOOD_ADDRESS, the search of `token` from the
+   * same address. Unproven, it would join the flood's full queue (429, or a whole queue ahead).
+   */
+  async function amidFloodFromItsAddress(svc: TestService, token: string) {
+    const fhir = `${ipv4(svc.origin)}/fhir`;
+    const since = Date.now();
+    return during(flood(fhir, from(FLOOD_ADDRESS)), since, upstream, () => search(fhir, token, upstream, from(FLOOD_ADDRESS)));
+  }
+
+  it('remembers a token Nextech accepted at replica A at replica B and after A restarts, as a keyed hash', async () => {
+    const a = await replica();
+    const b = await replica();
+    const token = await sandboxAccessToken(upstream);
+    expect((await search(`${ipv4(a.origin)}/fhir`, token, upstream)).status).toBe(200);
+
+    // Proven at A, so at B it does not queue with the unproven: no 429, nobody's queue ahead of it.
+    const atB = await amidFloodFromItsAddress(b, token);
+    expect(atB.status).toBe(200);
+    expect(atB.ahead).toBeLessThanOrEqual(ONE_TURN);
+
+    // The same situation for a token no replica has seen accepted: it waits with the flood.
+    const fresh = await sandboxAccessToken(upstream);
+    const unproven = await amidFloodFromItsAddress(b, fresh);
+    expect(unproven.status === 429 || unproven.ahead > ONE_TURN).toBe(true);
+
+    // A restarts (a new process state, the same Redis): the token is still proven there.
+    await a.close();
+    running.splice(running.indexOf(a), 1);
+    const a2 = await replica();
+    const afterRestart = await amidFloodFromItsAddress(a2, token);
+    expect(afterRestart.status).toBe(200);
+    expect(afterRestart.ahead).toBeLessThanOrEqual(ONE_TURN);
+
+    // Redis holds keyed hashes with an expiry, never the token or a plain hash of it.
+    const r = new Redis(redis.url);
+    try {
+      const keys = await r.keys('nextech-fhir:proven:*');
+      expect(keys.length).toBeGreaterThanOrEqual(1);
+      for (const k of keys) {
+        const ttl = await r.pttl(k);
+        expect(ttl).toBeGreaterThan(0);
+        expect(ttl).toBeLessThanOrEqual(3_600_000);
+      }
+      const all = (await r.keys('*')).join('\n') + (await Promise.all(keys.map((k) => r.get(k)))).join('\n');
+      for (const secret of [token, createHash('sha256').update(token).digest('base64url').slice(0, 22), createHash('sha256').update(token).digest('hex')]) {
+        expect(all.includes(secret)).toBe(false);
+      }
+    } finally {
+      r.disconnect();
+    }
+  }, 120_000);
+});
