@@ -46,6 +46,16 @@ async function redisDump(url: string): Promise<string> {
   }
 }
 
+/** The names of the shared answers Redis holds now. */
+async function answerKeys(url: string): Promise<Set<string>> {
+  const r = new Redis(url);
+  try {
+    return new Set(await r.keys('*answer:*'));
+  } finally {
+    r.disconnect();
+  }
+}
+
 const RATE = 10;
 
 interface Deployment {
@@ -275,6 +285,7 @@ describe('two replicas behind HAProxy, sharing Redis', () => {
       body: JSON.stringify({ resourceType: 'Group', type: 'person', actual: true, member: ids.map((id) => ({ entity: { reference: `Patient/${id}` } })) }),
     });
     expect(group.status).toBe(201);
+    const answersBefore = await answerKeys(d.redis.url);
     const kick = await fetch(`${a?.origin ?? ''}/fhir/Group/${group.body.id}/$export?_type=Patient,Encounter`, { headers: { authorization: `Bearer ${t}`, prefer: 'respond-async' } });
     expect(kick.status).toBe(202);
     // The status URL names the balancer; ask replica b itself.
@@ -298,6 +309,8 @@ describe('two replicas behind HAProxy, sharing Redis', () => {
     // It ran once: one replica finished it.
     await sleep(300);
     expect(d.lines.filter((l) => l.includes('"msg":"bulk export job done"'))).toHaveLength(1);
+    // Its answers were the job's alone: none was shared through Redis (nobody else could ask for them).
+    expect([...(await answerKeys(d.redis.url))].filter((k) => !answersBefore.has(k))).toEqual([]);
   }, 60_000);
 
   it('refuses a Backend Services assertion replayed at the other replica', async () => {

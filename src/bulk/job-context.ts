@@ -60,7 +60,8 @@ export function jobContext(job: Job, o: JobContextOptions): RequestContext {
     services: o.services,
     baseUrl: job.request.slice(0, job.request.indexOf('/Group/')),
     memo: new Map(),
-    call: { practiceId: job.practiceId, credential, callerKey, pace },
+    // Its answers are the job's alone: kept here for its next searches, never shared.
+    call: { practiceId: job.practiceId, credential, callerKey, pace, unshared: true },
     callerKey,
   };
   ctx.call.room = () => requestRoom(ctx);

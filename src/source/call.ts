@@ -48,4 +48,10 @@ export interface CallContext {
    * export job's pacer, which keeps it within its share of the Nextech budget.
    */
   pace?: (signal?: AbortSignal) => Promise<void>;
+  /**
+   * Answers read for this caller stay in this process: never looked up in nor written to the
+   * answers the replicas share. A bulk export job's are asked for by no other caller, so
+   * sharing them would only spend the shared store's quota (and Redis memory) on nothing.
+   */
+  unshared?: true;
 }

@@ -84,7 +84,7 @@ export class EncounterStore {
       call.signal,
       async (signal) => {
         // Only with a shared tier does the call wait for anything before asking Nextech.
-        const tier = this.opts.ttlMs > 0 ? this.opts.shared : undefined;
+        const tier = this.opts.ttlMs > 0 && !call.unshared ? this.opts.shared : undefined;
         const shared = tier ? await tier.get('listing', key, EhrEncounterListSchema) : undefined;
         if (shared) {
           joined = true;
@@ -95,7 +95,7 @@ export class EncounterStore {
         this.stats.fetches++;
         const rows = await this.nextech.searchEncounters({ ...call, signal }, patientId, query);
         this.#keep(key, rows);
-        if (this.opts.ttlMs > 0) this.opts.shared?.put('listing', key, rows, this.opts.ttlMs, callerKey);
+        tier?.put('listing', key, rows, this.opts.ttlMs, callerKey);
         return rows;
       },
       () => {

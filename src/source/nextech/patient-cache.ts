@@ -53,10 +53,11 @@ export class PatientCache {
   get(call: CallContext, term: string): Promise<EhrPatient[]> {
     const key = JSON.stringify([call.practiceId, call.callerKey, term]);
     return this.#cache.get(key, async (kept) => {
-      const shared = kept ? await this.shared?.get('patients', key, EhrPatientListSchema) : undefined;
+      const tier = kept && !call.unshared ? this.shared : undefined;
+      const shared = await tier?.get('patients', key, EhrPatientListSchema);
       if (shared) return shared;
       const rows = await this.nextech.searchPatients(kept ? unbound(call) : call, term);
-      if (kept && rows.length <= MAX_ROWS_PER_ANSWER) this.shared?.put('patients', key, rows, this.ttlMs, call.callerKey);
+      if (rows.length <= MAX_ROWS_PER_ANSWER) tier?.put('patients', key, rows, this.ttlMs, call.callerKey);
       return rows;
     });
   }
