@@ -61,7 +61,8 @@ export function createSharedState(config: Readonly<Config>, opts: SharedStateOpt
       // Answers (up to MBs each) travel on a connection of their own with a longer timeout, so they
       // never queue the budget's small commands behind them; a failure there is only a miss and
       // does not switch the replica to per-process mode.
-      answers: sharedAnswers(answersRedis, sealer, config.redis.key, config.redis.answers),
+      // While the store is degraded (Redis not answering its small commands), answers are skipped.
+      answers: sharedAnswers(answersRedis, sealer, config.redis.key, config.redis.answers, () => !store.degraded),
       token: {
         store,
         owner,

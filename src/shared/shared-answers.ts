@@ -59,7 +59,12 @@ export interface SharedAnswers {
   put(kind: string, key: string, value: unknown, ttlMs: number, caller: string): void;
 }
 
-export function sharedAnswers(store: AnswerTier, sealer: Sealer, keyring: string, limits: AnswerLimits): SharedAnswers {
+/**
+ * `available` says whether Redis is answering now (the shared store is not degraded): while it
+ * is not, answers are neither looked up nor written, so no request waits out the answers
+ * connection's timeout on a paused or unreachable Redis before asking Nextech.
+ */
+export function sharedAnswers(store: AnswerTier, sealer: Sealer, keyring: string, limits: AnswerLimits, available: () => boolean = () => true): SharedAnswers {
   // Keyed hashes: without the key, a hash of a guessed chart number cannot be matched either.
   // The HMAC key is derived from the secret (not the secret itself, which also keys the sealer).
   const hmacKey = Buffer.from(hkdfSync('sha256', keyring, Buffer.alloc(0), 'nextech-fhir-facade shared answer names v1', 32));
@@ -69,6 +74,7 @@ export function sharedAnswers(store: AnswerTier, sealer: Sealer, keyring: string
   const ledgerOf = (caller: string) => hash(JSON.stringify(['ledger', caller]));
   return {
     async get(kind, key, schema) {
+      if (!available()) return undefined;
       try {
         const sealed = await store.get(name(kind, key));
         const opened = sealed === undefined ? undefined : sealer.open<{ k?: unknown; v?: unknown }>('shared', sealed);
@@ -81,7 +87,7 @@ export function sharedAnswers(store: AnswerTier, sealer: Sealer, keyring: string
     },
     put(kind, key, value, ttlMs, caller) {
       const seconds = Math.ceil(ttlMs / 1000);
-      if (seconds <= 0) return;
+      if (seconds <= 0 || !available()) return;
       let sealed: string;
       try {
         sealed = sealer.seal('shared', { k: name(kind, key), v: value }, seconds);
