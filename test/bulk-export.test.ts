@@ -543,7 +543,7 @@ describe('Group $export queue', () => {
     }
   }, 90_000);
 
-  it('shows the upstream calls a running job has spent, by job id', async () => {
+  it('shows the upstream calls a running job has spent, by job id, and serves none of its files before it is done', async () => {
     const s = await startTestService({ ...env, BULK_EXPORT_SHARE: '0.05' });
     try {
       const t = await token(s);
@@ -557,6 +557,14 @@ describe('Group $export queue', () => {
         await new Promise((r) => setTimeout(r, 200));
       }
       expect(seen).toBeGreaterThanOrEqual(2);
+      // A running job's files are not served, though its first part is on disk (progress counts checkpointed patients).
+      let progress = '';
+      for (let i = 0; i < 100 && !/\(([1-3]) of 4 /.test(progress); i++) {
+        progress = (await fetch(url, { headers: auth(t) })).headers.get('x-progress') ?? '';
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(progress).toMatch(/\(([1-3]) of 4 /);
+      await expectOutcome(`${s.fhir}/bulk/files/${id}/Patient-1.ndjson`, 404, { headers: auth(t) });
       expect((await fetch(url, { method: 'DELETE', headers: auth(t) })).status).toBe(202);
     } finally {
       await s.close();

@@ -109,7 +109,9 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
 
   api.get('/bulk/files/:job/:name', async (c) => {
     const { ctx, job } = await ownJob(c);
-    const file = job.files.find((f) => f.name === c.req.param('name'));
+    // Only a finished export's files are served: those of a running job may still be cut back
+    // on resume (and are in no manifest yet), a failed job's are no export at all.
+    const file = job.status === 'done' ? job.files.find((f) => f.name === c.req.param('name')) : undefined;
     if (!file) throw notFound('file');
     // The same token checks as the API: a token that may no longer read the type gets none of it.
     if (file.type !== 'OperationOutcome' && allows(ctx.grant.scopes, file.type, 'read') === undefined) {
