@@ -22,6 +22,7 @@ import { NegativeCache } from './negative-cache.ts';
 import { tokenFingerprint } from './fingerprint.ts';
 import { nextechPaths } from './paths.ts';
 import { DEFAULT_POLICY, type UpstreamObserver, type UpstreamPolicy } from './policy.ts';
+import { RefusedSources } from './refused-sources.ts';
 import { ProvenTokens, type ProvenStore } from './proven-tokens.ts';
 import { RateBudget, RateBudgetExceeded } from './rate-budget.ts';
 import { sleep } from './sleep.ts';
@@ -81,6 +82,8 @@ export class NextechClient {
   readonly #coalescer = new Coalescer();
   /** Passed-through tokens Nextech has accepted (keyed hashes, shared by the replicas). */
   readonly #proven: ProvenTokens;
+  /** Sources whose made-up token Nextech just refused: they queue together in the unproven share. */
+  readonly #refused = new RefusedSources();
   /** Circuit breakers by (practice, endpoint); readiness reads them. */
   readonly breakers: Breakers;
   /** A patient record's failures (500, unusable bodies) answered again for a few seconds without a call. */
@@ -209,9 +212,8 @@ export class NextechClient {
       // Asked after that wait: a token Nextech accepted meanwhile no longer spends the unproven
       // share. Its queues there are per source, not per token: a flood of made-up tokens from
       // one address is one queue, which another address's newcomer takes turns with.
-      if (await this.#unproven(ctx.credential)) {
-        await this.#acquire(`${UNPROVEN}\u0000${endpoint}`, unprovenLane(ctx), endpoint, unprovenUntil, ctx.signal);
-      }
+      const unproven = await this.#unproven(ctx.credential);
+      if (unproven) await this.#acquire(`${UNPROVEN}\u0000${endpoint}`, this.#unprovenLane(ctx), endpoint, unprovenUntil, ctx.signal);
       try {
         const body = await this.#attempt(ctx, endpoint, url, token, deadline, keep);
         if (isPassedThrough(ctx.credential)) this.#proven.prove(ctx.credential.token);
@@ -224,6 +226,8 @@ export class NextechClient {
           // A caller's own token was refused: the 401 is the caller's answer, and a token proven
           // before (now expired or revoked) waits with the unproven again.
           if (isPassedThrough(ctx.credential)) this.#proven.forget(ctx.credential.token);
+          // A token nobody had vouched for, refused: its source queues with the refused from now on.
+          if (unproven && ctx.source !== undefined) this.#refused.refused(ctx.source);
           const managed = ctx.credential.kind === 'managed' ? this.#opts.managed : undefined;
           if (!managed) throw err;
           if (reauthenticated) throw managed.unauthorizedError();
@@ -268,6 +272,16 @@ export class NextechClient {
    * A token nobody vouches for yet (passed through, never accepted by Nextech) also spends the
    * one share all such tokens have together, so inventing tokens cannot widen the budget.
    */
+  /**
+   * A caller's queue in the unproven share: where the request comes from (NUL keeps it apart
+   * from any caller key) — or the one lane of all sources whose made-up tokens Nextech just
+   * refused — or, for work no request carries (none today), the caller.
+   */
+  #unprovenLane(ctx: CallContext): string {
+    if (ctx.source === undefined) return ctx.callerKey;
+    return this.#refused.has(ctx.source) ? REFUSED_LANE : `source\u0000${ctx.source}`;
+  }
+
   async #unproven(credential: UpstreamCredential): Promise<boolean> {
     return isPassedThrough(credential) && !(await this.#proven.has(credential.token));
   }
@@ -343,13 +357,8 @@ function isPassedThrough(credential: UpstreamCredential): credential is { kind: 
   return credential.kind === 'bearer' && !credential.vouched;
 }
 
-/**
- * A caller's queue in the unproven share: where the request comes from (NUL keeps it apart
- * from any caller key), or, for work no request carries (none today), the caller.
- */
-function unprovenLane(ctx: CallContext): string {
-  return ctx.source !== undefined ? `source\u0000${ctx.source}` : ctx.callerKey;
-}
+/** The one lane of the unproven share that every lately refused source queues in (NUL: never a caller key). */
+const REFUSED_LANE = 'refused\u0000';
 
 /** Runs a breaker check, turning its CircuitOpen into the UpstreamError callers handle. */
 function circuitOpenAsUpstream<T>(endpoint: string, check: () => T): T {
