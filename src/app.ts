@@ -24,6 +24,7 @@ import { docsRoutes } from './routes/docs.ts';
 import { requestLimits } from './routes/limits.ts';
 import { addressedAt, hostGuard } from './routes/host-guard.ts';
 import { fhirJson } from './routes/respond.ts';
+import { loggableError } from './logging.ts';
 
 export interface AppDeps {
   services: Services;
@@ -138,7 +139,7 @@ function errorResponse(err: Error, c: Context<AppEnv>): Response {
   const fhirError = asFhirError(err);
   if (!fhirError) {
     // A bug, not the client's fault: log what we can without request data, answer 500.
-    c.var.log.error({ err: { name: err.name, stack: err.stack } }, 'unhandled error');
+    c.var.log.error({ err: loggableError(err) }, 'unhandled error');
     return fhirJson(c, outcome('fatal', 'exception', 'Internal server error'), 500);
   }
   if (err instanceof UpstreamError) {
@@ -150,7 +151,10 @@ function errorResponse(err: Error, c: Context<AppEnv>): Response {
 function asFhirError(err: Error): FhirError | undefined {
   if (err instanceof FhirError) return err;
   if (err instanceof UpstreamError) return toFhirError(err);
-  // The client went away mid-request: nobody reads this answer.
-  if (err.name === 'AbortError') return new FhirError(499, outcome('error', 'incomplete', 'Request aborted by the client'));
+  // The client went away mid-request (also mid-body: Node's request stream fails "aborted",
+  // ECONNRESET): nobody reads this answer, and it is no server error.
+  if (err.name === 'AbortError' || (err as NodeJS.ErrnoException).code === 'ECONNRESET') {
+    return new FhirError(499, outcome('error', 'incomplete', 'Request aborted by the client'));
+  }
   return undefined;
 }

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import { startupBanner } from './banner.ts';
 import { ConfigError, loadConfig, type Config, type LoadOptions } from './config.ts';
-import { createLogger } from './logging.ts';
+import { createLogger, loggableError } from './logging.ts';
 import type { RunningService } from './server.ts';
 import { ClusterStore, isWorker, joinCluster, runPrimary } from './cluster.ts';
 import type { SharedStore } from './shared/store.ts';
@@ -67,11 +67,10 @@ async function main(entry: Entry): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
   // A bug must not take the service down: log it and keep serving. Only the error's name and
   // its stack frames: the message (the stack's first line) may carry request data.
-  const frames = (err: Error) => err.stack?.split('\n').slice(1).join('\n');
   process.on('unhandledRejection', (reason) => {
-    logger.error({ err: { name: reason instanceof Error ? reason.name : typeof reason, stack: reason instanceof Error ? frames(reason) : undefined } }, 'unhandled rejection');
+    logger.error({ err: loggableError(reason) }, 'unhandled rejection');
   });
   process.on('uncaughtException', (err) => {
-    logger.error({ err: { name: err.name, stack: frames(err) } }, 'uncaught exception');
+    logger.error({ err: loggableError(err) }, 'uncaught exception');
   });
 }

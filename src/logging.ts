@@ -19,3 +19,13 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
     destination,
   );
 }
+
+/**
+ * What a log line may say of an error: its name and its stack frames, never its message (the
+ * stack's first line), which may carry request data — a URL with a chart number, a value.
+ */
+export function loggableError(err: unknown): { name: string; stack?: string } {
+  if (!(err instanceof Error)) return { name: typeof err };
+  const frames = err.stack?.split('\n').slice(1).join('\n');
+  return { name: err.name, ...(frames ? { stack: frames } : {}) };
+}

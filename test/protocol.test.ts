@@ -1,8 +1,10 @@
 import type { CapabilityStatement } from 'fhir/r4';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resourceModules } from '../src/resources/registry.ts';
 import { startSandbox } from '../src/sandbox/index.ts';
 import { expectOutcome, fhirFetch, startTestService, type TestService } from './helpers/service.ts';
+import { waitFor } from './helpers/wait.ts';
 
 let svc: TestService;
 beforeAll(async () => {
@@ -56,6 +58,20 @@ describe('FHIR protocol', () => {
     const { issue } = await expectOutcome(`${svc.fhir}/Observation?patient=1`, 404);
     expect(issue.code).toBe('not-found');
     await expectOutcome(`${svc.origin}/nothing-here`, 404);
+  });
+
+  it('takes a client that leaves in the middle of its body for what it is (499), never a server error', async () => {
+    const lines = () => svc.logs.filter((l) => l.route === '/fhir/Patient/_search');
+    const before = lines().length;
+    const socket = connect({ host: '127.0.0.1', port: Number(new URL(svc.origin).port) });
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    // 10 of the 100 bytes announced, then gone.
+    socket.write(`POST /fhir/Patient/_search HTTP/1.1\r\nHost: localhost:${new URL(svc.origin).port}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nfamily=smi`);
+    await new Promise((r) => setTimeout(r, 100));
+    socket.destroy();
+    await waitFor(() => lines().length > before);
+    expect(lines().slice(before).map((l) => l.status)).toEqual([499]);
+    expect(svc.logs.filter((l) => l.msg === 'unhandled error')).toEqual([]);
   });
 
   it('answers writes with 405', async () => {
