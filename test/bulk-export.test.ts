@@ -551,6 +551,11 @@ describe('Group $export with a person\'s SMART token', () => {
     const ended = await s.running.services.bulk!.jobs.get('1001', statusUrl.slice(statusUrl.lastIndexOf('/') + 1));
     expect(ended?.person).toBeDefined();
     expect(ended?.person?.nextechToken).toBeUndefined();
+    // It records who started it: every audit line of the job — the kick-off's, each poll's, its own — names that sign-in's caller key.
+    expect(ended?.caller).toMatch(/^smart:/);
+    const audited = s.logs.filter((l) => l.log === 'audit' && l.job === ended?.id);
+    expect(audited.map((l) => l.interaction)).toEqual(expect.arrayContaining(['operation:export', 'export-manifest', 'export-job']));
+    expect(new Set(audited.map((l) => l.caller))).toEqual(new Set([ended?.caller]));
     // Every call of the job carried the person's credential, none the service's.
     const byJob = apiCalls(started);
     expect(byJob.length).toBeGreaterThanOrEqual(6);

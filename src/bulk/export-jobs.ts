@@ -35,6 +35,11 @@ export const JobSchema = z.object({
   practiceId: z.string(),
   /** Who started it, the only one who may see it: a Backend Services client id, or a person's sign-in (`smart:{app}:{sign-in}`). */
   owner: z.string(),
+  /**
+   * Who started it as the API's audit lines name them (the caller key of auth/doors.ts),
+   * recorded at kick-off; absent in states written before it was (export-audit.ts).
+   */
+  caller: z.string().optional(),
   status: z.enum(['running', 'done', 'failed']),
   /** The kick-off request's URL, as the manifest repeats it. */
   request: z.string(),

@@ -172,6 +172,7 @@ function newJob(caller: ExportCaller, services: Services, p: ReturnType<typeof p
     id: JobStore.newId(),
     practiceId: caller.ctx.call.practiceId,
     owner: caller.owner,
+    caller: caller.ctx.callerKey,
     status: 'running',
     request: p.request,
     transactionTime: new Date(services.now()).toISOString(),
