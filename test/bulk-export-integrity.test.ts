@@ -5,10 +5,11 @@
  *   job's own line names the Patient ids it exported — never a name or chart number;
  * - an encrypted file moved into another job's folder (of the same practice or another) is
  *   refused with a 500 OperationOutcome, logged and audited, and none of its lines is served;
+ *   a file deleted meanwhile (its job expired or was cancelled during the download) is a 404;
  * - jobs written in the earlier file format (frames bound to the file name only) are never
  *   served: a finished one is deleted at start, an unfinished one starts over and completes.
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -129,6 +130,25 @@ describe('bulk export files moved between jobs', () => {
     copyFileSync(original, victimFile);
     expect((await ndjson(fileUrl, t)).map((r) => r.id).sort()).toEqual([...victim.patients].sort());
   }, 90_000);
+});
+
+describe('bulk export file gone during a download', () => {
+  it('answers 404 for a file deleted after its job was read (expired or cancelled meanwhile), not an integrity failure', async () => {
+    const t = await backendToken(svc.origin, 'hie', keys);
+    const { id } = await groupByChart(svc.fhir, t, charts(0, 40, 2));
+    const statusUrl = await kickOff(svc.fhir, t, id, '?_type=Patient');
+    const { manifest } = await finished(statusUrl, t);
+    const fileUrl = manifest.output[0]?.url ?? '';
+    expect(fileUrl.endsWith('/Patient-1.ndjson')).toBe(true);
+    // Where a cancellation or the expiry sweep leaves a download that has read the job but not yet opened the file: the state is there, the file is not.
+    rmSync(join(svc.running.config.dataDir, 'exports', '1001', jobIdOf(statusUrl), 'Patient-1.ndjson'));
+    const before = svc.logs.length;
+    const { issue } = await expectOutcome(fileUrl, 404, { headers: auth(t) });
+    expect(issue.code).toBe('not-found');
+    const logged = svc.logs.slice(before);
+    expect(logged.filter((l) => Number(l.level) >= 50)).toEqual([]);
+    expect(logged.filter((l) => l.outcome === 'integrity-check-failed')).toEqual([]);
+  }, 60_000);
 });
 
 describe('bulk export files of the earlier format', () => {

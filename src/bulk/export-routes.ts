@@ -10,7 +10,8 @@
  * kick-off, status poll, manifest, cancellation, each file — writes an audit line naming the
  * job (and file, and resource count); the job's own line names the Patients it exported
  * (export-audit.ts). A file that does not open as the one its job wrote (moved, altered) is
- * server-side tampering: 500, and not one line of it is served.
+ * server-side tampering: 500, and not one line of it is served. A file gone since its job was
+ * read (expired or cancelled during the request) is a 404, like any missing file.
  */
 import { join } from 'node:path';
 import type { Context, Hono } from 'hono';
@@ -129,7 +130,9 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
     try {
       first = await frames.next();
     } catch (err) {
-      if (!(err instanceof FrameRefused) && (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      // Gone since the job was read (it expired, or was cancelled, meanwhile): missing like any other file, not tampering.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound('file');
+      if (!(err instanceof FrameRefused)) throw err;
       refused();
       throw new FhirError(500, outcome('error', 'exception', 'This export file failed its integrity check and is not served; start a new export'));
     }
