@@ -28,7 +28,7 @@ import { operationBodyPairs, queryPairs } from '../routes/request-pairs.ts';
 import type { SharedStore } from '../shared/store.ts';
 import { assertTypesAllowed, exportCaller, makeRoom, withKickOffTurn, type ExportCaller } from './export-access.ts';
 import { resourcesOf } from './export-audit.ts';
-import { FileFrames, FrameRefused, readFrames } from './export-files.ts';
+import { FrameRefused, readFrames } from './export-files.ts';
 import { JobStore, type Job } from './export-jobs.ts';
 import type { ExportRunner } from './export-runner.ts';
 import { parseKickOff } from './kick-off-params.ts';
@@ -119,7 +119,7 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
       throw forbidden(`The access token's scopes do not allow reading ${file.type}`);
     }
     const folder = bulk.jobs.folder(job.practiceId, job.id) as string;
-    const frames = readFrames(join(folder, file.name), new FileFrames(job.practiceId, job.id, file.name), bulk.fileKey, file.bytes);
+    const frames = readFrames(join(folder, file.name), { practiceId: job.practiceId, jobId: job.id, name: file.name }, bulk.fileKey, file.bytes);
     const audited = { job: job.id, file: file.name, resources: file.count };
     const refused = () => {
       c.var.log.error({ job: job.id, file: file.name }, 'bulk export file failed its integrity check');
