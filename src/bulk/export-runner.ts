@@ -12,8 +12,9 @@
  *   there, so nothing is written twice, half or lost.
  * - **Audited.** A job that ends writes an audit line naming the Patient ids it exported
  *   (export-audit.ts).
- * - **One format.** Jobs of the earlier file format (export-files.ts) are never served: at
- *   start and at each sweep, finished ones are deleted and unfinished ones start over.
+ * - **One format.** A job whose state does not open in the current format (an earlier
+ *   version's, export-jobs.ts) is gone: never served nor resumed, and its folder is deleted
+ *   by the sweep once it has been idle for the retention period.
  * - **Once.** A job runs where it holds its lease in the shared store, renewed as it works and
  *   confirmed before each write; a runner that lost it stops without writing.
  * - **A member that fails** (Nextech refuses the record, or it cannot be read) becomes an
@@ -37,7 +38,6 @@ import type { Job, JobStore } from './export-jobs.ts';
 import { writeMember, type ExportHooks } from './export-write.ts';
 import { jobContext } from './job-context.ts';
 import { LEASE_MS, LeaseLost, leaseKey } from './job-lease.ts';
-import { retireLegacy } from './legacy-jobs.ts';
 import { exportMember } from './member-export.ts';
 
 export interface RunnerOptions {
@@ -129,13 +129,16 @@ export class ExportRunner {
 
   /**
    * Queues every unfinished job on disk that no runner holds (another replica's running jobs
-   * stay theirs), and deletes expired ones and what cancelled ones left.
+   * stay theirs), and deletes expired ones, what cancelled ones left, and folders whose state
+   * does not open once they have been idle as long as a finished job is kept.
    */
   async resumeAll(): Promise<void> {
-    await retireLegacy({ jobs: this.o.jobs, store: this.o.store, owner: this.#owner, logger: this.o.logger });
     const now = this.o.services.now();
-    for (const job of await this.o.jobs.all()) {
-      if (job.status === 'running') {
+    for (const { practiceId, id, job } of await this.o.jobs.scan()) {
+      if (!job) {
+        // No state that opens (an earlier version's): gone, its folder kept no longer than a finished job's.
+        await this.o.jobs.removeIdle(practiceId, id, this.o.retentionMs);
+      } else if (job.status === 'running') {
         if (this.#running.has(job.id) || this.isQueued(job.id) || (await this.#stopIfCancelled(job))) continue;
         // Free now? Then it is this runner's to queue (the lease is taken again when it runs).
         if (!(await this.o.store.lease(leaseKey(job.id), this.#owner, 5_000).catch(() => false))) continue;
