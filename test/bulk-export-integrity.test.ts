@@ -172,6 +172,7 @@ describe('bulk export jobs of an earlier format', () => {
       next: status === 'done' ? patients.length : 0,
       files: [],
       seen: [],
+      unresolved: [],
       failed: [],
       perFile: 3,
       attachments: 'inline',

@@ -55,6 +55,8 @@ export const JobSchema = z.object({
   files: z.array(FilePartSchema),
   /** Directory resources already written (each once per job). */
   seen: z.array(z.string()),
+  /** Directory resources referenced that could not be read (each tried once per job; a warning line in `error`). */
+  unresolved: z.array(z.string()).default([]),
   /** Members whose record could not be exported (each an OperationOutcome line in `error`). */
   failed: z.array(z.string()).default([]),
   /** Resources per file before a new part starts. */

@@ -186,6 +186,7 @@ function newJob(caller: ExportCaller, services: Services, p: ReturnType<typeof p
     next: 0,
     files: [],
     seen: [],
+    unresolved: [],
     failed: [],
     perFile: services.config.bulk.resourcesPerFile,
     attachments: services.config.bulk.attachments,

@@ -19,7 +19,8 @@
  *   confirmed before each write; a runner that lost it stops without writing.
  * - **A member that fails** (Nextech refuses the record, or it cannot be read) becomes an
  *   OperationOutcome line in the `error` file — its Patient id and why, no data — and the job
- *   goes on. A person's job stops (failed, saying why) when their sign-in is revoked or
+ *   goes on. A directory resource it references that cannot be read is left out, not the
+ *   member: a warning line in `error` names the reference (member-export.ts). A person's job stops (failed, saying why) when their sign-in is revoked or
  *   Nextech no longer accepts their token.
  * - **Cancelled** anywhere: the job is marked cancelled in the shared store, which the runner
  *   checks before each member and each write, and its folder is removed.
@@ -250,10 +251,16 @@ export class ExportRunner {
       if (!(await mayGoOn())) return;
       await this.#assertSignedIn(job);
       const member = job.members[job.next] as string;
-      const { lines, seen, failed } = await this.#member(job, member);
+      const { lines, seen, unresolved, failed } = await this.#member(job, member);
       if (!(await mayGoOn())) return;
       job = await writeMember(job, folder, lines, this.o.fileKey, this.o.hooks);
-      job = { ...job, next: job.next + 1, seen: [...job.seen, ...seen], failed: failed ? [...job.failed, member] : job.failed };
+      job = {
+        ...job,
+        next: job.next + 1,
+        seen: [...job.seen, ...seen],
+        unresolved: [...job.unresolved, ...unresolved],
+        failed: failed ? [...job.failed, member] : job.failed,
+      };
       await this.o.jobs.save(job);
       progress(job);
     }
@@ -262,7 +269,15 @@ export class ExportRunner {
     if (!(await this.o.jobs.save(done))) return;
     auditJob(this.#audit, done);
     this.o.logger.info(
-      { job: job.id, members: job.members.length, resources: resourcesOf(job), errors: resourcesOf(job, true), upstreamCalls: this.#calls.get(job.id) ?? 0, ms: Date.now() - started },
+      {
+        job: job.id,
+        members: job.members.length,
+        resources: resourcesOf(job),
+        errors: resourcesOf(job, true),
+        unresolved: job.unresolved.length,
+        upstreamCalls: this.#calls.get(job.id) ?? 0,
+        ms: Date.now() - started,
+      },
       'bulk export job done',
     );
   }
@@ -280,7 +295,7 @@ export class ExportRunner {
   }
 
   /** One member's resources by type, or an OperationOutcome line when it could not be read. */
-  async #member(job: Job, patientId: string): Promise<{ lines: Map<string, FhirResource[]>; seen: string[]; failed?: true }> {
+  async #member(job: Job, patientId: string): Promise<{ lines: Map<string, FhirResource[]>; seen: string[]; unresolved: string[]; failed?: true }> {
     const ctx = jobContext(job, {
       services: this.o.services,
       store: this.o.store,
@@ -290,9 +305,13 @@ export class ExportRunner {
       counted: () => this.#calls.set(job.id, (this.#calls.get(job.id) ?? 0) + 1),
     });
     try {
-      const member = await exportMember(ctx, job, patientId);
-      this.o.metrics?.bulkResources.inc([...member.lines.values()].reduce((n, rs) => n + rs.length, 0));
-      return member;
+      const { lines, seen, unresolved } = await exportMember(ctx, job, patientId, unreadable);
+      this.o.metrics?.bulkResources.inc([...lines].reduce((n, [type, rs]) => (type === 'OperationOutcome' ? n : n + rs.length), 0));
+      if (unresolved.length > 0) {
+        // Counts and kinds only: the references are in the job's error file, for its client.
+        this.o.logger.warn({ job: job.id, member: job.next, unresolved: unresolved.length, why: [...new Set(unresolved.map((u) => u.why))] }, 'bulk export member references resources that could not be read');
+      }
+      return { lines, seen, unresolved: unresolved.map((u) => u.reference) };
     } catch (err) {
       if (this.#closed || err instanceof LeaseLost || err instanceof StoreUnavailable) throw err;
       // A person's Nextech token no longer accepted: every other member would fail the same way.
@@ -301,9 +320,21 @@ export class ExportRunner {
       const why = err instanceof FhirError ? (err.outcome.issue[0]?.diagnostics ?? 'unreadable') : err instanceof UpstreamError ? `Nextech: ${err.failure.kind}` : 'unreadable';
       this.o.logger.warn({ job: job.id, member: job.next, why: err instanceof UpstreamError ? err.failure.kind : (err as Error).name }, 'bulk export member failed');
       const problem: FhirResource = { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception', diagnostics: `Patient/${patientId} could not be exported: ${why}` }] };
-      return { lines: new Map([['OperationOutcome', [problem]]]), seen: [], failed: true };
+      return { lines: new Map([['OperationOutcome', [problem]]]), seen: [], unresolved: [], failed: true };
     } finally {
       releaseHeld(ctx);
     }
   }
+}
+
+/**
+ * Why reading one resource failed, when that leaves out only that resource (member-export.ts
+ * `ReadFailure`): it does not exist (any more), or Nextech, or this service's own bounds,
+ * refused it for now. A token Nextech no longer accepts is not the resource's failure but the
+ * job's (a person's job stops on it); anything else is no read failure at all.
+ */
+export function unreadable(err: unknown): string | undefined {
+  if (err instanceof UpstreamError) return err.failure.kind === 'unauthorized' ? undefined : err.failure.kind;
+  if (err instanceof FhirError) return err.status === 401 ? undefined : (err.outcome.issue[0]?.code ?? 'exception');
+  return undefined;
 }
