@@ -3,13 +3,18 @@
  * - an export holds every resource its resources reference: every `reference` in every line
  *   of every exported type resolves to a line of the export — the practice Organization
  *   (documents' custodian, locations' managing organization, departments' partOf) included,
- *   once per job;
+ *   once per job; one that cannot be read (an id that names nothing, Nextech failing) is left
+ *   out and named, while the resources referencing it are still exported;
  * - `includeAssociatedData`, which this server cannot honour (it keeps no Provenance), is a
  *   400 OperationOutcome unless the kick-off sends `Prefer: handling=lenient` (Bulk Data 2.0,
  *   export kick-off parameters), then 202 naming it as ignored — for GET and POST kick-offs.
  */
-import type { FhirResource } from 'fhir/r4';
+import type { Bundle, Encounter, FhirResource } from 'fhir/r4';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXPORT_TYPES, JobStore, type Job } from '../src/bulk/export-jobs.ts';
+import { unreadable } from '../src/bulk/export-runner.ts';
+import { jobContext } from '../src/bulk/job-context.ts';
+import { resolveReferences } from '../src/bulk/member-export.ts';
 import { buildSandboxData } from '../src/sandbox/index.ts';
 import { clientKeyPair, type ClientKeyPair } from './helpers/backend.ts';
 import { auth, backendToken, finished, groupByChart, kickOff, outputs } from './helpers/bulk.ts';
@@ -103,5 +108,71 @@ describe('Group $export includeAssociatedData', () => {
     expect((await fetch(lenientPost.headers.get('content-location') ?? '', { method: 'DELETE', headers: auth(t) })).status).toBe(202);
     // Strict handling, or none, is no leave to ignore it.
     await expectOutcome(`${url}&includeAssociatedData=LatestProvenanceResources`, 400, { headers: { ...auth(t), prefer: 'respond-async, handling=strict' } });
+  }, 60_000);
+});
+
+describe('Group $export references that cannot be read', () => {
+  it('leaves out a referenced directory resource it cannot read (an id naming nothing, Nextech failing) and names it, resolving the others', async () => {
+    const t = await backendToken(svc.origin, 'hie', keys);
+    const row = buildSandboxData().practices[0]!.patients[8]!;
+    const { patients } = await groupByChart(svc.fhir, t, [row.json.chartNumber]);
+    const { body } = await fhirFetch<Bundle>(`${svc.fhir}/Encounter?patient=${patients[0] ?? ''}&_count=1`, { headers: auth(t) });
+    const encounter = body.entry?.[0]?.resource as Encounter;
+    // Practice 1001's location names do not fit an id: the id names this encounter, and reading it lists the encounter's day at Nextech.
+    const location = encounter.location?.[0]?.location.reference ?? '';
+    const doctor = encounter.participant?.[0]?.individual?.reference ?? '';
+    const department = encounter.serviceProvider?.reference ?? '';
+    expect([location, doctor, department].map((r) => r.slice(0, r.indexOf('/')))).toEqual(['Location', 'Practitioner', 'Organization']);
+    // A reference whose id names no doctor (as one Nextech no longer knows would).
+    const unknown = `Practitioner/${'x'.repeat(40)}`;
+    const referencing: Encounter = { ...encounter, participant: [...(encounter.participant ?? []), { individual: { reference: unknown } }] };
+    const job: Job = {
+      id: JobStore.newId(),
+      practiceId: '1001',
+      owner: 'hie',
+      status: 'running',
+      request: `${svc.fhir}/Group/g/$export`,
+      transactionTime: new Date().toISOString(),
+      types: [...EXPORT_TYPES],
+      typeFilters: {},
+      members: patients,
+      next: 0,
+      files: [],
+      seen: [],
+      unresolved: [],
+      failed: [],
+      perFile: 7,
+      attachments: 'inline',
+      runAs: 'service',
+      expiresAt: Number.MAX_SAFE_INTEGER,
+    };
+    let calls = 0;
+    const ctx = jobContext(job, { services: svc.running.services, store: svc.running.sharedStore, callsPerSecond: 100, runner: 'test', counted: () => calls++ });
+    svc.sandbox.faults.add({ fault: { kind: 'status', status: 503 }, path: `/ehr/api/${row.patientId}/encounters/search` });
+    const seen: string[] = [];
+    let resolved: Awaited<ReturnType<typeof resolveReferences>>;
+    try {
+      resolved = await resolveReferences(ctx, job, [referencing], seen, unreadable);
+      expect(svc.sandbox.faults.injected.status).toBeGreaterThan(0);
+    } finally {
+      svc.sandbox.faults.clear();
+    }
+    expect(resolved.unresolved).toHaveLength(2);
+    expect(resolved.unresolved).toEqual(
+      expect.arrayContaining([
+        { reference: location, why: 'server-error' },
+        { reference: unknown, why: 'not-found' },
+      ]),
+    );
+    // The others are read as the API reads them, the practice (which the department is part of) among them.
+    const found = resolved.found.map((r) => `${r.resourceType}/${r.id ?? ''}`);
+    expect(found.slice(0, 2)).toEqual([doctor, department]);
+    expect(found).toHaveLength(3);
+    expect(seen).toEqual(found);
+    for (const r of resolved.found) expect(r).toEqual((await fhirFetch(`${svc.fhir}/${r.resourceType}/${r.id ?? ''}`, { headers: auth(t) })).body);
+    // Given up on once, a reference is not tried again by the job's next members.
+    const again = await resolveReferences(ctx, { ...job, seen: found, unresolved: [location, unknown] }, [referencing], [], unreadable);
+    expect(again).toEqual({ found: [], unresolved: [] });
+    expect(calls).toBeGreaterThan(0);
   }, 60_000);
 });

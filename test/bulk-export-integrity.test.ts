@@ -5,10 +5,11 @@
  *   job's own line names the Patient ids it exported — never a name or chart number;
  * - an encrypted file moved into another job's folder (of the same practice or another) is
  *   refused with a 500 OperationOutcome, logged and audited, and none of its lines is served;
- * - jobs written in the earlier file format (frames bound to the file name only) are never
- *   served: a finished one is deleted at start, an unfinished one starts over and completes.
+ *   a file deleted meanwhile (its job expired or was cancelled during the download) is a 404;
+ * - a job whose state does not open in the current format (an earlier version's) is gone:
+ *   404, never served nor resumed, its folder deleted once idle for the retention period.
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -131,17 +132,35 @@ describe('bulk export files moved between jobs', () => {
   }, 90_000);
 });
 
-describe('bulk export files of the earlier format', () => {
-  it('deletes a finished job of the earlier format at start, and starts an unfinished one over in the current format', async () => {
+describe('bulk export file gone during a download', () => {
+  it('answers 404 for a file deleted after its job was read (expired or cancelled meanwhile), not an integrity failure', async () => {
+    const t = await backendToken(svc.origin, 'hie', keys);
+    const { id } = await groupByChart(svc.fhir, t, charts(0, 40, 2));
+    const statusUrl = await kickOff(svc.fhir, t, id, '?_type=Patient');
+    const { manifest } = await finished(statusUrl, t);
+    const fileUrl = manifest.output[0]?.url ?? '';
+    expect(fileUrl.endsWith('/Patient-1.ndjson')).toBe(true);
+    // Where a cancellation or the expiry sweep leaves a download that has read the job but not yet opened the file: the state is there, the file is not.
+    rmSync(join(svc.running.config.dataDir, 'exports', '1001', jobIdOf(statusUrl), 'Patient-1.ndjson'));
+    const before = svc.logs.length;
+    const { issue } = await expectOutcome(fileUrl, 404, { headers: auth(t) });
+    expect(issue.code).toBe('not-found');
+    const logged = svc.logs.slice(before);
+    expect(logged.filter((l) => Number(l.level) >= 50)).toEqual([]);
+    expect(logged.filter((l) => l.outcome === 'integrity-check-failed')).toEqual([]);
+  }, 60_000);
+});
+
+describe('bulk export jobs of an earlier format', () => {
+  it('treats a job whose state does not open in the current format as gone (404, neither served nor resumed), and deletes its folder once idle for the retention period; a current job from before the caller key was kept still runs', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'facade-bulk-legacy-'));
     const first = await startTestService({ ...env, DATA_DIR: dataDir });
     const t1 = await backendToken(first.origin, 'hie', keys);
     const { id: groupId, patients } = await groupByChart(first.fhir, t1, charts(0, 30, 2));
     await first.close();
-    // Two jobs as the earlier version wrote them: state sealed under `job-state:{id}`, frames under the file name.
     const key = exportFileKey(SANDBOX_RESOURCE_ID_KEY);
-    const legacy = (id: string, status: Job['status'], files: Job['files']): Job => ({
-      id,
+    const jobOf = (status: Job['status']): Job => ({
+      id: JobStore.newId(),
       practiceId: '1001',
       owner: 'hie',
       status,
@@ -150,9 +169,10 @@ describe('bulk export files of the earlier format', () => {
       types: ['Patient'],
       typeFilters: {},
       members: patients,
-      next: status === 'done' ? patients.length : 1,
-      files,
+      next: status === 'done' ? patients.length : 0,
+      files: [],
       seen: [],
+      unresolved: [],
       failed: [],
       perFile: 3,
       attachments: 'inline',
@@ -160,30 +180,48 @@ describe('bulk export files of the earlier format', () => {
       expiresAt: status === 'done' ? Date.now() + 3_600_000 : Number.MAX_SAFE_INTEGER,
       ...(status === 'done' ? { finishedAt: new Date().toISOString() } : {}),
     });
-    const write = (job: Job, lines: string) => {
-      const folder = join(dataDir, 'exports', '1001', job.id);
-      mkdirSync(folder, { recursive: true, mode: 0o700 });
+    const folderOf = (job: Job) => join(dataDir, 'exports', '1001', job.id);
+    // As the earlier version wrote a job: its state sealed under `job-state:{id}`, its frames under the file name.
+    const writeEarlier = (job: Job, lines: string) => {
+      mkdirSync(folderOf(job), { recursive: true, mode: 0o700 });
       const frame = sealFrame('Patient-1.ndjson', key, lines);
-      writeFileSync(join(folder, 'Patient-1.ndjson'), frame, { mode: 0o600 });
-      writeFileSync(join(folder, 'job.state'), sealFrame(`job-state:${job.id}`, key, JSON.stringify({ ...job, files: job.files.map((f) => ({ ...f, bytes: frame.length })) })), { mode: 0o600 });
+      writeFileSync(join(folderOf(job), 'Patient-1.ndjson'), frame, { mode: 0o600 });
+      const files = [{ name: 'Patient-1.ndjson', type: 'Patient', count: lines.trimEnd().split('\n').length, bytes: frame.length }];
+      writeFileSync(join(folderOf(job), 'job.state'), sealFrame(`job-state:${job.id}`, key, JSON.stringify({ ...job, next: files[0]!.count, files })), { mode: 0o600 });
     };
+    const idleSince = (job: Job, ms: number) => utimesSync(folderOf(job), new Date(Date.now() - ms), new Date(Date.now() - ms));
     const line = (id: string) => `${JSON.stringify({ resourceType: 'Patient', id })}\n`;
-    const done = legacy(JobStore.newId(), 'done', [{ name: 'Patient-1.ndjson', type: 'Patient', count: 2, bytes: 0 }]);
-    write(done, patients.map(line).join(''));
-    const running = legacy(JobStore.newId(), 'running', [{ name: 'Patient-1.ndjson', type: 'Patient', count: 1, bytes: 0 }]);
-    write(running, line(patients[0] ?? ''));
+    // A finished one untouched for two days (past the 24-hour retention), an unfinished one written just now.
+    const stale = jobOf('done');
+    writeEarlier(stale, patients.map(line).join(''));
+    idleSince(stale, 48 * 3_600_000);
+    const recent = jobOf('running');
+    writeEarlier(recent, line(patients[0] ?? ''));
+    // A job of the current format written before jobs kept their caller key.
+    const current = jobOf('running');
+    await new JobStore(dataDir, key).save(current, true);
 
     const second = await startTestService({ ...env, DATA_DIR: dataDir });
     try {
       const t = await backendToken(second.origin, 'hie', keys);
-      await expectOutcome(`${second.fhir}/bulk/status/${done.id}`, 404, { headers: auth(t) });
-      expect(existsSync(join(dataDir, 'exports', '1001', done.id))).toBe(false);
-      // The unfinished one runs again from its first member, in the current format, under its status URL.
-      const { manifest } = await finished(`${second.fhir}/bulk/status/${running.id}`, t);
-      const exported = (await outputs(manifest, t)).flatMap((f) => f.resources);
-      expect(exported.map((r) => r.id).sort()).toEqual([...patients].sort());
-      expect(exported.every((r) => r.resourceType === 'Patient' && 'name' in r)).toBe(true);
-      expect(readdirSync(join(dataDir, 'exports', '1001', running.id)).sort()).toEqual(['Patient-1.ndjson', 'job.state']);
+      const statusOf = (job: Job) => `${second.fhir}/bulk/status/${job.id}`;
+      // The idle one is deleted at start; the recent one is kept for now (another replica's key might open it), but is no job here.
+      await expectOutcome(statusOf(stale), 404, { headers: auth(t) });
+      expect(existsSync(folderOf(stale))).toBe(false);
+      await expectOutcome(statusOf(recent), 404, { headers: auth(t) });
+      await expectOutcome(`${second.fhir}/bulk/files/${recent.id}/Patient-1.ndjson`, 404, { headers: auth(t) });
+      expect(readdirSync(folderOf(recent)).sort()).toEqual(['Patient-1.ndjson', 'job.state']);
+      // The current job runs to its end; its own audit line names the client's caller key all the same.
+      const { manifest } = await finished(statusOf(current), t);
+      expect((await outputs(manifest, t)).flatMap((f) => f.resources.map((r) => r.id)).sort()).toEqual([...patients].sort());
+      expect(second.logs.filter((l) => l.log === 'audit' && l.job === current.id && l.interaction === 'export-job')).toEqual([
+        expect.objectContaining({ caller: 'backend:hie', outcome: 'done' }),
+      ]);
+      // Never resumed: once idle as long as a finished job is kept, the sweep deletes it.
+      idleSince(recent, 25 * 3_600_000);
+      await second.running.services.bulk!.runner.resumeAll();
+      expect(existsSync(folderOf(recent))).toBe(false);
+      expect(existsSync(folderOf(current))).toBe(true);
     } finally {
       await second.close();
     }

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import type { Bundle, DocumentReference, FhirResource, Group } from 'fhir/r4';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clientKeyPair, signAssertion, tokenForm, type ClientKeyPair } from './helpers/backend.ts';
+import { clientKeyPair, type ClientKeyPair } from './helpers/backend.ts';
+import { auth, backendToken, finished, kickOff, ndjson } from './helpers/bulk.ts';
 import { patientFhirId, sandboxPatient } from './helpers/encounters.ts';
 import { expectOutcome, fhirFetch, startTestService, type TestService } from './helpers/service.ts';
 import { busiestSecond } from './helpers/upstream-rate.ts';
@@ -26,15 +27,8 @@ let other: ClientKeyPair;
 let svc: TestService;
 let env: Record<string, string>;
 
-async function token(s: TestService, clientId = 'hie', scope = 'system/Group.cruds system/*.rs'): Promise<string> {
-  const k = clientId === 'hie' ? keys : other;
-  const assertion = await signAssertion({ clientId, tokenEndpoint: `${s.origin}/auth/token`, privateKey: k.privateKey, kid: k.kid, alg: k.alg });
-  const res = await fetch(`${s.origin}/auth/token`, { method: 'POST', body: tokenForm(assertion, scope) });
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { access_token: string }).access_token;
-}
-
-const auth = (t: string) => ({ authorization: `Bearer ${t}` });
+/** A Backend Services token of `hie` (or `other`) at `s`. */
+const token = (s: TestService, clientId: 'hie' | 'other' = 'hie', scope?: string) => backendToken(s.origin, clientId, clientId === 'hie' ? keys : other, scope);
 
 /** A group of the first `n` patients of practice 1001 (skipping `skip`). */
 async function groupOf(s: TestService, t: string, n: number, skip = 0): Promise<{ id: string; patients: string[] }> {
@@ -47,45 +41,6 @@ async function groupOf(s: TestService, t: string, n: number, skip = 0): Promise<
   });
   expect(res.status).toBe(201);
   return { id: res.body.id ?? '', patients };
-}
-
-interface Manifest {
-  transactionTime: string;
-  request: string;
-  requiresAccessToken: boolean;
-  output: { type: string; url: string; count: number }[];
-  error: { type: string; url: string; count: number }[];
-}
-
-async function kickOff(s: TestService, t: string, groupId: string, query = ''): Promise<string> {
-  const res = await fetch(`${s.fhir}/Group/${groupId}/$export${query}`, { headers: { ...auth(t), accept: 'application/fhir+json', prefer: 'respond-async' } });
-  expect(res.status).toBe(202);
-  const location = res.headers.get('content-location');
-  expect(location).toMatch(new RegExp(`^${s.fhir}/bulk/status/`));
-  return location ?? '';
-}
-
-async function finished(statusUrl: string, t: string, timeoutMs = 90_000): Promise<{ manifest: Manifest; progress: string[] }> {
-  const progress: string[] = [];
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const res = await fetch(statusUrl, { headers: auth(t) });
-    if (res.status === 200) return { manifest: (await res.json()) as Manifest, progress };
-    expect(res.status).toBe(202);
-    expect(res.headers.get('retry-after')).toBe('2');
-    progress.push(res.headers.get('x-progress') ?? '');
-    if (Date.now() > until) throw new Error('export did not finish');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-async function lines(url: string, t: string): Promise<FhirResource[]> {
-  const res = await fetch(url, { headers: { ...auth(t), accept: 'application/fhir+ndjson' } });
-  expect(res.status).toBe(200);
-  expect(res.headers.get('content-type')).toBe('application/fhir+ndjson');
-  const text = await res.text();
-  expect(text.endsWith('\n')).toBe(true);
-  return text.trimEnd().split('\n').map((l) => JSON.parse(l) as FhirResource);
 }
 
 /** A second runner over a service's jobs and shared store, as another replica has. */
@@ -123,7 +78,7 @@ describe('Group $export', () => {
     const { id, patients } = await groupOf(svc, t, 50);
     await new Promise((r) => setTimeout(r, 1_100));
     const since = Date.now();
-    const statusUrl = await kickOff(svc, t, id, '?_outputFormat=application%2Ffhir%2Bndjson');
+    const statusUrl = await kickOff(svc.fhir, t, id, '?_outputFormat=application%2Ffhir%2Bndjson');
     // An interactive client meanwhile (anonymous: the same Nextech credential).
     const interactive: number[] = [];
     const { manifest, progress } = await (async () => {
@@ -151,7 +106,7 @@ describe('Group $export', () => {
 
     const byType = new Map<string, FhirResource[]>();
     for (const o of manifest.output) {
-      const rs = await lines(o.url, t);
+      const rs = await ndjson(o.url, t);
       expect(rs.length).toBe(o.count);
       expect(o.count).toBeLessThanOrEqual(25);
       for (const r of rs) {
@@ -206,19 +161,19 @@ describe('Group $export', () => {
       // Two filters in one value (comma before the next Type?): ORed; together they keep finished encounters only.
       const filters = encodeURIComponent('Encounter?status=finished,Encounter?status=finished&class=AMB');
       // _type repeated: together they name the types.
-      const statusUrl = await kickOff(svc, t, id, `?_type=Encounter&_type=Patient&_since=2020-01-01T00:00:00Z&_typeFilter=${filters}`);
+      const statusUrl = await kickOff(svc.fhir, t, id, `?_type=Encounter&_type=Patient&_since=2020-01-01T00:00:00Z&_typeFilter=${filters}`);
       const { manifest } = await finished(statusUrl, t);
       expect(new Set(manifest.output.map((o) => o.type))).toEqual(new Set(['Patient', 'Encounter']));
-      const encounters = (await Promise.all(manifest.output.filter((o) => o.type === 'Encounter').map((o) => lines(o.url, t)))).flat();
+      const encounters = (await Promise.all(manifest.output.filter((o) => o.type === 'Encounter').map((o) => ndjson(o.url, t)))).flat();
       for (const e of encounters as { status: string; period?: { start?: string } }[]) {
         expect(e.status).toBe('finished');
         expect(Date.parse(e.period?.start ?? '')).toBeGreaterThanOrEqual(Date.parse('2020-01-01T00:00:00Z'));
       }
       expect(manifest.error).toHaveLength(1);
-      const [problem] = await lines(manifest.error[0]?.url ?? '', t);
+      const [problem] = await ndjson(manifest.error[0]?.url ?? '', t);
       const brokenId = patients[1];
       expect(JSON.stringify(problem)).toContain(`Patient/${brokenId}`);
-      const exportedPatients = (await Promise.all(manifest.output.filter((o) => o.type === 'Patient').map((o) => lines(o.url, t)))).flat();
+      const exportedPatients = (await Promise.all(manifest.output.filter((o) => o.type === 'Patient').map((o) => ndjson(o.url, t)))).flat();
       expect(exportedPatients.map((p) => p.id).sort()).toEqual([patients[0], patients[2]].sort());
     } finally {
       svc.sandbox.faults.clear();
@@ -264,9 +219,9 @@ describe('Group $export', () => {
     await expectOutcome(`${url}?_type=Encounter`, 403, { headers: { ...auth(narrow), prefer: 'respond-async' } });
     await expectOutcome(url, 403, { headers: { prefer: 'respond-async' } });
     // A job cancelled is gone, with its files.
-    const statusUrl = await kickOff(svc, t, id);
+    const statusUrl = await kickOff(svc.fhir, t, id);
     // Three at a time per client: the fourth waits its turn.
-    const more = [await kickOff(svc, t, id), await kickOff(svc, t, id)];
+    const more = [await kickOff(svc.fhir, t, id), await kickOff(svc.fhir, t, id)];
     const fourth = await expectOutcome(url, 429, { headers: h });
     expect(fourth.headers.get('retry-after')).toBe('30');
     for (const m of more) expect((await fetch(m, { method: 'DELETE', headers: auth(t) })).status).toBe(202);
@@ -284,7 +239,7 @@ describe('Group $export retention', () => {
     const first = await startTestService(short);
     const t = await token(first);
     const { id } = await groupOf(first, t, 2);
-    const statusUrl = await kickOff(first, t, id, '?_type=Patient');
+    const statusUrl = await kickOff(first.fhir, t, id, '?_type=Patient');
     const { manifest } = await finished(statusUrl, t);
     expect((await fetch(manifest.output[0]?.url ?? '', { headers: auth(t) })).status).toBe(200);
     await new Promise((r) => setTimeout(r, 2_500));
@@ -306,7 +261,7 @@ describe('Group $export across a restart', () => {
     const first = await startTestService(slow);
     const t1 = await token(first);
     const { id, patients } = await groupOf(first, t1, 6);
-    const statusUrl = await kickOff(first, t1, id, '?_type=Patient,Encounter');
+    const statusUrl = await kickOff(first.fhir, t1, id, '?_type=Patient,Encounter');
     for (;;) {
       const res = await fetch(statusUrl, { headers: auth(t1) });
       const m = /\((\d+) of/.exec(res.headers.get('x-progress') ?? '');
@@ -319,7 +274,7 @@ describe('Group $export across a restart', () => {
     try {
       const t2 = await token(second);
       const { manifest } = await finished(statusUrl.replace(first.origin, second.origin), t2);
-      const all = (await Promise.all(manifest.output.map((o) => lines(o.url.replace(first.origin, second.origin), t2)))).flat();
+      const all = (await Promise.all(manifest.output.map((o) => ndjson(o.url.replace(first.origin, second.origin), t2)))).flat();
       const ids = all.map((r) => `${r.resourceType}/${r.id ?? ''}`);
       expect(new Set(ids).size).toBe(ids.length);
       expect(all.filter((r) => r.resourceType === 'Patient').map((r) => r.id).sort()).toEqual([...patients].sort());
@@ -351,8 +306,8 @@ describe('groups declared in BULK_GROUPS_FILE', () => {
         headers: { ...auth(t), 'content-type': 'application/fhir+json' },
         body: JSON.stringify({ resourceType: 'Group', id: 'north', type: 'person', actual: true }),
       });
-      const { manifest } = await finished(await kickOff(declared, t, 'north', '?_type=Patient'), t);
-      const exported = (await Promise.all(manifest.output.map((o) => lines(o.url, t)))).flat();
+      const { manifest } = await finished(await kickOff(declared.fhir, t, 'north', '?_type=Patient'), t);
+      const exported = (await Promise.all(manifest.output.map((o) => ndjson(o.url, t)))).flat();
       expect(exported.map((p) => p.id).sort()).toEqual([aId, bId].sort());
     } finally {
       await declared.close();
@@ -369,7 +324,7 @@ describe('Group $export run once', () => {
     try {
       const t = await token(s);
       const { id, patients } = await groupOf(s, t, 5);
-      const statusUrl = await kickOff(s, t, id, '?_type=Patient');
+      const statusUrl = await kickOff(s.fhir, t, id, '?_type=Patient');
       const jobId = statusUrl.slice(statusUrl.lastIndexOf('/') + 1);
       const bulk = s.running.services.bulk!;
       // A second runner over the same jobs and the same shared store, as another replica has.
@@ -384,14 +339,14 @@ describe('Group $export run once', () => {
       for (let i = 0; i < 100 && bulk.runner.running > 0; i++) await new Promise((r) => setTimeout(r, 100));
       await twin.resumeAll();
       const { manifest } = await finished(statusUrl, t);
-      const exported = (await Promise.all(manifest.output.map((o) => lines(o.url, t)))).flat();
+      const exported = (await Promise.all(manifest.output.map((o) => ndjson(o.url, t)))).flat();
       expect(exported.map((p) => p.id).sort()).toEqual([...patients].sort());
       // A runner handed the job as it was queued (unstarted) reads its state first: done, it is left alone.
       const late = replicaRunner(s);
       late.start(job!);
       await new Promise((r) => setTimeout(r, 500));
       expect((await finished(statusUrl, t)).manifest).toEqual(manifest);
-      expect((await Promise.all(manifest.output.map((o) => lines(o.url, t)))).flat()).toEqual(exported);
+      expect((await Promise.all(manifest.output.map((o) => ndjson(o.url, t)))).flat()).toEqual(exported);
       late.close();
       twin.close();
     } finally {
@@ -407,7 +362,7 @@ describe('Group $export cancelled at another replica', () => {
     try {
       const t = await token(s);
       const { id } = await groupOf(s, t, 8);
-      const statusUrl = await kickOff(s, t, id, '?_type=Patient,Encounter');
+      const statusUrl = await kickOff(s.fhir, t, id, '?_type=Patient,Encounter');
       const jobId = statusUrl.slice(statusUrl.lastIndexOf('/') + 1);
       const bulk = s.running.services.bulk!;
       await new Promise((r) => setTimeout(r, 600));
@@ -433,8 +388,8 @@ describe('Group $export with BULK_EXPORT_ATTACHMENTS=binary', () => {
     try {
       const t = await token(s);
       const { id, patients } = await groupOf(s, t, 3);
-      const { manifest } = await finished(await kickOff(s, t, id, '?_type=DocumentReference'), t);
-      const docs = (await Promise.all(manifest.output.map((o) => lines(o.url, t)))).flat() as DocumentReference[];
+      const { manifest } = await finished(await kickOff(s.fhir, t, id, '?_type=DocumentReference'), t);
+      const docs = (await Promise.all(manifest.output.map((o) => ndjson(o.url, t)))).flat() as DocumentReference[];
       // As many as the API has for these patients.
       let expected = 0;
       for (const p of patients) expected += (await fhirFetch<Bundle>(`${s.fhir}/DocumentReference?patient=${p}&_count=1&_total=accurate`, { headers: auth(t) })).body.total ?? 0;
@@ -470,13 +425,13 @@ describe('Group $export limits per caller', () => {
       const g = await groupOf(s, t, 1);
       const urls: string[] = [];
       for (let i = 0; i < 20; i++) {
-        urls.push(await kickOff(s, t, g.id, '?_type=Patient'));
+        urls.push(await kickOff(s.fhir, t, g.id, '?_type=Patient'));
         await finished(urls[i] ?? '', t);
       }
       const dir = join(s.running.config.dataDir, 'exports', '1001');
       expect(readdirSync(dir)).toHaveLength(20);
       // The 21st is accepted; the oldest is gone (its status 404), and the folder count holds.
-      const next = await kickOff(s, t, g.id, '?_type=Patient');
+      const next = await kickOff(s.fhir, t, g.id, '?_type=Patient');
       await expectOutcome(urls[0] ?? '', 404, { headers: auth(t) });
       expect((await fetch(urls[1] ?? '', { headers: auth(t) })).status).toBe(200);
       await finished(next, t);
@@ -515,9 +470,9 @@ describe('Group $export queue', () => {
       const [ta, tb] = [await token(s, 'hie'), await token(s, 'other')];
       const ga = await groupOf(s, ta, 2);
       const gb = await groupOf(s, tb, 2, 2);
-      const a1 = await kickOff(s, ta, ga.id, '?_type=Patient');
-      const a2 = await kickOff(s, ta, ga.id, '?_type=Patient');
-      const b1 = await kickOff(s, tb, gb.id, '?_type=Patient');
+      const a1 = await kickOff(s.fhir, ta, ga.id, '?_type=Patient');
+      const a2 = await kickOff(s.fhir, ta, ga.id, '?_type=Patient');
+      const b1 = await kickOff(s.fhir, tb, gb.id, '?_type=Patient');
       const progress = async (url: string, t: string) => (await fetch(url, { headers: auth(t) })).headers.get('x-progress');
       expect(await progress(a2, ta)).toBe('queued');
       expect(await progress(b1, tb)).toBe('queued');
@@ -548,7 +503,7 @@ describe('Group $export queue', () => {
     try {
       const t = await token(s);
       const g = await groupOf(s, t, 4);
-      const url = await kickOff(s, t, g.id, '?_type=Patient');
+      const url = await kickOff(s.fhir, t, g.id, '?_type=Patient');
       const id = url.slice(url.lastIndexOf('/') + 1);
       let seen = 0;
       for (let i = 0; i < 50 && seen < 2; i++) {
@@ -590,17 +545,22 @@ describe('Group $export with a person\'s SMART token', () => {
     const personal = new Set(apiCalls(before).map((c) => c.credential));
     expect(personal.size).toBe(1);
     const started = s.sandbox.calls.length;
-    const statusUrl = await kickOff(s, user.access_token, g.id, '?_type=Patient,Encounter');
+    const statusUrl = await kickOff(s.fhir, user.access_token, g.id, '?_type=Patient,Encounter');
     const { manifest } = await finished(statusUrl, user.access_token);
     // Ended, the job's state keeps no Nextech token of the person's.
     const ended = await s.running.services.bulk!.jobs.get('1001', statusUrl.slice(statusUrl.lastIndexOf('/') + 1));
     expect(ended?.person).toBeDefined();
     expect(ended?.person?.nextechToken).toBeUndefined();
+    // It records who started it: every audit line of the job — the kick-off's, each poll's, its own — names that sign-in's caller key.
+    expect(ended?.caller).toMatch(/^smart:/);
+    const audited = s.logs.filter((l) => l.log === 'audit' && l.job === ended?.id);
+    expect(audited.map((l) => l.interaction)).toEqual(expect.arrayContaining(['operation:export', 'export-manifest', 'export-job']));
+    expect(new Set(audited.map((l) => l.caller))).toEqual(new Set([ended?.caller]));
     // Every call of the job carried the person's credential, none the service's.
     const byJob = apiCalls(started);
     expect(byJob.length).toBeGreaterThanOrEqual(6);
     expect(byJob.every((c) => personal.has(c.credential))).toBe(true);
-    const exported = (await Promise.all(manifest.output.filter((o) => o.type === 'Patient').map((o) => lines(o.url, user.access_token)))).flat();
+    const exported = (await Promise.all(manifest.output.filter((o) => o.type === 'Patient').map((o) => ndjson(o.url, user.access_token)))).flat();
     expect(exported.map((p) => p.id).sort()).toEqual([...g.patients].sort());
     // Nobody else sees it: not the Backend Services client whose group it is, not another sign-in of the same app.
     await expectOutcome(statusUrl, 404, { headers: auth(hie) });
@@ -630,7 +590,7 @@ describe('Group $export with a person\'s SMART token', () => {
     const hie = await token(s);
     const g = await groupOf(s, hie, 10, 50);
     const { token: user } = await launch(s, 'user/*.rs offline_access');
-    const statusUrl = await kickOff(s, user.access_token, g.id, '?_type=Patient,Encounter,DocumentReference');
+    const statusUrl = await kickOff(s.fhir, user.access_token, g.id, '?_type=Patient,Encounter,DocumentReference');
     // A refresh token used twice: reuse revokes the whole sign-in.
     const form = { grant_type: 'refresh_token', refresh_token: user.refresh_token ?? '', client_id: APP.clientId };
     const renewed = await tokenCall(s, form);
@@ -659,7 +619,7 @@ describe('Group $export with a person\'s token Nextech stops accepting', () => {
       const hie = await token(s);
       const g = await groupOf(s, hie, 6);
       const { token: user } = await launch(s, 'user/*.rs');
-      const statusUrl = await kickOff(s, user.access_token, g.id, '?_type=Patient');
+      const statusUrl = await kickOff(s.fhir, user.access_token, g.id, '?_type=Patient');
       await new Promise((r) => setTimeout(r, 1_500));
       // Nextech revokes every token (the person's among them).
       s.sandbox.revokeAll();

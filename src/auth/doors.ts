@@ -37,6 +37,9 @@ export interface Caller {
   signIn?: string;
 }
 
+/** The caller key of a Backend Services client (see `Caller.key`). */
+export const backendCallerKey = (clientId: string): string => `backend:${clientId}`;
+
 /** What our sealed SMART access tokens hold, as far as the doors need it. */
 export interface SmartAccess {
   cid: string;
@@ -137,7 +140,7 @@ function sealed(token: string, practiceId: string | undefined, doors: DoorConfig
     if (practiceId !== undefined && !system.pracs.includes(practiceId)) throw forbidden('The access token does not cover this practice');
     return {
       door: 'backend',
-      key: `backend:${system.cid}`,
+      key: backendCallerKey(system.cid),
       credential: { kind: 'managed' },
       grant: { clientId: system.cid, scopes: parseScopes(system.scope, doors.supportedTypes, SYSTEM_CONTEXTS) },
     };

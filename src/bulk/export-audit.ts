@@ -5,10 +5,15 @@
  * kick-off, every status poll and download, and the job itself join on the job id.
  */
 import type { Logger } from 'pino';
+import { backendCallerKey } from '../auth/doors.ts';
 import type { Job } from './export-jobs.ts';
 
-/** The caller key of whoever started the job, as the API's audit lines name it (auth/doors.ts). */
-export const callerOf = (job: Job): string => (job.person !== undefined ? job.owner : `backend:${job.owner}`);
+/**
+ * Who started the job, as the API's audit lines name them: the caller key recorded at
+ * kick-off. A job from before it was recorded falls back to its owner, which for a person's
+ * job is that key already, and for a Backend Services job is the client the key names.
+ */
+export const callerOf = (job: Job): string => job.caller ?? (job.person !== undefined ? job.owner : backendCallerKey(job.owner));
 
 /** Resources in the job's output files, or in its error files. */
 export const resourcesOf = (job: Job, errors = false): number =>

@@ -2,7 +2,7 @@
  * Bulk export output files, encrypted at rest. A file is a sequence of frames, each one
  * patient's NDJSON lines of one type: `length (4 bytes, big-endian) ‖ iv (12) ‖ ciphertext ‖
  * tag (16)`, AES-256-GCM under a key derived from the configured secret. A frame's additional
- * data names its practice, its job, its file and where in the file it starts (`FileFrames`):
+ * data names its practice, its job, its file and where in the file it starts (`frameAad`):
  * a file moved to another job's or practice's folder, renamed, or with frames moved within
  * it, does not open. Frames are written at the offset the job's last checkpoint recorded
  * (never appended blindly), and a file is read only up to that recorded length, so bytes a
@@ -33,21 +33,19 @@ export class FrameRefused extends Error {
   }
 }
 
-/**
- * Where the frames of one export file belong. The additional data is versioned (`v2`):
- * files of the earlier format, bound to their name only, never open as these.
- */
-export class FileFrames {
-  constructor(
-    readonly practiceId: string,
-    readonly jobId: string,
-    readonly name: string,
-  ) {}
+/** Where an export file belongs: its frames open only there. */
+export interface FilePlace {
+  practiceId: string;
+  jobId: string;
+  name: string;
+}
 
-  /** The additional data of the frame starting at byte `at`. */
-  aad(at: number): Buffer {
-    return Buffer.from(JSON.stringify(['bulk-export-file', 2, this.practiceId, this.jobId, this.name, at]), 'utf8');
-  }
+/**
+ * The additional data of the frame starting at byte `at` of the file at `place`. Versioned
+ * (`2`): files of the earlier format, bound to their name only, never open as these.
+ */
+export function frameAad(place: FilePlace, at: number): Buffer {
+  return Buffer.from(JSON.stringify(['bulk-export-file', 2, place.practiceId, place.jobId, place.name, at]), 'utf8');
 }
 
 /** One frame of `text`, sealed under `aad` (what is written to a file, or stored elsewhere whole). */
@@ -131,7 +129,7 @@ function openFrame(frame: Buffer, aad: Buffer, key: Buffer): Buffer {
  * The decrypted frames of an export file up to `size` bytes (its recorded length), one at a
  * time. Throws FrameRefused on a frame that does not open, or on a file cut short.
  */
-export async function* readFrames(file: string, frames: FileFrames, key: Buffer, size: number): AsyncGenerator<Buffer> {
+export async function* readFrames(file: string, place: FilePlace, key: Buffer, size: number): AsyncGenerator<Buffer> {
   let fh: FileHandle | undefined;
   try {
     fh = await open(file, 'r');
@@ -143,7 +141,7 @@ export async function* readFrames(file: string, frames: FileFrames, key: Buffer,
       if (length < IV + TAG || length > MAX_FRAME || at + HEADER + length > size) throw new FrameRefused();
       const frame = Buffer.alloc(length);
       if ((await fh.read(frame, 0, length, at + HEADER)).bytesRead < length) throw new FrameRefused();
-      yield openFrame(frame, frames.aad(at), key);
+      yield openFrame(frame, frameAad(place, at), key);
       at += HEADER + length;
     }
   } finally {

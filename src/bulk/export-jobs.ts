@@ -7,12 +7,13 @@
  * state is encrypted like the files (its kick-off URL and `_typeFilter`s may name a patient),
  * bound to its practice and job as associated data.
  *
- * States and files of the earlier format (bound to the job id or file name only) are never
- * served: `legacy()` finds them so that the runner deletes finished ones and starts unfinished
- * ones over (export-runner.ts).
+ * A state that does not open in this format — an earlier version's (bound to the job id only),
+ * one sealed under another key, a folder whose state was never written — is no job: `get`
+ * finds nothing (the API answers 404), and the sweep deletes the folder once nothing has
+ * changed in it for the retention period (`removeIdle`).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { cutBack, openFrames, writeSealed } from './export-files.ts';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -35,6 +36,11 @@ export const JobSchema = z.object({
   practiceId: z.string(),
   /** Who started it, the only one who may see it: a Backend Services client id, or a person's sign-in (`smart:{app}:{sign-in}`). */
   owner: z.string(),
+  /**
+   * Who started it as the API's audit lines name them (the caller key of auth/doors.ts),
+   * recorded at kick-off; absent in states written before it was (export-audit.ts).
+   */
+  caller: z.string().optional(),
   status: z.enum(['running', 'done', 'failed']),
   /** The kick-off request's URL, as the manifest repeats it. */
   request: z.string(),
@@ -49,6 +55,8 @@ export const JobSchema = z.object({
   files: z.array(FilePartSchema),
   /** Directory resources already written (each once per job). */
   seen: z.array(z.string()),
+  /** Directory resources referenced that could not be read (each tried once per job; a warning line in `error`). */
+  unresolved: z.array(z.string()).default([]),
   /** Members whose record could not be exported (each an OperationOutcome line in `error`). */
   failed: z.array(z.string()).default([]),
   /** Resources per file before a new part starts. */
@@ -95,34 +103,18 @@ export class JobStore {
     return SAFE.test(practiceId) && SAFE.test(id) ? join(this.dir, 'exports', practiceId, id) : undefined;
   }
 
+  /** The job's state, if its folder holds one that opens as this job's (in its practice). */
   async get(practiceId: string, id: string): Promise<Job | undefined> {
     const folder = this.folder(practiceId, id);
     if (!folder) return undefined;
-    return this.#read(folder, stateName(practiceId, id), practiceId, id);
-  }
-
-  /** The state in `folder` if it opens under `aad` and is that job's. */
-  async #read(folder: string, aad: string, practiceId: string, id: string): Promise<Job | undefined> {
     try {
       // Read whole, in one go: a checkpoint may replace the file (rename) at any moment.
-      const text = openFrames(await readFile(join(folder, STATE)), aad, this.key).toString('utf8');
+      const text = openFrames(await readFile(join(folder, STATE)), stateName(practiceId, id), this.key).toString('utf8');
       const parsed = JobSchema.safeParse(JSON.parse(text));
       return parsed.success && parsed.data.id === id && parsed.data.practiceId === practiceId ? parsed.data : undefined;
     } catch {
       return undefined;
     }
-  }
-
-  /** Jobs whose state is of the earlier format (sealed under the job id only): never served. */
-  async legacy(): Promise<Job[]> {
-    const found: Job[] = [];
-    for (const [practiceId, id] of await this.#ids()) {
-      const folder = this.folder(practiceId, id) as string;
-      if ((await this.get(practiceId, id)) !== undefined) continue;
-      const old = await this.#read(folder, `job-state:${id}`, practiceId, id);
-      if (old) found.push(old);
-    }
-    return found;
   }
 
   /**
@@ -202,20 +194,33 @@ export class JobStore {
     return jobs.filter((j): j is Job => j !== undefined);
   }
 
-  /** Every job on disk, of every practice (for resuming and for expiry). */
-  async all(): Promise<Job[]> {
-    const practices = await readdir(join(this.dir, 'exports')).catch(() => [] as string[]);
-    return (await Promise.all(practices.map((p) => this.list(p)))).flat();
-  }
-
-  /** Every job folder on disk, as [practice, job id]. */
-  async #ids(): Promise<[string, string][]> {
+  /**
+   * Every job folder on disk, of every practice, with its state when that opens (for resuming,
+   * expiry and the sweep): each state is read and opened once.
+   */
+  async scan(): Promise<{ practiceId: string; id: string; job: Job | undefined }[]> {
     const root = join(this.dir, 'exports');
-    const out: [string, string][] = [];
-    for (const p of (await readdir(root).catch(() => [] as string[])).filter((x) => SAFE.test(x))) {
-      for (const id of (await readdir(join(root, p)).catch(() => [] as string[])).filter((x) => SAFE.test(x))) out.push([p, id]);
+    const out: { practiceId: string; id: string; job: Job | undefined }[] = [];
+    for (const practiceId of (await readdir(root).catch(() => [] as string[])).filter((x) => SAFE.test(x))) {
+      for (const id of (await readdir(join(root, practiceId)).catch(() => [] as string[])).filter((x) => SAFE.test(x))) {
+        out.push({ practiceId, id, job: await this.get(practiceId, id) });
+      }
     }
     return out;
+  }
+
+  /**
+   * Removes a job folder in which nothing has changed for `idleMs` (every checkpoint renames
+   * the state into it). For folders whose state does not open: not at once, since a replica
+   * configured with another key must not delete what the others still serve, and a folder is
+   * briefly without its state while a kick-off creates it.
+   */
+  async removeIdle(practiceId: string, id: string, idleMs: number): Promise<void> {
+    const folder = this.folder(practiceId, id);
+    if (!folder) return;
+    const changed = await stat(folder).then((s) => s.mtimeMs, () => undefined);
+    // The file system's clock, not the service's: modification times are wall-clock times.
+    if (changed !== undefined && changed <= Date.now() - idleMs) await this.remove(practiceId, id);
   }
 }
 

@@ -10,7 +10,8 @@
  * kick-off, status poll, manifest, cancellation, each file — writes an audit line naming the
  * job (and file, and resource count); the job's own line names the Patients it exported
  * (export-audit.ts). A file that does not open as the one its job wrote (moved, altered) is
- * server-side tampering: 500, and not one line of it is served.
+ * server-side tampering: 500, and not one line of it is served. A file gone since its job was
+ * read (expired or cancelled during the request) is a 404, like any missing file.
  */
 import { join } from 'node:path';
 import type { Context, Hono } from 'hono';
@@ -27,7 +28,7 @@ import { operationBodyPairs, queryPairs } from '../routes/request-pairs.ts';
 import type { SharedStore } from '../shared/store.ts';
 import { assertTypesAllowed, exportCaller, makeRoom, withKickOffTurn, type ExportCaller } from './export-access.ts';
 import { resourcesOf } from './export-audit.ts';
-import { FileFrames, FrameRefused, readFrames } from './export-files.ts';
+import { FrameRefused, readFrames } from './export-files.ts';
 import { JobStore, type Job } from './export-jobs.ts';
 import type { ExportRunner } from './export-runner.ts';
 import { parseKickOff } from './kick-off-params.ts';
@@ -118,7 +119,7 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
       throw forbidden(`The access token's scopes do not allow reading ${file.type}`);
     }
     const folder = bulk.jobs.folder(job.practiceId, job.id) as string;
-    const frames = readFrames(join(folder, file.name), new FileFrames(job.practiceId, job.id, file.name), bulk.fileKey, file.bytes);
+    const frames = readFrames(join(folder, file.name), { practiceId: job.practiceId, jobId: job.id, name: file.name }, bulk.fileKey, file.bytes);
     const audited = { job: job.id, file: file.name, resources: file.count };
     const refused = () => {
       c.var.log.error({ job: job.id, file: file.name }, 'bulk export file failed its integrity check');
@@ -129,7 +130,9 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
     try {
       first = await frames.next();
     } catch (err) {
-      if (!(err instanceof FrameRefused) && (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      // Gone since the job was read (it expired, or was cancelled, meanwhile): missing like any other file, not tampering.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound('file');
+      if (!(err instanceof FrameRefused)) throw err;
       refused();
       throw new FhirError(500, outcome('error', 'exception', 'This export file failed its integrity check and is not served; start a new export'));
     }
@@ -172,6 +175,7 @@ function newJob(caller: ExportCaller, services: Services, p: ReturnType<typeof p
     id: JobStore.newId(),
     practiceId: caller.ctx.call.practiceId,
     owner: caller.owner,
+    caller: caller.ctx.callerKey,
     status: 'running',
     request: p.request,
     transactionTime: new Date(services.now()).toISOString(),
@@ -182,6 +186,7 @@ function newJob(caller: ExportCaller, services: Services, p: ReturnType<typeof p
     next: 0,
     files: [],
     seen: [],
+    unresolved: [],
     failed: [],
     perFile: services.config.bulk.resourcesPerFile,
     attachments: services.config.bulk.attachments,

@@ -12,13 +12,15 @@
  *   there, so nothing is written twice, half or lost.
  * - **Audited.** A job that ends writes an audit line naming the Patient ids it exported
  *   (export-audit.ts).
- * - **One format.** Jobs of the earlier file format (export-files.ts) are never served: at
- *   start and at each sweep, finished ones are deleted and unfinished ones start over.
+ * - **One format.** A job whose state does not open in the current format (an earlier
+ *   version's, export-jobs.ts) is gone: never served nor resumed, and its folder is deleted
+ *   by the sweep once it has been idle for the retention period.
  * - **Once.** A job runs where it holds its lease in the shared store, renewed as it works and
  *   confirmed before each write; a runner that lost it stops without writing.
  * - **A member that fails** (Nextech refuses the record, or it cannot be read) becomes an
  *   OperationOutcome line in the `error` file — its Patient id and why, no data — and the job
- *   goes on. A person's job stops (failed, saying why) when their sign-in is revoked or
+ *   goes on. A directory resource it references that cannot be read is left out, not the
+ *   member: a warning line in `error` names the reference (member-export.ts). A person's job stops (failed, saying why) when their sign-in is revoked or
  *   Nextech no longer accepts their token.
  * - **Cancelled** anywhere: the job is marked cancelled in the shared store, which the runner
  *   checks before each member and each write, and its folder is removed.
@@ -37,7 +39,6 @@ import type { Job, JobStore } from './export-jobs.ts';
 import { writeMember, type ExportHooks } from './export-write.ts';
 import { jobContext } from './job-context.ts';
 import { LEASE_MS, LeaseLost, leaseKey } from './job-lease.ts';
-import { retireLegacy } from './legacy-jobs.ts';
 import { exportMember } from './member-export.ts';
 
 export interface RunnerOptions {
@@ -129,13 +130,16 @@ export class ExportRunner {
 
   /**
    * Queues every unfinished job on disk that no runner holds (another replica's running jobs
-   * stay theirs), and deletes expired ones and what cancelled ones left.
+   * stay theirs), and deletes expired ones, what cancelled ones left, and folders whose state
+   * does not open once they have been idle as long as a finished job is kept.
    */
   async resumeAll(): Promise<void> {
-    await retireLegacy({ jobs: this.o.jobs, store: this.o.store, owner: this.#owner, logger: this.o.logger });
     const now = this.o.services.now();
-    for (const job of await this.o.jobs.all()) {
-      if (job.status === 'running') {
+    for (const { practiceId, id, job } of await this.o.jobs.scan()) {
+      if (!job) {
+        // No state that opens (an earlier version's): gone, its folder kept no longer than a finished job's.
+        await this.o.jobs.removeIdle(practiceId, id, this.o.retentionMs);
+      } else if (job.status === 'running') {
         if (this.#running.has(job.id) || this.isQueued(job.id) || (await this.#stopIfCancelled(job))) continue;
         // Free now? Then it is this runner's to queue (the lease is taken again when it runs).
         if (!(await this.o.store.lease(leaseKey(job.id), this.#owner, 5_000).catch(() => false))) continue;
@@ -247,10 +251,16 @@ export class ExportRunner {
       if (!(await mayGoOn())) return;
       await this.#assertSignedIn(job);
       const member = job.members[job.next] as string;
-      const { lines, seen, failed } = await this.#member(job, member);
+      const { lines, seen, unresolved, failed } = await this.#member(job, member);
       if (!(await mayGoOn())) return;
       job = await writeMember(job, folder, lines, this.o.fileKey, this.o.hooks);
-      job = { ...job, next: job.next + 1, seen: [...job.seen, ...seen], failed: failed ? [...job.failed, member] : job.failed };
+      job = {
+        ...job,
+        next: job.next + 1,
+        seen: [...job.seen, ...seen],
+        unresolved: [...job.unresolved, ...unresolved],
+        failed: failed ? [...job.failed, member] : job.failed,
+      };
       await this.o.jobs.save(job);
       progress(job);
     }
@@ -259,7 +269,15 @@ export class ExportRunner {
     if (!(await this.o.jobs.save(done))) return;
     auditJob(this.#audit, done);
     this.o.logger.info(
-      { job: job.id, members: job.members.length, resources: resourcesOf(job), errors: resourcesOf(job, true), upstreamCalls: this.#calls.get(job.id) ?? 0, ms: Date.now() - started },
+      {
+        job: job.id,
+        members: job.members.length,
+        resources: resourcesOf(job),
+        errors: resourcesOf(job, true),
+        unresolved: job.unresolved.length,
+        upstreamCalls: this.#calls.get(job.id) ?? 0,
+        ms: Date.now() - started,
+      },
       'bulk export job done',
     );
   }
@@ -277,7 +295,7 @@ export class ExportRunner {
   }
 
   /** One member's resources by type, or an OperationOutcome line when it could not be read. */
-  async #member(job: Job, patientId: string): Promise<{ lines: Map<string, FhirResource[]>; seen: string[]; failed?: true }> {
+  async #member(job: Job, patientId: string): Promise<{ lines: Map<string, FhirResource[]>; seen: string[]; unresolved: string[]; failed?: true }> {
     const ctx = jobContext(job, {
       services: this.o.services,
       store: this.o.store,
@@ -287,9 +305,13 @@ export class ExportRunner {
       counted: () => this.#calls.set(job.id, (this.#calls.get(job.id) ?? 0) + 1),
     });
     try {
-      const member = await exportMember(ctx, job, patientId);
-      this.o.metrics?.bulkResources.inc([...member.lines.values()].reduce((n, rs) => n + rs.length, 0));
-      return member;
+      const { lines, seen, unresolved } = await exportMember(ctx, job, patientId, unreadable);
+      this.o.metrics?.bulkResources.inc([...lines].reduce((n, [type, rs]) => (type === 'OperationOutcome' ? n : n + rs.length), 0));
+      if (unresolved.length > 0) {
+        // Counts and kinds only: the references are in the job's error file, for its client.
+        this.o.logger.warn({ job: job.id, member: job.next, unresolved: unresolved.length, why: [...new Set(unresolved.map((u) => u.why))] }, 'bulk export member references resources that could not be read');
+      }
+      return { lines, seen, unresolved: unresolved.map((u) => u.reference) };
     } catch (err) {
       if (this.#closed || err instanceof LeaseLost || err instanceof StoreUnavailable) throw err;
       // A person's Nextech token no longer accepted: every other member would fail the same way.
@@ -298,9 +320,21 @@ export class ExportRunner {
       const why = err instanceof FhirError ? (err.outcome.issue[0]?.diagnostics ?? 'unreadable') : err instanceof UpstreamError ? `Nextech: ${err.failure.kind}` : 'unreadable';
       this.o.logger.warn({ job: job.id, member: job.next, why: err instanceof UpstreamError ? err.failure.kind : (err as Error).name }, 'bulk export member failed');
       const problem: FhirResource = { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception', diagnostics: `Patient/${patientId} could not be exported: ${why}` }] };
-      return { lines: new Map([['OperationOutcome', [problem]]]), seen: [], failed: true };
+      return { lines: new Map([['OperationOutcome', [problem]]]), seen: [], unresolved: [], failed: true };
     } finally {
       releaseHeld(ctx);
     }
   }
+}
+
+/**
+ * Why reading one resource failed, when that leaves out only that resource (member-export.ts
+ * `ReadFailure`): it does not exist (any more), or Nextech, or this service's own bounds,
+ * refused it for now. A token Nextech no longer accepts is not the resource's failure but the
+ * job's (a person's job stops on it); anything else is no read failure at all.
+ */
+export function unreadable(err: unknown): string | undefined {
+  if (err instanceof UpstreamError) return err.failure.kind === 'unauthorized' ? undefined : err.failure.kind;
+  if (err instanceof FhirError) return err.status === 401 ? undefined : (err.outcome.issue[0]?.code ?? 'exception');
+  return undefined;
 }

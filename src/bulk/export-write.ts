@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import type { FhirResource } from 'fhir/r4';
-import { FileFrames, sealFrame, writeFrameAt } from './export-files.ts';
+import { frameAad, sealFrame, writeFrameAt } from './export-files.ts';
 import type { FilePart, Job } from './export-jobs.ts';
 
 /** One frame written, as the test-only hook learns it. */
@@ -37,7 +37,9 @@ export async function writeMember(job: Job, folder: string, lines: Map<string, F
     let rest = resources;
     while (rest.length > 0) {
       let part = [...files].reverse().find((f) => f.type === type);
+      let kind: WrittenFrame['kind'] = 'append';
       if (!part || part.count >= job.perFile) {
+        kind = part ? 'next-part' : 'first';
         const n = files.filter((f) => f.type === type).length + 1;
         part = { name: `${type}-${n}.ndjson`, type, count: 0, bytes: 0 };
         files.push(part);
@@ -46,9 +48,10 @@ export async function writeMember(job: Job, folder: string, lines: Map<string, F
       const chunk = rest.slice(0, room);
       rest = rest.slice(room);
       const file = join(folder, part.name);
-      const frame = sealFrame(new FileFrames(job.practiceId, job.id, part.name).aad(part.bytes), key, chunk.map((r) => JSON.stringify(r)).join('\n') + '\n');
+      const aad = frameAad({ practiceId: job.practiceId, jobId: job.id, name: part.name }, part.bytes);
+      const frame = sealFrame(aad, key, chunk.map((r) => JSON.stringify(r)).join('\n') + '\n');
       const bytes = await writeFrameAt(file, part.bytes, frame);
-      hooks?.written?.({ job: job.id, file, kind: part.bytes > 0 ? 'append' : part.name.endsWith('-1.ndjson') ? 'first' : 'next-part', from: part.bytes, to: bytes });
+      hooks?.written?.({ job: job.id, file, kind, from: part.bytes, to: bytes });
       const updated: FilePart = { ...part, count: part.count + chunk.length, bytes };
       files[files.indexOf(part)] = updated;
     }

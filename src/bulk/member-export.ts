@@ -7,9 +7,11 @@
  * organization, departments' `partOf`), read by id, so that each reference in the export
  * resolves within it. Patient data the caller's `_type`, `_since` or `_typeFilter` left out is
  * not added back: the export holds what was asked for, plus what that references of the
- * exported directory types.
+ * exported directory types. A referenced resource that cannot be read (gone from Nextech, or
+ * Nextech failing) is left out, not the member: its reference is recorded so the job tries it
+ * once, and a warning in the `error` file names it (no patient data).
  */
-import type { FhirResource } from 'fhir/r4';
+import type { FhirResource, OperationOutcome } from 'fhir/r4';
 import { parseSearch } from '../fhir/search/parse.ts';
 import type { RequestContext } from '../resources/context.ts';
 import { readPatient } from '../resources/patient-lookup.ts';
@@ -26,7 +28,22 @@ export interface MemberExport {
   lines: Map<string, FhirResource[]>;
   /** Directory resources this member adds (`Type/id`), recorded as written once it is. */
   seen: string[];
+  /** Directory resources its resources reference that could not be read (`Type/id`), and why. */
+  unresolved: Unresolved[];
 }
+
+export interface Unresolved {
+  reference: string;
+  /** The failure's kind (`not-found`, `server-error`, …): never the upstream's words. */
+  why: string;
+}
+
+/**
+ * Why a read failed, when the failure leaves out only the resource read (its kind); undefined
+ * for anything else, which is thrown on. The runner, which knows what Nextech's failures mean
+ * for a job, says which (export-runner.ts `unreadable`).
+ */
+export type ReadFailure = (err: unknown) => string | undefined;
 
 const moduleOf = (type: string) => {
   const m = resourceModules.find((x) => (x.type as string) === type);
@@ -35,7 +52,7 @@ const moduleOf = (type: string) => {
 };
 
 /** The member's resources; throws what the searches throw (the runner records it). */
-export async function exportMember(ctx: RequestContext, job: Job, patientId: string): Promise<MemberExport> {
+export async function exportMember(ctx: RequestContext, job: Job, patientId: string, unreadable: ReadFailure): Promise<MemberExport> {
   const lines = new Map<string, FhirResource[]>();
   const add = (type: string, rs: FhirResource[]) => lines.set(type, [...(lines.get(type) ?? []), ...rs]);
   const seen: string[] = [];
@@ -64,19 +81,30 @@ export async function exportMember(ctx: RequestContext, job: Job, patientId: str
     const docs = await applyFilters(ctx, job, 'DocumentReference', base, matches);
     add('DocumentReference', job.attachments === 'binary' ? docs.map(referenceOnly) : docs);
   }
-  for (const r of await referenced(ctx, job, lines, seen)) add(r.resourceType, [r]);
-  return { lines, seen };
+  const { found, unresolved } = await resolveReferences(ctx, job, [...lines.values()].flat(), seen, unreadable);
+  for (const r of found) add(r.resourceType, [r]);
+  if (unresolved.length > 0) add('OperationOutcome', unresolved.map(warning));
+  return { lines, seen, unresolved };
 }
 
 /**
- * The directory resources of exported types that the member's resources reference (and those
- * reference, in turn) which neither the job nor this member has written yet: read by id
- * (an id holding its data costs no upstream call), each added to `seen`.
+ * The directory resources of exported types that `resources` reference (and those reference,
+ * in turn) which neither the job nor this member has written or given up on yet: read by id
+ * (an id holding its data costs no upstream call), each added to `seen`. One that cannot be
+ * read (as `unreadable` tells) is left out and named in `unresolved`; the member's own
+ * resources are exported all the same. Anything else (a refused token, a lost lease) is thrown.
  */
-async function referenced(ctx: RequestContext, job: Job, lines: Map<string, FhirResource[]>, seen: string[]): Promise<FhirResource[]> {
-  const have = new Set([...job.seen, ...seen, ...[...lines.values()].flat().map((r) => `${r.resourceType}/${r.id ?? ''}`)]);
+export async function resolveReferences(
+  ctx: RequestContext,
+  job: Pick<Job, 'types' | 'seen' | 'unresolved'>,
+  resources: FhirResource[],
+  seen: string[],
+  unreadable: ReadFailure,
+): Promise<{ found: FhirResource[]; unresolved: Unresolved[] }> {
+  const have = new Set([...job.seen, ...job.unresolved, ...seen, ...resources.map((r) => `${r.resourceType}/${r.id ?? ''}`)]);
   const found: FhirResource[] = [];
-  let pending = [...lines.values()].flat();
+  const unresolved: Unresolved[] = [];
+  let pending = resources;
   while (pending.length > 0) {
     const next: FhirResource[] = [];
     for (const ref of pending.flatMap(referencesIn)) {
@@ -85,16 +113,33 @@ async function referenced(ctx: RequestContext, job: Job, lines: Map<string, Fhir
       have.add(ref);
       const m = resourceModules.find((x) => (x.type as string) === type);
       if (!m) continue;
-      // The whole resource, as the API's read answers it.
-      const r = await m.read(ctx, ref.slice(ref.indexOf('/') + 1), {});
-      seen.push(ref);
-      next.push(r);
+      try {
+        // The whole resource, as the API's read answers it.
+        next.push(await m.read(ctx, ref.slice(ref.indexOf('/') + 1), {}));
+        seen.push(ref);
+      } catch (err) {
+        const why = unreadable(err);
+        if (why === undefined) throw err;
+        unresolved.push({ reference: ref, why });
+      }
     }
     found.push(...next);
     pending = next;
   }
-  return found;
+  return { found, unresolved };
 }
+
+/** The `error` file's line for a reference the export leaves unresolved. */
+const warning = (u: Unresolved): OperationOutcome => ({
+  resourceType: 'OperationOutcome',
+  issue: [
+    {
+      severity: 'warning',
+      code: 'incomplete',
+      diagnostics: `${u.reference} is referenced in this export but could not be read (${u.why}); references to it do not resolve within the export`,
+    },
+  ],
+});
 
 /** Every relative reference (`Type/id`) in a resource, wherever it sits. */
 function referencesIn(value: unknown): string[] {

@@ -49,13 +49,19 @@ export async function kickOff(fhir: string, t: string, groupId: string, query = 
   return location;
 }
 
-/** Polls the status URL until the manifest; how many polls it took. */
-export async function finished(statusUrl: string, t: string, timeoutMs = 90_000): Promise<{ manifest: Manifest; polls: number }> {
+/**
+ * Polls the status URL until the manifest: how many polls it took, and the `X-Progress` of
+ * each 202 (every one of which says when to poll again, in `Retry-After` seconds).
+ */
+export async function finished(statusUrl: string, t: string, timeoutMs = 90_000): Promise<{ manifest: Manifest; polls: number; progress: string[] }> {
   const until = Date.now() + timeoutMs;
+  const progress: string[] = [];
   for (let polls = 1; ; polls++) {
     const res = await fetch(statusUrl, { headers: auth(t) });
-    if (res.status === 200) return { manifest: (await res.json()) as Manifest, polls };
+    if (res.status === 200) return { manifest: (await res.json()) as Manifest, polls, progress };
     expect(res.status).toBe(202);
+    expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+    progress.push(res.headers.get('x-progress') ?? '');
     await res.body?.cancel();
     if (Date.now() > until) throw new Error('export did not finish');
     await new Promise((r) => setTimeout(r, 150));
