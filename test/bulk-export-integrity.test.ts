@@ -9,7 +9,7 @@
  * - a job whose state does not open in the current format (an earlier version's) is gone:
  *   404, never served nor resumed, its folder deleted once idle for the retention period.
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -130,6 +130,35 @@ describe('bulk export files moved between jobs', () => {
     copyFileSync(original, victimFile);
     expect((await ndjson(fileUrl, t)).map((r) => r.id).sort()).toEqual([...victim.patients].sort());
   }, 90_000);
+
+  it('never answers a file damaged after its first frame as a complete 200: the answer breaks off, unterminated', async () => {
+    const t = await backendToken(svc.origin, 'hie', keys);
+    const group = await groupByChart(svc.fhir, t, charts(0, 30, 3));
+    const url = await kickOff(svc.fhir, t, group.id, '?_type=Patient');
+    const { manifest } = await finished(url, t);
+    const fileUrl = manifest.output[0]?.url ?? '';
+    const file = join(svc.running.config.dataDir, 'exports', '1001', jobIdOf(url), 'Patient-1.ndjson');
+    const bytes = readFileSync(file);
+    // The second frame's tag (its last byte) flipped: the first still opens, and is answered.
+    // Each frame is its length (4 bytes) and that many bytes.
+    const second = 4 + bytes.readUInt32BE(0);
+    const end = second + 4 + bytes.readUInt32BE(second) - 1;
+    expect(end).toBeLessThan(bytes.length - 1);
+    const damaged = Buffer.from(bytes);
+    damaged[end] = (damaged[end] ?? 0) ^ 0xff;
+    writeFileSync(file, damaged);
+    try {
+      const before = svc.logs.length;
+      const res = await fetch(fileUrl, { headers: auth(t) });
+      expect(res.status).toBe(200);
+      // A client reading it sees the transfer fail, never a shorter file that looks whole.
+      await expect(res.text()).rejects.toThrow();
+      expect(svc.logs.slice(before).some((l) => l.msg === 'bulk export file failed its integrity check')).toBe(true);
+    } finally {
+      writeFileSync(file, bytes);
+    }
+    expect(await ndjson(fileUrl, t)).toHaveLength(3);
+  }, 60_000);
 });
 
 describe('bulk export file gone during a download', () => {

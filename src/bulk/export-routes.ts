@@ -155,7 +155,13 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
         await frames.return(undefined);
       },
     });
-    return new Response(stream, { status: 200, headers: { 'content-type': 'application/fhir+ndjson', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' } });
+    // Chunked, always: the adapter would otherwise read ahead to size a short answer, and a
+    // frame failing in that read-ahead would be answered as a whole (shorter) file. Chunked, a
+    // failure breaks the transfer off unterminated, which every HTTP client reports.
+    return new Response(stream, {
+      status: 200,
+      headers: { 'content-type': 'application/fhir+ndjson', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'transfer-encoding': 'chunked' },
+    });
   });
 }
 
