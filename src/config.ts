@@ -4,11 +4,11 @@
  * variable at once. No other module reads process.env.
  */
 import { createPrivateKey } from 'node:crypto';
-import { isIP } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import { z } from 'zod';
+import { addressRange } from './net/addresses.ts';
 import { DEFAULT_POLICY, type UpstreamPolicy } from './source/nextech/policy.ts';
 import { DEFAULT_SINGLE_USE_PER_CLIENT } from './shared/store.ts';
 
@@ -49,15 +49,6 @@ const acceptedKeys = z
   .transform((v) => v.split(',').map((k) => k.trim()).filter(Boolean))
   .pipe(z.array(z.string().min(32, 'each key at least 32 characters')))
   .default([]);
-
-/** An IP address, or a CIDR range of them (`10.0.0.0/8`, `fd00::/8`). */
-function isAddressRange(entry: string): boolean {
-  const [address = '', prefix, extra] = entry.split('/');
-  const family = isIP(address);
-  if (family === 0 || extra !== undefined) return false;
-  if (prefix === undefined) return true;
-  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
-}
 
 const EnvSchema = z.object({
   PORT: port.default(8080),
@@ -148,7 +139,7 @@ const EnvSchema = z.object({
   TRUSTED_PROXIES: z
     .string()
     .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
-    .pipe(z.array(z.string().refine(isAddressRange, 'each entry an IP address or a CIDR range, e.g. 10.0.0.5 or 10.0.0.0/8')))
+    .pipe(z.array(z.string().refine((e) => addressRange(e) !== undefined, 'each entry an IP address or a CIDR range, e.g. 10.0.0.5 or 10.0.0.0/8')))
     .default([]),
 });
 

@@ -15,6 +15,7 @@ import type { Socket } from 'node:net';
 import { RequestError } from '@hono/node-server';
 import type { HttpLimits } from './config.ts';
 import { outcome, type IssueCode } from './fhir/outcome.ts';
+import { plainAddress } from './net/addresses.ts';
 
 /** Why the server closed a connection itself (a metric label). */
 export type ClosedBecause = 'source-limit' | 'server-limit' | 'silent' | 'header-too-large' | 'timeout' | 'malformed';
@@ -57,9 +58,9 @@ export function createHttpServer(limits: HttpLimits, listener: Listener, closed:
 function admit(limits: HttpLimits, closed: (why: ClosedBecause) => void): (socket: Socket) => void {
   const open = new Map<string, number>();
   return (socket) => {
-    const source = sourceOf(socket.remoteAddress);
-    const count = (open.get(source) ?? 0) + 1;
-    if (socket.remoteAddress === undefined || count > limits.maxConnectionsPerSource) {
+    const source = socket.remoteAddress === undefined ? undefined : plainAddress(socket.remoteAddress);
+    const count = (source === undefined ? 0 : (open.get(source) ?? 0)) + 1;
+    if (source === undefined || count > limits.maxConnectionsPerSource) {
       socket.destroy();
       closed('source-limit');
       return;
@@ -80,9 +81,6 @@ function admit(limits: HttpLimits, closed: (why: ClosedBecause) => void): (socke
     });
   };
 }
-
-/** An IPv4 peer reached over a dual-stack socket is the same source as over IPv4. */
-const sourceOf = (address: string | undefined) => (address?.startsWith('::ffff:') ? address.slice(7) : (address ?? ''));
 
 interface Refusal {
   status: number;
