@@ -2,7 +2,8 @@
  * The HTTP server under the app, and what one connection may cost before any route sees it
  * (HTTP_* variables): headers no larger than the longest URL the app accepts plus room for a
  * bearer token, a first byte and whole headers within seconds, a whole request within its
- * timeout, and a bounded number of open connections — in all, and from one remote address.
+ * timeout, and a bounded number of open connections — in all, and from one source (an IPv4
+ * address or an IPv6 /64).
  * A connection over a bound is closed as it arrives, so slow or half-open connections cannot
  * grow memory without bound: each holds at most `maxHeaderBytes` of headers for at most
  * `headersTimeoutMs`, and there are at most `maxConnections` of them.
@@ -15,7 +16,7 @@ import type { Socket } from 'node:net';
 import { RequestError } from '@hono/node-server';
 import type { HttpLimits } from './config.ts';
 import { outcome, type IssueCode } from './fhir/outcome.ts';
-import { plainAddress } from './net/addresses.ts';
+import { sourceOf } from './net/addresses.ts';
 
 /** Why the server closed a connection itself (a metric label). */
 export type ClosedBecause = 'source-limit' | 'server-limit' | 'silent' | 'header-too-large' | 'timeout' | 'malformed';
@@ -44,21 +45,22 @@ export function createHttpServer(limits: HttpLimits, listener: Listener, closed:
   // Beyond it, Node closes new connections before reading anything from them.
   server.maxConnections = limits.maxConnections;
   server.on('drop', () => closed('server-limit'));
-  server.on('connection', admit(limits, closed));
+  server.on('connection', admitConnections(limits, closed));
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, limits, closed));
   return server;
 }
 
 /**
- * Counts each remote address's open connections and closes one over the bound at once; a
- * connection that sends nothing within the headers timeout is closed too (Node times out
- * only requests that have begun). The map holds addresses with a connection open: at most
- * `maxConnections` entries.
+ * Counts each source's open connections and closes one over the bound at once; a connection
+ * that sends nothing within the headers timeout is closed too (Node times out only requests
+ * that have begun). A source is what the queues of unproven callers count by too
+ * (net/addresses.ts): an IPv4 address, or a whole IPv6 /64, which one host can hold. The map
+ * holds sources with a connection open: at most `maxConnections` entries.
  */
-function admit(limits: HttpLimits, closed: (why: ClosedBecause) => void): (socket: Socket) => void {
+export function admitConnections(limits: Pick<HttpLimits, 'maxConnectionsPerSource' | 'headersTimeoutMs'>, closed: (why: ClosedBecause) => void): (socket: Socket) => void {
   const open = new Map<string, number>();
   return (socket) => {
-    const source = socket.remoteAddress === undefined ? undefined : plainAddress(socket.remoteAddress);
+    const source = sourceOf(socket.remoteAddress);
     const count = (source === undefined ? 0 : (open.get(source) ?? 0)) + 1;
     if (source === undefined || count > limits.maxConnectionsPerSource) {
       socket.destroy();
