@@ -19,6 +19,7 @@ import { sandboxNextechEnv } from '../src/dev/sandbox-env.ts';
 import { startServiceProcess, type ServiceProcess } from '../src/dev/soak/service-process.ts';
 import { startSandbox, type RunningSandbox } from '../src/sandbox/index.ts';
 import { sample } from './helpers/metrics.ts';
+import { rawExchange } from './helpers/raw-http.ts';
 import { startTestService } from './helpers/service.ts';
 import { assertValidFhir } from './helpers/validator.ts';
 
@@ -210,23 +211,6 @@ describe('connections that never finish their headers', () => {
   });
 });
 
-/** Writes `head` on a fresh connection and collects what comes back until the service closes it. */
-function exchange(port: number, head: string): Promise<{ status: number; type?: string; body: string }> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port }, () => {
-      if (head !== '') socket.write(head);
-    });
-    let text = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (d: string) => (text += d));
-    socket.on('error', reject);
-    socket.on('close', () => {
-      const [top = '', body = ''] = text.split('\r\n\r\n');
-      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(top)?.[1] ?? 0), type: /^content-type: *(.*)$/im.exec(top)?.[1]?.trim(), body });
-    });
-  });
-}
-
 describe('what one request may send before the app sees it', () => {
   it('lets the longest URL through with a long bearer token, answers larger headers with 431 and an unreadable Host with 400 (OperationOutcomes)', async () => {
     const svc = await startTestService({ HTTP_HEADERS_TIMEOUT_SECONDS: '1', HTTP_REQUEST_TIMEOUT_SECONDS: '2' });
@@ -236,19 +220,19 @@ describe('what one request may send before the app sees it', () => {
       // service issued in measurement (a Backend Services token naming 50 practices, 5 KB),
       // and the headers a browser sends: the app answers (the made-up token is refused).
       const url = `/fhir/Patient?family=smith&_x=${'a'.repeat(8 * 1024 - 60)}`;
-      const honest = await exchange(
+      const honest = await rawExchange(
         p,
         `GET ${url} HTTP/1.1\r\nHost: localhost:${p}\r\nAuthorization: Bearer v1.${'A'.repeat(5000)}\r\nUser-Agent: ${'u'.repeat(300)}\r\nAccept: application/fhir+json\r\nConnection: close\r\n\r\n`,
       );
       expect(honest.status).toBe(401);
-      const big = await exchange(p, `GET /fhir/metadata HTTP/1.1\r\nHost: localhost:${p}\r\nX-Pad: ${'a'.repeat(MAX_HEADER_BYTES)}\r\n\r\n`);
+      const big = await rawExchange(p, `GET /fhir/metadata HTTP/1.1\r\nHost: localhost:${p}\r\nX-Pad: ${'a'.repeat(MAX_HEADER_BYTES)}\r\n\r\n`);
       expect(big.status).toBe(431);
       expect(big.type).toBe('application/fhir+json; charset=utf-8');
       const outcome = JSON.parse(big.body) as { issue: { code: string }[] };
       assertValidFhir(outcome);
       expect(outcome.issue[0]?.code).toBe('too-long');
       // A Host the adapter cannot read: an OperationOutcome too, not a bare status line.
-      const malformed = await exchange(p, `GET /fhir/metadata HTTP/1.1\r\nHost: localhost:${p}/x\r\nConnection: close\r\n\r\n`);
+      const malformed = await rawExchange(p, `GET /fhir/metadata HTTP/1.1\r\nHost: localhost:${p}/x\r\nConnection: close\r\n\r\n`);
       expect(malformed.status).toBe(400);
       expect(malformed.type).toBe('application/fhir+json; charset=utf-8');
       assertValidFhir(JSON.parse(malformed.body));
@@ -262,9 +246,9 @@ describe('what one request may send before the app sees it', () => {
     try {
       const p = Number(new URL(svc.origin).port);
       // Node alone never times out a connection on which no request has begun.
-      const silent = await exchange(p, '');
+      const silent = await rawExchange(p, '');
       expect(silent).toMatchObject({ status: 0, body: '' });
-      const slow = await exchange(p, `GET /fhir/metadata HTTP/1.1\r\nHost: localhost:${p}\r\nX-Slow: a`);
+      const slow = await rawExchange(p, `GET /fhir/metadata HTTP/1.1\r\nHost: localhost:${p}\r\nX-Slow: a`);
       expect(slow.status).toBe(408);
       const outcome = JSON.parse(slow.body) as { issue: { code: string }[] };
       assertValidFhir(outcome);
