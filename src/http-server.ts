@@ -14,6 +14,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { RequestError } from '@hono/node-server';
+import type { Logger } from 'pino';
 import type { HttpLimits } from './config.ts';
 import { outcome, type IssueCode } from './fhir/outcome.ts';
 import { sourceOf } from './net/addresses.ts';
@@ -37,17 +38,47 @@ export function createHttpServer(limits: HttpLimits, listener: Listener, closed:
       connectionsCheckingInterval: CHECK_EVERY_MS,
     },
     (req, res) => {
+      answering.begin(req.socket, res);
       // Host names are case-insensitive (RFC 9110 §4.2.3); the adapter compares them as written.
       if (req.headers.host !== undefined) req.headers.host = req.headers.host.toLowerCase();
       void listener(req, res);
     },
   );
+  const answering = new Answering();
   // Beyond it, Node closes new connections before reading anything from them.
   server.maxConnections = limits.maxConnections;
   server.on('drop', () => closed('server-limit'));
   server.on('connection', admitConnections(limits, closed));
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, limits, closed));
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, { limits, closed, answering }));
   return server;
+}
+
+/**
+ * The connections on which a response is being written. A refusal written there would land
+ * in the middle of it; on a kept-alive connection whose earlier responses are all out, it is
+ * the answer to the next request like any other.
+ */
+class Answering {
+  readonly #open = new WeakMap<Socket, number>();
+
+  begin(socket: Socket, res: ServerResponse): void {
+    this.#open.set(socket, (this.#open.get(socket) ?? 0) + 1);
+    let over = false;
+    const end = () => {
+      if (over) return;
+      over = true;
+      const left = (this.#open.get(socket) ?? 1) - 1;
+      if (left > 0) this.#open.set(socket, left);
+      else this.#open.delete(socket);
+    };
+    // Written out whole, or cut short: either way nothing more of it will be written.
+    res.once('finish', end);
+    res.once('close', end);
+  }
+
+  on(socket: Socket): boolean {
+    return this.#open.has(socket);
+  }
 }
 
 /**
@@ -104,10 +135,16 @@ const REFUSALS: Record<string, Refusal> = {
 };
 const MALFORMED: Refusal = { status: 400, reason: 'Bad Request', why: 'malformed', code: 'structure', diagnostics: () => 'The request is not valid HTTP/1.1' };
 
+interface ClientErrorContext {
+  limits: HttpLimits;
+  closed: (why: ClosedBecause) => void;
+  answering: Answering;
+}
+
 /** Node's parser refused the request: answer an OperationOutcome, as the app would, and close. */
-function answerClientError(err: NodeJS.ErrnoException, socket: Socket, limits: HttpLimits, closed: (why: ClosedBecause) => void): void {
-  // The client went away, or an answer has begun: nothing more to say on this connection.
-  if (err.code === 'ECONNRESET' || !socket.writable || socket.bytesWritten > 0) {
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket, { limits, closed, answering }: ClientErrorContext): void {
+  // The client went away, or a response is being written (a pipelined request): nothing more to say on this connection.
+  if (err.code === 'ECONNRESET' || !socket.writable || answering.on(socket)) {
     socket.destroy();
     return;
   }
@@ -124,13 +161,20 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket, limits: H
 /**
  * For the adapter (getRequestListener's errorHandler): a request it cannot turn into a URL (a
  * malformed Host or target) is a 400 OperationOutcome, as the app answers what it cannot
- * read; anything else it could not hand to the app a 500 one.
+ * read; anything else it could not hand to the app is a bug, logged (its name and stack,
+ * nothing of the request) and answered with a 500 one.
  */
-export function unreadableRequest(err: unknown): Response {
-  const bad = err instanceof RequestError;
-  const body = bad ? outcome('error', 'structure', 'The request line or Host header is not valid') : outcome('fatal', 'exception', 'Internal server error');
-  return new Response(JSON.stringify(body), {
-    status: bad ? 400 : 500,
-    headers: { 'content-type': 'application/fhir+json; charset=utf-8', 'cache-control': 'no-store' },
-  });
+export function unreadableRequests(log: Pick<Logger, 'error'>): (err: unknown) => Response {
+  return (err) => {
+    const bad = err instanceof RequestError;
+    if (!bad) {
+      const { name, stack } = err instanceof Error ? err : { name: typeof err, stack: undefined };
+      log.error({ err: { name, stack } }, 'a request could not be handed to the app');
+    }
+    const body = bad ? outcome('error', 'structure', 'The request line or Host header is not valid') : outcome('fatal', 'exception', 'Internal server error');
+    return new Response(JSON.stringify(body), {
+      status: bad ? 400 : 500,
+      headers: { 'content-type': 'application/fhir+json; charset=utf-8', 'cache-control': 'no-store' },
+    });
+  };
 }

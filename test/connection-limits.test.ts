@@ -19,7 +19,7 @@ import { sandboxNextechEnv } from '../src/dev/sandbox-env.ts';
 import { startServiceProcess, type ServiceProcess } from '../src/dev/soak/service-process.ts';
 import { startSandbox, type RunningSandbox } from '../src/sandbox/index.ts';
 import { sample } from './helpers/metrics.ts';
-import { rawExchange } from './helpers/raw-http.ts';
+import { openRaw, rawExchange } from './helpers/raw-http.ts';
 import { startTestService } from './helpers/service.ts';
 import { assertValidFhir } from './helpers/validator.ts';
 
@@ -236,6 +236,37 @@ describe('what one request may send before the app sees it', () => {
       expect(malformed.status).toBe(400);
       expect(malformed.type).toBe('application/fhir+json; charset=utf-8');
       assertValidFhir(JSON.parse(malformed.body));
+    } finally {
+      await svc.close();
+    }
+  });
+
+  it('answers a refused request after an answered one on a kept-alive connection as the first: 431 or 408 OperationOutcome, not a reset', async () => {
+    const svc = await startTestService({ HTTP_HEADERS_TIMEOUT_SECONDS: '1', HTTP_REQUEST_TIMEOUT_SECONDS: '2' });
+    try {
+      const p = Number(new URL(svc.origin).port);
+      const head = `GET /fhir/metadata HTTP/1.1\r\nHost: localhost:${p}\r\n`;
+      for (const [second, status, code] of [
+        [`${head}X-Pad: ${'a'.repeat(MAX_HEADER_BYTES)}\r\n\r\n`, 431, 'too-long'],
+        [`${head}X-Slow: a`, 408, 'timeout'],
+      ] as const) {
+        const conn = openRaw(p);
+        try {
+          conn.write(`${head}\r\n`);
+          expect((await conn.response()).status).toBe(200);
+          // The connection stays open for the next request; this one is refused by Node's parser.
+          conn.write(second);
+          const refused = await conn.response();
+          expect(refused.status).toBe(status);
+          expect(refused.type).toBe('application/fhir+json; charset=utf-8');
+          const outcome = JSON.parse(refused.body) as { issue: { code: string }[] };
+          assertValidFhir(outcome);
+          expect(outcome.issue[0]?.code).toBe(code);
+          await conn.closed;
+        } finally {
+          conn.destroy();
+        }
+      }
     } finally {
       await svc.close();
     }
