@@ -43,12 +43,15 @@ export interface Runtime {
 
 const currentRuntime = (): Runtime => ({ heapLimitBytes: getHeapStatistics().heap_size_limit });
 const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+/** A comma-separated list, empty by default: entries trimmed, empty ones dropped, each checked by `item`. */
+const commaList = (item: z.ZodType<string, string>) =>
+  z
+    .string()
+    .transform((v) => v.split(',').map((e) => e.trim()).filter(Boolean))
+    .pipe(z.array(item))
+    .default([]);
 /** Keys accepted besides the current one while a key is rolled: comma-separated, each ≥ 32 characters. */
-const acceptedKeys = z
-  .string()
-  .transform((v) => v.split(',').map((k) => k.trim()).filter(Boolean))
-  .pipe(z.array(z.string().min(32, 'each key at least 32 characters')))
-  .default([]);
+const acceptedKeys = commaList(z.string().min(32, 'each key at least 32 characters'));
 
 const EnvSchema = z.object({
   PORT: port.default(8080),
@@ -131,16 +134,8 @@ const EnvSchema = z.object({
     .string()
     .regex(/^(auto|[1-9][0-9]{0,2})$/, 'a number of processes (1-999) or auto')
     .default('1'),
-  CORS_ORIGINS: z
-    .string()
-    .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
-    .pipe(z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'each origin is scheme://host[:port], no path')))
-    .default([]),
-  TRUSTED_PROXIES: z
-    .string()
-    .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
-    .pipe(z.array(z.string().refine((e) => addressRange(e) !== undefined, 'each entry an IP address or a CIDR range, e.g. 10.0.0.5 or 10.0.0.0/8')))
-    .default([]),
+  CORS_ORIGINS: commaList(z.string().regex(/^https?:\/\/[^/\s]+$/, 'each origin is scheme://host[:port], no path')),
+  TRUSTED_PROXIES: commaList(z.string().refine((e) => addressRange(e) !== undefined, 'each entry an IP address or a CIDR range, e.g. 10.0.0.5 or 10.0.0.0/8')),
 });
 
 export type AuthMode = 'passthrough' | 'managed';

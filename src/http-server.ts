@@ -39,8 +39,7 @@ export function createHttpServer(limits: HttpLimits, listener: Listener, closed:
     },
     (req, res) => {
       answering.begin(req.socket, res);
-      // Host names are case-insensitive (RFC 9110 §4.2.3); the adapter compares them as written.
-      if (req.headers.host !== undefined) req.headers.host = req.headers.host.toLowerCase();
+      lowerCaseHost(req);
       void listener(req, res);
     },
   );
@@ -51,6 +50,20 @@ export function createHttpServer(limits: HttpLimits, listener: Listener, closed:
   server.on('connection', admitConnections(limits, closed));
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, { limits, closed, answering }));
   return server;
+}
+
+/**
+ * Host names are case-insensitive (RFC 9110 §4.2.3): lower-cased here, once, for everything
+ * after — the adapter builds the URL from `headers.host` (and refuses a Host whose case
+ * differs from the URL's), the app reads the header from `rawHeaders` (host-guard.ts
+ * compares it with the hosts served).
+ */
+function lowerCaseHost(req: IncomingMessage): void {
+  const host = req.headers.host;
+  if (host === undefined || host === host.toLowerCase()) return;
+  req.headers.host = host.toLowerCase();
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]?.toLowerCase() === 'host') raw[i + 1] = raw[i + 1]?.toLowerCase() ?? '';
 }
 
 /**
