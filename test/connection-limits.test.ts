@@ -8,10 +8,12 @@
  * honest client from 127.0.0.2, another source on the same machine.
  *
  * Memory is asserted with generous margins, and nothing is timed: the floods' connections
- * are counted (how many the service closed, and why, from its metrics).
+ * are counted (how many the service closed, and why, from its metrics; how many it held open
+ * at once, from its open files). How many of a flood's connections the kernel delivers, and
+ * when, is the machine's business: only the bounds the service enforces are asserted.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +24,7 @@ import { sample } from './helpers/metrics.ts';
 import { openRaw, rawExchange } from './helpers/raw-http.ts';
 import { startTestService } from './helpers/service.ts';
 import { assertValidFhir } from './helpers/validator.ts';
+import { waitFor } from './helpers/wait.ts';
 
 const MB = 1024 * 1024;
 const FLOOD = 2000;
@@ -122,69 +125,84 @@ function flood(count: number, bytes: number): Flood {
   };
 }
 
-/** The service's resident memory once it has settled (two samples 200 ms apart within 1 MB). */
+/**
+ * The service's resident memory once it has settled: two samples 200 ms apart within 1 MB,
+ * or, if it never settles within 25 samples, the highest of them (a higher baseline only
+ * makes the growth asserted from it smaller).
+ */
 async function settledResident(): Promise<number> {
   let last = resident(service.pid);
-  for (;;) {
+  let highest = last;
+  for (let samples = 0; samples < 25; samples++) {
     await new Promise((r) => setTimeout(r, 200));
     const now = resident(service.pid);
     if (Math.abs(now - last) < MB) return Math.max(now, last);
+    highest = Math.max(highest, now);
     last = now;
   }
+  return highest;
 }
 
-/**
- * Waits for `done()` (polled): how long it takes is the machine's business, not an assertion;
- * after a minute, `what` never happened.
- */
-async function until(what: string, done: () => boolean | Promise<boolean>): Promise<void> {
-  const giveUp = Date.now() + 60_000;
-  while (!(await done())) {
-    if (Date.now() > giveUp) throw new Error(`never happened: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
+/** The service's open file descriptors now (Linux: /proc): its listening socket, files, pipes, and one per connection. */
+function openFiles(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return 0;
   }
 }
 
-/** The highest resident memory of the service while `work` runs (sampled every 50 ms). */
-async function peakDuring(work: () => Promise<void>): Promise<number> {
-  let peak = resident(service.pid);
-  const sampler = setInterval(() => (peak = Math.max(peak, resident(service.pid))), 50);
+/** The highest resident memory and count of open files of the service while `work` runs (sampled every 50 ms). */
+async function peaksDuring(work: () => Promise<void>): Promise<{ rss: number; files: number }> {
+  const peak = { rss: resident(service.pid), files: openFiles(service.pid) };
+  const sample = () => {
+    peak.rss = Math.max(peak.rss, resident(service.pid));
+    peak.files = Math.max(peak.files, openFiles(service.pid));
+  };
+  const sampler = setInterval(sample, 50);
   try {
     await work();
   } finally {
     clearInterval(sampler);
   }
-  return Math.max(peak, resident(service.pid));
+  sample();
+  return peak;
 }
 
+/**
+ * Files the service may open besides the flood's connections while it runs: the honest
+ * client's and the metrics reads' connections, upstream connections to the sandbox, and
+ * whatever Node opens on its own — generous; the flood is 2,000.
+ */
+const OTHER_FILES = 32;
+/** How long a flood may take to be closed whole on a loaded machine: the kernel delivers connections as it can. */
+const FLOOD_MS = 60_000;
+
 describe('connections that never finish their headers', () => {
-  it('2,000 connections with 56 KB of unfinished headers: each refused at the per-source cap or the header cap, memory bounded, others served', { timeout: 120_000 }, async () => {
+  it('2,000 connections with 56 KB of unfinished headers: each closed at the per-source cap or the header cap, memory bounded, others served', { timeout: 120_000 }, async () => {
     // Warm: what the first requests allocate is not the flood's.
     for (let i = 0; i < 10; i++) expect((await honest('/fhir/Patient?family=smith')).status).toBe(200);
     const before = await settledResident();
-    const [refusedBefore, overflowBefore] = [await closed('source-limit'), await closed('header-too-large')];
+    const filesBefore = openFiles(service.pid);
+    const overflowBefore = await closed('header-too-large');
     const f = flood(FLOOD, 56 * 1024);
     try {
-      const peak = await peakDuring(async () => {
+      const peak = await peaksDuring(async () => {
         await f.sent;
         // Answered from another source while the flood arrives.
         const answer = await honest('/fhir/Patient?family=smith');
         expect(answer.status).toBe(200);
         expect(JSON.parse(answer.body)).toMatchObject({ resourceType: 'Bundle' });
         // Every flood connection is closed by the service: none is held.
-        await until('the service closed every flood connection', () => f.closedByService() === FLOOD);
+        await waitFor(() => f.closedByService() === FLOOD, FLOOD_MS, { what: 'the service to close every flood connection', every: 100 });
       });
       // Before: +113 MB (all 2,000 held). Now at most PER_SOURCE connections of MAX_HEADER_BYTES
       // each at once, plus what accepting and closing 2,000 connections costs (measured: +16 to +26 MB).
-      expect(peak - before, 'RSS growth').toBeLessThan(48 * MB);
-      // Over the per-source cap at once, the others as their headers passed the cap (431),
-      // freeing their places for the next. How many reach the service at all is the kernel's
-      // business (it resets what overflows its accept queue, more so on a loaded machine), so
-      // only the bounds are asserted: every one was closed above, none was held.
-      const refused = (await closed('source-limit')) - refusedBefore;
-      const overflowed = (await closed('header-too-large')) - overflowBefore;
-      expect(overflowed).toBeGreaterThanOrEqual(PER_SOURCE);
-      expect(refused + overflowed).toBeLessThanOrEqual(FLOOD);
+      expect(peak.rss - before, 'RSS growth').toBeLessThan(48 * MB);
+      // Never more than the source's share open in the service at once, however many the kernel delivered.
+      expect(peak.files - filesBefore, 'connections open at once').toBeLessThanOrEqual(PER_SOURCE + OTHER_FILES);
+      // Those the service took in sent headers over the cap: 431, freeing their places for the next.
+      expect((await closed('header-too-large')) - overflowBefore).toBeGreaterThanOrEqual(PER_SOURCE);
     } finally {
       f.end();
     }
@@ -193,18 +211,21 @@ describe('connections that never finish their headers', () => {
   it('2,000 connections with headers just under the cap: one source holds at most its share, memory bounded, others served', { timeout: 120_000 }, async () => {
     const refusedBefore = await closed('source-limit');
     const before = await settledResident();
+    const filesBefore = openFiles(service.pid);
     const f = flood(FLOOD, MAX_HEADER_BYTES - 2048);
     try {
-      const peak = await peakDuring(async () => {
+      const peak = await peaksDuring(async () => {
         await f.sent;
-        // Those over the cap are closed at once; the others are held (until the headers timeout).
-        await until('the service refused the connections over the per-source cap', async () => (await closed('source-limit')) - refusedBefore >= FLOOD - PER_SOURCE);
-        // The flood holds its share of connections; another source is still served.
+        // Once one connection is refused over the per-source cap, the flood holds its whole
+        // share (each held until the headers timeout): another source is still served.
+        await waitFor(async () => (await closed('source-limit')) > refusedBefore, FLOOD_MS, { what: 'a flood connection refused at the per-source cap', every: 100 });
         const answer = await honest('/fhir/Patient?family=smith');
         expect(answer.status).toBe(200);
+        // The held ones are closed at the headers timeout (408): in the end, none is left.
+        await waitFor(() => f.closedByService() === FLOOD, FLOOD_MS, { what: 'the service to close every flood connection', every: 100 });
       });
-      expect(peak - before, 'RSS growth').toBeLessThan(48 * MB);
-      expect(f.sockets.filter((s) => !s.destroyed).length).toBeLessThanOrEqual(PER_SOURCE);
+      expect(peak.rss - before, 'RSS growth').toBeLessThan(48 * MB);
+      expect(peak.files - filesBefore, 'connections open at once').toBeLessThanOrEqual(PER_SOURCE + OTHER_FILES);
     } finally {
       f.end();
     }
