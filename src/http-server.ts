@@ -30,6 +30,7 @@ const CHECK_EVERY_MS = 1000;
 
 /** An HTTP server serving `listener` within `limits`; `closed` hears of each connection it cut. */
 export function createHttpServer(limits: HttpLimits, listener: Listener, closed: (why: ClosedBecause) => void = () => undefined): Server {
+  const answering = new Answering();
   const server = createServer(
     {
       maxHeaderSize: limits.maxHeaderBytes,
@@ -43,7 +44,6 @@ export function createHttpServer(limits: HttpLimits, listener: Listener, closed:
       void listener(req, res);
     },
   );
-  const answering = new Answering();
   // Beyond it, Node closes new connections before reading anything from them.
   server.maxConnections = limits.maxConnections;
   server.on('drop', () => closed('server-limit'));
