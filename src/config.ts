@@ -4,11 +4,11 @@
  * variable at once. No other module reads process.env.
  */
 import { createPrivateKey } from 'node:crypto';
-import { isIP } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import { z } from 'zod';
+import { addressRange } from './net/addresses.ts';
 import { DEFAULT_POLICY, type UpstreamPolicy } from './source/nextech/policy.ts';
 import { DEFAULT_SINGLE_USE_PER_CLIENT } from './shared/store.ts';
 
@@ -43,21 +43,15 @@ export interface Runtime {
 
 const currentRuntime = (): Runtime => ({ heapLimitBytes: getHeapStatistics().heap_size_limit });
 const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+/** A comma-separated list, empty by default: entries trimmed, empty ones dropped, each checked by `item`. */
+const commaList = (item: z.ZodType<string, string>) =>
+  z
+    .string()
+    .transform((v) => v.split(',').map((e) => e.trim()).filter(Boolean))
+    .pipe(z.array(item))
+    .default([]);
 /** Keys accepted besides the current one while a key is rolled: comma-separated, each ≥ 32 characters. */
-const acceptedKeys = z
-  .string()
-  .transform((v) => v.split(',').map((k) => k.trim()).filter(Boolean))
-  .pipe(z.array(z.string().min(32, 'each key at least 32 characters')))
-  .default([]);
-
-/** An IP address, or a CIDR range of them (`10.0.0.0/8`, `fd00::/8`). */
-function isAddressRange(entry: string): boolean {
-  const [address = '', prefix, extra] = entry.split('/');
-  const family = isIP(address);
-  if (family === 0 || extra !== undefined) return false;
-  if (prefix === undefined) return true;
-  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
-}
+const acceptedKeys = commaList(z.string().min(32, 'each key at least 32 characters'));
 
 const EnvSchema = z.object({
   PORT: port.default(8080),
@@ -140,16 +134,8 @@ const EnvSchema = z.object({
     .string()
     .regex(/^(auto|[1-9][0-9]{0,2})$/, 'a number of processes (1-999) or auto')
     .default('1'),
-  CORS_ORIGINS: z
-    .string()
-    .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
-    .pipe(z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'each origin is scheme://host[:port], no path')))
-    .default([]),
-  TRUSTED_PROXIES: z
-    .string()
-    .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
-    .pipe(z.array(z.string().refine(isAddressRange, 'each entry an IP address or a CIDR range, e.g. 10.0.0.5 or 10.0.0.0/8')))
-    .default([]),
+  CORS_ORIGINS: commaList(z.string().regex(/^https?:\/\/[^/\s]+$/, 'each origin is scheme://host[:port], no path')),
+  TRUSTED_PROXIES: commaList(z.string().refine((e) => addressRange(e) !== undefined, 'each entry an IP address or a CIDR range, e.g. 10.0.0.5 or 10.0.0.0/8')),
 });
 
 export type AuthMode = 'passthrough' | 'managed';

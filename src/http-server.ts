@@ -2,7 +2,8 @@
  * The HTTP server under the app, and what one connection may cost before any route sees it
  * (HTTP_* variables): headers no larger than the longest URL the app accepts plus room for a
  * bearer token, a first byte and whole headers within seconds, a whole request within its
- * timeout, and a bounded number of open connections — in all, and from one remote address.
+ * timeout, and a bounded number of open connections — in all, and from one source (an IPv4
+ * address or an IPv6 /64).
  * A connection over a bound is closed as it arrives, so slow or half-open connections cannot
  * grow memory without bound: each holds at most `maxHeaderBytes` of headers for at most
  * `headersTimeoutMs`, and there are at most `maxConnections` of them.
@@ -13,8 +14,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { RequestError } from '@hono/node-server';
+import type { Logger } from 'pino';
 import type { HttpLimits } from './config.ts';
 import { outcome, type IssueCode } from './fhir/outcome.ts';
+import { sourceOf } from './net/addresses.ts';
 
 /** Why the server closed a connection itself (a metric label). */
 export type ClosedBecause = 'source-limit' | 'server-limit' | 'silent' | 'header-too-large' | 'timeout' | 'malformed';
@@ -27,6 +30,7 @@ const CHECK_EVERY_MS = 1000;
 
 /** An HTTP server serving `listener` within `limits`; `closed` hears of each connection it cut. */
 export function createHttpServer(limits: HttpLimits, listener: Listener, closed: (why: ClosedBecause) => void = () => undefined): Server {
+  const answering = new Answering();
   const server = createServer(
     {
       maxHeaderSize: limits.maxHeaderBytes,
@@ -35,31 +39,74 @@ export function createHttpServer(limits: HttpLimits, listener: Listener, closed:
       connectionsCheckingInterval: CHECK_EVERY_MS,
     },
     (req, res) => {
-      // Host names are case-insensitive (RFC 9110 §4.2.3); the adapter compares them as written.
-      if (req.headers.host !== undefined) req.headers.host = req.headers.host.toLowerCase();
+      answering.begin(req.socket, res);
+      lowerCaseHost(req);
       void listener(req, res);
     },
   );
   // Beyond it, Node closes new connections before reading anything from them.
   server.maxConnections = limits.maxConnections;
   server.on('drop', () => closed('server-limit'));
-  server.on('connection', admit(limits, closed));
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, limits, closed));
+  server.on('connection', admitConnections(limits, closed));
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, { limits, closed, answering }));
   return server;
 }
 
 /**
- * Counts each remote address's open connections and closes one over the bound at once; a
- * connection that sends nothing within the headers timeout is closed too (Node times out
- * only requests that have begun). The map holds addresses with a connection open: at most
- * `maxConnections` entries.
+ * Host names are case-insensitive (RFC 9110 §4.2.3): lower-cased here, once, for everything
+ * after — the adapter builds the URL from `headers.host` (and refuses a Host whose case
+ * differs from the URL's), the app reads the header from `rawHeaders` (host-guard.ts
+ * compares it with the hosts served).
  */
-function admit(limits: HttpLimits, closed: (why: ClosedBecause) => void): (socket: Socket) => void {
+function lowerCaseHost(req: IncomingMessage): void {
+  const host = req.headers.host;
+  if (host === undefined || host === host.toLowerCase()) return;
+  req.headers.host = host.toLowerCase();
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]?.toLowerCase() === 'host') raw[i + 1] = raw[i + 1]?.toLowerCase() ?? '';
+}
+
+/**
+ * The connections on which a response is being written. A refusal written there would land
+ * in the middle of it; on a kept-alive connection whose earlier responses are all out, it is
+ * the answer to the next request like any other.
+ */
+class Answering {
+  readonly #open = new WeakMap<Socket, number>();
+
+  begin(socket: Socket, res: ServerResponse): void {
+    this.#open.set(socket, (this.#open.get(socket) ?? 0) + 1);
+    let over = false;
+    const end = () => {
+      if (over) return;
+      over = true;
+      const left = (this.#open.get(socket) ?? 1) - 1;
+      if (left > 0) this.#open.set(socket, left);
+      else this.#open.delete(socket);
+    };
+    // Written out whole, or cut short: either way nothing more of it will be written.
+    res.once('finish', end);
+    res.once('close', end);
+  }
+
+  on(socket: Socket): boolean {
+    return this.#open.has(socket);
+  }
+}
+
+/**
+ * Counts each source's open connections and closes one over the bound at once; a connection
+ * that sends nothing within the headers timeout is closed too (Node times out only requests
+ * that have begun). A source is what the queues of unproven callers count by too
+ * (net/addresses.ts): an IPv4 address, or a whole IPv6 /64, which one host can hold. The map
+ * holds sources with a connection open: at most `maxConnections` entries.
+ */
+export function admitConnections(limits: Pick<HttpLimits, 'maxConnectionsPerSource' | 'headersTimeoutMs'>, closed: (why: ClosedBecause) => void): (socket: Socket) => void {
   const open = new Map<string, number>();
   return (socket) => {
     const source = sourceOf(socket.remoteAddress);
-    const count = (open.get(source) ?? 0) + 1;
-    if (socket.remoteAddress === undefined || count > limits.maxConnectionsPerSource) {
+    const count = (source === undefined ? 0 : (open.get(source) ?? 0)) + 1;
+    if (source === undefined || count > limits.maxConnectionsPerSource) {
       socket.destroy();
       closed('source-limit');
       return;
@@ -81,9 +128,6 @@ function admit(limits: HttpLimits, closed: (why: ClosedBecause) => void): (socke
   };
 }
 
-/** An IPv4 peer reached over a dual-stack socket is the same source as over IPv4. */
-const sourceOf = (address: string | undefined) => (address?.startsWith('::ffff:') ? address.slice(7) : (address ?? ''));
-
 interface Refusal {
   status: number;
   reason: string;
@@ -104,10 +148,16 @@ const REFUSALS: Record<string, Refusal> = {
 };
 const MALFORMED: Refusal = { status: 400, reason: 'Bad Request', why: 'malformed', code: 'structure', diagnostics: () => 'The request is not valid HTTP/1.1' };
 
+interface ClientErrorContext {
+  limits: HttpLimits;
+  closed: (why: ClosedBecause) => void;
+  answering: Answering;
+}
+
 /** Node's parser refused the request: answer an OperationOutcome, as the app would, and close. */
-function answerClientError(err: NodeJS.ErrnoException, socket: Socket, limits: HttpLimits, closed: (why: ClosedBecause) => void): void {
-  // The client went away, or an answer has begun: nothing more to say on this connection.
-  if (err.code === 'ECONNRESET' || !socket.writable || socket.bytesWritten > 0) {
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket, { limits, closed, answering }: ClientErrorContext): void {
+  // The client went away, or a response is being written (a pipelined request): nothing more to say on this connection.
+  if (err.code === 'ECONNRESET' || !socket.writable || answering.on(socket)) {
     socket.destroy();
     return;
   }
@@ -124,13 +174,20 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket, limits: H
 /**
  * For the adapter (getRequestListener's errorHandler): a request it cannot turn into a URL (a
  * malformed Host or target) is a 400 OperationOutcome, as the app answers what it cannot
- * read; anything else it could not hand to the app a 500 one.
+ * read; anything else it could not hand to the app is a bug, logged (its name and stack,
+ * nothing of the request) and answered with a 500 one.
  */
-export function unreadableRequest(err: unknown): Response {
-  const bad = err instanceof RequestError;
-  const body = bad ? outcome('error', 'structure', 'The request line or Host header is not valid') : outcome('fatal', 'exception', 'Internal server error');
-  return new Response(JSON.stringify(body), {
-    status: bad ? 400 : 500,
-    headers: { 'content-type': 'application/fhir+json; charset=utf-8', 'cache-control': 'no-store' },
-  });
+export function unreadableRequests(log: Pick<Logger, 'error'>): (err: unknown) => Response {
+  return (err) => {
+    const bad = err instanceof RequestError;
+    if (!bad) {
+      const { name, stack } = err instanceof Error ? err : { name: typeof err, stack: undefined };
+      log.error({ err: { name, stack } }, 'a request could not be handed to the app');
+    }
+    const body = bad ? outcome('error', 'structure', 'The request line or Host header is not valid') : outcome('fatal', 'exception', 'Internal server error');
+    return new Response(JSON.stringify(body), {
+      status: bad ? 400 : 500,
+      headers: { 'content-type': 'application/fhir+json; charset=utf-8', 'cache-control': 'no-store' },
+    });
+  };
 }

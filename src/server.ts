@@ -15,7 +15,7 @@ import type { Config, ManagedCredentials, RuntimeConfig } from './config.ts';
 import { createResourceIds } from './ids/resource-ids.ts';
 import { loadMappings } from './mapping/load.ts';
 import { Metrics } from './metrics.ts';
-import { createHttpServer, unreadableRequest } from './http-server.ts';
+import { createHttpServer, unreadableRequests } from './http-server.ts';
 import { matchEvaluations } from './fhir/search/match.ts';
 import { NextechSource } from './source/nextech/source.ts';
 import { MemoryBudget } from './source/memory-budget.ts';
@@ -196,7 +196,7 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
   let handle: (req: Request, env: unknown) => Response | Promise<Response> = () => new Response(null, { status: 503 });
   const server = createHttpServer(
     config.http,
-    getRequestListener((req, env) => handle(req, env), { hostname: config.host, errorHandler: unreadableRequest }),
+    getRequestListener((req, env) => handle(req, env), { hostname: config.host, errorHandler: unreadableRequests(opts.logger) }),
     (why) => metrics.connectionsClosed.inc({ reason: why }),
   );
   await new Promise<void>((resolve, reject) => {

@@ -7,19 +7,13 @@
  * Host header exactly as written); the browser itself is in test/browser/rebinding.test.ts.
  */
 import { request } from 'node:http';
-import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rawExchange, type RawResponse } from './helpers/raw-http.ts';
 import { startTestService, type TestService } from './helpers/service.ts';
 import { assertValidFhir } from './helpers/validator.ts';
 
-interface Raw {
-  status: number;
-  type: string | undefined;
-  body: string;
-}
-
 /** One HTTP/1.1 request to 127.0.0.1:`port` with exactly these headers (Host included, or not). */
-function send(port: number, path: string, headers: Record<string, string>, method = 'GET', body?: string): Promise<Raw> {
+function send(port: number, path: string, headers: Record<string, string>, method = 'GET', body?: string): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path, method, headers, setHost: false }, (res) => {
       let text = '';
@@ -32,25 +26,8 @@ function send(port: number, path: string, headers: Record<string, string>, metho
   });
 }
 
-/** A request written by hand (HTTP/1.0 may leave Host out; an absolute-form target names its own authority). */
-function sendRaw(port: number, head: string): Promise<Raw> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => socket.write(`${head}\r\n\r\n`));
-    let text = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (d: string) => (text += d));
-    socket.on('error', reject);
-    socket.on('close', () => {
-      const [headPart = '', body = ''] = text.split('\r\n\r\n');
-      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(headPart)?.[1] ?? 0);
-      const type = /^content-type: *(.*)$/im.exec(headPart)?.[1]?.trim();
-      resolve({ status, type, body });
-    });
-  });
-}
-
 /** The refusal a FHIR client sees: the status, an OperationOutcome, and no Nextech call behind it. */
-function expectRefusal(res: Raw, status: number, s: TestService): void {
+function expectRefusal(res: RawResponse, status: number, s: TestService): void {
   expect(res.status).toBe(status);
   expect(res.type).toBe('application/fhir+json; charset=utf-8');
   const outcome = JSON.parse(res.body) as { resourceType: string; issue: { code: string }[] };
@@ -110,12 +87,12 @@ describe('anonymous access refuses requests addressed to another name', () => {
 
   it('answers a request without Host (HTTP/1.0) with 421', async () => {
     svc.sandbox.resetCalls();
-    expectRefusal(await sendRaw(port, `GET ${SEARCH} HTTP/1.0`), 421, svc);
+    expectRefusal(await rawExchange(port, `GET ${SEARCH} HTTP/1.0\r\n\r\n`), 421, svc);
   });
 
   it('answers an absolute-form request naming a rebound authority with 421, whatever its Host', async () => {
     svc.sandbox.resetCalls();
-    expectRefusal(await sendRaw(port, `GET http://rebind.attacker.example:${port}${SEARCH} HTTP/1.1\r\nHost: localhost:${port}\r\nConnection: close`), 421, svc);
+    expectRefusal(await rawExchange(port, `GET http://rebind.attacker.example:${port}${SEARCH} HTTP/1.1\r\nHost: localhost:${port}\r\nConnection: close\r\n\r\n`), 421, svc);
   });
 
   it.each([

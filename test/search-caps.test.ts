@@ -12,7 +12,9 @@
 import type { Bundle } from 'fhir/r4';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_FORM_BYTES } from '../src/auth/form-body.ts';
+import { SANDBOX_RESOURCE_ID_KEY } from '../src/config.ts';
 import { SEARCH_CAPS } from '../src/fhir/search/caps.ts';
+import { createPageCursors, type CursorBinding } from '../src/routes/page-cursors.ts';
 import { clientKeyPair, signAssertion, tokenForm, type ClientKeyPair } from './helpers/backend.ts';
 import { delta, metricsText } from './helpers/metrics.ts';
 import { expectOutcome, fhirFetch, startTestService, type TestService } from './helpers/service.ts';
@@ -55,7 +57,7 @@ async function work<T>(send: () => Promise<T>): Promise<{ result: T; evaluations
   return { result, evaluations: delta(before, await metricsText(svc.origin), EVALUATIONS), upstream };
 }
 
-/** Sends `body` and expects the caps' refusal: 400 too-costly, no upstream call, nothing matched. */
+/** Sends the request (a POST unless `init` says otherwise) and expects the caps' refusal: 400 too-costly, no upstream call, nothing matched. */
 async function expectRefused(url: string, init: RequestInit): Promise<string> {
   const { result, evaluations, upstream } = await work(() => expectOutcome(url, 400, { method: 'POST', ...init }));
   expect(result.issue.code).toBe('too-costly');
@@ -135,10 +137,81 @@ describe('the largest search the caps allow', () => {
     expect(result.status).toBe(200);
     // One upstream search (the term `a`), whose rows are all the records matched.
     expect(upstream).toBe(1);
-    const rows = svc.sandbox.data.practices.find((p) => p.practiceId === '1001')?.patients.length ?? 0;
-    expect(evaluations).toBeGreaterThan(0);
-    expect(evaluations).toBeLessThanOrEqual(rows * SEARCH_CAPS.values);
-    // The issue's body would have cost every row its 9,355 values: the caps allow 2% of that.
-    expect(SEARCH_CAPS.values / 9355).toBeLessThan(0.025);
+    // `name=a` alone compares one value with each row the same upstream search returns: it counts the rows.
+    const one = await work(() => fhirFetch<Bundle>(`${svc.fhir}/Patient/_search`, { method: 'POST', headers: FORM, body: 'name=a' }));
+    expect([one.result.status, one.upstream]).toEqual([200, 1]);
+    const patients = svc.sandbox.data.practices.find((p) => p.practiceId === '1001')?.patients.length ?? 0;
+    expect(one.evaluations).toBeGreaterThan(0);
+    expect(one.evaluations).toBeLessThanOrEqual(patients);
+    // At most SEARCH_CAPS.values per row, where the issue's body would have cost each row up to 9,355.
+    expect(evaluations).toBeGreaterThan(one.evaluations);
+    expect(evaluations).toBeLessThanOrEqual(one.evaluations * SEARCH_CAPS.values);
+  });
+});
+
+describe('a paging link', () => {
+  /**
+   * The sandbox's RESOURCE_ID_KEY is public (src/config.ts), and anonymous access is on by
+   * default there: anyone can seal a cursor for `anonymous`. 347 characters of it opened to
+   * 18,001 parameters, every one matched against every record, because the caps were checked
+   * only where a URL or a body is read.
+   */
+  const forge = (query: string, binding: Partial<CursorBinding> = {}) =>
+    createPageCursors(SANDBOX_RESOURCE_ID_KEY, Date.now).seal(query, { practiceId: '1001', callerKey: 'anonymous', path: 'Patient', ...binding });
+  const FORGED = ['family=a,e,i,o,u', ...Array.from({ length: 18_000 }, () => 'name=a')].join('&');
+
+  it('opens to a search that obeys the caps: a forged cursor of 18,001 parameters is 400 too-costly, with no upstream call or match', async () => {
+    const cursor = forge(FORGED);
+    expect(cursor.length).toBeLessThan(1000);
+    const diagnostics = await expectRefused(`${svc.fhir}/Patient?_cursor=${cursor}`, { method: 'GET' });
+    expect(diagnostics).toContain(`At most ${SEARCH_CAPS.parameters} parameters`);
+    // Presented in a POST _search form, or to an operation, it is the same search.
+    await expectRefused(`${svc.fhir}/Patient/_search`, { headers: FORM, body: `_cursor=${cursor}` });
+    const docref = ['patient=x', ...Array.from({ length: 5000 }, () => 'type=a')].join('&');
+    await expectRefused(`${svc.fhir}/DocumentReference/$docref?_cursor=${forge(docref, { path: 'DocumentReference/$docref' })}`, { method: 'GET' });
+  });
+
+  it('pages a search at the caps to its end: the links it writes stand for a search within them', async () => {
+    const search = [...Array.from({ length: SEARCH_CAPS.parameters }, () => 'name=a'), '_count=7'].join('&');
+    const rows = svc.sandbox.data.practices.find((p) => p.practiceId === '1001')?.patients ?? [];
+    let page = await fhirFetch<Bundle>(`${svc.fhir}/Patient/_search`, { method: 'POST', headers: FORM, body: search });
+    expect(page.status).toBe(200);
+    const total = page.body.total ?? 0;
+    expect(total).toBeGreaterThan(14);
+    const ids = (page.body.entry ?? []).map((e) => e.resource?.id);
+    for (let pages = 1; pages <= rows.length; pages++) {
+      const next = page.body.link?.find((l) => l.relation === 'next')?.url;
+      if (next === undefined) break;
+      // `_count` and `_offset` are added to the 100 parameters sent: the cursor still opens.
+      page = await fhirFetch<Bundle>(next);
+      expect(page.status).toBe(200);
+      ids.push(...(page.body.entry ?? []).map((e) => e.resource?.id));
+    }
+    expect(new Set(ids).size).toBe(total);
+  });
+
+  it('refuses up front a patient-scoped search whose links, naming the patient in context, would be over the caps', async () => {
+    const { token } = await launch(svc, 'launch/patient patient/*.rs');
+    const headers = { ...FORM, authorization: `Bearer ${token.access_token}` };
+    const classes = (n: number) => Array.from({ length: n }, () => 'class=AMB').join('&');
+    const { result, evaluations, upstream } = await work(() => expectOutcome(`${svc.fhir}/Encounter/_search`, 400, { method: 'POST', headers, body: classes(SEARCH_CAPS.parameters) }));
+    expect(result.issue.code).toBe('too-costly');
+    expect(result.issue.diagnostics).toContain('too large to page');
+    expect([evaluations, upstream]).toEqual([0, 0]);
+    // One parameter fewer: its links, with the patient in context, are within the caps and open.
+    const served = await fhirFetch<Bundle>(`${svc.fhir}/Encounter/_search`, { method: 'POST', headers, body: classes(SEARCH_CAPS.parameters - 1) });
+    expect(served.status).toBe(200);
+    const first = served.body.link?.find((l) => l.relation === 'first')?.url ?? '';
+    const again = await fhirFetch<Bundle>(first, { headers: { authorization: `Bearer ${token.access_token}` } });
+    expect(again.status).toBe(200);
+    expect(again.body.entry?.map((e) => e.resource?.id)).toEqual(served.body.entry?.map((e) => e.resource?.id));
+  });
+
+  it('opens to no more values than the caps allow either', async () => {
+    // 100 parameters of 50 values each: within the parameter cap, 25 times the values cap.
+    const given = `given:contains=${Array.from({ length: SEARCH_CAPS.valuesPerParameter }, (_, i) => `a${i}`).join(',')}`;
+    const wide = ['name=a', ...Array.from({ length: SEARCH_CAPS.parameters - 1 }, () => given)].join('&');
+    const diagnostics = await expectRefused(`${svc.fhir}/Patient?_cursor=${forge(wide)}`, { method: 'GET' });
+    expect(diagnostics).toContain(`At most ${SEARCH_CAPS.values} values`);
   });
 });

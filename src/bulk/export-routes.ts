@@ -24,6 +24,7 @@ import { resolveDeclared, storedGroup } from '../resources/group/index.ts';
 import { auditAccess, auditLine } from '../routes/audit.ts';
 import type { AppEnv } from '../routes/env.ts';
 import { fhirJson } from '../routes/respond.ts';
+import { searchInput } from '../routes/page-links.ts';
 import { operationBodyPairs, queryPairs } from '../routes/request-pairs.ts';
 import type { SharedStore } from '../shared/store.ts';
 import { assertTypesAllowed, exportCaller, makeRoom, withKickOffTurn, type ExportCaller } from './export-access.ts';
@@ -47,8 +48,8 @@ export function bulkExportRoutes(api: Hono<AppEnv>, services: Services, bulk: Bu
   const kickOff = async (c: Context<AppEnv>, read: () => Promise<[string, string][]>) => {
     const caller = await exportCaller(c, services);
     const { ctx } = caller;
-    // The caller passed a door before its body is read.
-    const pairs = await read();
+    // The caller passed a door before its body is read; its parameters (the `_typeFilter`s' included) within the caps.
+    const { pairs } = searchInput(await read());
     const prefer = preferences(c.req.header('prefer'));
     if (!prefer.respondAsync) throw badRequest('Bulk export is asynchronous: send Prefer: respond-async');
     const group = await storedGroup(ctx, c.req.param('id') ?? '');

@@ -6,7 +6,7 @@
  */
 import type { Bundle, BundleEntry, BundleLink, FhirResource, OperationOutcome } from 'fhir/r4';
 import { formatSearch, UNDEFINED_PARAMETER } from './search/parse.ts';
-import type { SearchRequest } from './search/types.ts';
+import { MAX_OFFSET, type SearchRequest } from './search/types.ts';
 import { applyView, type ViewRules } from './view.ts';
 
 const NO_RULES: ViewRules = { summary: new Set(), mandatory: new Set() };
@@ -20,6 +20,22 @@ export type LinkRelation = 'self' | 'first' | 'next' | 'previous';
  */
 export interface PageLinks {
   url(relation: LinkRelation, query: string): string;
+  /** Throws (a FhirError) unless a link standing for `query` can be written, and followed, here. */
+  assertFits(query: string): void;
+}
+
+/** The query a searchset link stands for: an operation's own parameters first, then the search at `offset`. */
+export function linkQuery(request: SearchRequest, offset: number, operation?: { query: string }): string {
+  const search = formatSearch(request, { offset });
+  return operation?.query ? `${operation.query}&${search}` : search;
+}
+
+/**
+ * Refuses a search whose links could not be written or followed, once and before any work:
+ * checked on its longest link, the one at the deepest offset (links differ only in `_offset`).
+ */
+export function assertPageable(links: PageLinks, request: SearchRequest, operation?: { query: string }): void {
+  links.assertFits(linkQuery(request, MAX_OFFSET, operation));
 }
 
 export interface SearchsetInput {
@@ -54,10 +70,9 @@ export function searchset(input: SearchsetInput): Bundle {
   const { offset, count } = request;
   const total = matches.length;
   const page = input.page ?? pageOf(matches, request);
-  const prefix = input.operation?.query ? `${input.operation.query}&` : '';
   const link = (relation: LinkRelation, at: number): BundleLink => ({
     relation,
-    url: input.links.url(relation, `${prefix}${formatSearch(request, { offset: at })}`),
+    url: input.links.url(relation, linkQuery(request, at, input.operation)),
   });
   const links: BundleLink[] = [link('self', offset), link('first', 0)];
   const paging = count > 0 && request.view.summary !== 'count';

@@ -5,13 +5,12 @@
  */
 import { Hono, type Context } from 'hono';
 import { releaseMemoryWhenWritten } from './release-memory.ts';
-import { pageOf, searchset } from '../fhir/bundle.ts';
+import { assertPageable, pageOf, searchset } from '../fhir/bundle.ts';
 import { capabilityStatement, type CapabilitySecurity } from '../fhir/capability.ts';
 import { assertJsonAcceptable } from '../fhir/negotiate.ts';
 import { badRequest, FhirError, outcome } from '../fhir/outcome.ts';
 import { preferences } from '../fhir/prefer.ts';
-import { formatSearch, parseSearch, parseView } from '../fhir/search/parse.ts';
-import { MAX_OFFSET } from '../fhir/search/types.ts';
+import { parseSearch, parseView } from '../fhir/search/parse.ts';
 import { applyView } from '../fhir/view.ts';
 import { assertOwnPatient, authorize, confine, forbidden, permittedIncluded } from '../auth/smart/compartment.ts';
 import { practiceIds, type RequestContext, type Services } from '../resources/context.ts';
@@ -97,7 +96,7 @@ function addResourceRoutes(api: Hono<AppEnv>, m: ResourceModule, services: Servi
     const run = async (c: Context<AppEnv>, read: () => Promise<[string, string][]>) => {
       const ctx = await requestContext(c, services);
       const binding = bindingOf(ctx, `${m.type}/$${op.name}`);
-      const input = searchInput(await read(), cursors, binding);
+      const input = searchInput(await read(), { cursors, binding });
       const { pairs } = input;
       noteInput(c, input, [...op.parameters, ...RESULT_PARAMS]);
       const ids = practiceIds(ctx);
@@ -216,7 +215,7 @@ async function resourceBody(c: Context<AppEnv>, type: string): Promise<unknown> 
 
 /** A read: FHIR JSON, or the type's raw representation when the client prefers it. */
 async function read(c: Context<AppEnv>, m: ResourceModule, services: Services): Promise<Response> {
-  const pairs = queryPairs(c);
+  const { pairs } = searchInput(queryPairs(c));
   noteParams(c, pairs, new Set(['_summary', '_elements', '_format']));
   const ctx = m.conformance ? conformanceContext(c, services) : await requestContext(c, services);
   const id = c.req.param('id') ?? '';
@@ -252,7 +251,7 @@ async function search(
   const ctx = await requestContext(c, services);
   // The caller passed a door before its body is read; a cursor is opened only for the caller and practice it was made for.
   const binding = bindingOf(ctx, m.type);
-  const input = searchInput(await read(), cursors, binding);
+  const input = searchInput(await read(), { cursors, binding });
   const { pairs } = input;
   const strict = preferences(c.req.header('prefer')).handling === 'strict';
   const defs = searchParamIndex.get(m.type) ?? new Map();
@@ -268,8 +267,8 @@ async function search(
   const scoped = patient !== undefined && !names ? withPatient(pairs, ctx, patientParam(identifying)) : pairs;
   const { request, ignored } = parseSearch(m.type, defs, scoped, { strict, baseUrl: ctx.baseUrl, capabilities: m.capabilities });
   const links = pageLinks({ cursors, binding, baseUrl: ctx.baseUrl, echoSelf: c.req.method === 'GET', ...cursorOf(input) });
-  // Written once before any upstream call, so a search whose links cannot fit a URL is refused before it costs anything.
-  links.url('next', formatSearch(request, { offset: MAX_OFFSET }));
+  // Before any upstream call: a search whose links could not be followed here costs nothing.
+  assertPageable(links, request);
   const result = await run(ctx, request);
   // With patient scopes, only the patient in context's resources are ever returned.
   const matches = confine(compartments, result.matches, patient);

@@ -56,10 +56,11 @@ function originOf(text: string): string | undefined {
 /**
  * Whether the request names this service: its Host header (required: a request without one
  * names nobody) and the authority of its URL (which an absolute-form request line sets) are
- * among the hosts served. Host names are compared without regard to case.
+ * among the hosts served. Host names are compared without regard to case: the server
+ * lower-cases the header as a request arrives (http-server.ts), the URL's host is lower case.
  */
 export function isAddressedHere(c: Context, to: Addressed): boolean {
-  const host = c.req.header('host')?.toLowerCase();
+  const host = c.req.header('host');
   return host !== undefined && to.hosts.has(host) && to.hosts.has(new URL(c.req.url).host);
 }
 

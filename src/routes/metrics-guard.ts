@@ -7,20 +7,14 @@
  * (host-guard.ts). Anything else is a 404, as if there were no such endpoint.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { getConnInfo } from '@hono/node-server/conninfo';
 import type { MiddlewareHandler } from 'hono';
 import { outcome } from '../fhir/outcome.ts';
+import { isLoopback } from '../net/addresses.ts';
+import { peerAddress } from './client-source.ts';
 import { isAddressedHere, type Addressed } from './host-guard.ts';
 import { fhirJson } from './respond.ts';
 
 const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
-
-/** 127.0.0.0/8, ::1 and their IPv4-mapped forms. */
-export function isLoopback(address: string | undefined): boolean {
-  if (address === undefined) return false;
-  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
-  return v4 === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4);
-}
 
 export function metricsGuard(token: string | undefined, addressed: Addressed): MiddlewareHandler {
   const expected = token === undefined ? undefined : digest(token);
@@ -30,13 +24,7 @@ export function metricsGuard(token: string | undefined, addressed: Addressed): M
       const sent = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '')?.[1];
       allowed = sent !== undefined && timingSafeEqual(digest(sent), expected);
     } else {
-      let address: string | undefined;
-      try {
-        address = getConnInfo(c).remote.address;
-      } catch {
-        address = undefined;
-      }
-      allowed = isLoopback(address) && isAddressedHere(c, addressed);
+      allowed = isLoopback(peerAddress(c)) && isAddressedHere(c, addressed);
     }
     if (!allowed) return fhirJson(c, outcome('error', 'not-found', 'No such endpoint on this server'), 404);
     await next();

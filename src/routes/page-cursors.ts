@@ -16,6 +16,8 @@
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { MAX_FORM_BYTES } from '../auth/form-body.ts';
+import { MAX_URL_LENGTH } from './limits.ts';
 
 /** What a cursor is bound to: presented anywhere else, it does not open. */
 export interface CursorBinding {
@@ -31,6 +33,8 @@ export type OpenedCursor = { kind: 'query'; query: string } | { kind: 'invalid' 
 export interface PageCursors {
   /** The cursor of `query` for `binding`, valid for the cursors' lifetime from now. */
   seal(query: string, binding: CursorBinding): string;
+  /** The length of the cursor `seal` writes for `query`, whatever the binding: measured without sealing. */
+  sealedLength(query: string): number;
   /** Never throws: a cursor that does not open for `binding` is `invalid`, one past its expiry `expired`. */
   open(cursor: string, binding: CursorBinding): OpenedCursor;
 }
@@ -43,10 +47,14 @@ const EXP_BYTES = 4;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const HEADER_BYTES = 1 + EXP_BYTES + IV_BYTES;
-/** More than any query a request can carry (bodies stop at 64 KiB): inflating stops there. */
-const MAX_QUERY_BYTES = 128 * 1024;
+/**
+ * More than any query a cursor of this service stands for: one written from what a request
+ * carries (its URL and a body of at most MAX_FORM_BYTES), each byte percent-encoded into at
+ * most three. Inflating stops there.
+ */
+const MAX_QUERY_BYTES = 3 * (MAX_URL_LENGTH + MAX_FORM_BYTES);
 /** No cursor is longer than the longest URL the service accepts; longer text is not even decoded. */
-const MAX_CURSOR_CHARS = 8 * 1024;
+const MAX_CURSOR_CHARS = MAX_URL_LENGTH;
 const CURSOR_TEXT = /^[A-Za-z0-9_-]+$/;
 const RAW = 0;
 const DEFLATED = 1;
@@ -70,6 +78,11 @@ export function createPageCursors(secret: string, now: () => number, ttlSeconds 
       cipher.setAAD(additionalData(exp, binding));
       const body = Buffer.concat([cipher.update(plaintextOf(query)), cipher.final()]);
       return Buffer.concat([header, body, cipher.getAuthTag()]).toString('base64url');
+    },
+    sealedLength(query) {
+      // GCM's ciphertext is as long as its plaintext; base64url without padding.
+      const bytes = HEADER_BYTES + plaintextOf(query).length + TAG_BYTES;
+      return Math.ceil((bytes * 4) / 3);
     },
     open(cursor, binding) {
       const bytes = decode(cursor);

@@ -13,9 +13,15 @@
  * a cursor is named by that cursor (the URL the client used), and a POST search's by a new
  * one: its values were sent in a body precisely to keep them out of URLs. Parameters that
  * were ignored are reported in the bundle's outcome entry either way.
+ *
+ * A link this service writes is one it accepts: before any work, a search checks once
+ * (`assertFits`, on its longest link) that its links fit a URL here and stand for a search
+ * within the caps; what a presented cursor opens to is checked against the caps like anything
+ * a client sends (`searchInput`).
  */
 import { FhirError, outcome } from '../fhir/outcome.ts';
 import type { LinkRelation, PageLinks } from '../fhir/bundle.ts';
+import { assertWithinCaps, exceedsCaps } from '../fhir/search/caps.ts';
 import { MAX_URL_LENGTH } from './limits.ts';
 import type { CursorBinding, PageCursors } from './page-cursors.ts';
 
@@ -39,13 +45,29 @@ export interface SearchInput {
   cursor?: string;
 }
 
+/** Where a request's cursor may open: the cursors, and what this request is (caller, practice, path). */
+export interface Paging {
+  cursors: PageCursors;
+  binding: CursorBinding;
+}
+
 /**
- * The parameters of a request: as sent, or those its cursor stands for — which then go
- * through every check (door, scopes, patient compartment) as if the client had sent them.
- * Throws 400 for a cursor that does not open for `binding` or does not come alone, 410 for
- * one that expired. The cursor is never echoed.
+ * The parameters a request stands for, and the one place the caps on them are checked
+ * (SEARCH_CAPS): those it sent in its URL and body (routes/request-pairs.ts reads them), or —
+ * when it presents a cursor and `paging` says where cursors open — those the cursor stands
+ * for, which then go through every check (caps, door, scopes, patient compartment) as if the
+ * client had sent them. A cursor is only a search its caller could have sent itself.
+ *
+ * Throws 400 too-costly over the caps, 400 for a cursor that does not open for the binding or
+ * does not come alone, 410 for one that expired. The cursor is never echoed.
  */
-export function searchInput(sent: [string, string][], cursors: PageCursors, binding: CursorBinding): SearchInput {
+export function searchInput(sent: [string, string][], paging?: Paging): SearchInput {
+  const input = paging === undefined ? { pairs: sent } : opened(sent, paging);
+  assertWithinCaps(input.pairs);
+  return input;
+}
+
+function opened(sent: [string, string][], { cursors, binding }: Paging): SearchInput {
   const cursor = sent.filter(([k]) => k === CURSOR_PARAM);
   if (cursor.length === 0) return { pairs: sent };
   if (cursor.length > 1 || sent.some(([k]) => k !== CURSOR_PARAM && !PROTOCOL_PARAMS.has(k))) {
@@ -63,9 +85,7 @@ export function searchInput(sent: [string, string][], cursors: PageCursors, bind
   }
 }
 
-export interface PageLinkOptions {
-  cursors: PageCursors;
-  binding: CursorBinding;
+export interface PageLinkOptions extends Paging {
   /** This request's FHIR base, without a trailing slash. */
   baseUrl: string;
   /** The cursor the request presented. */
@@ -74,21 +94,26 @@ export interface PageLinkOptions {
   echoSelf: boolean;
 }
 
-/** The link writer of one request's searchset. Throws 400 `too-long` when a link would not fit a URL here. */
+/** The link writer of one request's searchset. */
 export function pageLinks(opts: PageLinkOptions): PageLinks {
   const at = `${opts.baseUrl}/${opts.binding.path}?`;
   return {
     url(relation: LinkRelation, query: string): string {
       if (relation === 'self' && opts.cursor !== undefined) return `${at}${CURSOR_PARAM}=${opts.cursor}`;
       if (relation === 'self' && opts.echoSelf) return `${at}${query}`;
-      const url = `${at}${CURSOR_PARAM}=${opts.cursors.seal(query, opts.binding)}`;
-      if (url.length > MAX_LINK_LENGTH) {
+      return `${at}${CURSOR_PARAM}=${opts.cursors.seal(query, opts.binding)}`;
+    },
+    assertFits(query: string): void {
+      // Measured, not sealed: one deflate, no encryption.
+      if (at.length + CURSOR_PARAM.length + 1 + opts.cursors.sealedLength(query) > MAX_LINK_LENGTH) {
         throw new FhirError(
           400,
           outcome('error', 'too-long', `The search is too large to page: its links would be longer than ${MAX_LINK_LENGTH} characters, more than a URL may be here; send fewer or shorter search values`),
         );
       }
-      return url;
+      // A link may stand for more than was sent: the patient in context, for a patient-scoped token.
+      const why = exceedsCaps(new URLSearchParams(query));
+      if (why !== undefined) throw new FhirError(400, outcome('error', 'too-costly', `The search is too large to page: its links would ask more than a request may (${why})`));
     },
   };
 }

@@ -2,6 +2,7 @@
  * Paging cursors (src/routes/page-cursors.ts) as a pure mechanism: what opens, and what
  * does not — every binding, every byte, every spelling, the expiry.
  */
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createPageCursors, CURSOR_SECONDS, type CursorBinding } from '../../src/routes/page-cursors.ts';
 
@@ -33,6 +34,21 @@ describe('page cursors', () => {
     expect(cursors.open(cursor, BINDING)).toEqual({ kind: 'query', query: long });
     const unicode = 'family=Núñez&given=Zoë';
     expect(cursors.open(cursors.seal(unicode, BINDING), BINDING)).toEqual({ kind: 'query', query: unicode });
+  });
+
+  it('measures, without sealing, exactly the length of the cursor it seals', () => {
+    const { cursors } = clocked();
+    const queries = [
+      QUERY,
+      'a',
+      'family=Núñez&given=Zoë',
+      Array.from({ length: 60 }, (_, i) => `gender:not=${'a'.repeat(200)}${i}`).join('&'),
+      ...Array.from({ length: 40 }, (_, n) => `identifier=${randomBytes(n * 7).toString('base64url')}&_count=10&_offset=${n * 137}`),
+    ];
+    for (const q of queries) {
+      expect(cursors.sealedLength(q), q.slice(0, 40)).toBe(cursors.seal(q, BINDING).length);
+      expect(cursors.sealedLength(q)).toBe(cursors.seal(q, { ...BINDING, callerKey: `${'x'.repeat(300)}` }).length);
+    }
   });
 
   it.each<[string, Partial<CursorBinding>]>([

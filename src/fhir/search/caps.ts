@@ -1,18 +1,21 @@
 /**
  * How much one request may ask of a search or an operation, whatever the door and wherever
- * its parameters come from (the URL's query, a form body, a Parameters resource): parameters,
- * comma-separated (OR) values per parameter, and values in all. Matching in memory costs
- * records × values, so these caps bound the work one request can cause; they are checked on
- * the raw pairs, before any value is parsed or any record matched.
+ * its parameters come from (the URL's query, a form body, a Parameters resource, or the
+ * paging link it follows): parameters, comma-separated (OR) values per parameter, and values
+ * in all. Matching in memory costs records × values, so these caps bound the work one request
+ * can cause; they are checked once, on the raw pairs the request stands for, before any value
+ * is parsed or any record matched (routes/page-links.ts, searchInput).
  *
- * `_typeFilter` (Bulk Data kick-off) carries whole queries as its values: their parameters
- * and values count too, as if they had been sent alongside.
+ * `_count` and `_offset` page the result and match nothing: the first of each is not counted,
+ * so a search at the caps has paging links (which always add `_count`, and `_offset` past the
+ * first page) within the caps too. `_typeFilter` (Bulk Data kick-off) carries whole queries as
+ * its values: their parameters and values count too, as if they had been sent alongside.
  */
 import { FhirError, outcome } from '../outcome.ts';
 
 /** No honest client comes near them: a FHIR search rarely has more than a few dozen parameters. */
 export const SEARCH_CAPS = Object.freeze({
-  /** Name/value pairs in all (a repeated parameter counts each time). */
+  /** Name/value pairs in all (a repeated parameter counts each time), besides one `_count` and one `_offset`. */
   parameters: 100,
   /** Comma-separated values of one parameter. */
   valuesPerParameter: 50,
@@ -20,40 +23,65 @@ export const SEARCH_CAPS = Object.freeze({
   values: 200,
 });
 
-const tooCostly = (why: string) => new FhirError(400, outcome('error', 'too-costly', why));
+/** Paging parameters: the first of each is free. */
+const PAGING: ReadonlySet<string> = new Set(['_count', '_offset']);
 
-/** Refuses a count of pairs over the cap: for a body, counted from its separators before it is parsed. */
-export function assertParameterCount(count: number): void {
-  if (count > SEARCH_CAPS.parameters) {
-    throw tooCostly(`At most ${SEARCH_CAPS.parameters} parameters are accepted (query and body together)`);
+interface Tally {
+  parameters: number;
+  values: number;
+  paging: Set<string>;
+}
+
+/** Why the pairs ask more than SEARCH_CAPS allows (configuration text, never request data), or undefined when they do not. */
+export function exceedsCaps(pairs: Iterable<readonly [string, string]>): string | undefined {
+  const tally: Tally = { parameters: 0, values: 0, paging: new Set() };
+  for (const [key, value] of pairs) {
+    const why = count(key, value, tally);
+    if (why !== undefined) return why;
   }
+  return undefined;
 }
 
 /** Throws 400 too-costly when the pairs ask more than SEARCH_CAPS allows. */
 export function assertWithinCaps(pairs: Iterable<readonly [string, string]>): void {
-  const tally = { parameters: 0, values: 0 };
-  for (const [key, value] of pairs) count(key, value, tally);
+  const why = exceedsCaps(pairs);
+  if (why !== undefined) throw new FhirError(400, outcome('error', 'too-costly', why));
 }
 
-function count(key: string, value: string, tally: { parameters: number; values: number }): void {
+function count(key: string, value: string, tally: Tally): string | undefined {
+  if (PAGING.has(key) && !tally.paging.has(key)) {
+    tally.paging.add(key);
+    return undefined;
+  }
   tally.parameters += 1;
-  assertParameterCount(tally.parameters);
-  const values = key === '_typeFilter' ? typeFilters(value, tally) : orValues(value);
-  if (values > SEARCH_CAPS.valuesPerParameter) {
-    throw tooCostly(`A parameter may have at most ${SEARCH_CAPS.valuesPerParameter} comma-separated values`);
+  if (tally.parameters > SEARCH_CAPS.parameters) {
+    return `At most ${SEARCH_CAPS.parameters} parameters (besides _count and _offset) are accepted in one request, its URL and body together`;
   }
+  let values = 0;
+  if (key === '_typeFilter') {
+    const filters = typeFilters(value);
+    for (const [k, v] of filters.pairs) {
+      const why = count(k, v, tally);
+      if (why !== undefined) return why;
+    }
+    values = filters.queries;
+  } else {
+    values = orValues(value);
+  }
+  if (values > SEARCH_CAPS.valuesPerParameter) return `A parameter may have at most ${SEARCH_CAPS.valuesPerParameter} comma-separated values`;
   tally.values += values;
-  if (tally.values > SEARCH_CAPS.values) throw tooCostly(`At most ${SEARCH_CAPS.values} values are accepted in all parameters together`);
+  if (tally.values > SEARCH_CAPS.values) return `At most ${SEARCH_CAPS.values} values are accepted in all parameters together`;
+  return undefined;
 }
 
-/** The values of a `_typeFilter`: one per query (Bulk Data 2.0 lists them with commas), each query's pairs counted in the tally. */
-function typeFilters(value: string, tally: { parameters: number; values: number }): number {
+/** The queries of a `_typeFilter` (Bulk Data 2.0 lists them with commas) and their pairs. */
+function typeFilters(value: string): { queries: number; pairs: [string, string][] } {
   const queries = value.split(/,(?=[A-Z][A-Za-z]+\?)/);
-  for (const q of queries) {
+  const pairs = queries.flatMap((q) => {
     const at = q.indexOf('?');
-    if (at >= 0) for (const [k, v] of new URLSearchParams(q.slice(at + 1))) count(k, v, tally);
-  }
-  return queries.length;
+    return at < 0 ? [] : [...new URLSearchParams(q.slice(at + 1))];
+  });
+  return { queries: queries.length, pairs };
 }
 
 /** Unescaped commas + 1 (https://hl7.org/fhir/R4/search.html#escaping: `\,` is a literal comma). */

@@ -5,11 +5,10 @@
  * documents are always made on demand, so `on-demand` changes nothing. Paged like a search.
  */
 import type { Bundle, DocumentReference } from 'fhir/r4';
-import { pageOf, searchset, type PageLinks } from '../../fhir/bundle.ts';
+import { assertPageable, pageOf, searchset, type PageLinks } from '../../fhir/bundle.ts';
 import { invalidParam } from '../../fhir/outcome.ts';
 import { dateValueRange } from '../../fhir/search/date.ts';
-import { formatSearch, parseSearch } from '../../fhir/search/parse.ts';
-import { MAX_OFFSET } from '../../fhir/search/types.ts';
+import { parseSearch } from '../../fhir/search/parse.ts';
 import type { PatientLocator, PracticeIds } from '../../ids/resource-ids.ts';
 import { practiceIds, type RequestContext } from '../context.ts';
 import { loadTargets } from '../encounter-listing.ts';
@@ -75,12 +74,14 @@ async function run(ctx: RequestContext, pairs: ReadonlyArray<readonly [string, s
   // Paging and views work as for a search; the operation's own parameters are kept aside.
   const rest = pairs.filter(([k]) => !OP_PARAMS.has(k));
   const { request } = parseSearch('DocumentReference', new Map(), rest, { strict: false, baseUrl: ctx.baseUrl });
-  const opQuery = pairs
-    .filter(([k]) => OP_PARAMS.has(k))
-    .map(([k, v]) => `${k}=${encodeURIComponent(v)}`)
-    .join('&');
-  // Written once before any upstream call, so an operation whose links cannot fit a URL is refused before it costs anything.
-  links.url('next', `${opQuery}&${formatSearch(request, { offset: MAX_OFFSET })}`);
+  const operation = {
+    query: pairs
+      .filter(([k]) => OP_PARAMS.has(k))
+      .map(([k, v]) => `${k}=${encodeURIComponent(v)}`)
+      .join('&'),
+  };
+  // Before any upstream call: an operation whose links could not be followed here costs nothing.
+  assertPageable(links, request, operation);
   let docs: DocumentReference[] = [];
   let whole: DocumentReference[] | undefined;
   if (args.typeMatches && (args.start === undefined || args.end === undefined || args.start < args.end)) {
@@ -100,7 +101,7 @@ async function run(ctx: RequestContext, pairs: ReadonlyArray<readonly [string, s
     request,
     baseUrl: ctx.baseUrl,
     links,
-    operation: { query: opQuery },
+    operation,
     view: DOCUMENT_VIEW,
     ...(whole ? { page: whole } : {}),
   });
