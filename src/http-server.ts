@@ -8,6 +8,12 @@
  * grow memory without bound: each holds at most `maxHeaderBytes` of headers for at most
  * `headersTimeoutMs`, and there are at most `maxConnections` of them.
  *
+ * The requests of one connection run one at a time, in order: Node hands every request it
+ * parses to the listener at once, so a client pipelining thousands of requests down one
+ * connection (or sending them and leaving) would run them all together, and no connection
+ * limit would bound what they cost. A few may wait their turn; a connection pipelining more
+ * is closed, and what waited for a connection that is gone never runs.
+ *
  * Whatever the parser refuses is answered as the app would (an OperationOutcome), never with
  * Node's bare status line.
  */
@@ -20,17 +26,20 @@ import { outcome, type IssueCode } from './fhir/outcome.ts';
 import { sourceOf } from './net/addresses.ts';
 
 /** Why the server closed a connection itself (a metric label). */
-export type ClosedBecause = 'source-limit' | 'server-limit' | 'silent' | 'header-too-large' | 'timeout' | 'malformed';
+export type ClosedBecause = 'source-limit' | 'server-limit' | 'silent' | 'header-too-large' | 'timeout' | 'malformed' | 'pipelining';
 
 /** The app's listener (it answers its own errors: a promise it returns never rejects). */
 type Listener = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
 /** How often Node looks for requests past their timeouts (its default, 30 s, would let them live that long). */
 const CHECK_EVERY_MS = 1000;
+/** Pipelined requests that may wait behind the one running on a connection; one more closes it. */
+export const PIPELINE_WAITING = 8;
 
 /** An HTTP server serving `listener` within `limits`; `closed` hears of each connection it cut. */
 export function createHttpServer(limits: HttpLimits, listener: Listener, closed: (why: ClosedBecause) => void = () => undefined): Server {
   const answering = new Answering();
+  const pipelines = new Pipelines();
   const server = createServer(
     {
       maxHeaderSize: limits.maxHeaderBytes,
@@ -39,9 +48,18 @@ export function createHttpServer(limits: HttpLimits, listener: Listener, closed:
       connectionsCheckingInterval: CHECK_EVERY_MS,
     },
     (req, res) => {
-      answering.begin(req.socket, res);
-      lowerCaseHost(req);
-      void listener(req, res);
+      const socket = req.socket;
+      // Parsed from data that arrived before the client left, or pipelined past the bound: not run.
+      if (socket.destroyed) return;
+      answering.begin(socket, res);
+      const turn = pipelines.take(socket, res, () => {
+        lowerCaseHost(req);
+        if (!answeredAbsoluteForm(req, res)) void listener(req, res);
+      });
+      if (!turn) {
+        socket.destroy();
+        closed('pipelining');
+      }
     },
   );
   // Beyond it, Node closes new connections before reading anything from them.
@@ -64,6 +82,63 @@ function lowerCaseHost(req: IncomingMessage): void {
   req.headers.host = host.toLowerCase();
   const raw = req.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]?.toLowerCase() === 'host') raw[i + 1] = raw[i + 1]?.toLowerCase() ?? '';
+}
+
+/**
+ * One request at a time per connection: a request arriving while an earlier one of its
+ * connection runs waits for that one's response to be written out (or cut short), in order,
+ * at most PIPELINE_WAITING of them. A connection that goes away takes its waiting requests
+ * with it, unrun.
+ */
+class Pipelines {
+  readonly #lines = new WeakMap<Socket, { running: boolean; waiting: (() => void)[] }>();
+
+  /** Runs `run` in the connection's turn; false (nothing runs) when too many wait already. */
+  take(socket: Socket, res: ServerResponse, run: () => void): boolean {
+    let line = this.#lines.get(socket);
+    if (!line) {
+      const fresh = { running: false, waiting: [] as (() => void)[] };
+      this.#lines.set(socket, fresh);
+      socket.once('close', () => (fresh.waiting.length = 0));
+      line = fresh;
+    }
+    const own = line;
+    const start = () => {
+      own.running = true;
+      let over = false;
+      const next = () => {
+        if (over) return;
+        over = true;
+        own.running = false;
+        own.waiting.shift()?.();
+      };
+      res.once('finish', next);
+      res.once('close', next);
+      run();
+    };
+    if (!own.running) start();
+    else if (own.waiting.length < PIPELINE_WAITING) own.waiting.push(start);
+    else return false;
+    return true;
+  }
+}
+
+/**
+ * A request whose target is in absolute form (`GET http://host/path`) with user information
+ * (`http://user:pw@host/…`) cannot become a URL the app reads (WHATWG Request refuses
+ * credentials): a 400 OperationOutcome here, instead of an error deep in the app. True when
+ * answered.
+ */
+function answeredAbsoluteForm(req: IncomingMessage, res: ServerResponse): boolean {
+  const target = req.url ?? '';
+  if (target.startsWith('/') || !target.includes('@')) return false;
+  // Unparsable targets are the adapter's to refuse (400); '@' elsewhere (a query) is no user information.
+  const url = URL.canParse(target) ? new URL(target) : undefined;
+  if (!url || (url.username === '' && url.password === '')) return false;
+  const body = JSON.stringify(outcome('error', 'structure', 'The request target must not carry user information'));
+  res.writeHead(400, { 'content-type': 'application/fhir+json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', connection: 'close' });
+  res.end(body);
+  return true;
 }
 
 /**

@@ -22,6 +22,7 @@ import { startServiceProcess, type ServiceProcess } from '../src/dev/soak/servic
 import { startSandbox, type RunningSandbox } from '../src/sandbox/index.ts';
 import { sample } from './helpers/metrics.ts';
 import { openRaw, rawExchange } from './helpers/raw-http.ts';
+import { PIPELINE_WAITING } from '../src/http-server.ts';
 import { startTestService } from './helpers/service.ts';
 import { assertValidFhir } from './helpers/validator.ts';
 import { waitFor } from './helpers/wait.ts';
@@ -308,6 +309,77 @@ describe('what one request may send before the app sees it', () => {
       const metrics = await (await fetch(`${svc.origin}/metrics`)).text();
       expect(sample(metrics, 'facade_connections_closed_total{reason="silent"}')).toBe(1);
       expect(sample(metrics, 'facade_connections_closed_total{reason="timeout"}')).toBe(1);
+    } finally {
+      await svc.close();
+    }
+  });
+});
+
+describe('requests pipelined on one connection', () => {
+  const patientSearches = (logs: Record<string, unknown>[]) => logs.filter((l) => l.msg === 'request' && l.route === '/fhir/Patient').length;
+
+  it('answers pipelined requests one after another, in order', async () => {
+    const svc = await startTestService();
+    try {
+      const p = Number(new URL(svc.origin).port);
+      const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: localhost:${p}\r\n\r\n`;
+      const conn = openRaw(p);
+      try {
+        conn.write(get('/fhir/metadata') + get('/fhir/Patient?family=smith') + get('/fhir/metadata'));
+        const answers = [await conn.response(), await conn.response(), await conn.response()];
+        expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+        expect(answers.map((a) => (JSON.parse(a.body) as { resourceType: string }).resourceType)).toEqual(['CapabilityStatement', 'Bundle', 'CapabilityStatement']);
+      } finally {
+        conn.destroy();
+      }
+    } finally {
+      await svc.close();
+    }
+  });
+
+  it(`runs at most 1 + ${PIPELINE_WAITING} of one connection's pipelined requests: a connection pipelining thousands is closed, and what a client that left sent is never run`, async () => {
+    const svc = await startTestService();
+    try {
+      const p = Number(new URL(svc.origin).port);
+      const flood = `GET /fhir/Patient?family=smith HTTP/1.1\r\nHost: localhost:${p}\r\n\r\n`.repeat(5000);
+      const closedBefore = sample(await (await fetch(`${svc.origin}/metrics`)).text(), 'facade_connections_closed_total{reason="pipelining"}') || 0;
+      // Kept open: the service closes it once more are waiting than it lets wait.
+      const before = patientSearches(svc.logs);
+      const conn = openRaw(p);
+      conn.write(flood);
+      await conn.closed;
+      await waitFor(() => patientSearches(svc.logs) > before);
+      // Sent, then gone at once (the attacker's pass: 3 × 5,000 such requests exhausted the heap).
+      for (let i = 0; i < 3; i++) {
+        const gone = openRaw(p);
+        gone.write(flood);
+        gone.destroy();
+      }
+      // Another client is answered meanwhile; by then the floods' data has been read.
+      const honest = await fetch(`${svc.fhir}/Patient?family=smith`);
+      expect(honest.status).toBe(200);
+      await new Promise((r) => setTimeout(r, 500));
+      const ran = patientSearches(svc.logs) - before - 1;
+      expect(ran).toBeLessThanOrEqual(4 * (1 + PIPELINE_WAITING));
+      const closed = sample(await (await fetch(`${svc.origin}/metrics`)).text(), 'facade_connections_closed_total{reason="pipelining"}');
+      expect(closed - closedBefore).toBeGreaterThanOrEqual(1);
+    } finally {
+      await svc.close();
+    }
+  });
+
+  it('answers an absolute-form target carrying user information with 400 OperationOutcome, never a 500', async () => {
+    const svc = await startTestService();
+    try {
+      const p = Number(new URL(svc.origin).port);
+      const res = await rawExchange(p, `GET http://user:pw@localhost:${p}/fhir/Patient?family=smith HTTP/1.1\r\nHost: localhost:${p}\r\nConnection: close\r\n\r\n`);
+      expect(res.status).toBe(400);
+      expect(res.type).toBe('application/fhir+json; charset=utf-8');
+      assertValidFhir(JSON.parse(res.body));
+      // Without user information the absolute form is served as usual.
+      const plain = await rawExchange(p, `GET http://localhost:${p}/fhir/metadata HTTP/1.1\r\nHost: localhost:${p}\r\nConnection: close\r\n\r\n`);
+      expect(plain.status).toBe(200);
+      expect(svc.logs.filter((l) => l.msg === 'unhandled error')).toEqual([]);
     } finally {
       await svc.close();
     }
