@@ -12,7 +12,7 @@
  * (memory) or expires (Redis). A store that cannot answer leaves a token unproven: closed by
  * default, it then waits in the shared share as before.
  */
-import { createHmac, hkdfSync } from 'node:crypto';
+import { keyedNames, type KeyedNames } from '../../crypto/keys.ts';
 
 /** What the shared store offers here: values with a time to live (src/shared/store.ts). */
 export interface ProvenStore {
@@ -35,14 +35,14 @@ export const PROVEN_TTL_MS = 60 * 60_000;
 export const MAX_LOCAL = 10_000;
 
 export class ProvenTokens {
-  readonly #key: Buffer;
+  readonly #names: KeyedNames;
   readonly #ttlMs: number;
   /** Name → until when it counts as proven (epoch ms); insertion order is recency. */
   readonly #local = new Map<string, number>();
 
   constructor(private readonly opts: ProvenTokensOptions) {
     // Derived, so the secret itself (which also keys other things) never keys these hashes.
-    this.#key = Buffer.from(hkdfSync('sha256', opts.keyring, Buffer.alloc(0), 'nextech-fhir-facade proven tokens v1', 32));
+    this.#names = keyedNames(opts.keyring, 'nextech-fhir-facade proven tokens v1');
     this.#ttlMs = opts.ttlMs ?? PROVEN_TTL_MS;
   }
 
@@ -90,7 +90,7 @@ export class ProvenTokens {
   }
 
   #name(token: string): string {
-    return `proven:${createHmac('sha256', this.#key).update(token).digest('base64url')}`;
+    return `proven:${this.#names(token)}`;
   }
 
   #remember(name: string, until: number): void {
