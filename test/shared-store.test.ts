@@ -295,6 +295,58 @@ describe('decisions while Redis is unavailable', () => {
     }
   });
 
+  it('refuses every key of a namespace not listed as one a replica may act on alone: a new or misspelt prefix fails closed', async () => {
+    const redis = new RedisStore({ url: 'redis://127.0.0.1:1', prefix: `t-${randomUUID()}:` });
+    const store = new ResilientStore({ redis, fallback: new MemoryStore(), replicas: 2 });
+    try {
+      // A namespace added without a line in namespaces.ts, and a known one misspelt.
+      for (const key of [`smart-device-code:${randomUUID()}`, `smart_code:${randomUUID()}`, `refresh:${randomUUID()}`, 'no-colon-at-all']) {
+        await expect(store.claim(key, 60_000, { owner: 'app', max: 10 })).rejects.toBeInstanceOf(StoreUnavailable);
+        await expect(store.swap(key, undefined, 'r1', HOUR_MS)).rejects.toBeInstanceOf(StoreUnavailable);
+        await expect(store.get(key)).rejects.toBeInstanceOf(StoreUnavailable);
+        await expect(store.set(key, 'revoked', HOUR_MS)).rejects.toBeInstanceOf(StoreUnavailable);
+        await expect(store.lease(key, 'replica-1', 60_000)).rejects.toBeInstanceOf(StoreUnavailable);
+        await expect(store.takeSlot(key, 50)).rejects.toBeInstanceOf(StoreUnavailable);
+      }
+      // What is listed as a replica's own goes on alone.
+      expect(await store.takeSlot('budget:x', 50)).toBe(0);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses the same at a cluster worker whose primary cannot answer, and acts alone only where listed', async () => {
+    const worker = fork(new URL('./helpers/cluster-store-worker.ts', import.meta.url), [], { execArgv: ['--import', 'tsx'] });
+    try {
+      // This process is its primary, one that cannot answer any store question now.
+      worker.on('message', (m: unknown) => {
+        const q = m as { tag?: string; kind?: string; id?: number };
+        if (q.kind === 'store') worker.send({ tag: q.tag, kind: 'reply', id: q.id, ok: false });
+      });
+      await once(worker, 'message');
+      let n = 0;
+      const ask = (op: string, key: string) =>
+        new Promise<string>((resolve) => {
+          const mine = ++n;
+          const listen = (m: unknown) => {
+            const reply = m as { n?: number; outcome?: string };
+            if (reply.n !== mine || reply.outcome === undefined) return;
+            worker.off('message', listen);
+            resolve(reply.outcome);
+          };
+          worker.on('message', listen);
+          worker.send({ n: mine, op, key });
+        });
+      for (const key of [`smart-device-code:${randomUUID()}`, `smart_code:${randomUUID()}`, `smart-code:${randomUUID()}`, 'smart-sign-in:s1', `backend-jti:${randomUUID()}`]) {
+        for (const op of ['claim', 'swap', 'get', 'set', 'lease', 'takeSlot']) expect(`${op} ${key}: ${await ask(op, key)}`).toBe(`${op} ${key}: refused`);
+      }
+      expect(await ask('takeSlot', 'budget:x')).toBe('alone');
+      expect(await ask('get', 'managed-token')).toBe('alone');
+    } finally {
+      worker.kill();
+    }
+  }, 30_000);
+
   it('lets no claim or swap that timed out against a paused Redis land when it resumes', async () => {
     const own = await startRedis();
     const prefix = `t-${randomUUID()}:`;

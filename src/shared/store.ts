@@ -72,9 +72,9 @@ export interface SharedStore {
 }
 
 /**
- * Raised by a store that cannot answer now (Redis down or slow). Callers fall back where a
- * replica alone may decide (the rate budget, the managed token); where a decision must hold
- * across replicas (namespaces.ts, `sharedOnly`) it reaches the caller, which refuses for now.
+ * Raised by a store that cannot answer now (Redis down or slow). Stores fall back where a
+ * replica alone may decide (namespaces.ts, `mayActAlone`: the rate budget, the managed token);
+ * anywhere else it reaches the caller, which refuses for now.
  * Nothing was decided: a Redis store fences such operations (redis-store.ts), so one that timed
  * out does not land later either.
  */
