@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import { z } from 'zod';
 import { DEFAULT_POLICY, type UpstreamPolicy } from './source/nextech/policy.ts';
-import { DEFAULT_SINGLE_USE_PER_CLIENT } from './shared/store.ts';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const absoluteUrl = z
@@ -126,7 +125,8 @@ const EnvSchema = z.object({
   // What Redis may hold of shared answers (sealed listings, patient searches): per caller, and in all.
   SHARED_ANSWERS_MB_PER_CALLER: z.coerce.number().int().min(1).max(16_384).default(32),
   SHARED_ANSWERS_MB: z.coerce.number().int().min(1).max(65_536).default(128),
-  SINGLE_USE_PER_CLIENT: z.coerce.number().int().min(10).max(1_000_000).default(DEFAULT_SINGLE_USE_PER_CLIENT),
+  // Assertions live at most five minutes and codes a minute: the default is over 30 token requests a second, sustained.
+  SINGLE_USE_PER_CLIENT: z.coerce.number().int().min(10).max(1_000_000).default(10_000),
   // Default: a folder of the system's temporary directory (see loadConfig).
   DATA_DIR: z.string().min(1).optional(),
   BULK_EXPORT_SHARE: z.coerce.number().gt(0).max(1).default(0.5),

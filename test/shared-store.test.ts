@@ -235,7 +235,7 @@ describe('memory store namespaces', () => {
 
   it('keeps SMART codes claimable when Backend Services jtis fill their bound', async () => {
     const store = new MemoryStore(Date.now, { entries: BOUND });
-    const replays = new ReplayStore(store);
+    const replays = new ReplayStore(store, 10_000);
     const nowS = Math.floor(Date.now() / 1000);
     const spent = [];
     for (let i = 0; i <= BOUND; i++) spent.push(await replays.spend('one-client', `jti-${i}`, nowS + 300, nowS));

@@ -19,8 +19,7 @@
 import { Redis } from 'ioredis';
 import { namespaceOf } from './namespaces.ts';
 import { CLAIM, KEEP_WITHIN, LEASE, RELEASE, SWAP, TAKE_SLOT } from './redis-scripts.ts';
-import type { AnswerQuota, AnswerTier } from './shared-answers.ts';
-import { StoreUnavailable, type ClaimQuota, type ClaimResult, type SharedStore, type SwapResult } from './store.ts';
+import { StoreUnavailable, type AnswerQuota, type AnswerTier, type ClaimQuota, type ClaimResult, type SharedStore, type SwapResult } from './store.ts';
 
 /** Replies slower than this do not update the reckoning of Redis's clock (their midpoint is too vague). */
 const CLOCK_SAMPLE_MAX_RTT_MS = 50;

@@ -21,6 +21,7 @@
 import type { z } from 'zod';
 import type { Sealer } from '../auth/smart/sealer.ts';
 import { keyedNames } from '../crypto/keys.ts';
+import type { AnswerTier } from './store.ts';
 
 /** Answers larger than this (sealed JSON) stay local: Redis holds many small ones, not a few huge. */
 export const MAX_SHARED_ANSWER_BYTES = 8 * 1024 * 1024;
@@ -30,22 +31,6 @@ export const MAX_SHARED_ANSWER_BYTES = 8 * 1024 * 1024;
  * sorted-set and a hash member naming it), so that many small answers count what they cost.
  */
 export const ANSWER_OVERHEAD_BYTES = 1024;
-
-/** An answer's weight and the ledgers it must fit in. */
-export interface AnswerQuota {
-  /** Its caller's ledger (a keyed hash: no caller is readable in Redis). */
-  ledger: string;
-  weight: number;
-  ledgerMax: number;
-  totalMax: number;
-}
-
-/** Where shared answers live (a Redis store): reads, and writes that fit their quota. */
-export interface AnswerTier {
-  get(key: string): Promise<string | undefined>;
-  /** Keeps `value` for `ttlMs` only if its weight fits both ledgers; false (nothing kept) when it does not. */
-  keepWithin(key: string, value: string, ttlMs: number, quota: AnswerQuota): Promise<boolean>;
-}
 
 /** The bytes of shared answers Redis may hold (SHARED_ANSWERS_MB_PER_CALLER, SHARED_ANSWERS_MB). */
 export interface AnswerLimits {

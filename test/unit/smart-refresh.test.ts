@@ -81,6 +81,7 @@ describe('SmartServer refresh', () => {
     source: {} as EhrSource,
     patientIds: { issue: () => undefined, open: () => undefined },
     now: Date.now,
+    codesPerClient: 10_000,
   });
   const grant = { cid: 'app', scope: 'patient/Patient.rs offline_access', prac: '1001', aud: 'http://localhost:8080/fhir', sid: 'sign-in-1' };
 

@@ -15,10 +15,10 @@ import type { CallContext } from '../../source/call.ts';
 import type { EhrSource, SourcePatient } from '../../source/ehr-source.ts';
 import { BoundedMemory } from '../bounded-memory.ts';
 import { MemoryStore } from '../../shared/memory-store.ts';
-import { DEFAULT_SINGLE_USE_PER_CLIENT, StoreUnavailable, type SharedStore } from '../../shared/store.ts';
+import type { SharedStore } from '../../shared/store.ts';
 import type { IdTokens } from '../id-token.ts';
 import { exchangeCode, NextechOAuthError, refreshGrant, type NextechOAuthClient, type NextechTokens } from '../nextech-oauth.ts';
-import { cannotDecideNow, OAuthError } from '../oauth-error.ts';
+import { cannotDecideNow, OAuthError, SHARED_STATE_RETRY_SECONDS, sharedDecision } from '../oauth-error.ts';
 import type { AccessClaims, CodeClaims, GrantClaims, PendingClaims, PickerClaims, RefreshClaims } from './claims.ts';
 import { isValidChallenge, verifyPkceS256 } from './pkce.ts';
 import type { Sealer } from './sealer.ts';
@@ -52,7 +52,7 @@ export interface SmartServerDeps {
   /** Where spent codes are remembered: shared by the replicas with REDIS_URL (default: this process). */
   store?: SharedStore;
   /** Live codes one client may have spent at once (SINGLE_USE_PER_CLIENT). */
-  codesPerClient?: number;
+  codesPerClient: number;
 }
 
 /** What became of a login (its `jti`), so a reloaded page can say so. */
@@ -265,13 +265,11 @@ export class SmartServer {
     const scopes = this.scopes(grant.scope);
     let rjti: string | undefined;
     if (this.#wantsRefresh(scopes, nrt)) {
-      try {
-        rjti = await this.#refreshFamilies.issue(grant.sid, this.#refreshSeconds(scopes));
-      } catch (err) {
+      rjti = await sharedDecision(
+        () => this.#refreshFamilies.issue(grant.sid, this.#refreshSeconds(scopes)),
         // The code is spent (its claim landed just before): a retry would be refused as a replay.
-        if (err instanceof StoreUnavailable) throw new OAuthError('invalid_grant', 'the sign-in could not be recorded (shared state unavailable); log in again');
-        throw err;
-      }
+        () => new OAuthError('invalid_grant', 'the sign-in could not be recorded (shared state unavailable); log in again'),
+      );
     }
     return this.#tokens(grant, nat, nexp, nrt, rjti, nonce);
   }
@@ -293,13 +291,10 @@ export class SmartServer {
     // Spent and replaced in one step before Nextech is asked: no moment in which a store outage
     // could leave the token spent with no successor recorded.
     const refreshTtl = this.#refreshSeconds(this.scopes(scope));
-    let next: string;
-    try {
-      next = await this.#refreshFamilies.rotate(old, refreshTtl);
-    } catch (err) {
-      if (err instanceof StoreUnavailable) throw cannotDecideNow('The refresh token');
-      throw err;
-    }
+    const next = await sharedDecision(
+      () => this.#refreshFamilies.rotate(old, refreshTtl),
+      () => cannotDecideNow('The refresh token'),
+    );
     let tokens: NextechTokens;
     try {
       tokens = await refreshGrant(this.deps.oauth, old.nrt);
@@ -318,12 +313,10 @@ export class SmartServer {
 
   /** Gives a spent refresh token back for a retry; when the shared state cannot take it back, the session is over. */
   async #giveBack(old: RefreshClaims, next: string): Promise<void> {
-    try {
-      await this.#refreshFamilies.restore(old, next);
-    } catch (err) {
-      if (err instanceof StoreUnavailable) throw new OAuthError('invalid_grant', 'Nextech could not be reached and the session could not be kept for a retry (shared state unavailable); log in again');
-      throw err;
-    }
+    await sharedDecision(
+      () => this.#refreshFamilies.restore(old, next),
+      () => new OAuthError('invalid_grant', 'Nextech could not be reached and the session could not be kept for a retry (shared state unavailable); log in again'),
+    );
   }
 
   #wantsRefresh(scopes: Scopes, nrt: string | undefined): boolean {
@@ -381,16 +374,13 @@ export class SmartServer {
    * refused too), within its client's share of the store; 503 when the store cannot decide.
    */
   async #spend(jti: string, exp: number, clientId: string): Promise<void> {
-    let claimed;
-    try {
-      const quota = { owner: clientId, max: this.deps.codesPerClient ?? DEFAULT_SINGLE_USE_PER_CLIENT };
-      claimed = await this.#usedCodes.claim(`smart-code:${jti}`, Math.max(1, exp * 1000 - this.deps.now()) + 1000, quota);
-    } catch (err) {
-      if (err instanceof StoreUnavailable) throw cannotDecideNow('The authorization code');
-      throw err;
-    }
+    const quota = { owner: clientId, max: this.deps.codesPerClient };
+    const claimed = await sharedDecision(
+      () => this.#usedCodes.claim(`smart-code:${jti}`, Math.max(1, exp * 1000 - this.deps.now()) + 1000, quota),
+      () => cannotDecideNow('The authorization code'),
+    );
     if (claimed === 'taken') throw new OAuthError('invalid_grant', 'the code was already used');
-    if (claimed === 'full') throw new OAuthError('temporarily_unavailable', 'too many codes in flight for this client; retry shortly', 503, 5);
+    if (claimed === 'full') throw new OAuthError('temporarily_unavailable', 'too many codes in flight for this client; retry shortly', 503, SHARED_STATE_RETRY_SECONDS);
   }
 }
 
