@@ -275,8 +275,12 @@ export class SmartServer {
   }
 
   async #refreshGrant(client: SmartClient | undefined, form: URLSearchParams): Promise<Record<string, unknown>> {
-    const old = this.deps.sealer.open<RefreshClaims & { exp?: number }>('refresh', form.get('refresh_token') ?? '');
-    if (!old) throw new OAuthError('invalid_grant', 'the refresh token is invalid or expired');
+    const presented = form.get('refresh_token') ?? '';
+    const opened = this.deps.sealer.open<RefreshClaims & { exp?: number }>('refresh', presented);
+    if (!opened) throw new OAuthError('invalid_grant', 'the refresh token is invalid or expired');
+    // A token from before sign-ins were named carries no sid: it is named by itself, so it too is
+    // spent once (refresh-families.ts), and its successors carry that name as their sign-in's.
+    const old = { ...opened, sid: opened.sid ?? unnamedSignIn(presented) };
     const owner = this.client(old.cid);
     if (!owner) throw new OAuthError('invalid_grant', 'the client of this refresh token is no longer registered');
     if (client && client.clientId !== owner.clientId) throw new OAuthError('invalid_grant', 'the refresh token was issued to another client');
@@ -385,6 +389,13 @@ export class SmartServer {
 }
 
 const browserHash = (browser: string) => createHash('sha256').update(browser, 'utf8').digest('base64url');
+
+/**
+ * The sign-in a refresh token naming none stands for: a hash of the sealed token. Nothing can be
+ * learnt from it, nor guessed: the token is AES-GCM ciphertext under a random 96-bit IV, and only
+ * its holder can compute the hash. Never a UUID, so never another sign-in's.
+ */
+const unnamedSignIn = (sealed: string) => `t-${createHash('sha256').update(sealed, 'utf8').digest('base64url')}`;
 
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
