@@ -118,6 +118,8 @@ const EnvSchema = z.object({
     .refine((u) => /^rediss?:\/\//.test(u), 'must be a redis:// or rediss:// URL')
     .optional(),
   REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'letters, digits and : _ . - only (1-64)').default('nextech-fhir:'),
+  // The longest a Redis command may take before Redis counts as unavailable; decisions must run within half of it.
+  REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(50).max(10_000).default(250),
   SHARED_STATE_KEY: z.string().min(32, 'at least 32 characters (it keys the encryption of what Redis holds)').optional(),
   SHARED_STATE_KEY_ACCEPTED: acceptedKeys,
   SMART_KEY_ACCEPTED: acceptedKeys,
@@ -224,6 +226,11 @@ export interface Config {
   redis?: {
     url: string;
     prefix: string;
+    /**
+     * The longest a command may take before Redis counts as unavailable (REDIS_COMMAND_TIMEOUT_MS);
+     * a decision (a code, a refresh token, an assertion) must run in Redis within half of it.
+     */
+    commandTimeoutMs: number;
     key: string;
     keysAccepted: readonly string[];
     /** The most bytes of shared answers Redis holds for one caller, and for all of them. */
@@ -577,6 +584,7 @@ export function loadConfig(
           redis: Object.freeze({
             url: e.REDIS_URL,
             prefix: e.REDIS_PREFIX,
+            commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
             key: e.SHARED_STATE_KEY,
             keysAccepted: Object.freeze([...e.SHARED_STATE_KEY_ACCEPTED]),
             answers: Object.freeze({ perCallerBytes: e.SHARED_ANSWERS_MB_PER_CALLER * MB, totalBytes: e.SHARED_ANSWERS_MB * MB }),

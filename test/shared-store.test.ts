@@ -271,7 +271,7 @@ describe('memory store namespaces', () => {
 describe('decisions while Redis is unavailable', () => {
   it('refuses what only the shared store may decide rather than decide it in this replica\'s memory, while the rest falls back', async () => {
     // Nothing listens there: every Redis command fails at once.
-    const redis = new RedisStore({ url: 'redis://127.0.0.1:1', prefix: `t-${randomUUID()}:` });
+    const redis = new RedisStore({ url: 'redis://127.0.0.1:1', prefix: `t-${randomUUID()}:`, commandTimeoutMs: 250 });
     const store = new ResilientStore({ redis, fallback: new MemoryStore(), replicas: 2 });
     try {
       // Export jobs and kick-offs: two replicas would run one job.
@@ -296,7 +296,7 @@ describe('decisions while Redis is unavailable', () => {
   });
 
   it('refuses every key of a namespace not listed as one a replica may act on alone: a new or misspelt prefix fails closed', async () => {
-    const redis = new RedisStore({ url: 'redis://127.0.0.1:1', prefix: `t-${randomUUID()}:` });
+    const redis = new RedisStore({ url: 'redis://127.0.0.1:1', prefix: `t-${randomUUID()}:`, commandTimeoutMs: 250 });
     const store = new ResilientStore({ redis, fallback: new MemoryStore(), replicas: 2 });
     try {
       // A namespace added without a line in namespaces.ts, and a known one misspelt.
@@ -371,6 +371,33 @@ describe('decisions while Redis is unavailable', () => {
       expect(await store.swap('smart-sign-in:s', 'r1', 'r2', HOUR_MS)).toEqual({ swapped: true, found: 'r1' });
     } finally {
       reader.disconnect();
+      await store.close();
+      await own.close();
+    }
+  }, 30_000);
+
+  it('learns Redis\'s clock only from fast replies: a decision answered late after a stall leaves the reckoning true', async () => {
+    const own = await startRedis();
+    const TIMEOUT = 1_000;
+    const store = new RedisStore({ url: own.url, prefix: `t-${randomUUID()}:`, commandTimeoutMs: TIMEOUT });
+    const admin = new Redis(own.url);
+    try {
+      for (let i = 0; !store.ready; i++) {
+        if (i > 100) throw new Error('redis not ready');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      // One machine, one clock: the true offset is 0.
+      for (let stall = 0; stall < 3; stall++) {
+        // Redis holds every command for 700 ms: past the decision's deadline (500 ms), within the timeout.
+        await admin.call('CLIENT', 'PAUSE', '700', 'ALL');
+        await expect(store.claim(`smart-code:${randomUUID()}`, 60_000)).rejects.toBeInstanceOf(StoreUnavailable);
+        // A reply 700 ms after its request puts Redis's clock ~350 ms ahead if its midpoint is believed.
+        await new Promise((r) => setTimeout(r, 100));
+        expect(Math.abs(store.clockOffsetMs)).toBeLessThan(TIMEOUT / 10);
+      }
+      expect(await store.claim(`smart-code:${randomUUID()}`, 60_000)).toBe('fresh');
+    } finally {
+      admin.disconnect();
       await store.close();
       await own.close();
     }
