@@ -18,7 +18,7 @@ import type { Config } from './config.ts';
 import { FhirError, outcome } from './fhir/outcome.ts';
 import type { Metrics } from './metrics.ts';
 import { MemoryStore } from './shared/memory-store.ts';
-import { sharedOnly } from './shared/namespaces.ts';
+import { mayActAlone } from './shared/namespaces.ts';
 import { StoreUnavailable, type ClaimQuota, type ClaimResult, type SharedStore, type SwapResult } from './shared/store.ts';
 
 /** Messages between primary and workers carry this tag (prom-client's own messages do not). */
@@ -203,9 +203,10 @@ const primary = (): PrimaryLink => (link ??= new PrimaryLink());
 
 /**
  * A worker's view of the primary's store. Should the primary not answer (it is busy or
- * going away), the worker acts on its own memory for that operation rather than fail a request —
- * except for what must be decided once for every worker (namespaces.ts, `sharedOnly`: codes,
- * assertions, refresh-token families), which is refused (StoreUnavailable) as with Redis away.
+ * going away), the worker acts on its own memory for that operation rather than fail a request
+ * where a worker may decide alone (namespaces.ts, `mayActAlone`: its share of the budget, the
+ * managed token); anything else — codes, assertions, refresh-token families, any namespace not
+ * listed so — is refused (StoreUnavailable) as with Redis away.
  */
 export class ClusterStore implements SharedStore {
   readonly kind = 'cluster' as const;
@@ -215,47 +216,47 @@ export class ClusterStore implements SharedStore {
   constructor(private readonly workers: number) {}
 
   claim(key: string, ttlMs: number, quota?: ClaimQuota): Promise<ClaimResult> {
-    return this.#ask('claim', [key, ttlMs, quota ?? null], () => this.#alone.claim(key, ttlMs, quota)) as Promise<ClaimResult>;
+    return this.#ask('claim', key, [ttlMs, quota ?? null], () => this.#alone.claim(key, ttlMs, quota)) as Promise<ClaimResult>;
   }
 
   takeSlot(key: string, gapMs: number): Promise<number> {
-    return this.#ask('takeSlot', [key, gapMs], () => this.#alone.takeSlot(key, gapMs * this.workers)) as Promise<number>;
+    return this.#ask('takeSlot', key, [gapMs], () => this.#alone.takeSlot(key, gapMs * this.workers)) as Promise<number>;
   }
 
   async get(key: string): Promise<string | undefined> {
-    const v = await this.#ask('get', [key], () => this.#alone.get(key));
+    const v = await this.#ask('get', key, [], () => this.#alone.get(key));
     return typeof v === 'string' ? v : undefined;
   }
 
   async set(key: string, value: string, ttlMs: number): Promise<void> {
-    await this.#ask('set', [key, value, ttlMs], () => this.#alone.set(key, value, ttlMs));
+    await this.#ask('set', key, [value, ttlMs], () => this.#alone.set(key, value, ttlMs));
   }
 
   async swap(key: string, expected: string | undefined, next: string, ttlMs: number): Promise<SwapResult> {
     // null, not undefined: JSON would turn an undefined array element into null anyway, and
     // drops an undefined `found` from the answer.
-    const v = (await this.#ask('swap', [key, expected ?? null, next, ttlMs], () => this.#alone.swap(key, expected, next, ttlMs))) as Partial<SwapResult> | undefined;
+    const v = (await this.#ask('swap', key, [expected ?? null, next, ttlMs], () => this.#alone.swap(key, expected, next, ttlMs))) as Partial<SwapResult> | undefined;
     return { swapped: v?.swapped === true, found: typeof v?.found === 'string' ? v.found : undefined };
   }
 
   lease(key: string, owner: string, ttlMs: number): Promise<boolean> {
-    return this.#ask('lease', [key, owner, ttlMs], () => this.#alone.lease(key, owner, ttlMs)) as Promise<boolean>;
+    return this.#ask('lease', key, [owner, ttlMs], () => this.#alone.lease(key, owner, ttlMs)) as Promise<boolean>;
   }
 
   async release(key: string, owner: string): Promise<void> {
-    await this.#ask('release', [key, owner], () => this.#alone.release(key, owner));
+    await this.#ask('release', key, [owner], () => this.#alone.release(key, owner));
   }
 
   close(): Promise<void> {
     return Promise.resolve();
   }
 
-  async #ask(op: StoreOp, args: unknown[], alone: () => Promise<unknown>): Promise<unknown> {
+  /** The primary's answer to `op` on `key` (sent as its first argument); else this worker's own, where it may act alone. */
+  async #ask(op: StoreOp, key: string, rest: unknown[], alone: () => Promise<unknown>): Promise<unknown> {
     try {
-      return await primary().ask({ kind: 'store', op, args });
+      return await primary().ask({ kind: 'store', op, args: [key, ...rest] });
     } catch (err) {
-      // Every operation's first argument is its key.
-      if (sharedOnly(String(args[0]))) throw err instanceof StoreUnavailable ? err : new StoreUnavailable('the primary could not answer');
+      if (!mayActAlone(key)) throw err instanceof StoreUnavailable ? err : new StoreUnavailable('the primary could not answer');
       return alone();
     }
   }

@@ -10,7 +10,6 @@ import { getHeapStatistics } from 'node:v8';
 import { z } from 'zod';
 import { addressRange } from './net/addresses.ts';
 import { DEFAULT_POLICY, type UpstreamPolicy } from './source/nextech/policy.ts';
-import { DEFAULT_SINGLE_USE_PER_CLIENT } from './shared/store.ts';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const absoluteUrl = z
@@ -113,6 +112,8 @@ const EnvSchema = z.object({
     .refine((u) => /^rediss?:\/\//.test(u), 'must be a redis:// or rediss:// URL')
     .optional(),
   REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'letters, digits and : _ . - only (1-64)').default('nextech-fhir:'),
+  // The longest a Redis command may take before Redis counts as unavailable; decisions must run within half of it.
+  REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(50).max(10_000).default(250),
   SHARED_STATE_KEY: z.string().min(32, 'at least 32 characters (it keys the encryption of what Redis holds)').optional(),
   SHARED_STATE_KEY_ACCEPTED: acceptedKeys,
   SMART_KEY_ACCEPTED: acceptedKeys,
@@ -120,7 +121,8 @@ const EnvSchema = z.object({
   // What Redis may hold of shared answers (sealed listings, patient searches): per caller, and in all.
   SHARED_ANSWERS_MB_PER_CALLER: z.coerce.number().int().min(1).max(16_384).default(32),
   SHARED_ANSWERS_MB: z.coerce.number().int().min(1).max(65_536).default(128),
-  SINGLE_USE_PER_CLIENT: z.coerce.number().int().min(10).max(1_000_000).default(DEFAULT_SINGLE_USE_PER_CLIENT),
+  // Assertions live at most five minutes and codes a minute: the default is over 30 token requests a second, sustained.
+  SINGLE_USE_PER_CLIENT: z.coerce.number().int().min(10).max(1_000_000).default(10_000),
   // Default: a folder of the system's temporary directory (see loadConfig).
   DATA_DIR: z.string().min(1).optional(),
   BULK_EXPORT_SHARE: z.coerce.number().gt(0).max(1).default(0.5),
@@ -210,6 +212,11 @@ export interface Config {
   redis?: {
     url: string;
     prefix: string;
+    /**
+     * The longest a command may take before Redis counts as unavailable (REDIS_COMMAND_TIMEOUT_MS);
+     * a decision (a code, a refresh token, an assertion) must run in Redis within half of it.
+     */
+    commandTimeoutMs: number;
     key: string;
     keysAccepted: readonly string[];
     /** The most bytes of shared answers Redis holds for one caller, and for all of them. */
@@ -563,6 +570,7 @@ export function loadConfig(
           redis: Object.freeze({
             url: e.REDIS_URL,
             prefix: e.REDIS_PREFIX,
+            commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
             key: e.SHARED_STATE_KEY,
             keysAccepted: Object.freeze([...e.SHARED_STATE_KEY_ACCEPTED]),
             answers: Object.freeze({ perCallerBytes: e.SHARED_ANSWERS_MB_PER_CALLER * MB, totalBytes: e.SHARED_ANSWERS_MB * MB }),

@@ -12,6 +12,7 @@ import { createApp } from './app.ts';
 import { ManagedToken } from './auth/managed-token.ts';
 import { refreshTokenFile } from './auth/token-file.ts';
 import type { Config, ManagedCredentials, RuntimeConfig } from './config.ts';
+import { stateNamesSecret } from './crypto/keys.ts';
 import { createResourceIds } from './ids/resource-ids.ts';
 import { loadMappings } from './mapping/load.ts';
 import { Metrics } from './metrics.ts';
@@ -180,8 +181,10 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
       observer: metrics.upstreamObserver(),
       // One budget for all replicas: only when the store is shared (alone, the in-process budget is exact).
       ...(sharedState.shared ? { sharedBudget: sharedState.store } : {}),
-      // Passed-through tokens Nextech accepted, as keyed hashes: known to every replica, across restarts.
-      proven: { store: sharedState.store, keyring: config.redis?.key ?? config.resourceIdKey },
+      // Passed-through tokens Nextech accepted: known to every replica, across restarts.
+      proven: sharedState.store,
+      // Tokens are named in the shared state (proven tokens, budgets) by keyed hashes.
+      keyring: stateNamesSecret(config),
     },
     caches: config.caches,
     // Every body the client reads, and every listing kept, counts against the document memory budget.

@@ -235,7 +235,7 @@ describe('memory store namespaces', () => {
 
   it('keeps SMART codes claimable when Backend Services jtis fill their bound', async () => {
     const store = new MemoryStore(Date.now, { entries: BOUND });
-    const replays = new ReplayStore(store);
+    const replays = new ReplayStore(store, 10_000);
     const nowS = Math.floor(Date.now() / 1000);
     const spent = [];
     for (let i = 0; i <= BOUND; i++) spent.push(await replays.spend('one-client', `jti-${i}`, nowS + 300, nowS));
@@ -271,7 +271,7 @@ describe('memory store namespaces', () => {
 describe('decisions while Redis is unavailable', () => {
   it('refuses what only the shared store may decide rather than decide it in this replica\'s memory, while the rest falls back', async () => {
     // Nothing listens there: every Redis command fails at once.
-    const redis = new RedisStore({ url: 'redis://127.0.0.1:1', prefix: `t-${randomUUID()}:` });
+    const redis = new RedisStore({ url: 'redis://127.0.0.1:1', prefix: `t-${randomUUID()}:`, commandTimeoutMs: 250 });
     const store = new ResilientStore({ redis, fallback: new MemoryStore(), replicas: 2 });
     try {
       // Export jobs and kick-offs: two replicas would run one job.
@@ -294,6 +294,58 @@ describe('decisions while Redis is unavailable', () => {
       await store.close();
     }
   });
+
+  it('refuses every key of a namespace not listed as one a replica may act on alone: a new or misspelt prefix fails closed', async () => {
+    const redis = new RedisStore({ url: 'redis://127.0.0.1:1', prefix: `t-${randomUUID()}:`, commandTimeoutMs: 250 });
+    const store = new ResilientStore({ redis, fallback: new MemoryStore(), replicas: 2 });
+    try {
+      // A namespace added without a line in namespaces.ts, and a known one misspelt.
+      for (const key of [`smart-device-code:${randomUUID()}`, `smart_code:${randomUUID()}`, `refresh:${randomUUID()}`, 'no-colon-at-all']) {
+        await expect(store.claim(key, 60_000, { owner: 'app', max: 10 })).rejects.toBeInstanceOf(StoreUnavailable);
+        await expect(store.swap(key, undefined, 'r1', HOUR_MS)).rejects.toBeInstanceOf(StoreUnavailable);
+        await expect(store.get(key)).rejects.toBeInstanceOf(StoreUnavailable);
+        await expect(store.set(key, 'revoked', HOUR_MS)).rejects.toBeInstanceOf(StoreUnavailable);
+        await expect(store.lease(key, 'replica-1', 60_000)).rejects.toBeInstanceOf(StoreUnavailable);
+        await expect(store.takeSlot(key, 50)).rejects.toBeInstanceOf(StoreUnavailable);
+      }
+      // What is listed as a replica's own goes on alone.
+      expect(await store.takeSlot('budget:x', 50)).toBe(0);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses the same at a cluster worker whose primary cannot answer, and acts alone only where listed', async () => {
+    const worker = fork(new URL('./helpers/cluster-store-worker.ts', import.meta.url), [], { execArgv: ['--import', 'tsx'] });
+    try {
+      // This process is its primary, one that cannot answer any store question now.
+      worker.on('message', (m: unknown) => {
+        const q = m as { tag?: string; kind?: string; id?: number };
+        if (q.kind === 'store') worker.send({ tag: q.tag, kind: 'reply', id: q.id, ok: false });
+      });
+      await once(worker, 'message');
+      let n = 0;
+      const ask = (op: string, key: string) =>
+        new Promise<string>((resolve) => {
+          const mine = ++n;
+          const listen = (m: unknown) => {
+            const reply = m as { n?: number; outcome?: string };
+            if (reply.n !== mine || reply.outcome === undefined) return;
+            worker.off('message', listen);
+            resolve(reply.outcome);
+          };
+          worker.on('message', listen);
+          worker.send({ n: mine, op, key });
+        });
+      for (const key of [`smart-device-code:${randomUUID()}`, `smart_code:${randomUUID()}`, `smart-code:${randomUUID()}`, 'smart-sign-in:s1', `backend-jti:${randomUUID()}`]) {
+        for (const op of ['claim', 'swap', 'get', 'set', 'lease', 'takeSlot']) expect(`${op} ${key}: ${await ask(op, key)}`).toBe(`${op} ${key}: refused`);
+      }
+      expect(await ask('takeSlot', 'budget:x')).toBe('alone');
+      expect(await ask('get', 'managed-token')).toBe('alone');
+    } finally {
+      worker.kill();
+    }
+  }, 30_000);
 
   it('lets no claim or swap that timed out against a paused Redis land when it resumes', async () => {
     const own = await startRedis();
@@ -323,6 +375,33 @@ describe('decisions while Redis is unavailable', () => {
       await own.close();
     }
   }, 30_000);
+
+  it('learns Redis\'s clock only from fast replies: a decision answered late after a stall leaves the reckoning true', async () => {
+    const own = await startRedis();
+    const TIMEOUT = 1_000;
+    const store = new RedisStore({ url: own.url, prefix: `t-${randomUUID()}:`, commandTimeoutMs: TIMEOUT });
+    const admin = new Redis(own.url);
+    try {
+      for (let i = 0; !store.ready; i++) {
+        if (i > 100) throw new Error('redis not ready');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      // One machine, one clock: the true offset is 0.
+      for (let stall = 0; stall < 3; stall++) {
+        // Redis holds every command for 700 ms: past the decision's deadline (500 ms), within the timeout.
+        await admin.call('CLIENT', 'PAUSE', '700', 'ALL');
+        await expect(store.claim(`smart-code:${randomUUID()}`, 60_000)).rejects.toBeInstanceOf(StoreUnavailable);
+        // A reply 700 ms after its request puts Redis's clock ~350 ms ahead if its midpoint is believed.
+        await new Promise((r) => setTimeout(r, 100));
+        expect(Math.abs(store.clockOffsetMs)).toBeLessThan(TIMEOUT / 10);
+      }
+      expect(await store.claim(`smart-code:${randomUUID()}`, 60_000)).toBe('fresh');
+    } finally {
+      admin.disconnect();
+      await store.close();
+      await own.close();
+    }
+  }, 30_000);
 });
 
 describe.each(STORES)('each client\'s share of single-use values on the %s store', (_name, replicas) => {
@@ -347,10 +426,17 @@ describe.each(STORES)('each client\'s share of single-use values on the %s store
   it('gives a client its share back as its claims expire', async () => {
     const [a, b] = await replicas();
     const quota = { owner: 'brief', max: 2 };
-    expect(await a.claim(`smart-code:${randomUUID()}`, 150, quota)).toBe('fresh');
-    expect(await b.claim(`smart-code:${randomUUID()}`, 150, quota)).toBe('fresh');
-    expect(await a.claim(`smart-code:${randomUUID()}`, 150, quota)).toBe('full');
-    await new Promise((r) => setTimeout(r, 300));
-    expect(await b.claim(`smart-code:${randomUUID()}`, 150, quota)).toBe('fresh');
+    // Long enough for three claims in a row on a loaded machine, one of them against real Redis.
+    const TTL = 2_000;
+    expect(await a.claim(`smart-code:${randomUUID()}`, TTL, quota)).toBe('fresh');
+    expect(await b.claim(`smart-code:${randomUUID()}`, TTL, quota)).toBe('fresh');
+    expect(await a.claim(`smart-code:${randomUUID()}`, TTL, quota)).toBe('full');
+    // Asked until the first two have expired (a 'full' answer records nothing), not timed.
+    let again = 'full';
+    for (const until = Date.now() + 20_000; again === 'full' && Date.now() < until; ) {
+      await new Promise((r) => setTimeout(r, 100));
+      again = await b.claim(`smart-code:${randomUUID()}`, TTL, quota);
+    }
+    expect(again).toBe('fresh');
   });
 });

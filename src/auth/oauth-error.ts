@@ -3,6 +3,8 @@
  * by the authorization servers (SMART App Launch, Backend Services) and answered as OAuth
  * JSON — never as an OperationOutcome or a 500.
  */
+import { StoreUnavailable } from '../shared/store.ts';
+
 export type OAuthErrorCode =
   | 'invalid_request'
   | 'invalid_client'
@@ -41,3 +43,17 @@ export const SHARED_STATE_RETRY_SECONDS = 5;
  */
 export const cannotDecideNow = (what: string) =>
   new OAuthError('temporarily_unavailable', `${what} cannot be checked for a moment (shared state unavailable); retry shortly`, 503, SHARED_STATE_RETRY_SECONDS);
+
+/**
+ * Runs a decision only the shared state can make (spending a code, a refresh token, an
+ * assertion); when the shared state cannot answer, throws `refusal()` instead (most often
+ * cannotDecideNow) — never StoreUnavailable itself, which would be a 500.
+ */
+export async function sharedDecision<T>(decide: () => Promise<T>, refusal: () => OAuthError): Promise<T> {
+  try {
+    return await decide();
+  } catch (err) {
+    if (err instanceof StoreUnavailable) throw refusal();
+    throw err;
+  }
+}

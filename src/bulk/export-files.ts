@@ -12,8 +12,9 @@
  * Files and their folders are owner-only (0600 / 0700). Reading streams frame by frame, so a
  * file of many CCDs is never held in memory whole.
  */
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { open, stat, truncate, type FileHandle } from 'node:fs/promises';
+import { deriveKey } from '../crypto/keys.ts';
 
 const IV = 12;
 const TAG = 16;
@@ -22,7 +23,7 @@ const HEADER = 4;
 const MAX_FRAME = 512 * 1024 * 1024;
 
 export function exportFileKey(secret: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), 'nextech-fhir-facade bulk export files v1', 32));
+  return deriveKey(secret, 'nextech-fhir-facade bulk export files v1');
 }
 
 /** A frame that does not open: moved, altered, torn or cut short. Never a client's fault. */

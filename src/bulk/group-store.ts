@@ -9,7 +9,8 @@
  * backend: two concurrent updates of one group cannot both win, and `If-Match` is honoured.
  * Bounded: at most MAX_GROUPS_PER_PRACTICE groups per practice.
  */
-import { hkdfSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { deriveKey } from '../crypto/keys.ts';
 import { openFrames, sealFrame } from './export-files.ts';
 import { z } from 'zod';
 
@@ -138,7 +139,7 @@ export class GroupSealer {
   readonly #key: Buffer;
 
   constructor(resourceIdKey: string, info: string) {
-    this.#key = Buffer.from(hkdfSync('sha256', resourceIdKey, Buffer.alloc(0), info, 32));
+    this.#key = deriveKey(resourceIdKey, info);
   }
 
   seal(practiceId: string, group: StoredGroup): Buffer {

@@ -8,7 +8,7 @@
  * - while it paces, the job's lease is renewed, and a job whose lease another runner took
  *   stops at once (`LeaseLost`) instead of writing beside it.
  */
-import { createHash } from 'node:crypto';
+import { keyedNames, stateNamesSecret } from '../crypto/keys.ts';
 import type { Metrics } from '../metrics.ts';
 import type { RequestContext, Services } from '../resources/context.ts';
 import { requestRoom } from '../resources/request-memory.ts';
@@ -34,8 +34,8 @@ export function jobContext(job: Job, o: JobContextOptions): RequestContext {
   const token = job.runAs === 'person' ? job.person?.nextechToken : undefined;
   if (job.runAs === 'person' && token === undefined) throw new Error('a person\'s job without its token');
   const gap = 1000 / o.callsPerSecond;
-  // Never the token itself in a key: a hash of it names its pacer.
-  const pacer = token !== undefined ? `bulk-export:${createHash('sha256').update(token).digest('base64url').slice(0, 22)}` : 'bulk-export:managed';
+  // Never the token itself in a key, nor a plain hash of it: a keyed hash names its pacer.
+  const pacer = token !== undefined ? `bulk-export:${keyedNames(stateNamesSecret(o.services.config), 'nextech-fhir-facade export pacers v1')(token)}` : 'bulk-export:managed';
   let renewed = Date.now();
   const pace = async (signal?: AbortSignal) => {
     if (Date.now() - renewed > LEASE_MS / 3) {

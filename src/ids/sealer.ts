@@ -7,7 +7,7 @@
  * nothing. The associated data binds the resource kind and the practice: an id of one kind
  * or practice never opens as another.
  */
-import { hkdfSync } from 'node:crypto';
+import { deriveKey } from '../crypto/keys.ts';
 import { aessiv } from '@noble/ciphers/aes.js';
 import { bytesToId, idToBytes, MAX_ID_LENGTH } from './id-text.ts';
 
@@ -22,7 +22,7 @@ export const MAX_PLAINTEXT_BYTES = (MAX_ID_LENGTH / 4) * 3 - TAG_BYTES;
 const MAX_REMEMBERED = 20_000;
 
 // Public, fixed labels naming what the derived key is for (RFC 5869 §3.1, §3.2); changing
-// either changes every id.
+// either changes every id, so the purpose stays in the salt as it was (crypto/keys.ts).
 const HKDF_SALT = 'nextech-fhir-facade resource ids';
 const HKDF_INFO = 'AEAD_AES_SIV_CMAC_512 key v1';
 
@@ -36,7 +36,7 @@ export interface IdSealer {
 const utf8 = (s: string) => new TextEncoder().encode(s);
 
 export function createIdSealer(secret: string): IdSealer {
-  const key = new Uint8Array(hkdfSync('sha256', utf8(secret), utf8(HKDF_SALT), utf8(HKDF_INFO), 64));
+  const key = new Uint8Array(deriveKey(secret, HKDF_INFO, { legacySalt: HKDF_SALT, bytes: 64 }));
   // Kind and practice are two separate S2V components, so no pair can pass for another.
   const cipher = (kind: IdKind, practiceId: string) => aessiv(key, utf8(kind), utf8(practiceId));
   // Deterministic, so an id once sealed is remembered: a response names the same patients,

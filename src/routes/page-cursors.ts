@@ -14,9 +14,10 @@
  * matters when attacker-chosen text sits next to a secret; here the whole plaintext is what
  * the one caller who can open it sent itself.
  */
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { MAX_FORM_BYTES } from '../auth/form-body.ts';
+import { deriveKey } from '../crypto/keys.ts';
 import { MAX_URL_LENGTH } from './limits.ts';
 
 /** What a cursor is bound to: presented anywhere else, it does not open. */
@@ -59,13 +60,14 @@ const CURSOR_TEXT = /^[A-Za-z0-9_-]+$/;
 const RAW = 0;
 const DEFLATED = 1;
 
-// Fixed, public labels naming what the derived key is for (RFC 5869 §3.1, §3.2).
-const HKDF_SALT = 'nextech-fhir-facade search cursors';
-const HKDF_INFO = 'AES-256-GCM key v1';
+// The public label naming what the derived key is for (crypto/keys.ts). Cursors live an hour at
+// most: one sealed under the derivation before this label (the purpose in the salt) no longer
+// opens, and its caller is told to run the search again, as for any cursor that does not open.
+const KEY_LABEL = 'nextech-fhir-facade search cursors v2';
 
 /** Cursors keyed by `secret` (RESOURCE_ID_KEY); `now` is epoch milliseconds, the clock of expiry. */
 export function createPageCursors(secret: string, now: () => number, ttlSeconds = CURSOR_SECONDS): PageCursors {
-  const key = Buffer.from(hkdfSync('sha256', Buffer.from(secret, 'utf8'), HKDF_SALT, HKDF_INFO, 32));
+  const key = deriveKey(secret, KEY_LABEL);
   const nowSeconds = () => Math.floor(now() / 1000);
   return {
     seal(query, binding) {

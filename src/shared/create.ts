@@ -15,6 +15,9 @@ import { ResilientStore } from './resilient-store.ts';
 import type { SharedStore } from './store.ts';
 import { sharedAnswers, type SharedAnswers } from './shared-answers.ts';
 
+/** The shortest timeout of the answers' own connection: answers weigh up to MBs. */
+const ANSWERS_TIMEOUT_MS = 2_000;
+
 export interface SharedState {
   store: SharedStore;
   /** True when the store is shared with other processes (Redis or a cluster primary). */
@@ -40,8 +43,8 @@ export function createSharedState(config: Readonly<Config>, opts: SharedStateOpt
   const owner = randomUUID();
   if (config.redis) {
     const sealer = createRollingSealer(config.redis.key, config.redis.keysAccepted, opts.now);
-    const redis = new RedisStore({ url: config.redis.url, prefix: config.redis.prefix });
-    const answersRedis = new RedisStore({ url: config.redis.url, prefix: config.redis.prefix, commandTimeoutMs: 2_000 });
+    const redis = new RedisStore({ url: config.redis.url, prefix: config.redis.prefix, commandTimeoutMs: config.redis.commandTimeoutMs });
+    const answersRedis = new RedisStore({ url: config.redis.url, prefix: config.redis.prefix, commandTimeoutMs: Math.max(ANSWERS_TIMEOUT_MS, config.redis.commandTimeoutMs) });
     const store = new ResilientStore({
       redis,
       fallback: new MemoryStore(opts.now),

@@ -9,9 +9,13 @@
  *
  * A command that timed out is still sent, and a paused Redis runs it when it resumes; so the
  * decisions (claim, swap) are fenced (redis-scripts.ts): each carries a deadline on Redis's
- * clock — half the command timeout after it was sent, leaving the other half for the answer —
- * past which it does nothing. The offset of Redis's clock from this one is measured when the
- * connection is ready and again from every fenced reply. What no fence can close: a replica
+ * clock — half the command timeout (REDIS_COMMAND_TIMEOUT_MS) after it was sent, leaving the
+ * other half for the answer — past which it does nothing. The offset of Redis's clock from this
+ * one is measured when the connection is ready and again from fenced replies, but only from
+ * fast ones (a round trip under a fifth of the timeout): the midpoint of a slow round trip could
+ * be off by half of it, which would move every later deadline towards the timeout and leave
+ * the answer no time. A late reply that was slow asks Redis's clock again instead. Until a fast
+ * sample comes, the clocks are taken to agree (NTP). What no fence can close: a replica
  * whose own event loop stalls past the timeout after Redis ran the command in time reports it
  * unavailable though it landed; the retry then finds the decision made (a code already used, a
  * refresh token replayed) — a value is still never used twice.
@@ -19,11 +23,10 @@
 import { Redis } from 'ioredis';
 import { namespaceOf } from './namespaces.ts';
 import { CLAIM, KEEP_WITHIN, LEASE, RELEASE, SWAP, TAKE_SLOT } from './redis-scripts.ts';
-import type { AnswerQuota, AnswerTier } from './shared-answers.ts';
-import { StoreUnavailable, type ClaimQuota, type ClaimResult, type SharedStore, type SwapResult } from './store.ts';
+import { StoreUnavailable, type AnswerQuota, type AnswerTier, type ClaimQuota, type ClaimResult, type SharedStore, type SwapResult } from './store.ts';
 
-/** Replies slower than this do not update the reckoning of Redis's clock (their midpoint is too vague). */
-const CLOCK_SAMPLE_MAX_RTT_MS = 50;
+/** Of the command timeout, the longest round trip whose midpoint may set the reckoning of Redis's clock (error ≤ half of it). */
+const CLOCK_SAMPLE_MAX_SHARE = 1 / 5;
 
 /** The ledger of an owner's claims in a namespace (CLAIM): its own namespace, so no claim key can be one. */
 const ownerLedger = (key: string, owner: string) => `claims-by-owner:${JSON.stringify([namespaceOf(key), owner])}`;
@@ -36,8 +39,8 @@ export interface RedisStoreOptions {
   url: string;
   /** Prefix of every key (REDIS_PREFIX). */
   prefix: string;
-  /** The longest a command may take before it counts as unavailable. */
-  commandTimeoutMs?: number;
+  /** The longest a command may take before it counts as unavailable (REDIS_COMMAND_TIMEOUT_MS). */
+  commandTimeoutMs: number;
 }
 
 export class RedisStore implements SharedStore, AnswerTier {
@@ -47,10 +50,12 @@ export class RedisStore implements SharedStore, AnswerTier {
   readonly #timeoutMs: number;
   /** Redis's clock minus this one's, in ms (0 until measured). */
   #offsetMs = 0;
+  /** Set while Redis's clock is being asked. */
+  #measuring = false;
 
   constructor(opts: RedisStoreOptions) {
     this.#prefix = opts.prefix;
-    this.#timeoutMs = opts.commandTimeoutMs ?? 250;
+    this.#timeoutMs = opts.commandTimeoutMs;
     this.#redis = new Redis(opts.url, {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
@@ -74,6 +79,11 @@ export class RedisStore implements SharedStore, AnswerTier {
   /** Whether the connection is ready for commands. */
   get ready(): boolean {
     return this.#redis.status === 'ready';
+  }
+
+  /** Redis's clock minus this process's, as reckoned (ms; for tests). */
+  get clockOffsetMs(): number {
+    return this.#offsetMs;
   }
 
   async claim(key: string, ttlMs: number, quota?: ClaimQuota): Promise<ClaimResult> {
@@ -141,24 +151,38 @@ export class RedisStore implements SharedStore, AnswerTier {
     const deadline = Math.floor(sent + this.#offsetMs + this.#timeoutMs / 2);
     const reply = await this.#run(() => cmd!.call(this.#redis, ...args(deadline)));
     const [code, now, ...rest] = Array.isArray(reply) ? (reply as unknown[]) : [];
-    if (typeof now === 'number') this.#learnClock(now, sent, Date.now(), code === -1);
-    // Answered in time yet past its deadline: this replica's reckoning of Redis's clock was off (now corrected).
-    if (code === -1) throw new StoreUnavailable('late');
+    const learnt = typeof now === 'number' && this.#learnClock(now, sent, Date.now());
+    if (code === -1) {
+      // Past its deadline though answered in time: Redis stalled, or this replica's reckoning of
+      // its clock was off — corrected from this reply if it was fast, else asked afresh.
+      if (!learnt) void this.#measureClock();
+      throw new StoreUnavailable('late');
+    }
     return [code, ...rest];
   }
 
+  /** Asks Redis's clock (a few times at most, until a reply is fast enough to learn from). */
   async #measureClock(): Promise<void> {
+    if (this.#measuring) return;
+    this.#measuring = true;
     try {
-      const sent = Date.now();
-      const [s, us] = await this.#redis.time();
-      this.#learnClock(Number(s) * 1000 + Math.floor(Number(us) / 1000), sent, Date.now(), true);
+      for (let i = 0; i < 3; i++) {
+        const sent = Date.now();
+        const [s, us] = await this.#redis.time();
+        if (this.#learnClock(Number(s) * 1000 + Math.floor(Number(us) / 1000), sent, Date.now())) return;
+      }
     } catch {
       // The next fenced reply measures it.
+    } finally {
+      this.#measuring = false;
     }
   }
 
-  #learnClock(redisNow: number, sent: number, received: number, always: boolean): void {
-    if (always || received - sent <= CLOCK_SAMPLE_MAX_RTT_MS) this.#offsetMs = redisNow - (sent + received) / 2;
+  /** Learns Redis's clock from a reply, only if its round trip was fast (true when it did). */
+  #learnClock(redisNow: number, sent: number, received: number): boolean {
+    if (received - sent > this.#timeoutMs * CLOCK_SAMPLE_MAX_SHARE) return false;
+    this.#offsetMs = redisNow - (sent + received) / 2;
+    return true;
   }
 
   /** Runs a command; any failure (down, timeout, refused) is StoreUnavailable, without Redis's message. */

@@ -5,16 +5,17 @@
  * - what a replica may do alone falls back to this process's own memory: the rate budget is
  *   divided by the configured number of replicas (so together they still stay under Nextech's
  *   limit), the managed token is kept per replica;
- * - what must be single-use or known to every replica (namespaces.ts, `sharedOnly`: SMART codes,
- *   refresh-token families and revocations, assertion `jti`s, export leases) is refused with
- *   StoreUnavailable — its caller answers "retry shortly" — never decided in one replica's
- *   memory, where the other replicas would decide it again.
+ * - everything else is refused with StoreUnavailable — its caller answers "retry shortly" —
+ *   never decided in one replica's memory, where the other replicas would decide it again: what
+ *   must be single-use or known to every replica (SMART codes, refresh-token families and
+ *   revocations, assertion `jti`s, export leases), and any key of a namespace not listed as one a
+ *   replica may act on alone (namespaces.ts, `mayActAlone`: closed by default).
  * The switch is per operation: when Redis is back, the next operation uses it again.
  * `degraded` says which mode the last operation ran in, for readiness and metrics.
  */
 import type { MemoryStore } from './memory-store.ts';
 import type { RedisStore } from './redis-store.ts';
-import { sharedOnly } from './namespaces.ts';
+import { mayActAlone } from './namespaces.ts';
 import { StoreUnavailable, type ClaimQuota, type ClaimResult, type SharedStore, type SwapResult } from './store.ts';
 
 /** The largest value mirrored into this replica's memory (the fallback's entries stay small). */
@@ -71,7 +72,7 @@ export class ResilientStore implements SharedStore {
     // Small values (the managed token) are kept locally too, so a replica that loses Redis still
     // has the latest it wrote; shared answers (listings, MBs) are not: the local caches hold what
     // this replica needs, within their own bounds. Nor is what only Redis decides: never read here.
-    if (value.length <= MIRROR_MAX_CHARS && !sharedOnly(key)) void this.opts.fallback.set(key, value, ttlMs);
+    if (value.length <= MIRROR_MAX_CHARS && mayActAlone(key)) void this.opts.fallback.set(key, value, ttlMs);
     return this.#either(
       key,
       () => this.opts.redis.set(key, value, ttlMs),
@@ -85,7 +86,7 @@ export class ResilientStore implements SharedStore {
       async () => {
         const result = await this.opts.redis.swap(key, expected, next, ttlMs);
         // Like set: what this replica wrote is kept locally too, for when Redis goes away.
-        if (result.swapped && next.length <= MIRROR_MAX_CHARS && !sharedOnly(key)) void this.opts.fallback.set(key, next, ttlMs);
+        if (result.swapped && next.length <= MIRROR_MAX_CHARS && mayActAlone(key)) void this.opts.fallback.set(key, next, ttlMs);
         return result;
       },
       () => this.opts.fallback.swap(key, expected, next, ttlMs),
@@ -101,7 +102,7 @@ export class ResilientStore implements SharedStore {
   }
 
   release(key: string, owner: string): Promise<void> {
-    if (!sharedOnly(key)) void this.opts.fallback.release(key, owner);
+    if (mayActAlone(key)) void this.opts.fallback.release(key, owner);
     return this.#either(
       key,
       () => this.opts.redis.release(key, owner),
@@ -113,7 +114,7 @@ export class ResilientStore implements SharedStore {
     await Promise.all([this.opts.redis, ...(this.opts.also ?? [])].map((r) => r.close()));
   }
 
-  /** Redis's answer; while it cannot give one, this replica's own — or, for a shared-only key, StoreUnavailable. */
+  /** Redis's answer; while it cannot give one, this replica's own for a key it may act on alone, else StoreUnavailable. */
   async #either<T>(key: string, shared: () => Promise<T>, local: () => Promise<T>): Promise<T> {
     try {
       const v = await shared();
@@ -122,7 +123,7 @@ export class ResilientStore implements SharedStore {
     } catch (err) {
       if (!(err instanceof StoreUnavailable)) throw err;
       this.#mode(true);
-      if (sharedOnly(key)) throw err;
+      if (!mayActAlone(key)) throw err;
       return local();
     }
   }

@@ -18,9 +18,10 @@
  * so one credential, or a few, cannot fill a `noeviction` Redis and refuse the small writes
  * (codes, sign-ins) every replica needs there.
  */
-import { createHmac, hkdfSync } from 'node:crypto';
 import type { z } from 'zod';
 import type { Sealer } from '../auth/smart/sealer.ts';
+import { keyedNames } from '../crypto/keys.ts';
+import type { AnswerTier } from './store.ts';
 
 /** Answers larger than this (sealed JSON) stay local: Redis holds many small ones, not a few huge. */
 export const MAX_SHARED_ANSWER_BYTES = 8 * 1024 * 1024;
@@ -30,22 +31,6 @@ export const MAX_SHARED_ANSWER_BYTES = 8 * 1024 * 1024;
  * sorted-set and a hash member naming it), so that many small answers count what they cost.
  */
 export const ANSWER_OVERHEAD_BYTES = 1024;
-
-/** An answer's weight and the ledgers it must fit in. */
-export interface AnswerQuota {
-  /** Its caller's ledger (a keyed hash: no caller is readable in Redis). */
-  ledger: string;
-  weight: number;
-  ledgerMax: number;
-  totalMax: number;
-}
-
-/** Where shared answers live (a Redis store): reads, and writes that fit their quota. */
-export interface AnswerTier {
-  get(key: string): Promise<string | undefined>;
-  /** Keeps `value` for `ttlMs` only if its weight fits both ledgers; false (nothing kept) when it does not. */
-  keepWithin(key: string, value: string, ttlMs: number, quota: AnswerQuota): Promise<boolean>;
-}
 
 /** The bytes of shared answers Redis may hold (SHARED_ANSWERS_MB_PER_CALLER, SHARED_ANSWERS_MB). */
 export interface AnswerLimits {
@@ -67,8 +52,7 @@ export interface SharedAnswers {
 export function sharedAnswers(store: AnswerTier, sealer: Sealer, keyring: string, limits: AnswerLimits, available: () => boolean = () => true): SharedAnswers {
   // Keyed hashes: without the key, a hash of a guessed chart number cannot be matched either.
   // The HMAC key is derived from the secret (not the secret itself, which also keys the sealer).
-  const hmacKey = Buffer.from(hkdfSync('sha256', keyring, Buffer.alloc(0), 'nextech-fhir-facade shared answer names v1', 32));
-  const hash = (text: string) => createHmac('sha256', hmacKey).update(text).digest('base64url');
+  const hash = keyedNames(keyring, 'nextech-fhir-facade shared answer names v1');
   const name = (kind: string, key: string) => `answer:${kind}:${hash(key)}`;
   // Its own domain, so a caller's ledger name is never an answer's.
   const ledgerOf = (caller: string) => hash(JSON.stringify(['ledger', caller]));

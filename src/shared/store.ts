@@ -10,7 +10,8 @@
  * - the managed Nextech token and its rotated refresh token: `get`/`set`, with a `lease` so
  *   exactly one replica refreshes per expiry;
  * - each SMART sign-in's next refresh token: `swap`, so two replays of one token at two
- *   replicas cannot both pass (reuse detection, RFC 9700 §4.14.2).
+ *   replicas cannot both pass (reuse detection, RFC 9700 §4.14.2);
+ * - with Redis, upstream answers shared within their quotas (`AnswerTier`, shared-answers.ts).
  *
  * Keys are `namespace:rest`, the namespace a constant of the code that names the key
  * (namespaces.ts): a memory store bounds each namespace apart, so one cannot crowd out another.
@@ -30,12 +31,6 @@ export interface ClaimQuota {
   owner: string;
   max: number;
 }
-
-/**
- * Live single-use values one client may hold by default (SINGLE_USE_PER_CLIENT): assertions live
- * at most five minutes and codes a minute, so this is over 30 token requests a second, sustained.
- */
-export const DEFAULT_SINGLE_USE_PER_CLIENT = 10_000;
 
 /** What a compare-and-set found: whether it wrote, and the value it found (undefined: none). */
 export interface SwapResult {
@@ -71,10 +66,26 @@ export interface SharedStore {
   close(): Promise<void>;
 }
 
+/** An answer's weight and the ledgers it must fit in. */
+export interface AnswerQuota {
+  /** Its caller's ledger (a keyed hash: no caller is readable in Redis). */
+  ledger: string;
+  weight: number;
+  ledgerMax: number;
+  totalMax: number;
+}
+
+/** Where shared answers live (a Redis store): reads, and writes that fit their quota. */
+export interface AnswerTier {
+  get(key: string): Promise<string | undefined>;
+  /** Keeps `value` for `ttlMs` only if its weight fits both ledgers; false (nothing kept) when it does not. */
+  keepWithin(key: string, value: string, ttlMs: number, quota: AnswerQuota): Promise<boolean>;
+}
+
 /**
- * Raised by a store that cannot answer now (Redis down or slow). Callers fall back where a
- * replica alone may decide (the rate budget, the managed token); where a decision must hold
- * across replicas (namespaces.ts, `sharedOnly`) it reaches the caller, which refuses for now.
+ * Raised by a store that cannot answer now (Redis down or slow). Stores fall back where a
+ * replica alone may decide (namespaces.ts, `mayActAlone`: the rate budget, the managed token);
+ * anywhere else it reaches the caller, which refuses for now.
  * Nothing was decided: a Redis store fences such operations (redis-store.ts), so one that timed
  * out does not land later either.
  */

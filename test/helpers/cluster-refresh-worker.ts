@@ -10,7 +10,7 @@ import { ClusterStore } from '../../src/cluster.ts';
 const families = new RefreshFamilies(new ClusterStore(1), 10, Date.now, 3_600_000);
 
 process.on('message', (m: unknown) => {
-  const token = (m as { spend?: RefreshLink }).spend;
+  const token = (m as { spend?: RefreshLink & { sid: string } }).spend;
   if (token === undefined) return;
   void families
     .rotate(token, 3600)

@@ -65,6 +65,7 @@ function backend(jwksUri: string, fetchTimeoutMs = 2000): BackendServer {
     supportedTypes: ['Patient'],
     now,
     fetchTimeoutMs,
+    assertionsPerClient: 10_000,
   });
 }
 
@@ -184,7 +185,7 @@ describe('replay store', () => {
   /** A store on a clock the test moves (epoch seconds). */
   function storeAt(capacity: number) {
     let seconds = 100;
-    const store = new ReplayStore(new MemoryStore(() => seconds * 1000, { entries: capacity }));
+    const store = new ReplayStore(new MemoryStore(() => seconds * 1000, { entries: capacity }), 10_000);
     return { store, at: (s: number) => void (seconds = s) };
   }
 

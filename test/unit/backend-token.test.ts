@@ -46,6 +46,7 @@ function setup(opts: { replayCapacity?: number; clients?: BackendClient[] } = {}
     tokenEndpoint: ENDPOINT,
     supportedTypes: TYPES,
     now,
+    assertionsPerClient: 10_000,
     ...(opts.replayCapacity ? { replayCapacity: opts.replayCapacity } : {}),
   });
   return { server, advance: (ms: number) => (clock += ms), now };

@@ -102,6 +102,7 @@ describe('loadConfig', () => {
       TRUSTED_PROXIES: '10.0.0.0/8, 192.168.1.10,fd00::/8',
       REDIS_URL: 'redis://redis.internal:6379/2',
       REDIS_PREFIX: 'facade-a:',
+      REDIS_COMMAND_TIMEOUT_MS: '1500',
       SHARED_STATE_KEY: 'shared state key, at least 32 characters',
       SHARED_STATE_KEY_ACCEPTED: 'the previous shared state key of 32+ chars',
       SMART_KEY_ACCEPTED: 'old token key one of at least 32 chars, , old token key two of at least 32 chars',
@@ -164,6 +165,7 @@ describe('loadConfig', () => {
       redis: {
         url: 'redis://redis.internal:6379/2',
         prefix: 'facade-a:',
+        commandTimeoutMs: 1500,
         key: 'shared state key, at least 32 characters',
         keysAccepted: ['the previous shared state key of 32+ chars'],
         answers: { perCallerBytes: 16 * 1024 * 1024, totalBytes: 64 * 1024 * 1024 },
@@ -189,8 +191,9 @@ describe('loadConfig', () => {
     expect(configError({ REDIS_URL: 'redis://127.0.0.1:6379' }).problems).toEqual([
       'SHARED_STATE_KEY: required with REDIS_URL (it encrypts the tokens and patient data Redis holds; give every replica the same one)',
     ]);
-    const bad = configError({ REDIS_URL: 'http://127.0.0.1:6379', SHARED_STATE_KEY: 'short', WORKERS: '0', REPLICAS: '0' });
-    expect(bad.problems.map((p) => p.split(':')[0]).sort()).toEqual(['REDIS_URL', 'REPLICAS', 'SHARED_STATE_KEY', 'WORKERS']);
+    const bad = configError({ REDIS_URL: 'http://127.0.0.1:6379', SHARED_STATE_KEY: 'short', WORKERS: '0', REPLICAS: '0', REDIS_COMMAND_TIMEOUT_MS: '10' });
+    expect(bad.problems.map((p) => p.split(':')[0]).sort()).toEqual(['REDIS_COMMAND_TIMEOUT_MS', 'REDIS_URL', 'REPLICAS', 'SHARED_STATE_KEY', 'WORKERS']);
+    expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', SHARED_STATE_KEY: 's'.repeat(32) }).redis?.commandTimeoutMs).toBe(250);
     // What one caller keeps of shared answers is part of all of them; a client's share of single-use values is at least a few.
     const quotas = configError({ SHARED_ANSWERS_MB_PER_CALLER: '256', SHARED_ANSWERS_MB: '128', SINGLE_USE_PER_CLIENT: '1' });
     expect(quotas.problems.map((p) => p.split(':')[0]).sort()).toEqual(['SINGLE_USE_PER_CLIENT']);

@@ -1,11 +1,12 @@
 // Passed-through tokens Nextech accepted (src/source/nextech/proven-tokens.ts), on a fake
 // clock and a store in memory: proven for an hour, for any process sharing the store and its
-// secret; refused ones forgotten everywhere; only keyed hashes stored; bounded locally; a store
-// that fails leaves a token unproven.
+// secret; refused ones forgotten everywhere (at the replica that proved it, once its minute of
+// trust runs out); only keyed hashes stored; bounded locally; a store that fails leaves a token
+// this process never knew unproven.
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../src/shared/memory-store.ts';
-import { MAX_LOCAL, PROVEN_TTL_MS, ProvenTokens } from '../../src/source/nextech/proven-tokens.ts';
+import { LOCAL_TRUST_MS, MAX_LOCAL, PROVEN_TTL_MS, ProvenTokens } from '../../src/source/nextech/proven-tokens.ts';
 
 const KEY = 'a deployment secret of at least 32 characters';
 
@@ -70,17 +71,40 @@ describe('proven tokens', () => {
     expect(await s.replica().has('kept')).toBe(true);
   });
 
-  it('makes a refused token unproven for every replica, and writes nothing for a token never proven', async () => {
+  it('makes a refused token unproven for every replica — the one that proved it included, within LOCAL_TRUST_MS — and writes nothing for a token never proven', async () => {
     const s = setup();
     const a = s.replica();
     const b = s.replica();
     a.prove('tok-1');
     expect(await b.has('tok-1')).toBe(true);
+    expect(await a.has('tok-1')).toBe(true);
     b.forget('tok-1');
+    expect(await b.has('tok-1')).toBe(false);
     expect(await s.replica().has('tok-1')).toBe(false);
+    // Replica A proved it itself; once its trust in what it knows runs out, it asks the store.
+    s.advance(LOCAL_TRUST_MS);
+    expect(await a.has('tok-1')).toBe(false);
+    // And stays so until Nextech accepts the token again.
+    s.advance(LOCAL_TRUST_MS);
+    expect(await a.has('tok-1')).toBe(false);
+    a.prove('tok-1');
+    expect(await b.has('tok-1')).toBe(true);
     const before = s.writes.length;
     a.forget('invented');
     expect(s.writes).toHaveLength(before);
+  });
+
+  it('keeps what a replica knows while the store holds nothing of it or cannot answer', async () => {
+    let failing = false;
+    const s = setup();
+    const flaky = { get: (k: string) => (failing ? Promise.reject(new Error('down')) : s.store.get(k)), set: (k: string, v: string, t: number) => s.store.set(k, v, t) };
+    const a = new ProvenTokens({ store: flaky, keyring: KEY, now: s.now });
+    a.prove('tok-1');
+    failing = true;
+    s.advance(LOCAL_TRUST_MS);
+    expect(await a.has('tok-1')).toBe(true);
+    // Never known here, nor answerable by the store: unproven.
+    expect(await a.has('tok-2')).toBe(false);
   });
 
   it('leaves a token unproven when the store cannot answer', async () => {

@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createSealer } from '../../src/auth/smart/sealer.ts';
-import { sharedAnswers, type AnswerTier } from '../../src/shared/shared-answers.ts';
+import { sharedAnswers } from '../../src/shared/shared-answers.ts';
+import type { AnswerTier } from '../../src/shared/store.ts';
 
 /** A tier that remembers what it is asked, and (when `hang`) never answers, as a paused Redis. */
 function tier(hang: () => boolean) {

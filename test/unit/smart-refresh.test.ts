@@ -46,12 +46,21 @@ describe('RefreshFamilies', () => {
     expect(await refused(() => f.rotate({ sid: 'a', rjti: 'forgotten', exp: 2000 }, 60).then(() => undefined))).toBe('accepted');
   });
 
-  it('starts the family anew from a token issued before rotation existed (no id of its own), unless the sign-in was revoked', async () => {
+  it('spends a token issued before rotation existed (no id of its own) once: its first use starts the family, a second is a replay', async () => {
     const f = families();
     const legacy = { sid: 's1', exp: 2000 };
     const next = { sid: 's1', rjti: await f.rotate(legacy, 60), exp: 2000 };
-    expect(await refused(() => f.rotate(next, 60).then(() => undefined))).toBe('accepted');
+    // Before: each use of it started the family anew, without limit.
+    expect(await refused(() => f.rotate(legacy, 60).then(() => undefined))).toBe('invalid_grant');
+    expect(await f.revoked('s1')).toBe(true);
     expect(await refused(() => f.rotate(next, 60).then(() => undefined))).toBe('invalid_grant');
+  });
+
+  it('gives a token from before rotation back for a retry after a failed renewal, once', async () => {
+    const f = families();
+    const legacy = { sid: 's1', exp: 2000 };
+    await f.restore(legacy, await f.rotate(legacy, 60));
+    expect(await refused(() => f.rotate(legacy, 60).then(() => undefined))).toBe('accepted');
     expect(await refused(() => f.rotate(legacy, 60).then(() => undefined))).toBe('invalid_grant');
   });
 
@@ -81,6 +90,7 @@ describe('SmartServer refresh', () => {
     source: {} as EhrSource,
     patientIds: { issue: () => undefined, open: () => undefined },
     now: Date.now,
+    codesPerClient: 10_000,
   });
   const grant = { cid: 'app', scope: 'patient/Patient.rs offline_access', prac: '1001', aud: 'http://localhost:8080/fhir', sid: 'sign-in-1' };
 

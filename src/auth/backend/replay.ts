@@ -12,7 +12,7 @@
  * the store refuses new entries rather than forget live ones, since forgetting would let a
  * replay through.
  */
-import { DEFAULT_SINGLE_USE_PER_CLIENT, type SharedStore } from '../../shared/store.ts';
+import type { SharedStore } from '../../shared/store.ts';
 
 /** What recording an assertion's `jti` found. */
 export type SpendResult = 'fresh' | 'replayed' | 'full';
@@ -24,7 +24,7 @@ export class ReplayStore {
   constructor(
     private readonly store: SharedStore,
     /** Live assertions one client may have recorded at once (SINGLE_USE_PER_CLIENT). */
-    private readonly perClient = DEFAULT_SINGLE_USE_PER_CLIENT,
+    private readonly perClient: number,
   ) {}
 
   /**

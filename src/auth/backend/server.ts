@@ -10,7 +10,7 @@
  * refresh token is issued (the spec says SHOULD NOT).
  */
 import type { BackendClient, BackendSettings } from '../../config.ts';
-import { cannotDecideNow, OAuthError } from '../oauth-error.ts';
+import { cannotDecideNow, OAuthError, SHARED_STATE_RETRY_SECONDS, sharedDecision } from '../oauth-error.ts';
 import type { Sealer } from '../smart/sealer.ts';
 import { narrow, parseScopes, SYSTEM_CONTEXTS } from '../smart/scopes.ts';
 import { ASSERTION_TYPE, CLOCK_SKEW_SECONDS, SIGNING_ALGS, verifyAssertion, type RegisteredClient } from './assertion.ts';
@@ -18,7 +18,7 @@ import { asSystemClaims, type SystemClaims } from './claims.ts';
 import { clientKeys } from './keys.ts';
 import { DEFAULT_REPLAY_CAPACITY, ReplayStore } from './replay.ts';
 import { MemoryStore } from '../../shared/memory-store.ts';
-import { StoreUnavailable, type SharedStore } from '../../shared/store.ts';
+import type { SharedStore } from '../../shared/store.ts';
 
 export interface BackendServerDeps {
   settings: BackendSettings;
@@ -34,8 +34,8 @@ export interface BackendServerDeps {
   replayCapacity?: number;
   /** Where used assertions are remembered: shared by the replicas with REDIS_URL (default: this process). */
   store?: SharedStore;
-  /** Live assertions one client may have used at once (SINGLE_USE_PER_CLIENT; default 10 000). */
-  assertionsPerClient?: number;
+  /** Live assertions one client may have used at once (SINGLE_USE_PER_CLIENT). */
+  assertionsPerClient: number;
 }
 
 /** The parameters of a token request, each at most once (RFC 6749 §3.2). */
@@ -83,11 +83,12 @@ export class BackendServer {
       ...(p.client_id !== undefined ? { clientId: p.client_id } : {}),
     });
     // Recorded only now that the signature verified (the client is one of ours); kept as long as the assertion could pass.
-    const spent = await this.#replays.spend(client.clientId, jti, exp + CLOCK_SKEW_SECONDS, nowSeconds).catch((err: unknown) => {
-      throw err instanceof StoreUnavailable ? cannotDecideNow('The client assertion') : err;
-    });
+    const spent = await sharedDecision(
+      () => this.#replays.spend(client.clientId, jti, exp + CLOCK_SKEW_SECONDS, nowSeconds),
+      () => cannotDecideNow('The client assertion'),
+    );
     if (spent === 'replayed') throw new OAuthError('invalid_client', 'this client assertion was already used (jti)', 401);
-    if (spent === 'full') throw new OAuthError('temporarily_unavailable', 'too many client assertions in flight for this client; retry shortly', 503, 5);
+    if (spent === 'full') throw new OAuthError('temporarily_unavailable', 'too many client assertions in flight for this client; retry shortly', 503, SHARED_STATE_RETRY_SECONDS);
     const scope = this.#grant(client, p.scope);
     const ttl = this.deps.settings.accessTokenSeconds;
     const claims: Omit<SystemClaims, 'exp'> = { cid: client.clientId, scope, pracs: [...client.practices] };

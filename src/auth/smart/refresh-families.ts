@@ -9,6 +9,11 @@
  * full, or after Redis lost it) is taken on trust. This replica also remembers the
  * revocations it made or learned, so its own check needs no round trip.
  *
+ * A refresh token from before rotation names no id of its own: it stands for BEFORE_ROTATION and
+ * is spent like any other — its first use, over a sign-in with no record yet, starts the
+ * family, and presenting it again is a replay that revokes the sign-in. (Before, each use started
+ * the family anew, so such a token could be replayed without limit.)
+ *
  * Every change of a sign-in's record is a compare-and-set (`swap`), never a read then a write:
  * a renewal replaces the token it spends by the next one in one step, so of two replays of one
  * token at two replicas at the same instant exactly one renews the sign-in and the other
@@ -26,6 +31,11 @@ import { OAuthError } from '../oauth-error.ts';
 import { StoreUnavailable, type SharedStore } from '../../shared/store.ts';
 
 const REVOKED = 'revoked';
+/**
+ * The id a refresh token from before rotation stands for. No record holds it (ids are UUIDs)
+ * unless such a token was given back after a failed renewal, for its retry (restore).
+ */
+const BEFORE_ROTATION = 'before-rotation';
 /** Attempts at starting a sign-in's record: more than two means other requests keep writing it. */
 const START_ATTEMPTS = 4;
 
@@ -38,6 +48,8 @@ export interface RefreshLink {
 }
 
 const keyOf = (sid: string) => `smart-sign-in:${sid}`;
+/** The id a refresh token is spent as: its own, or BEFORE_ROTATION for one from before rotation. */
+const idOf = (token: RefreshLink) => token.rjti ?? BEFORE_ROTATION;
 const reused = () => new OAuthError('invalid_grant', 'this refresh token was already used; the session is revoked, log in again');
 
 export class RefreshFamilies {
@@ -74,15 +86,13 @@ export class RefreshFamilies {
    * not the sign-in's latest, or the sign-in was revoked; StoreUnavailable when nothing could be
    * decided (nothing was: the same token may be presented again).
    */
-  async rotate(old: RefreshLink, ttlSeconds: number): Promise<string> {
+  async rotate(old: RefreshLink & { sid: string }, ttlSeconds: number): Promise<string> {
     const next = randomUUID();
-    if (old.sid === undefined) return next;
     this.#writeRevocations();
-    // A token from before rotation names no id of its own: it starts its sign-in's family anew.
-    if (old.rjti === undefined) return this.#start(old.sid, next, ttlSeconds);
     const key = keyOf(old.sid);
-    let r = await this.store.swap(key, old.rjti, next, ttlSeconds * 1000);
-    // A sign-in the store does not remember is taken on trust: the first renewal of it wins.
+    let r = await this.store.swap(key, idOf(old), next, ttlSeconds * 1000);
+    // A sign-in the store does not remember is taken on trust: the first renewal of it wins. So is
+    // one whose tokens are all from before rotation, once: its first renewal starts the family.
     if (!r.swapped && r.found === undefined) r = await this.store.swap(key, undefined, next, ttlSeconds * 1000);
     if (r.swapped) return next;
     await this.#revoke(old.sid);
@@ -95,7 +105,7 @@ export class RefreshFamilies {
    * stands. Throws StoreUnavailable when it cannot (then `old` stays spent).
    */
   async restore(old: RefreshLink, next: string): Promise<void> {
-    if (old.sid !== undefined && old.rjti !== undefined) await this.store.swap(keyOf(old.sid), next, old.rjti, this.#ttl(old));
+    if (old.sid !== undefined) await this.store.swap(keyOf(old.sid), next, idOf(old), this.#ttl(old));
   }
 
   /** Whether this replica revoked the sign-in, or saw it revoked (synchronous: checked on every access token). */

@@ -9,7 +9,8 @@
  * The kind is not written out: each kind has its own HKDF-derived key, and kind and exp are
  * both in the additional authenticated data, so changing either fails authentication.
  */
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { deriveKey } from '../../crypto/keys.ts';
 
 /** What a sealed string is for; a string sealed as one kind never opens as another. */
 export type SealKind = 'access' | 'refresh' | 'code' | 'pending' | 'picker' | 'system' | 'shared';
@@ -38,7 +39,8 @@ const HEADER_BYTES = EXP_BYTES + IV_BYTES;
 const MIN_SECRET_LENGTH = 32;
 const MAX_EXP = 0xffff_ffff;
 const KINDS: readonly SealKind[] = ['access', 'refresh', 'code', 'pending', 'picker', 'system', 'shared'];
-// A fixed, public salt: HKDF's salt only needs to be independent of the secret.
+// A fixed, public salt: HKDF's salt only needs to be independent of the secret. Kept as it was
+// (the purpose in the salt, crypto/keys.ts): changing it would void every token apps hold.
 const HKDF_SALT = 'nextech-fhir-facade/smart-sealer';
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
 
@@ -50,7 +52,7 @@ export function createSealer(secret: string, now: () => number = Date.now): Seal
   if (secret.length < MIN_SECRET_LENGTH) {
     throw new Error(`sealer secret must be at least ${MIN_SECRET_LENGTH} characters`);
   }
-  const keys = new Map<SealKind, Buffer>(KINDS.map((kind) => [kind, deriveKey(secret, kind)]));
+  const keys = new Map<SealKind, Buffer>(KINDS.map((kind) => [kind, deriveKey(secret, `${PREFIX}${kind}`, { legacySalt: HKDF_SALT })]));
   const keyOf = (kind: SealKind): Buffer => {
     const key = keys.get(kind);
     if (!key) throw new Error(`unknown seal kind: ${String(kind)}`);
@@ -97,10 +99,6 @@ export function createSealer(secret: string, now: () => number = Date.now): Seal
       }
     },
   };
-}
-
-function deriveKey(secret: string, kind: SealKind): Buffer {
-  return Buffer.from(hkdfSync('sha256', Buffer.from(secret, 'utf8'), HKDF_SALT, `${PREFIX}${kind}`, 32));
 }
 
 function aad(kind: SealKind, exp: number): Buffer {

@@ -15,10 +15,10 @@ import type { CallContext } from '../../source/call.ts';
 import type { EhrSource, SourcePatient } from '../../source/ehr-source.ts';
 import { BoundedMemory } from '../bounded-memory.ts';
 import { MemoryStore } from '../../shared/memory-store.ts';
-import { DEFAULT_SINGLE_USE_PER_CLIENT, StoreUnavailable, type SharedStore } from '../../shared/store.ts';
+import type { SharedStore } from '../../shared/store.ts';
 import type { IdTokens } from '../id-token.ts';
 import { exchangeCode, NextechOAuthError, refreshGrant, type NextechOAuthClient, type NextechTokens } from '../nextech-oauth.ts';
-import { cannotDecideNow, OAuthError } from '../oauth-error.ts';
+import { cannotDecideNow, OAuthError, SHARED_STATE_RETRY_SECONDS, sharedDecision } from '../oauth-error.ts';
 import type { AccessClaims, CodeClaims, GrantClaims, PendingClaims, PickerClaims, RefreshClaims } from './claims.ts';
 import { isValidChallenge, verifyPkceS256 } from './pkce.ts';
 import type { Sealer } from './sealer.ts';
@@ -52,7 +52,7 @@ export interface SmartServerDeps {
   /** Where spent codes are remembered: shared by the replicas with REDIS_URL (default: this process). */
   store?: SharedStore;
   /** Live codes one client may have spent at once (SINGLE_USE_PER_CLIENT). */
-  codesPerClient?: number;
+  codesPerClient: number;
 }
 
 /** What became of a login (its `jti`), so a reloaded page can say so. */
@@ -265,20 +265,22 @@ export class SmartServer {
     const scopes = this.scopes(grant.scope);
     let rjti: string | undefined;
     if (this.#wantsRefresh(scopes, nrt)) {
-      try {
-        rjti = await this.#refreshFamilies.issue(grant.sid, this.#refreshSeconds(scopes));
-      } catch (err) {
+      rjti = await sharedDecision(
+        () => this.#refreshFamilies.issue(grant.sid, this.#refreshSeconds(scopes)),
         // The code is spent (its claim landed just before): a retry would be refused as a replay.
-        if (err instanceof StoreUnavailable) throw new OAuthError('invalid_grant', 'the sign-in could not be recorded (shared state unavailable); log in again');
-        throw err;
-      }
+        () => new OAuthError('invalid_grant', 'the sign-in could not be recorded (shared state unavailable); log in again'),
+      );
     }
     return this.#tokens(grant, nat, nexp, nrt, rjti, nonce);
   }
 
   async #refreshGrant(client: SmartClient | undefined, form: URLSearchParams): Promise<Record<string, unknown>> {
-    const old = this.deps.sealer.open<RefreshClaims & { exp?: number }>('refresh', form.get('refresh_token') ?? '');
-    if (!old) throw new OAuthError('invalid_grant', 'the refresh token is invalid or expired');
+    const presented = form.get('refresh_token') ?? '';
+    const opened = this.deps.sealer.open<RefreshClaims & { exp?: number }>('refresh', presented);
+    if (!opened) throw new OAuthError('invalid_grant', 'the refresh token is invalid or expired');
+    // A token from before sign-ins were named carries no sid: it is named by itself, so it too is
+    // spent once (refresh-families.ts), and its successors carry that name as their sign-in's.
+    const old = { ...opened, sid: opened.sid ?? unnamedSignIn(presented) };
     const owner = this.client(old.cid);
     if (!owner) throw new OAuthError('invalid_grant', 'the client of this refresh token is no longer registered');
     if (client && client.clientId !== owner.clientId) throw new OAuthError('invalid_grant', 'the refresh token was issued to another client');
@@ -293,13 +295,10 @@ export class SmartServer {
     // Spent and replaced in one step before Nextech is asked: no moment in which a store outage
     // could leave the token spent with no successor recorded.
     const refreshTtl = this.#refreshSeconds(this.scopes(scope));
-    let next: string;
-    try {
-      next = await this.#refreshFamilies.rotate(old, refreshTtl);
-    } catch (err) {
-      if (err instanceof StoreUnavailable) throw cannotDecideNow('The refresh token');
-      throw err;
-    }
+    const next = await sharedDecision(
+      () => this.#refreshFamilies.rotate(old, refreshTtl),
+      () => cannotDecideNow('The refresh token'),
+    );
     let tokens: NextechTokens;
     try {
       tokens = await refreshGrant(this.deps.oauth, old.nrt);
@@ -318,12 +317,10 @@ export class SmartServer {
 
   /** Gives a spent refresh token back for a retry; when the shared state cannot take it back, the session is over. */
   async #giveBack(old: RefreshClaims, next: string): Promise<void> {
-    try {
-      await this.#refreshFamilies.restore(old, next);
-    } catch (err) {
-      if (err instanceof StoreUnavailable) throw new OAuthError('invalid_grant', 'Nextech could not be reached and the session could not be kept for a retry (shared state unavailable); log in again');
-      throw err;
-    }
+    await sharedDecision(
+      () => this.#refreshFamilies.restore(old, next),
+      () => new OAuthError('invalid_grant', 'Nextech could not be reached and the session could not be kept for a retry (shared state unavailable); log in again'),
+    );
   }
 
   #wantsRefresh(scopes: Scopes, nrt: string | undefined): boolean {
@@ -381,20 +378,24 @@ export class SmartServer {
    * refused too), within its client's share of the store; 503 when the store cannot decide.
    */
   async #spend(jti: string, exp: number, clientId: string): Promise<void> {
-    let claimed;
-    try {
-      const quota = { owner: clientId, max: this.deps.codesPerClient ?? DEFAULT_SINGLE_USE_PER_CLIENT };
-      claimed = await this.#usedCodes.claim(`smart-code:${jti}`, Math.max(1, exp * 1000 - this.deps.now()) + 1000, quota);
-    } catch (err) {
-      if (err instanceof StoreUnavailable) throw cannotDecideNow('The authorization code');
-      throw err;
-    }
+    const quota = { owner: clientId, max: this.deps.codesPerClient };
+    const claimed = await sharedDecision(
+      () => this.#usedCodes.claim(`smart-code:${jti}`, Math.max(1, exp * 1000 - this.deps.now()) + 1000, quota),
+      () => cannotDecideNow('The authorization code'),
+    );
     if (claimed === 'taken') throw new OAuthError('invalid_grant', 'the code was already used');
-    if (claimed === 'full') throw new OAuthError('temporarily_unavailable', 'too many codes in flight for this client; retry shortly', 503, 5);
+    if (claimed === 'full') throw new OAuthError('temporarily_unavailable', 'too many codes in flight for this client; retry shortly', 503, SHARED_STATE_RETRY_SECONDS);
   }
 }
 
 const browserHash = (browser: string) => createHash('sha256').update(browser, 'utf8').digest('base64url');
+
+/**
+ * The sign-in a refresh token naming none stands for: a hash of the sealed token. Nothing can be
+ * learnt from it, nor guessed: the token is AES-GCM ciphertext under a random 96-bit IV, and only
+ * its holder can compute the hash. Never a UUID, so never another sign-in's.
+ */
+const unnamedSignIn = (sealed: string) => `t-${createHash('sha256').update(sealed, 'utf8').digest('base64url')}`;
 
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

@@ -17,9 +17,9 @@ import { Coalescer } from './coalesce.ts';
 import { UpstreamError } from './errors.ts';
 import type { CallContext, RequestRoom, UpstreamCredential } from '../call.ts';
 import { getJson } from './http.ts';
+import { keyedNames, type KeyedNames } from '../../crypto/keys.ts';
 import type { MemoryBudget } from '../memory-budget.ts';
 import { NegativeCache } from './negative-cache.ts';
-import { tokenFingerprint } from './fingerprint.ts';
 import { nextechPaths } from './paths.ts';
 import { DEFAULT_POLICY, type UpstreamObserver, type UpstreamPolicy } from './policy.ts';
 import { RefusedSources } from './refused-sources.ts';
@@ -57,12 +57,14 @@ export interface NextechClientOptions {
   memory?: MemoryBudget;
   /** The rate ledger shared with the other replicas (src/shared/store.ts), if any. */
   sharedBudget?: { takeSlot(key: string, gapMs: number): Promise<number> };
+  /** Where passed-through tokens Nextech accepted are remembered (the shared store: every replica, across restarts). */
+  proven?: ProvenStore;
   /**
-   * Where passed-through tokens Nextech accepted are remembered (the shared store: every
-   * replica, across restarts), and the secret their names are keyed with. Absent: this
-   * process remembers them, under a key of its own.
+   * The secret that keys the names this client gives tokens in shared state — proven tokens,
+   * each token's rate budget — the same on every replica (crypto/keys.ts, stateNamesSecret).
+   * Absent: a key of this process's own (nothing it names is then shared).
    */
-  proven?: { store: ProvenStore; keyring: string };
+  keyring?: string;
 }
 
 export interface EncounterQuery {
@@ -84,6 +86,8 @@ export class NextechClient {
   readonly #proven: ProvenTokens;
   /** Sources whose made-up token Nextech just refused: they queue together in the unproven share. */
   readonly #refused = new RefusedSources();
+  /** Names of the tokens whose budgets are kept (keyed hashes). */
+  readonly #budgetNames: KeyedNames;
   /** Circuit breakers by (practice, endpoint); readiness reads them. */
   readonly breakers: Breakers;
   /** A patient record's failures (500, unusable bodies) answered again for a few seconds without a call. */
@@ -93,7 +97,11 @@ export class NextechClient {
     this.#opts = opts;
     this.#policy = { ...DEFAULT_POLICY, ...opts.policy };
     this.#base = opts.baseUrl.replace(/\/+$/, '');
-    this.#proven = new ProvenTokens(opts.proven ?? { keyring: randomBytes(32).toString('base64url') });
+    const keyring = opts.keyring ?? randomBytes(32).toString('base64url');
+    this.#proven = new ProvenTokens({ keyring, ...(opts.proven ? { store: opts.proven } : {}) });
+    // A token's budget is named by a keyed hash of it: the shared ledger (Redis) never holds the
+    // token, nor a plain hash anyone holding or guessing a token could match.
+    this.#budgetNames = keyedNames(keyring, 'nextech-fhir-facade rate budget owners v1');
     // Deadlines, budget and breaker run on real time, whatever clock the service's data uses.
     const now = Date.now;
     // The window is a little over a second: requests leave here evenly spaced but arrive
@@ -263,9 +271,9 @@ export class NextechClient {
     return this.#opts.managed.token();
   }
 
-  /** Whose share of Nextech's limit a call spends: the credential's own. */
+  /** Whose share of Nextech's limit a call spends: the credential's own, as a keyed hash of its token. */
   #budgetOwner(credential: UpstreamCredential): string {
-    return credential.kind === 'managed' ? 'managed' : tokenFingerprint(credential.token);
+    return credential.kind === 'managed' ? 'managed' : this.#budgetNames(credential.token);
   }
 
   /**

@@ -6,13 +6,20 @@
  * What is kept is a keyed hash of the token (HMAC under a key derived from the deployment's
  * secret), never the token: the shared store (Redis) holds nothing a reader could present to
  * Nextech, nor match against a token it guessed. Each entry lives an hour — a Nextech access
- * token's life — and is written again when a token still in use has had half of that; a token
- * Nextech refuses is marked unproven at once. Bounded: a local memory of at most MAX_LOCAL
- * entries (least recently used first out) in front of the store, whose namespace is bounded
- * (memory) or expires (Redis). A store that cannot answer leaves a token unproven: closed by
- * default, it then waits in the shared share as before.
+ * token's life — and is written again when a token still in use has had half of that.
+ *
+ * A token Nextech refuses (401) is unproven again at once at the replica that saw the refusal,
+ * which marks it so in the store, and at every other replica within LOCAL_TRUST_MS: a replica
+ * trusts what it knows of a token only that long before asking the store again. (Any replica
+ * that meets the token meanwhile gets its own 401 and forgets it at once.)
+ *
+ * Bounded: a local memory of at most MAX_LOCAL entries (least recently used first out) in
+ * front of the store, whose namespace is bounded (memory) or expires (Redis). Only the store's
+ * mark makes a token unproven elsewhere; a store that cannot answer, or no longer holds a token
+ * (expired, Redis restarted), leaves what this replica knows: a token it never knew stays
+ * unproven (closed by default), and waits in the shared share as before.
  */
-import { createHmac, hkdfSync } from 'node:crypto';
+import { keyedNames, type KeyedNames } from '../../crypto/keys.ts';
 
 /** What the shared store offers here: values with a time to live (src/shared/store.ts). */
 export interface ProvenStore {
@@ -31,18 +38,31 @@ export interface ProvenTokensOptions {
 
 /** Nextech's access tokens live an hour: a token accepted now is expired by then. */
 export const PROVEN_TTL_MS = 60 * 60_000;
+/** How long a replica trusts what it knows of a token before asking the store again. */
+export const LOCAL_TRUST_MS = 60_000;
 /** Tokens this process remembers without asking the store. */
 export const MAX_LOCAL = 10_000;
 
+/** What this process knows of a proven token (epoch ms). */
+interface Known {
+  /** Until when it counts as proven. */
+  until: number;
+  /** Until when that is trusted without asking the store. */
+  trusted: number;
+}
+
+/** The value a refused token's name holds in the store: proven until the epoch, i.e. not. */
+const REFUSED = '0';
+
 export class ProvenTokens {
-  readonly #key: Buffer;
+  readonly #names: KeyedNames;
   readonly #ttlMs: number;
-  /** Name → until when it counts as proven (epoch ms); insertion order is recency. */
-  readonly #local = new Map<string, number>();
+  /** Name → what is known of it; insertion order is recency. */
+  readonly #local = new Map<string, Known>();
 
   constructor(private readonly opts: ProvenTokensOptions) {
     // Derived, so the secret itself (which also keys other things) never keys these hashes.
-    this.#key = Buffer.from(hkdfSync('sha256', opts.keyring, Buffer.alloc(0), 'nextech-fhir-facade proven tokens v1', 32));
+    this.#names = keyedNames(opts.keyring, 'nextech-fhir-facade proven tokens v1');
     this.#ttlMs = opts.ttlMs ?? PROVEN_TTL_MS;
   }
 
@@ -50,16 +70,29 @@ export class ProvenTokens {
   async has(token: string): Promise<boolean> {
     const name = this.#name(token);
     const now = this.#now();
-    const until = this.#local.get(name);
-    if (until !== undefined && until > now) {
-      this.#remember(name, until);
+    let known = this.#local.get(name);
+    if (known !== undefined && known.until <= now) {
+      this.#local.delete(name);
+      known = undefined;
+    }
+    if (known !== undefined && known.trusted > now) {
+      this.#remember(name, known);
       return true;
     }
-    if (until !== undefined) this.#local.delete(name);
     const stored = await this.opts.store?.get(name).catch(() => undefined);
-    const storedUntil = Number(stored);
-    if (!Number.isFinite(storedUntil) || storedUntil <= now) return false;
-    this.#remember(name, storedUntil);
+    if (stored !== undefined) {
+      const until = Number(stored);
+      // Refused somewhere (or expired): unproven here too.
+      if (!Number.isFinite(until) || until <= now) {
+        this.#local.delete(name);
+        return false;
+      }
+      this.#remember(name, { until, trusted: now + LOCAL_TRUST_MS });
+      return true;
+    }
+    // The store knows nothing of it, or cannot answer: what this process knows.
+    if (known === undefined) return false;
+    this.#remember(name, { until: known.until, trusted: now + LOCAL_TRUST_MS });
     return true;
   }
 
@@ -67,21 +100,24 @@ export class ProvenTokens {
   prove(token: string): void {
     const name = this.#name(token);
     const now = this.#now();
-    const until = this.#local.get(name);
-    if (until !== undefined && until - now > this.#ttlMs / 2) {
-      this.#remember(name, until);
+    const known = this.#local.get(name);
+    if (known !== undefined && known.until - now > this.#ttlMs / 2) {
+      this.#remember(name, { until: known.until, trusted: now + LOCAL_TRUST_MS });
       return;
     }
-    this.#remember(name, now + this.#ttlMs);
-    this.opts.store?.set(name, String(now + this.#ttlMs), this.#ttlMs).catch(() => undefined);
+    const until = now + this.#ttlMs;
+    this.#remember(name, { until, trusted: now + LOCAL_TRUST_MS });
+    this.opts.store?.set(name, String(until), this.#ttlMs).catch(() => undefined);
   }
 
-  /** Nextech refused `token` (401): unproven again, everywhere. */
+  /**
+   * Nextech refused `token` (401): unproven again here at once, and marked so in the store for
+   * every replica. Only a token this process knew as proven (it asks the store before every
+   * call) needs a mark; an invented one writes nothing.
+   */
   forget(token: string): void {
     const name = this.#name(token);
-    const known = this.#local.delete(name);
-    // Only a token that was proven needs a mark; an invented one writes nothing.
-    if (known) this.opts.store?.set(name, '0', this.#ttlMs).catch(() => undefined);
+    if (this.#local.delete(name)) this.opts.store?.set(name, REFUSED, this.#ttlMs).catch(() => undefined);
   }
 
   /** Tokens remembered locally (for tests and the bound on memory). */
@@ -90,12 +126,12 @@ export class ProvenTokens {
   }
 
   #name(token: string): string {
-    return `proven:${createHmac('sha256', this.#key).update(token).digest('base64url')}`;
+    return `proven:${this.#names(token)}`;
   }
 
-  #remember(name: string, until: number): void {
+  #remember(name: string, known: Known): void {
     this.#local.delete(name);
-    this.#local.set(name, until);
+    this.#local.set(name, known);
     if (this.#local.size > MAX_LOCAL) {
       const oldest = this.#local.keys().next().value;
       if (oldest !== undefined) this.#local.delete(oldest);
