@@ -12,9 +12,16 @@
  * without one needs the guard: every route when anonymous access is on (probes aside), and
  * /metrics when it trusts loopback peers (a rebound page *is* a loopback peer).
  *
+ * A page of another site can also embed a URL of this service (an image, a script: a
+ * "no-cors" request, which carries no Origin); it cannot read the answer, but anonymous
+ * access would spend the service's Nextech budget on it. Browsers say so themselves
+ * (`Sec-Fetch-Site: cross-site`, `Sec-Fetch-Mode: no-cors`, which no page can set), and such
+ * requests are refused too. Navigations are not: a person following a link, or an OAuth
+ * redirect from Nextech's login back to /auth/callback, is cross-site too.
+ *
  * A foreign Host is 421 Misdirected Request (RFC 9110 §15.5.20: this server will not answer
- * for that authority); a foreign Origin is 403. FHIR routes answer an OperationOutcome,
- * /auth OAuth JSON.
+ * for that authority); a foreign Origin, or an embedding from another site, is 403. FHIR
+ * routes answer an OperationOutcome, /auth OAuth JSON.
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { outcome } from '../fhir/outcome.ts';
@@ -84,6 +91,9 @@ export function hostGuard(to: Addressed): MiddlewareHandler<AppEnv> {
     if (PROBES.has(c.req.path)) return next();
     if (!isAddressedHere(c, to)) return refuse(c, 421, `This service answers requests addressed to ${to.publicHost} (or localhost) only`);
     if (!isOwnOrigin(c, to)) return refuse(c, 403, 'Requests from this Origin are not accepted');
+    if (c.req.header('sec-fetch-site') === 'cross-site' && c.req.header('sec-fetch-mode') === 'no-cors') {
+      return refuse(c, 403, 'Requests embedded in another site\'s page are not accepted');
+    }
     await next();
   };
 }

@@ -10,24 +10,39 @@
  *
  * Artefacts (a screenshot per step, the browser journal) go to test-results/browser/.
  */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { startTestService, type TestService } from '../helpers/service.ts';
 import { launchChromium, openSession } from './chromium.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const REBOUND = 'rebind.attacker.example';
+/** Another site's name, for a page of its own that merely embeds the service's URLs. */
+const ELSEWHERE = 'embed.attacker.example';
 
 let svc: TestService | undefined;
 let browser: Browser | undefined;
+/** The other site's server: one page whose images and script point at the service's `/fhir`. */
+let elsewhere: Server | undefined;
 
 beforeAll(async () => {
   svc = await startTestService();
+  const fhir = svc.fhir;
+  elsewhere = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(`<!doctype html><title>elsewhere</title>
+<img src="${fhir}/Patient?family=smith"><img src="${fhir}/Patient?family=garcia"><script src="${fhir}/Patient?family=jones"></script>`);
+  });
+  await new Promise<void>((resolve) => elsewhere?.listen(0, '127.0.0.1', resolve));
   // The attacker's DNS, rebound: its name now answers with this machine's loopback address.
-  browser = await launchChromium([`--host-resolver-rules=MAP ${REBOUND} 127.0.0.1`]);
+  browser = await launchChromium([`--host-resolver-rules=MAP ${REBOUND} 127.0.0.1, MAP ${ELSEWHERE} 127.0.0.1`]);
 }, 60_000);
 
 afterAll(async () => {
   await browser?.close();
+  await new Promise((resolve) => elsewhere?.close(resolve));
   await svc?.close();
 });
 
@@ -71,6 +86,26 @@ describe('a DNS-rebinding page in Chromium', () => {
       expect(own.status).toBe(200);
       expect(own.resourceType).toBe('Bundle');
       expect(own.patients).toBeGreaterThan(0);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('spends nothing on a page of another site that embeds its URLs (images, a script): no upstream call', { timeout: 60_000 }, async ({ onTestFailed }) => {
+    if (!svc || !browser || !elsewhere) throw new Error('setup failed');
+    const s = await openSession(browser, 'embedding');
+    onTestFailed(() => console.error(`browser journal (embedding):\n${s.journal.join('\n')}`));
+    try {
+      svc.sandbox.resetCalls();
+      const from = svc.logs.length;
+      const page = `http://${ELSEWHERE}:${(elsewhere.address() as AddressInfo).port}/`;
+      await s.step('open another site\'s page embedding the service', () => s.page.goto(page, { waitUntil: 'load' }));
+      // Each embedded URL reached the service (the browser asked; it then blocks what it may not
+      // show the page), and each was refused before the door.
+      const asked = () => svc?.logs.slice(from).filter((l) => l.msg === 'request') ?? [];
+      await waitFor(() => asked().length >= 3, 20_000, { what: 'the three embedded requests' });
+      expect(asked().map((l) => l.status)).toEqual([403, 403, 403]);
+      expect(svc.sandbox.calls).toHaveLength(0);
     } finally {
       await s.close();
     }
