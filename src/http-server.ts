@@ -46,6 +46,8 @@ export function createHttpServer(limits: HttpLimits, listener: Listener, closed:
       headersTimeout: limits.headersTimeoutMs,
       requestTimeout: limits.requestTimeoutMs,
       connectionsCheckingInterval: CHECK_EVERY_MS,
+      // Checked below, to answer an OperationOutcome rather than Node's bare 400.
+      requireHostHeader: false,
     },
     (req, res) => {
       const socket = req.socket;
@@ -54,7 +56,7 @@ export function createHttpServer(limits: HttpLimits, listener: Listener, closed:
       answering.begin(socket, res);
       const turn = pipelines.take(socket, res, () => {
         lowerCaseHost(req);
-        if (!answeredAbsoluteForm(req, res)) void listener(req, res);
+        if (!answeredHostless(req, res) && !answeredAbsoluteForm(req, res)) void listener(req, res);
       });
       if (!turn) {
         socket.destroy();
@@ -123,6 +125,20 @@ class Pipelines {
   }
 }
 
+/** HTTP/1.1 requires a Host (RFC 9112 §3.2): a request without one is a 400 OperationOutcome. True when answered. */
+function answeredHostless(req: IncomingMessage, res: ServerResponse): boolean {
+  if (req.headers.host !== undefined || req.httpVersionMajor !== 1 || req.httpVersionMinor < 1) return false;
+  refuseRequest(res, 400, 'structure', 'An HTTP/1.1 request must name its Host');
+  return true;
+}
+
+/** Answers a request the app never sees: an OperationOutcome, and the connection closed after it. */
+function refuseRequest(res: ServerResponse, status: number, code: IssueCode, diagnostics: string): void {
+  const body = JSON.stringify(outcome('error', code, diagnostics));
+  res.writeHead(status, { 'content-type': 'application/fhir+json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', connection: 'close' });
+  res.end(body);
+}
+
 /**
  * A request whose target is in absolute form (`GET http://host/path`) with user information
  * (`http://user:pw@host/…`) cannot become a URL the app reads (WHATWG Request refuses
@@ -135,9 +151,7 @@ function answeredAbsoluteForm(req: IncomingMessage, res: ServerResponse): boolea
   // Unparsable targets are the adapter's to refuse (400); '@' elsewhere (a query) is no user information.
   const url = URL.canParse(target) ? new URL(target) : undefined;
   if (!url || (url.username === '' && url.password === '')) return false;
-  const body = JSON.stringify(outcome('error', 'structure', 'The request target must not carry user information'));
-  res.writeHead(400, { 'content-type': 'application/fhir+json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', connection: 'close' });
-  res.end(body);
+  refuseRequest(res, 400, 'structure', 'The request target must not carry user information');
   return true;
 }
 

@@ -368,7 +368,7 @@ describe('requests pipelined on one connection', () => {
     }
   });
 
-  it('answers an absolute-form target carrying user information with 400 OperationOutcome, never a 500', async () => {
+  it('answers an absolute-form target carrying user information, or an HTTP/1.1 request without Host, with 400 OperationOutcome, never a 500', async () => {
     const svc = await startTestService();
     try {
       const p = Number(new URL(svc.origin).port);
@@ -380,6 +380,10 @@ describe('requests pipelined on one connection', () => {
       const plain = await rawExchange(p, `GET http://localhost:${p}/fhir/metadata HTTP/1.1\r\nHost: localhost:${p}\r\nConnection: close\r\n\r\n`);
       expect(plain.status).toBe(200);
       expect(svc.logs.filter((l) => l.msg === 'unhandled error')).toEqual([]);
+      const hostless = await rawExchange(p, 'GET /fhir/metadata HTTP/1.1\r\nConnection: close\r\n\r\n');
+      expect(hostless.status).toBe(400);
+      expect(hostless.type).toBe('application/fhir+json; charset=utf-8');
+      assertValidFhir(JSON.parse(hostless.body));
     } finally {
       await svc.close();
     }
