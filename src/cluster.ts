@@ -4,8 +4,9 @@
  * - forks the workers (they share the listening port) and forks a new one when one dies;
  * - holds the state they share when there is no Redis (a MemoryStore answering over IPC):
  *   one rate ledger per Nextech credential, one managed-token refresh, single-use codes;
- * - answers `/metrics` for all of them (prom-client's AggregatorRegistry: counters and
- *   histograms add up across workers);
+ * - answers `/metrics` for all of them: it gathers the registries of the workers that are
+ *   ready (one still starting has nothing to count and cannot answer yet) and adds them up
+ *   with prom-client's AggregatorRegistry (counters and histograms sum across workers);
  * - prints the start-up banner once, when the first worker is ready;
  * - on SIGTERM/SIGINT tells every worker to drain (each finishes its requests in flight, up
  *   to SHUTDOWN_GRACE_SECONDS) and exits once all have.
@@ -28,26 +29,58 @@ type StoreOp = 'claim' | 'takeSlot' | 'get' | 'set' | 'swap' | 'lease' | 'releas
 type ToPrimary =
   | { tag: typeof TAG; kind: 'store'; id: number; op: StoreOp; args: unknown[] }
   | { tag: typeof TAG; kind: 'metrics'; id: number }
+  | { tag: typeof TAG; kind: 'gathered'; id: number; value: unknown }
   | { tag: typeof TAG; kind: 'ready'; banner: string[] };
-type ToWorker = { tag: typeof TAG; kind: 'reply'; id: number; ok: boolean; value?: unknown };
+type ToWorker =
+  | { tag: typeof TAG; kind: 'reply'; id: number; ok: boolean; value?: unknown }
+  | { tag: typeof TAG; kind: 'gather'; id: number };
 /** What a worker asks of the primary (ToPrimary without tag and id). */
 type Question = { kind: 'store'; op: StoreOp; args: unknown[] } | { kind: 'metrics' };
+
+/** A message without its tag (each member of a union on its own). */
+type Untagged<T> = T extends unknown ? Omit<T, 'tag'> : never;
 
 const isOurs = (m: unknown): m is { tag: typeof TAG } => typeof m === 'object' && m !== null && (m as { tag?: unknown }).tag === TAG;
 
 /** How long a worker waits for the primary before acting alone. */
 const IPC_TIMEOUT_MS = 2_000;
-/** How long a worker waits for the cluster's metrics (longer than prom-client's own 5 s). */
+/** How long the primary waits for each worker's registry, and a worker for the sum (longer). */
+const GATHER_TIMEOUT_MS = 5_000;
 const METRICS_TIMEOUT_MS = 6_000;
 
 /** Runs the primary: forks `config.workers` workers and serves them until told to stop. */
 export function runPrimary(config: Readonly<Config>, logger: Logger): void {
   const store = new MemoryStore(Date.now, { kind: 'cluster' });
-  const aggregator = new AggregatorRegistry();
   let stopping = false;
   let bannerShown = false;
   let failedStarts = 0;
   const ready = new WeakSet<Worker>();
+  /** Registries asked of the workers, by request id: what each worker sends back. */
+  let nextGather = 0;
+  const gathering = new Map<number, (value: unknown) => void>();
+
+  /** Every ready worker's registry (as JSON), added up; a worker that does not answer fails it. */
+  const clusterMetrics = async (): Promise<string> => {
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && ready.has(w) && w.isConnected());
+    const registries = await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<unknown>((resolve, reject) => {
+            const id = nextGather++;
+            const timer = setTimeout(() => {
+              gathering.delete(id);
+              reject(new Error('a worker did not send its metrics'));
+            }, GATHER_TIMEOUT_MS);
+            gathering.set(id, (value) => {
+              clearTimeout(timer);
+              resolve(value);
+            });
+            w.send({ tag: TAG, kind: 'gather', id } satisfies ToWorker);
+          }),
+      ),
+    );
+    return AggregatorRegistry.aggregate(registries as Parameters<typeof AggregatorRegistry.aggregate>[0]).metrics();
+  };
 
   const fork = () => {
     const worker = cluster.fork();
@@ -66,6 +99,12 @@ export function runPrimary(config: Readonly<Config>, logger: Logger): void {
       }
       return;
     }
+    if (msg.kind === 'gathered') {
+      const done = gathering.get(msg.id);
+      gathering.delete(msg.id);
+      done?.(msg.value);
+      return;
+    }
     if (msg.kind === 'store') {
       const answer = await answerStore(store, msg);
       if (answer && worker.isConnected()) worker.send(answer);
@@ -75,7 +114,7 @@ export function runPrimary(config: Readonly<Config>, logger: Logger): void {
       if (worker.isConnected()) worker.send({ tag: TAG, kind: 'reply', id: msg.id, ok, value } satisfies ToWorker);
     };
     try {
-      reply(true, await aggregator.clusterMetrics());
+      reply(true, await clusterMetrics());
     } catch {
       reply(false);
     }
@@ -164,7 +203,7 @@ class PrimaryLink {
   constructor() {
     process.on('message', (m: unknown) => {
       if (!isOurs(m) || (m as ToWorker).kind !== 'reply') return;
-      const reply = m as ToWorker;
+      const reply = m as Extract<ToWorker, { kind: 'reply' }>;
       const p = this.#pending.get(reply.id);
       if (!p) return;
       this.#pending.delete(reply.id);
@@ -193,7 +232,7 @@ class PrimaryLink {
     });
   }
 
-  tell(message: Omit<Extract<ToPrimary, { kind: 'ready' }>, 'tag'>): void {
+  tell(message: Untagged<Extract<ToPrimary, { kind: 'ready' | 'gathered' }>>): void {
     process.send?.({ tag: TAG, ...message });
   }
 }
@@ -264,11 +303,14 @@ export class ClusterStore implements SharedStore {
 
 /** In a worker: `/metrics` answers for the whole cluster, and the banner goes to the primary. */
 export function joinCluster(metrics: Metrics, banner: string[]): void {
-  AggregatorRegistry.setRegistries([metrics.registry]);
-  // Constructing one installs prom-client's worker-side listener.
-  new AggregatorRegistry();
+  // The primary asks each ready worker for its registry; this one answers from now on.
+  process.on('message', (m: unknown) => {
+    if (!isOurs(m) || (m as ToWorker).kind !== 'gather') return;
+    const { id } = m as Extract<ToWorker, { kind: 'gather' }>;
+    void metrics.registry.getMetricsAsJSON().then((value) => primary().tell({ kind: 'gathered', id, value }));
+  });
   metrics.exposition = async () => {
-    // The primary asks every worker (prom-client waits up to 5 s for them). No answer is a 503
+    // The primary asks every ready worker (up to 5 s each, side by side). No answer is a 503
     // for the scrape, never one worker's share passed off as the whole.
     const text = await primary().ask({ kind: 'metrics' }, METRICS_TIMEOUT_MS).catch(() => undefined);
     if (typeof text !== 'string') throw new FhirError(503, outcome('error', 'transient', 'The workers\' metrics could not be gathered; retry'), { 'Retry-After': '1' });
