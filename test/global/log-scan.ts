@@ -15,6 +15,28 @@ declare module 'vitest' {
   }
 }
 
+/** Characters of resource ids, cursors and tokens (base64url, and `.` in ids). */
+const ID_CHAR = /[A-Za-z0-9._-]/;
+
+/**
+ * Whether `text` holds `name` other than by chance inside an opaque value: resource ids
+ * (audit lines list many) are 32+ random characters, and one of them now and then spells a
+ * four-letter name such as "Mark". An occurrence inside a run of 24 or more id characters with
+ * a digit in it is such a value; any other occurrence (`"given":["Mark"]`, `family=Adams`,
+ * "Mark Adams") counts.
+ */
+export function holdsWord(text: string, name: string): boolean {
+  for (let at = text.indexOf(name); at >= 0; at = text.indexOf(name, at + 1)) {
+    let start = at;
+    let end = at + name.length;
+    while (start > 0 && ID_CHAR.test(text[start - 1]!)) start--;
+    while (end < text.length && ID_CHAR.test(text[end]!)) end++;
+    const run = text.slice(start, end);
+    if (run.length < 24 || !/\d/.test(run)) return true;
+  }
+  return false;
+}
+
 /** What must never appear in a log line, with a label saying what it is (not the value). */
 function forbidden(): { label: string; test: (line: string) => boolean }[] {
   const rules: { label: string; test: (line: string) => boolean }[] = [
@@ -30,7 +52,7 @@ function forbidden(): { label: string; test: (line: string) => boolean }[] {
   for (const practice of buildSandboxData().practices) {
     for (const p of practice.patients) {
       const names = [`${p.json.firstName} ${p.json.lastName}`, p.json.lastName, p.json.firstName].filter((n) => n.length >= 4);
-      for (const name of names) rules.push({ label: `patient ${p.patientId}'s name`, test: (l) => l.includes(name) });
+      for (const name of names) rules.push({ label: `patient ${p.patientId}'s name`, test: (l) => holdsWord(l, name) });
       rules.push({ label: `patient ${p.patientId}'s birth date`, test: (l) => l.includes(p.birthDate) || l.includes(p.json.dob) });
       // A chart number is a medical record number: never in a log line, on its own or in an id.
       const chart = p.json.chartNumber.trim();
@@ -45,6 +67,31 @@ function forbidden(): { label: string; test: (line: string) => boolean }[] {
     }
   }
   return rules;
+}
+
+/**
+ * Where in a JSON log line a finding sits, without repeating it: the field paths holding it
+ * and the line's `msg` and `module` when those are themselves clean.
+ */
+function where(line: string, test: (s: string) => boolean): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    return ' (not a JSON line)';
+  }
+  const paths: string[] = [];
+  const walk = (v: unknown, path: string): void => {
+    if (typeof v === 'string') {
+      if (test(v)) paths.push(path || '(root)');
+    } else if (v && typeof v === 'object') {
+      for (const [k, child] of Object.entries(v)) walk(child, path ? `${path}.${k}` : k);
+    }
+  };
+  walk(parsed, '');
+  const record = (parsed ?? {}) as Record<string, unknown>;
+  const clean = (k: string) => (typeof record[k] === 'string' && !test(record[k]) ? ` ${k}=${JSON.stringify(record[k])}` : '');
+  return ` (in ${paths.join(', ') || 'the line as a whole'};${clean('module')}${clean('msg')})`;
 }
 
 export default function setup(project: TestProject) {
@@ -63,7 +110,7 @@ export default function setup(project: TestProject) {
     const rules = forbidden();
     const findings = new Set<string>();
     lines.forEach((line, i) => {
-      for (const r of rules) if (r.test(line)) findings.add(`line ${i + 1}: ${r.label}`);
+      for (const r of rules) if (r.test(line)) findings.add(`line ${i + 1}: ${r.label}${where(line, r.test)}`);
     });
     if (findings.size > 0) {
       // A throwing teardown is only reported by vitest, so fail the run explicitly too.
