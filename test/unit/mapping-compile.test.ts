@@ -1,6 +1,7 @@
 // The mapping compiler (src/mapping/compile.ts) as two tables of inline mappings: ones that
 // must fail at start-up with a MappingError naming the file and the path inside it, and ones
 // that compile and build the expected output from a record and a context.
+import fhirpath from 'fhirpath';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { compileEmits, compileMapping, MappingError, type CompileEnv } from '../../src/mapping/compile.ts';
@@ -164,6 +165,28 @@ describe('compileMapping builds resources', () => {
     const [one, two] = [{ practiceId: '1', values: testValues({ system: 'urn:1' }), ids: ids.forPractice('1') }, { practiceId: '2', values: testValues({ system: 'urn:2' }), ids: ids.forPractice('2') }];
     expect(compiled({ first: 'A' }, one)).toEqual({ resourceType: 'Basic', v: 'A', s: 'urn:1' });
     expect(compiled({ first: 'B' }, two)).toEqual({ resourceType: 'Basic', v: 'B', s: 'urn:2' });
+  });
+
+  it('evaluates a union of plain paths as FHIRPath does (order kept, duplicates left out)', () => {
+    const ctx: MappingContext = { practiceId: '1', values: testValues({}), ids: ids.forPractice('1') };
+    const records = [
+      {},
+      { first: 'Ann' },
+      { last: 'Lee', first: 'Ann' },
+      { last: 'Ann', first: 'Ann' },
+      { first: null, last: '' },
+      { first: 'A', tags: ['B', 'A', 'B', 'C'] },
+      { tags: [] },
+      { summary: { encounterId: 1, doctor: { name: 'X' } }, first: 'X' },
+    ];
+    for (const expr of ['last | first', 'first | tags', 'tags | first | last', 'summary.doctor.name | first']) {
+      const compiled = compileMapping<Record<string, unknown>>(FILE, mapping({ n: { from: expr } }), env);
+      for (const record of records) {
+        const values = (fhirpath.evaluate(record, expr) as unknown[]).filter((v) => v !== '');
+        const expected = values.length === 0 ? {} : { n: values.length === 1 ? values[0] : values };
+        expect(compiled(record, ctx), `${expr} on ${JSON.stringify(record)}`).toEqual({ resourceType: 'Basic', ...expected });
+      }
+    }
   });
 });
 
