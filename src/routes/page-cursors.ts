@@ -10,9 +10,9 @@
  * version, the expiry, the practice, the caller (the door's caller key, never a token) and
  * the path (a resource type, or an operation): a cursor made for anyone or anything else, or
  * altered in one bit, does not open. The plaintext is one flag byte (0: as is, 1: deflate-raw,
- * whichever is shorter) and the query. Compressing before encrypting leaks length, which only
- * matters when attacker-chosen text sits next to a secret; here the whole plaintext is what
- * the one caller who can open it sent itself.
+ * whichever is shorter; short queries are not tried) and the query. Compressing before
+ * encrypting leaks length, which only matters when attacker-chosen text sits next to a
+ * secret; here the whole plaintext is what the one caller who can open it sent itself.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
@@ -113,8 +113,15 @@ function additionalData(exp: number, b: CursorBinding): Buffer {
   return Buffer.from(JSON.stringify(['cursor', VERSION, exp, b.practiceId, b.callerKey, b.path]), 'utf8');
 }
 
+/**
+ * Below this many bytes a query is sealed as it is: deflate saves a few bytes there at best,
+ * and costs 20–60 µs a link (a zlib stream per call), paid for every link of every search.
+ */
+const DEFLATE_FROM_BYTES = 256;
+
 function plaintextOf(query: string): Buffer {
   const raw = Buffer.from(query, 'utf8');
+  if (raw.length < DEFLATE_FROM_BYTES) return Buffer.concat([Buffer.of(RAW), raw]);
   const deflated = deflateRawSync(raw, { level: 9 });
   return deflated.length < raw.length ? Buffer.concat([Buffer.of(DEFLATED), deflated]) : Buffer.concat([Buffer.of(RAW), raw]);
 }
