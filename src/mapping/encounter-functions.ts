@@ -94,8 +94,11 @@ export function documentTitle(record: unknown, ctx: MappingContext): string | un
 
 export const lockedDocStatus = (locked: unknown) => (locked === true ? 'final' : 'preliminary');
 
-/** The attachment functions work on the CCD's exact UTF-8 bytes. */
-export const base64 = (v: unknown) => (typeof v === 'string' && v !== '' ? Buffer.from(v, 'utf8').toString('base64') : undefined);
+/** The attachment functions work on the CCD's exact UTF-8 bytes (base64: encoded as the response is written, when it streams). */
+export function base64(v: unknown, ctx: MappingContext): string | undefined {
+  if (typeof v !== 'string' || v === '') return undefined;
+  return ctx.deferBase64 ? ctx.deferBase64(v) : Buffer.from(v, 'utf8').toString('base64');
+}
 export const utf8Size = (v: unknown) => (typeof v === 'string' && v !== '' ? Buffer.byteLength(v, 'utf8') : undefined);
 export const sha1Base64 = (v: unknown) =>
   typeof v === 'string' && v !== '' ? createHash('sha1').update(v, 'utf8').digest('base64') : undefined;
