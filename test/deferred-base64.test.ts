@@ -5,7 +5,7 @@
  * written with the values in place; and no piece holds more than one piece's worth of a value.
  */
 import { describe, expect, it } from 'vitest';
-import { base64Pieces, DeferredBase64 } from '../src/fhir/deferred-base64.ts';
+import { base64Pieces, DeferredBase64, utf8Pieces } from '../src/fhir/deferred-base64.ts';
 
 const whole = (text: string) => Buffer.from(text, 'utf8').toString('base64');
 const joined = (pieces: Iterable<Uint8Array>) => Buffer.concat([...pieces]).toString('latin1');
@@ -26,7 +26,11 @@ const TEXTS: readonly [string, string][] = [
 describe('base64Pieces', () => {
   for (const [name, text] of TEXTS) {
     it(`joins to the base64 of the UTF-8 bytes: ${name}, at every piece size from 1 to 9 characters and the default`, () => {
-      for (const size of [1, 2, 3, 4, 5, 6, 7, 8, 9]) expect(joined(base64Pieces(text, size)), `piece size ${size}`).toBe(whole(text));
+      for (const size of [1, 2, 3, 4, 5, 6, 7, 8, 9]) {
+        expect(joined(base64Pieces(text, size)), `piece size ${size}`).toBe(whole(text));
+        // The same pieces of UTF-8 are what a CCD's hash is taken over.
+        expect(Buffer.concat([...utf8Pieces(text, size)]).equals(Buffer.from(text, 'utf8')), `UTF-8, piece size ${size}`).toBe(true);
+      }
       expect(joined(base64Pieces(text))).toBe(whole(text));
     });
   }

@@ -62,22 +62,30 @@ export class DeferredBase64 {
 
 /**
  * The base64 of `text`'s UTF-8 bytes in pieces, equal joined to `Buffer.from(text).toString('base64')`:
- * a piece never splits a surrogate pair, and the 0–2 bytes short of a whole base64 group are
- * carried into the next piece.
+ * the 0–2 bytes short of a whole base64 group are carried into the next piece.
  */
 export function* base64Pieces(text: string, charsPerPiece = CHARS_PER_PIECE): Generator<Uint8Array, void, undefined> {
   let carry: Buffer = Buffer.alloc(0);
-  for (let at = 0; at < text.length; ) {
-    let end = Math.min(text.length, at + charsPerPiece);
-    // A piece never ends between the halves of a surrogate pair: the low half comes along.
-    if (end < text.length && isHighSurrogate(text.charCodeAt(end - 1)) && isLowSurrogate(text.charCodeAt(end))) end += 1;
-    const bytes = Buffer.concat([carry, Buffer.from(text.slice(at, end), 'utf8')]);
+  for (const piece of utf8Pieces(text, charsPerPiece)) {
+    const bytes = carry.length > 0 ? Buffer.concat([carry, piece]) : piece;
     const whole = bytes.length - (bytes.length % 3);
     carry = bytes.subarray(whole);
     if (whole > 0) yield Buffer.from(bytes.subarray(0, whole).toString('base64'), 'latin1');
-    at = end;
   }
   if (carry.length > 0) yield Buffer.from(carry.toString('base64'), 'latin1');
+}
+
+/**
+ * `text`'s UTF-8 bytes in pieces of about `charsPerPiece` characters, equal joined to
+ * `Buffer.from(text, 'utf8')`: a piece never ends between the halves of a surrogate pair.
+ */
+export function* utf8Pieces(text: string, charsPerPiece = CHARS_PER_PIECE): Generator<Buffer, void, undefined> {
+  for (let at = 0; at < text.length; ) {
+    let end = Math.min(text.length, at + charsPerPiece);
+    if (end < text.length && isHighSurrogate(text.charCodeAt(end - 1)) && isLowSurrogate(text.charCodeAt(end))) end += 1;
+    yield Buffer.from(text.slice(at, end), 'utf8');
+    at = end;
+  }
 }
 
 const isHighSurrogate = (code: number) => code >= 0xd800 && code <= 0xdbff;

@@ -57,6 +57,7 @@ async function main(): Promise<void> {
     };
     await Promise.all(tokens.map(once));
     const reset = await resetPeak(service.pid);
+    const atReset = (await peakResident(service.pid)) ?? 0;
     const t0 = performance.now();
     let bytes = 0;
     await Promise.all(
@@ -72,7 +73,7 @@ async function main(): Promise<void> {
     const answers = flags.concurrency * flags.rounds;
     process.stdout.write(
       `${answers} answers (${(bytes / answers / MB).toFixed(1)} MB each) at concurrency ${flags.concurrency} in ${seconds.toFixed(1)} s; ` +
-        `facade peak RSS ${(peak / MB).toFixed(1)} MB${reset ? ' (reset after warm-up)' : ' (since start: reset not possible)'}\n`,
+        `facade peak RSS ${(peak / MB).toFixed(1)} MB${reset ? ` (reset after warm-up, at ${(atReset / MB).toFixed(1)} MB)` : ' (since start: reset not possible)'}\n`,
     );
   } finally {
     await service.stop();
