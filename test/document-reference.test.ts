@@ -373,6 +373,40 @@ describe('DocumentReference views', () => {
   });
 });
 
+describe('DocumentReference responses streamed', () => {
+  it('streams a search over the >1 MB CCD (no Content-Length): the base64 of the exact CCD bytes, the same JSON pretty or not', async () => {
+    const url = `${svc.fhir}/DocumentReference?patient=${large.id}&_count=50`;
+    const res = await fetch(url, { headers: { accept: 'application/fhir+json' } });
+    expect(res.status).toBe(200);
+    // Written as it is encoded: the length is not known before the last byte.
+    expect(res.headers.get('content-length')).toBeNull();
+    expect(res.headers.get('transfer-encoding')).toBe('chunked');
+    await res.arrayBuffer();
+    const compact = await search(`patient=${large.id}&_count=50`);
+    const pretty = await search(`patient=${large.id}&_count=50&_pretty=true`);
+    // The same resources (the self link alone names _pretty).
+    expect(pretty.body.entry).toEqual(compact.body.entry);
+    expect(pretty.body.total).toBe(compact.body.total);
+    const docs = matchesOf(compact.body);
+    expect(docs.map((d) => d.id)).toEqual(expectedIds(large));
+    for (const doc of docs) expectCarries(doc, ccdBytes(large, encounterFor(large, doc)));
+    expect(Math.max(...docs.map((d) => decodedHtml(d).length))).toBeGreaterThan(1_000_000);
+  });
+
+  it('streams a read of the >1 MB document and its Binary as FHIR JSON, each carrying the exact bytes', async () => {
+    const e = large.patient.encounters.reduce((a, b) => (ccdBytes(large, a).length >= ccdBytes(large, b).length ? a : b));
+    const id = documentIdOf(large, e);
+    const doc = await read(id);
+    expect(doc.status).toBe(200);
+    expect(doc.headers.get('content-length')).toBeNull();
+    expectCarries(doc.body, ccdBytes(large, e));
+    const binary = await docFetch<{ data?: string }>(`${svc.fhir}/Binary/${id}`);
+    expect(binary.status).toBe(200);
+    expect(binary.headers.get('content-length')).toBeNull();
+    expect(binary.body.data).toBe(ccdBytes(large, e).toString('base64'));
+  });
+});
+
 describe('DocumentReference paging and order', () => {
   it('pages 10 at a time, newest first, with next and previous links that round-trip', async () => {
     const want = expectedIds(many);

@@ -5,6 +5,7 @@
  * patient and the id codec, the section asked for, the FHIR base, the clock).
  */
 import { createHash } from 'node:crypto';
+import { utf8Pieces } from '../fhir/deferred-base64.ts';
 import type { DocumentKey } from '../ids/resource-ids.ts';
 import type { MappingValues } from './context.ts';
 import type { MappingContext } from './functions.ts';
@@ -94,8 +95,16 @@ export function documentTitle(record: unknown, ctx: MappingContext): string | un
 
 export const lockedDocStatus = (locked: unknown) => (locked === true ? 'final' : 'preliminary');
 
-/** The attachment functions work on the CCD's exact UTF-8 bytes. */
-export const base64 = (v: unknown) => (typeof v === 'string' && v !== '' ? Buffer.from(v, 'utf8').toString('base64') : undefined);
+/** The attachment functions work on the CCD's exact UTF-8 bytes (base64: encoded as the response is written, when it streams). */
+export function base64(v: unknown, ctx: MappingContext): string | undefined {
+  if (typeof v !== 'string' || v === '') return undefined;
+  return ctx.deferBase64 ? ctx.deferBase64(v) : Buffer.from(v, 'utf8').toString('base64');
+}
 export const utf8Size = (v: unknown) => (typeof v === 'string' && v !== '' ? Buffer.byteLength(v, 'utf8') : undefined);
-export const sha1Base64 = (v: unknown) =>
-  typeof v === 'string' && v !== '' ? createHash('sha1').update(v, 'utf8').digest('base64') : undefined;
+/** Hashed a piece at a time: a CCD's UTF-8 bytes are never all in memory at once. */
+export function sha1Base64(v: unknown): string | undefined {
+  if (typeof v !== 'string' || v === '') return undefined;
+  const hash = createHash('sha1');
+  for (const piece of utf8Pieces(v)) hash.update(piece);
+  return hash.digest('base64');
+}

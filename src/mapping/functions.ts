@@ -16,6 +16,11 @@ export interface MappingContext {
   ids: PracticeIds;
   /** For encounter-based mappings: the patient the records belong to. */
   patient?: PatientLocator;
+  /**
+   * Set when the response streams its large values (fhir/deferred-base64.ts): `base64` hands
+   * the text over and writes the marker returned, encoded only as the response is written.
+   */
+  deferBase64?: (text: string) => string;
 }
 
 export type MappingFunction = (value: unknown, ctx: MappingContext) => unknown;

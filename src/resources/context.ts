@@ -8,6 +8,7 @@ import type { Mappings } from '../mapping/load.ts';
 import type { MappingContext } from '../mapping/functions.ts';
 import type { CallContext } from '../source/call.ts';
 import type { EhrSource } from '../source/ehr-source.ts';
+import type { DeferredBase64 } from '../fhir/deferred-base64.ts';
 import type { AuthorizationServer } from '../auth/authorization-server.ts';
 import type { DoorConfig, DoorName } from '../auth/doors.ts';
 import type { MemoryBudget, Reservation } from '../source/memory-budget.ts';
@@ -55,6 +56,11 @@ export interface RequestContext {
   buildsDocuments?: boolean;
   /** What the caller's token granted (SMART, Backend Services); Nextech alone decides otherwise. */
   grant?: SmartGrant;
+  /**
+   * Set (before anything is mapped) by a route whose response streams: documents' base64 data
+   * is then a marker, encoded only as the response is written (fhir/deferred-base64.ts).
+   */
+  deferred?: DeferredBase64;
 }
 
 /** Runs `work` once per key within one request. */
@@ -101,6 +107,7 @@ function buildMappingContext(ctx: RequestContext): MappingContext {
       exposeSsn: ctx.services.config.exposeSsn,
     },
     ids: practiceIds(ctx),
+    ...(ctx.deferred ? { deferBase64: ctx.deferred.marker.bind(ctx.deferred) } : {}),
   };
 }
 

@@ -4,9 +4,9 @@
  *
  * - an encounter listing read for the request counts from its first body byte (http.ts),
  *   `perByte` bytes for each: the body, the strings parsed from it (up to two bytes a
- *   character) and, for a request that builds documents, the response (base64 of each CCD,
- *   then the bundle's JSON) — all at once, so a request rarely holds room while waiting
- *   for more;
+ *   character) and, for a request that builds documents, what writing the response takes
+ *   (its base64 is streamed, a piece at a time: fhir/deferred-base64.ts) — all at once, so a
+ *   request rarely holds room while waiting for more;
  * - a listing the request reuses (cached, or read for another request of the same caller)
  *   counts the same per CCD character, less the body it never read.
  *
@@ -27,11 +27,12 @@ const RETRY_AFTER_SECONDS = 2;
 /** Bytes per body byte of a listing: the body, then its strings at up to two bytes a character. */
 const LISTING_BYTES_PER_BYTE = 3;
 /**
- * The same for a request that builds documents from the listing: plus the response, whose
- * base64 (4/3 of a CCD), the bundle's JSON holding it (4/3 again) and the written buffer
- * come to about four bytes per CCD byte.
+ * The same for a request that builds documents from the listing: plus one for the response.
+ * Its CCDs are hashed and base64-encoded a piece (64 KiB) at a time as it is written, so it
+ * never holds a document's base64 or the bundle's JSON with the documents in it; the one
+ * covers the pieces it has written that the garbage collector has not yet taken back.
  */
-const DOCUMENT_BYTES_PER_BYTE = 7;
+const DOCUMENT_BYTES_PER_BYTE = 4;
 
 /** Marks the request as one that builds documents (with their data) from what it reads; call before reading. */
 export function buildsDocuments(ctx: RequestContext): void {

@@ -6,6 +6,7 @@
 import { Hono, type Context } from 'hono';
 import { releaseMemoryWhenWritten } from './release-memory.ts';
 import { assertPageable, pageOf, searchset } from '../fhir/bundle.ts';
+import { DeferredBase64 } from '../fhir/deferred-base64.ts';
 import { capabilityStatement, type CapabilitySecurity } from '../fhir/capability.ts';
 import { assertJsonAcceptable } from '../fhir/negotiate.ts';
 import { badRequest, FhirError, outcome } from '../fhir/outcome.ts';
@@ -94,7 +95,7 @@ function addResourceRoutes(api: Hono<AppEnv>, m: ResourceModule, services: Servi
   for (const op of m.operations ?? []) {
     // The caller passes a door before its body is read.
     const run = async (c: Context<AppEnv>, read: () => Promise<[string, string][]>) => {
-      const ctx = await requestContext(c, services);
+      const ctx = streaming(await requestContext(c, services));
       const binding = bindingOf(ctx, `${m.type}/$${op.name}`);
       const input = searchInput(await read(), { cursors, binding });
       const { pairs } = input;
@@ -110,7 +111,7 @@ function addResourceRoutes(api: Hono<AppEnv>, m: ResourceModule, services: Servi
         ? { ...result, entry: (result.entry ?? []).filter((e) => !e.resource || confine(compartments, [e.resource], patient).length > 0) }
         : result;
       auditLine(c, `operation:${op.name}`, m.type, confined);
-      return fhirJson(c, confined);
+      return fhirJson(c, confined, 200, {}, ctx.deferred);
     };
     api.get(`/${m.type}/$${op.name}`, (c) => run(c, () => Promise.resolve(queryPairs(c))));
     // FHIR invokes operations by POST with a Parameters resource; a form works too.
@@ -217,7 +218,7 @@ async function resourceBody(c: Context<AppEnv>, type: string): Promise<unknown> 
 async function read(c: Context<AppEnv>, m: ResourceModule, services: Services): Promise<Response> {
   const { pairs } = searchInput(queryPairs(c));
   noteParams(c, pairs, new Set(['_summary', '_elements', '_format']));
-  const ctx = m.conformance ? conformanceContext(c, services) : await requestContext(c, services);
+  const ctx = m.conformance ? conformanceContext(c, services) : streaming(await requestContext(c, services));
   const id = c.req.param('id') ?? '';
   const ids = practiceIds(ctx);
   const compartments = compartmentsFor(ids);
@@ -238,7 +239,7 @@ async function read(c: Context<AppEnv>, m: ResourceModule, services: Services): 
   auditLine(c, 'read', m.type, resource);
   // A versioned resource's version as its ETag: what a client sends back in If-Match.
   const version = resource.meta?.versionId;
-  return fhirJson(c, applyView(resource, view, m.view), 200, version !== undefined ? { etag: `W/"${version}"` } : {});
+  return fhirJson(c, applyView(resource, view, m.view), 200, version !== undefined ? { etag: `W/"${version}"` } : {}, ctx.deferred);
 }
 
 async function search(
@@ -248,7 +249,7 @@ async function search(
   { services, cursors }: { services: Services; cursors: PageCursors },
   read: () => Promise<[string, string][]>,
 ) {
-  const ctx = await requestContext(c, services);
+  const ctx = streaming(await requestContext(c, services));
   // The caller passed a door before its body is read; a cursor is opened only for the caller and practice it was made for.
   const binding = bindingOf(ctx, m.type);
   const input = searchInput(await read(), { cursors, binding });
@@ -278,7 +279,13 @@ async function search(
   const whole = result.complete ? await result.complete(pageOf(matches, request)) : undefined;
   const bundle = searchset({ matches, request, baseUrl: ctx.baseUrl, links, ignored, included, view: m.view, ...(whole ? { page: whole } : {}) });
   auditLine(c, 'search-type', m.type, bundle);
-  return fhirJson(c, bundle);
+  return fhirJson(c, bundle, 200, {}, ctx.deferred);
+}
+
+/** A request whose response streams its documents' data: mapped as markers, encoded as the response is written. */
+function streaming(ctx: RequestContext): RequestContext {
+  ctx.deferred = new DeferredBase64();
+  return ctx;
 }
 
 /** Adds the patient in context, as parameter `name` (the one referencing a Patient), to a search or operation that names none. */

@@ -5,16 +5,23 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { FhirResource } from 'fhir/r4';
+import type { DeferredBase64 } from '../fhir/deferred-base64.ts';
 import { FHIR_JSON } from '../fhir/negotiate.ts';
 
+/**
+ * A FHIR JSON response. With `deferred` values in `body` (a search's documents), the body is
+ * a stream: its JSON around them, and each one's base64 encoded as the client reads.
+ */
 export function fhirJson(
   c: Context,
   body: FhirResource,
   status = 200,
   headers: Readonly<Record<string, string>> = {},
+  deferred?: DeferredBase64,
 ): Response {
   const pretty = new URL(c.req.url).searchParams.get('_pretty') === 'true';
-  return c.body(JSON.stringify(body, null, pretty ? 2 : undefined), status as ContentfulStatusCode, {
+  const json = JSON.stringify(body, null, pretty ? 2 : undefined);
+  return c.body(deferred?.used ? deferred.stream(json) : json, status as ContentfulStatusCode, {
     'content-type': FHIR_JSON,
     'cache-control': 'no-store',
     'x-content-type-options': 'nosniff',

@@ -35,7 +35,8 @@ export async function readBinary(ctx: RequestContext, id: string): Promise<Binar
     id,
     contentType: 'text/html',
     securityContext: { reference: ccd.patientReference },
-    data: Buffer.from(ccd.html, 'utf8').toString('base64'),
+    // Encoded as the response is written, when it streams.
+    data: ctx.deferred ? ctx.deferred.marker(ccd.html) : Buffer.from(ccd.html, 'utf8').toString('base64'),
   };
 }
 
