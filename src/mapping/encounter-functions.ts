@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { DocumentKey } from '../ids/resource-ids.ts';
 import type { MappingValues } from './context.ts';
-import type { MappingContext } from './functions.ts';
+import type { MappingContext } from './context.ts';
 
 interface EncounterLike {
   summary: {
