@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import type { Logger } from 'pino';
 import { FhirError, outcome } from './fhir/outcome.ts';
-import { UpstreamError, toFhirError } from './source/nextech/errors.ts';
+import { UpstreamError, toFhirError } from './source/errors.ts';
 import type { Metrics } from './metrics.ts';
 import type { Services } from './resources/context.ts';
 import type { AppEnv } from './routes/env.ts';
