@@ -2,6 +2,7 @@
 // and type-only imports, on top of the recommended sets.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import noImportCycle from './eslint-rules/no-import-cycle.js';
 
 const NO_SANDBOX = 'The product never imports the sandbox: compose it in src/dev.ts or src/dev/ and pass an Upstream (src/upstream.ts).';
 
@@ -31,5 +32,12 @@ export default tseslint.config(
       'no-restricted-syntax': ['error', { selector: 'ImportExpression[source.value=/(^|\\/)sandbox(\\/|$)/]', message: NO_SANDBOX }],
     },
   },
-  { files: ['eslint.config.js'], ...tseslint.configs.disableTypeChecked },
+  {
+    // Layers import downwards only (README, Architecture): a cycle, even of types, means one
+    // reaches back up. import-x/no-cycle would skip type-only imports; this rule counts them.
+    files: ['src/**/*.ts'],
+    plugins: { house: { rules: { 'no-import-cycle': noImportCycle } } },
+    rules: { 'house/no-import-cycle': ['error', { root: 'src' }] },
+  },
+  { files: ['eslint.config.js', 'eslint-rules/**'], ...tseslint.configs.disableTypeChecked },
 );

@@ -7,11 +7,12 @@ import { randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import type { Logger } from 'pino';
 import { FhirError, outcome } from './fhir/outcome.ts';
-import { UpstreamError, toFhirError } from './source/nextech/errors.ts';
+import { UpstreamError, toFhirError } from './source/errors.ts';
 import type { Metrics } from './metrics.ts';
 import type { Services } from './resources/context.ts';
 import type { AppEnv } from './routes/env.ts';
 import { fhirApi } from './routes/fhir-api.ts';
+import type { BulkExport } from './bulk/export-routes.ts';
 import { headerPracticeBase, pathPracticeBase } from './routes/fhir-base.ts';
 import { limitBody, MAX_FORM_BYTES } from './auth/form-body.ts';
 import { smartRoutes } from './auth/smart/routes.ts';
@@ -28,6 +29,8 @@ import { loggableError } from './logging.ts';
 
 export interface AppDeps {
   services: Services;
+  /** Bulk export jobs and their files (src/bulk), when the service runs them. */
+  bulk?: BulkExport;
   logger: Logger;
   /** Where audit lines go; by default the main log, marked `log: "audit"`. */
   auditLogger?: Logger;
@@ -108,6 +111,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   const api = fhirApi({
     services,
+    ...(deps.bulk ? { bulk: deps.bulk } : {}),
     software: deps.software ?? { name: 'nextech-fhir-facade', version: '0.1.0' },
     startedAt: new Date(services.now()).toISOString(),
   });

@@ -34,6 +34,7 @@ import { exportFileKey } from './bulk/export-files.ts';
 import { JobStore } from './bulk/export-jobs.ts';
 import { ExportRunner } from './bulk/export-runner.ts';
 import type { ExportHooks } from './bulk/export-write.ts';
+import type { BulkExport } from './bulk/export-routes.ts';
 import type { SharedStore } from './shared/store.ts';
 
 export interface RunningService {
@@ -41,6 +42,8 @@ export interface RunningService {
   origin: string;
   config: RuntimeConfig;
   services: Services;
+  /** Bulk export jobs and their files (tests read the jobs). */
+  bulk: BulkExport;
   /** The Nextech it serves. */
   upstream: Upstream;
   managedToken?: ManagedToken;
@@ -264,12 +267,13 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
     concurrency: runtimeConfig.bulk.concurrency,
     retentionMs: runtimeConfig.bulk.retentionMs,
   });
-  services.bulk = { jobs, runner, fileKey, store: sharedState.store };
+  const bulk: BulkExport = { jobs, runner, fileKey, store: sharedState.store };
   await runner.resumeAll();
   const sweep = setInterval(() => void runner.resumeAll().catch(() => undefined), 10 * 60_000);
   sweep.unref();
   const app = createApp({
     services,
+    bulk,
     logger: opts.logger,
     auditLogger: audit,
     metrics,
@@ -284,6 +288,7 @@ export async function startService(config: Readonly<Config>, opts: StartOptions)
     origin: `http://localhost:${port}`,
     config: runtimeConfig,
     services,
+    bulk,
     upstream,
     ...(managedToken ? { managedToken } : {}),
     memory,

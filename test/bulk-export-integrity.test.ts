@@ -248,7 +248,7 @@ describe('bulk export jobs of an earlier format', () => {
       ]);
       // Never resumed: once idle as long as a finished job is kept, the sweep deletes it.
       idleSince(recent, 25 * 3_600_000);
-      await second.running.services.bulk!.runner.resumeAll();
+      await second.running.bulk.runner.resumeAll();
       expect(existsSync(folderOf(recent))).toBe(false);
       expect(existsSync(folderOf(current))).toBe(true);
     } finally {

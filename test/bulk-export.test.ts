@@ -45,7 +45,7 @@ async function groupOf(s: TestService, t: string, n: number, skip = 0): Promise<
 
 /** A second runner over a service's jobs and shared store, as another replica has. */
 function replicaRunner(s: TestService): ExportRunner {
-  const bulk = s.running.services.bulk!;
+  const bulk = s.running.bulk;
   return new ExportRunner({
     services: s.running.services,
     jobs: bulk.jobs,
@@ -326,7 +326,7 @@ describe('Group $export run once', () => {
       const { id, patients } = await groupOf(s, t, 5);
       const statusUrl = await kickOff(s.fhir, t, id, '?_type=Patient');
       const jobId = statusUrl.slice(statusUrl.lastIndexOf('/') + 1);
-      const bulk = s.running.services.bulk!;
+      const bulk = s.running.bulk;
       // A second runner over the same jobs and the same shared store, as another replica has.
       const twin = replicaRunner(s);
       const job = await bulk.jobs.get('1001', jobId);
@@ -364,7 +364,7 @@ describe('Group $export cancelled at another replica', () => {
       const { id } = await groupOf(s, t, 8);
       const statusUrl = await kickOff(s.fhir, t, id, '?_type=Patient,Encounter');
       const jobId = statusUrl.slice(statusUrl.lastIndexOf('/') + 1);
-      const bulk = s.running.services.bulk!;
+      const bulk = s.running.bulk;
       await new Promise((r) => setTimeout(r, 600));
       expect(bulk.runner.running).toBe(1);
       // Another replica's runner (same shared store and volume) takes the DELETE.
@@ -453,7 +453,7 @@ describe('Group $export limits per caller', () => {
       expect(statuses.filter((x) => x === 202).length).toBeLessThanOrEqual(3);
       expect(statuses.every((x) => x === 202 || x === 429)).toBe(true);
       for (const r of answers.filter((x) => x.status === 429)) expect(r.headers.get('retry-after')).toMatch(/^\d+$/);
-      const unfinished = (await s.running.services.bulk!.jobs.list('1001')).filter((j) => j.status === 'running');
+      const unfinished = (await s.running.bulk.jobs.list('1001')).filter((j) => j.status === 'running');
       expect(unfinished.length).toBeLessThanOrEqual(3);
       for (const r of answers.filter((x) => x.status === 202)) await fetch(r.headers.get('content-location') ?? '', { method: 'DELETE', headers: auth(t) });
     } finally {
@@ -548,7 +548,7 @@ describe('Group $export with a person\'s SMART token', () => {
     const statusUrl = await kickOff(s.fhir, user.access_token, g.id, '?_type=Patient,Encounter');
     const { manifest } = await finished(statusUrl, user.access_token);
     // Ended, the job's state keeps no Nextech token of the person's.
-    const ended = await s.running.services.bulk!.jobs.get('1001', statusUrl.slice(statusUrl.lastIndexOf('/') + 1));
+    const ended = await s.running.bulk.jobs.get('1001', statusUrl.slice(statusUrl.lastIndexOf('/') + 1));
     expect(ended?.person).toBeDefined();
     expect(ended?.person?.nextechToken).toBeUndefined();
     // It records who started it: every audit line of the job — the kick-off's, each poll's, its own — names that sign-in's caller key.
@@ -600,10 +600,10 @@ describe('Group $export with a person\'s SMART token', () => {
     // The revoked sign-in cannot even ask any more; the job's state says it failed, and why.
     await expectOutcome(statusUrl, 401, { headers: auth(fresh) });
     const id = statusUrl.slice(statusUrl.lastIndexOf('/') + 1);
-    let job = await s.running.services.bulk!.jobs.get('1001', id);
+    let job = await s.running.bulk.jobs.get('1001', id);
     for (let i = 0; i < 100 && job?.status === 'running'; i++) {
       await new Promise((r) => setTimeout(r, 100));
-      job = await s.running.services.bulk!.jobs.get('1001', id);
+      job = await s.running.bulk.jobs.get('1001', id);
     }
     // It stopped before its end (30 paced calls take ~3 s; the revocation came at once).
     expect(job?.status).toBe('failed');

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { Bundle, OperationOutcome } from 'fhir/r4';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ManagedToken } from '../src/auth/managed-token.ts';
-import { UpstreamError } from '../src/source/nextech/errors.ts';
+import { UpstreamError } from '../src/source/errors.ts';
 import {
   SANDBOX_CLIENT_ID,
   SANDBOX_CLIENT_SECRET,

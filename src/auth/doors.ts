@@ -13,7 +13,7 @@
  * is on; a malformed header or another scheme is refused; a bearer is never "anonymous".
  */
 import { FhirError, outcome } from '../fhir/outcome.ts';
-import { tokenFingerprint } from '../source/nextech/fingerprint.ts';
+import { tokenFingerprint } from '../crypto/fingerprint.ts';
 import type { UpstreamCredential } from '../source/call.ts';
 import type { SmartGrant } from './smart/compartment.ts';
 import { parseScopes, SYSTEM_CONTEXTS, USER_CONTEXTS } from './smart/scopes.ts';

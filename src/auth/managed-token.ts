@@ -6,8 +6,8 @@
  */
 import type { Dispatcher } from 'undici';
 import type { ManagedCredentials } from '../config.ts';
-import type { ManagedCredentials as ManagedTokenSource } from '../source/nextech/client.ts';
-import { UpstreamError } from '../source/nextech/errors.ts';
+import type { ManagedCredentials as ManagedTokenSource } from '../source/call.ts';
+import { UpstreamError } from '../source/errors.ts';
 import { NextechOAuthError, refreshGrant, type NextechTokens } from './nextech-oauth.ts';
 import type { SharedStore } from '../shared/store.ts';
 

@@ -33,7 +33,7 @@ import type { Metrics } from '../metrics.ts';
 import type { Services } from '../resources/context.ts';
 import { releaseHeld } from '../resources/request-memory.ts';
 import { StoreUnavailable, type SharedStore } from '../shared/store.ts';
-import { UpstreamError } from '../source/nextech/errors.ts';
+import { UpstreamError } from '../source/errors.ts';
 import { auditJob, resourcesOf } from './export-audit.ts';
 import type { Job, JobStore } from './export-jobs.ts';
 import { writeMember, type ExportHooks } from './export-write.ts';

@@ -9,30 +9,16 @@
  * backend: two concurrent updates of one group cannot both win, and `If-Match` is honoured.
  * Bounded: at most MAX_GROUPS_PER_PRACTICE groups per practice.
  */
-import { randomBytes } from 'node:crypto';
 import { deriveKey } from '../crypto/keys.ts';
+import { GroupReadOnly, StoredGroupSchema, type DeclaredMember, type Groups, type StoredGroup } from '../resources/groups.ts';
 import { openFrames, sealFrame } from './export-files.ts';
 import { z } from 'zod';
 
+// The record, its refusals and the store's interface are the resources' (resources/groups.ts);
+// the backends and tests name them from here too.
+export { GroupChanged, GroupReadOnly, GroupStoreFull, GroupStoreUnavailable, StoredGroupSchema, type DeclaredMember, type StoredGroup } from '../resources/groups.ts';
+
 export const MAX_GROUPS_PER_PRACTICE = 1_000;
-
-export const StoredGroupSchema = z.object({
-  id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
-  /** The Backend Services client that created it. */
-  owner: z.string().min(1),
-  name: z.string().max(256).optional(),
-  /** This server's Patient ids, in the order given. */
-  members: z.array(z.string().min(1).max(256)),
-  versionId: z.number().int().min(1),
-  lastUpdated: z.string(),
-});
-export type StoredGroup = z.infer<typeof StoredGroupSchema> & {
-  /** A group declared in BULK_GROUPS_FILE: read-only, its members resolved at each export. */
-  declared?: readonly DeclaredMember[];
-};
-
-/** A member as the configuration file names it: this server's Patient id, or a chart number. */
-export type DeclaredMember = { patient: string } | { chartNumber: string };
 
 const DeclaredFileSchema = z
   .array(
@@ -53,13 +39,6 @@ const DeclaredFileSchema = z
       .strict(),
   )
   .max(MAX_GROUPS_PER_PRACTICE);
-
-export class GroupReadOnly extends Error {
-  constructor() {
-    super('declared in configuration');
-    this.name = 'GroupReadOnly';
-  }
-}
 
 /** Parses BULK_GROUPS_FILE's content; throws an Error naming the first problem (the service then does not start). */
 export function parseDeclaredGroups(text: string, at: string): StoredGroup[] {
@@ -90,29 +69,6 @@ export function parseDeclaredGroups(text: string, at: string): StoredGroup[] {
       declared: g.members.map((m): DeclaredMember => (typeof m === 'string' ? { patient: m.slice('Patient/'.length) } : { chartNumber: m.chartNumber })),
     };
   });
-}
-
-export class GroupStoreFull extends Error {
-  constructor() {
-    super('group store full');
-    this.name = 'GroupStoreFull';
-  }
-}
-
-/** The stored version was not the one the writer expected (someone else wrote it meanwhile, or If-Match named another). */
-export class GroupChanged extends Error {
-  constructor() {
-    super('group changed');
-    this.name = 'GroupChanged';
-  }
-}
-
-/** The backend could not be reached (Redis down) or stayed busy (another process held the folder's lock): the caller answers 503. */
-export class GroupStoreUnavailable extends Error {
-  constructor() {
-    super('group store unavailable');
-    this.name = 'GroupStoreUnavailable';
-  }
 }
 
 /** Where written groups live. */
@@ -168,7 +124,8 @@ export const GROUP_ID = /^[A-Za-z0-9_-]{1,64}$/;
 /** Practice ids as config allows them (letters, digits, '-'): safe as folder names and key parts. */
 export const PRACTICE_ID = /^[A-Za-z0-9-]{1,64}$/;
 
-export class GroupStore {
+/** The store the resources see (Services.groups): declared groups in front of the backend's. */
+export class GroupStore implements Groups {
   readonly #declared: ReadonlyMap<string, StoredGroup>;
 
   /** `declared`: groups from BULK_GROUPS_FILE, each with its practice (read-only). */
@@ -177,11 +134,6 @@ export class GroupStore {
     declared: readonly (StoredGroup & { practice?: string })[] = [],
   ) {
     this.#declared = new Map(declared.map((g) => [`${g.practice ?? ''}/${g.id}`, g]));
-  }
-
-  /** A fresh, unguessable group id. */
-  static newId(): string {
-    return randomBytes(16).toString('base64url');
   }
 
   async get(practiceId: string, id: string): Promise<StoredGroup | undefined> {

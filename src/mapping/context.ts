@@ -4,6 +4,7 @@
  * (MappingContext.values), and src/resources/context.ts builds a value of this type.
  */
 import { z } from 'zod';
+import type { PatientLocator, PracticeIds } from '../ids/resource-ids.ts';
 
 export const MappingValuesSchema = z.object({
   practiceId: z.string(),
@@ -28,3 +29,19 @@ export type MappingValues = z.infer<typeof MappingValuesSchema>;
 
 /** The names a mapping's `$context` may use. */
 export const CONTEXT_KEYS: ReadonlySet<string> = new Set(Object.keys(MappingValuesSchema.shape));
+
+/** What a mapping function is handed with each value: the request's values, its practice's ids. */
+export interface MappingContext {
+  practiceId: string;
+  /** Named per-request values mappings may read with `{ $context: name }` (MappingValuesSchema). */
+  values: Readonly<MappingValues>;
+  /** This practice's resource ids (src/ids): the id functions issue them. */
+  ids: PracticeIds;
+  /** For encounter-based mappings: the patient the records belong to. */
+  patient?: PatientLocator;
+  /**
+   * Set when the response streams its large values (fhir/deferred-base64.ts): `base64` hands
+   * the text over and writes the marker returned, encoded only as the response is written.
+   */
+  deferBase64?: (text: string) => string;
+}

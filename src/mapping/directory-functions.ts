@@ -5,7 +5,7 @@
  * data, or — when it does not fit — the encounter that named it (src/ids/directory-ids.ts).
  */
 import { keyOf } from './encounter-functions.ts';
-import type { MappingContext } from './functions.ts';
+import type { MappingContext } from './context.ts';
 
 interface SummaryLike {
   doctorId?: number | undefined;

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { utf8Pieces } from '../fhir/deferred-base64.ts';
 import type { DocumentKey } from '../ids/resource-ids.ts';
 import type { MappingValues } from './context.ts';
-import type { MappingContext } from './functions.ts';
+import type { MappingContext } from './context.ts';
 
 interface EncounterLike {
   summary: {

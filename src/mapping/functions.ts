@@ -3,25 +3,12 @@
  * whole record when the node has no `from`) and the per-request context, and returns a
  * value or undefined. Adding a function here is the only way to add logic to mappings.
  */
-import type { PatientLocator, PatientRecord, PracticeIds } from '../ids/resource-ids.ts';
+import type { PatientRecord } from '../ids/resource-ids.ts';
 import * as directory from './directory-functions.ts';
 import * as encounter from './encounter-functions.ts';
-import type { MappingValues } from './context.ts';
+import type { MappingContext } from './context.ts';
 
-export interface MappingContext {
-  practiceId: string;
-  /** Named per-request values mappings may read with `{ $context: name }` (declared in context.ts). */
-  values: Readonly<MappingValues>;
-  /** This practice's resource ids (src/ids): the id functions issue them. */
-  ids: PracticeIds;
-  /** For encounter-based mappings: the patient the records belong to. */
-  patient?: PatientLocator;
-  /**
-   * Set when the response streams its large values (fhir/deferred-base64.ts): `base64` hands
-   * the text over and writes the marker returned, encoded only as the response is written.
-   */
-  deferBase64?: (text: string) => string;
-}
+export type { MappingContext } from './context.ts';
 
 export type MappingFunction = (value: unknown, ctx: MappingContext) => unknown;
 

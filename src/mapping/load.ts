@@ -10,7 +10,7 @@ import type { DocumentReference, Encounter, Location, Organization, Patient, Pra
 import { parse } from 'yaml';
 import type { z } from 'zod';
 import { DirectoryLocationSchema, DirectoryOrganizationSchema, DirectoryPractitionerSchema } from '../source/directory.ts';
-import { EhrEncounterSchema, EhrPatientSchema } from '../source/nextech/schemas.ts';
+import { SourceEncounterSchema, SourcePatientSchema } from '../source/ehr-source.ts';
 import { compileEmits, compileMapping, MappingError, type CompiledEmits, type CompiledMapping } from './compile.ts';
 import { CONTEXT_KEYS } from './context.ts';
 import { loadR4Elements, type R4Elements } from './r4-elements.ts';
@@ -35,8 +35,8 @@ export interface Mappings {
 
 /** Record shapes mappings can read (zod schemas), by the name used in a mapping's `source:`. */
 const SOURCES: Record<string, z.ZodType> = {
-  patient: EhrPatientSchema,
-  encounter: EhrEncounterSchema,
+  patient: SourcePatientSchema,
+  encounter: SourceEncounterSchema,
   practitioner: DirectoryPractitionerSchema,
   location: DirectoryLocationSchema,
   organization: DirectoryOrganizationSchema,

@@ -5,15 +5,14 @@
 import type { RuntimeConfig } from '../config.ts';
 import type { PracticeIds, ResourceIds } from '../ids/resource-ids.ts';
 import type { Mappings } from '../mapping/load.ts';
-import type { MappingContext } from '../mapping/functions.ts';
+import type { MappingContext } from '../mapping/context.ts';
 import type { CallContext } from '../source/call.ts';
 import type { EhrSource } from '../source/ehr-source.ts';
 import type { DeferredBase64 } from '../fhir/deferred-base64.ts';
 import type { AuthorizationServer } from '../auth/authorization-server.ts';
 import type { DoorConfig, DoorName } from '../auth/doors.ts';
 import type { MemoryBudget, Reservation } from '../source/memory-budget.ts';
-import type { GroupStore } from '../bulk/group-store.ts';
-import type { BulkExport } from '../bulk/export-routes.ts';
+import type { Groups } from './groups.ts';
 import type { SmartGrant } from '../auth/smart/compartment.ts';
 
 export interface Services {
@@ -29,10 +28,8 @@ export interface Services {
   doors: DoorConfig;
   /** The document memory budget: responses holding CCDs reserve room in it too. */
   memory?: MemoryBudget;
-  /** Bulk-export cohorts the service stores itself (DATA_DIR). */
-  groups: GroupStore;
-  /** Bulk export jobs and their files (src/bulk), when the service runs them. */
-  bulk?: BulkExport;
+  /** Bulk-export cohorts the service stores itself (DATA_DIR or Redis; src/bulk/group-store.ts implements it). */
+  groups: Groups;
   now: () => number;
 }
 

@@ -5,8 +5,7 @@
  */
 import type { DocumentReference, Encounter } from 'fhir/r4';
 import type { EncounterLocator, PatientLocator } from '../ids/resource-ids.ts';
-import type { EncounterWindow } from '../source/ehr-source.ts';
-import type { EhrEncounter } from '../source/nextech/schemas.ts';
+import type { EncounterWindow, SourceEncounter } from '../source/ehr-source.ts';
 import { instant, type MappingContext } from '../mapping/functions.ts';
 import { mappingContext, type RequestContext } from './context.ts';
 import { readPatient } from './patient-lookup.ts';
@@ -16,7 +15,7 @@ import { tagSubsetted } from '../fhir/view.ts';
 import { holdListing } from './request-memory.ts';
 
 export interface LoadedEncounter {
-  record: EhrEncounter;
+  record: SourceEncounter;
   /** The Patient's FHIR id and what it holds: the record's ids are made from them. */
   patientResourceId: string;
   patient: PatientLocator;

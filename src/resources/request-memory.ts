@@ -16,9 +16,9 @@
  * 503 with Retry-After.
  */
 import type { RequestRoom } from '../source/call.ts';
-import { toFhirError, UpstreamError } from '../source/nextech/errors.ts';
+import { toFhirError, UpstreamError } from '../source/errors.ts';
 import { MemoryBudgetFull } from '../source/memory-budget.ts';
-import type { EhrEncounter } from '../source/nextech/schemas.ts';
+import type { SourceEncounter } from '../source/ehr-source.ts';
 import type { RequestContext } from './context.ts';
 
 /** What a refused request tells the client to wait. */
@@ -53,7 +53,7 @@ const perByte = (ctx: RequestContext): number => (ctx.buildsDocuments ? DOCUMENT
  * Counts a listing the request did not read itself (`read` false): its rows and what the
  * request builds from them, per CCD character. A listing it read is counted already.
  */
-export async function holdListing(ctx: RequestContext, rows: readonly EhrEncounter[], read: boolean): Promise<void> {
+export async function holdListing(ctx: RequestContext, rows: readonly SourceEncounter[], read: boolean): Promise<void> {
   if (read && ctx.memory) return;
   const chars = rows.reduce((n, r) => n + r.ccd.length, 0);
   await hold(ctx, chars * (perByte(ctx) - 1));

@@ -18,7 +18,7 @@ import { practiceIds, type RequestContext, type Services } from '../resources/co
 import { compartmentsFor, identifyingParams, resourceModules, searchParamIndex } from '../resources/registry.ts';
 import type { ResourceModule, WriteResult } from '../resources/registry-types.ts';
 import { allows, type ScopeInteraction } from '../auth/smart/scopes.ts';
-import { bulkExportRoutes } from '../bulk/export-routes.ts';
+import { bulkExportRoutes, type BulkExport } from '../bulk/export-routes.ts';
 import { auditLine, noteParams } from './audit.ts';
 import { prefersRaw } from './negotiate-raw.ts';
 import type { AppEnv } from './env.ts';
@@ -31,6 +31,8 @@ import { smartConfiguration } from '../auth/discovery.ts';
 
 export interface FhirApiOptions {
   services: Services;
+  /** Bulk export jobs and their files, when the service runs them: adds `$export` and its routes. */
+  bulk?: BulkExport;
   software: { name: string; version: string };
   startedAt: string;
 }
@@ -45,7 +47,7 @@ export function fhirApi(opts: FhirApiOptions): Hono<AppEnv> {
   for (const m of resourceModules) if (m.raw && m.interactions.includes('read')) api.get(`/${m.type}/:id`, (c) => read(c, m, opts.services));
   // Bulk export negotiates its own formats (NDJSON files), and comes before Group's routes,
   // whose write methods would otherwise claim `$export`'s POST.
-  if (opts.services.bulk) bulkExportRoutes(api, opts.services, opts.services.bulk);
+  if (opts.bulk) bulkExportRoutes(api, opts.services, opts.bulk);
   api.use(async (c, next) => {
     assertJsonAcceptable(c.req.header('accept'), new URL(c.req.url).searchParams.get('_format') ?? undefined);
     await next();
@@ -62,7 +64,7 @@ export function fhirApi(opts: FhirApiOptions): Hono<AppEnv> {
         date: opts.startedAt,
         security: securityOf(opts.services),
         // Offered when a door that can use it is configured: Backend Services, or SMART apps.
-        bulkExport: opts.services.bulk !== undefined && (opts.services.auth?.backend !== undefined || opts.services.auth?.smart !== undefined),
+        bulkExport: opts.bulk !== undefined && (opts.services.auth?.backend !== undefined || opts.services.auth?.smart !== undefined),
       }),
     ),
   );

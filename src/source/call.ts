@@ -3,6 +3,7 @@
  * is made for, the caller's abort signal, and the request's room in the document memory
  * budget. The resources build one per request; the source passes it down to the wire.
  */
+import type { UpstreamError } from './errors.ts';
 import type { Reservation } from './memory-budget.ts';
 
 /**
@@ -11,6 +12,21 @@ import type { Reservation } from './memory-budget.ts';
  * caller sent it (not vouched until the EHR has accepted it once).
  */
 export type UpstreamCredential = { kind: 'managed' } | { kind: 'bearer'; token: string; vouched: boolean };
+
+/**
+ * The service's own upstream token (managed mode), which `{ kind: 'managed' }` calls present:
+ * auth/managed-token.ts keeps it, the adapter asks it.
+ */
+export interface ManagedCredentials {
+  token(): Promise<string>;
+  /**
+   * Called after an upstream 401; resolves true if a retry with a new token makes sense,
+   * false to pass the 401 on, or rejects with the error the caller should see instead.
+   */
+  rejected(token: string): Promise<boolean>;
+  /** The error to answer when a retried call is refused again. */
+  unauthorizedError(): UpstreamError;
+}
 
 /** A request's reservation in the document memory budget, and what it takes per body byte. */
 export interface RequestRoom {

@@ -13,6 +13,8 @@ import type { EhrEncounter, EhrPatient } from './nextech/schemas.ts';
 
 export type SourcePatient = EhrPatient;
 export type SourceEncounter = EhrEncounter;
+/** The schemas of those records, which the mappings are checked against at start-up (mapping/load.ts). */
+export { EhrEncounterSchema as SourceEncounterSchema, EhrPatientSchema as SourcePatientSchema } from './nextech/schemas.ts';
 
 /** What a patient id carries to find the patient again: the upstream number and the term that finds it. */
 export interface PatientKey {

@@ -7,7 +7,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toFhirError, UpstreamError } from '../../src/source/nextech/errors.ts';
+import { toFhirError, UpstreamError } from '../../src/source/errors.ts';
 import type { CallContext, RequestRoom } from '../../src/source/call.ts';
 import { getJson } from '../../src/source/nextech/http.ts';
 import { MemoryBudget } from '../../src/source/memory-budget.ts';

@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
-import { UpstreamError } from '../../source/nextech/errors.ts';
+import { UpstreamError } from '../../source/errors.ts';
 import { formBody, limitBody } from '../form-body.ts';
 import { describeAccess } from './consent.ts';
 import type { PickerClaims } from './claims.ts';

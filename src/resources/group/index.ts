@@ -9,15 +9,16 @@
  *
  * A cohort names many patients (`manyPatients`): Backend Services clients with `system/Group`
  * scopes write them; `system/` and `user/` Group scopes read and search them; patient scopes
- * never reach them. Groups belong to their practice, are stored by the service (src/bulk/
- * group-store.ts: only Patient ids, sealed; in Redis with REDIS_URL) and survive restarts.
+ * never reach them. Groups belong to their practice, are stored by the service (the store of
+ * groups.ts, implemented in src/bulk/group-store.ts: only Patient ids, sealed; in Redis with
+ * REDIS_URL) and survive restarts.
  * Writes are version-aware: `If-Match` (412 on another version), and racing writes never
  * both win.
  */
 import type { Group, OperationOutcomeIssue } from 'fhir/r4';
 import { z } from 'zod';
 import { badRequest, FhirError, notFound, outcome } from '../../fhir/outcome.ts';
-import { GroupChanged, GroupReadOnly, GroupStore, GroupStoreFull, GroupStoreUnavailable, type DeclaredMember, type StoredGroup } from '../../bulk/group-store.ts';
+import { GroupChanged, GroupReadOnly, GroupStoreFull, GroupStoreUnavailable, newGroupId, type DeclaredMember, type Groups, type StoredGroup } from '../groups.ts';
 import { matchesAll } from '../../fhir/search/match.ts';
 import type { SearchParamDef } from '../../fhir/search/types.ts';
 import { mappingContext, practiceIds, type RequestContext } from '../context.ts';
@@ -113,7 +114,7 @@ async function resolveMembers(ctx: RequestContext, members: GroupBody['member'])
   return [...new Set(results.map((r) => (r as { id: string }).id))];
 }
 
-const store = (ctx: RequestContext): GroupStore => ctx.services.groups;
+const store = (ctx: RequestContext): Groups => ctx.services.groups;
 
 function toFhir(g: StoredGroup, chartSystem: string): Group {
   if (g.declared) {
@@ -254,7 +255,7 @@ export const groupModule: ResourceModule = {
     const matches = all.filter((g) => matchesAll(g, req.params, now)).sort((a, b) => (a.id ?? '').localeCompare(b.id ?? ''));
     return { matches };
   },
-  create: (ctx, body) => write(ctx, GroupStore.newId(), body, undefined),
+  create: (ctx, body) => write(ctx, newGroupId(), body, undefined),
   update: async (ctx, id, body, ifMatch) => {
     // No update-as-create: ids are the server's (CapabilityStatement updateCreate false).
     const existing = await storedGroup(ctx, id);

@@ -34,7 +34,7 @@
  * kept as keyed 32-bit hashes (the key is random per process), never as ids or terms.
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import { UpstreamError } from './errors.ts';
+import { UpstreamError } from '../errors.ts';
 import { nextechPaths } from './paths.ts';
 import { CallWindow } from './call-window.ts';
 

@@ -14,8 +14,8 @@ import { Agent, type Dispatcher } from 'undici';
 import type { z } from 'zod';
 import { Breakers, CircuitOpen, outcomeOf, subjectOf, type Admission } from './breaker.ts';
 import { Coalescer } from './coalesce.ts';
-import { UpstreamError } from './errors.ts';
-import type { CallContext, RequestRoom, UpstreamCredential } from '../call.ts';
+import { UpstreamError } from '../errors.ts';
+import type { CallContext, ManagedCredentials, RequestRoom, UpstreamCredential } from '../call.ts';
 import { getJson } from './http.ts';
 import { keyedNames, type KeyedNames } from '../../crypto/keys.ts';
 import type { MemoryBudget } from '../memory-budget.ts';
@@ -33,18 +33,6 @@ import {
   type EhrEncounter,
   type EhrPatient,
 } from './schemas.ts';
-
-/** The service's own Nextech token (managed mode). */
-export interface ManagedCredentials {
-  token(): Promise<string>;
-  /**
-   * Called after an upstream 401; resolves true if a retry with a new token makes sense,
-   * false to pass the 401 on, or rejects with the error the caller should see instead.
-   */
-  rejected(token: string): Promise<boolean>;
-  /** The error to answer when a retried call is refused again. */
-  unauthorizedError(): UpstreamError;
-}
 
 export interface NextechClientOptions {
   baseUrl: string;

@@ -6,7 +6,7 @@
  * that request's response is built, since the request keeps what the body held.
  */
 import { errors, request, type Dispatcher } from 'undici';
-import { UpstreamError, type UpstreamFailure } from './errors.ts';
+import { UpstreamError, type UpstreamFailure } from '../errors.ts';
 import type { RequestRoom } from '../call.ts';
 import { MemoryBudgetFull, type MemoryBudget, type Reservation } from '../memory-budget.ts';
 

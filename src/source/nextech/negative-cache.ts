@@ -20,7 +20,7 @@
  * set first out; expired entries go on read. Entries are made only from Nextech's answers.
  */
 import { createHash } from 'node:crypto';
-import type { UpstreamFailure } from './errors.ts';
+import type { UpstreamFailure } from '../errors.ts';
 import { nextechPaths } from './paths.ts';
 
 export interface NegativeCacheOptions {

@@ -1,8 +1,10 @@
 /**
- * Upstream failures as typed errors, and their translation into FHIR responses.
- * The upstream body is never copied into an outcome: it may carry patient data or tokens.
+ * Upstream failures as typed errors, and their translation into FHIR responses. The source
+ * layer's own: the adapter (nextech/) throws them, and the layers above catch them from here
+ * without knowing the adapter. The upstream body is never copied into an outcome: it may
+ * carry patient data or tokens.
  */
-import { FhirError, outcome } from '../../fhir/outcome.ts';
+import { FhirError, outcome } from '../fhir/outcome.ts';
 
 export type UpstreamFailure =
   | { kind: 'rejected'; status: 400 }
