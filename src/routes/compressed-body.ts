@@ -13,9 +13,9 @@ import type { Coding } from './accept-encoding.ts';
 /**
  * Fast levels: compression costs CPU on every response, and these get most of the bytes.
  * Measured on a 1.7 MB DocumentReference searchset with CCDs (and a 47 kB Patient one):
- * brotli quality 4 ≈ 6 % of the size in ~11 ms of CPU, as gzip 6 does ~6.5 % in ~14 ms;
- * quality 5 saves another ~1 % for twice the CPU. A 1 MiB window (2^20) keeps each
- * stream's memory bounded at a loss of ~0.1 %.
+ * brotli quality 4 makes ~6 % of the size for about the CPU of gzip 6 (~6.5 %); quality 5
+ * saves another ~1 % for up to twice the CPU; gzip 5 makes ~7 % for ~15 % less CPU than 6.
+ * A 1 MiB window (2^20) bounds each stream's memory at a loss of ~0.1 %.
  */
 const BROTLI_QUALITY = 4;
 const BROTLI_WINDOW_BITS = 20;
