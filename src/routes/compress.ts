@@ -6,7 +6,8 @@
  * that carry a Content-Encoding already (static assets compress their own) or say
  * `Cache-Control: no-transform`, HEAD, 204 and 304, and types that do not compress (images,
  * archives). A compressible response always says `Vary: Accept-Encoding`, compressed or not,
- * so a cache never serves one client's coding to another.
+ * so a cache never serves one client's coding to another. A compressed body of unknown or
+ * large size streams (no Content-Length); a small one known whole is sent with its length.
  *
  * Mounted on the routes that need it (app.ts), not on all: the OAuth and SMART endpoints
  * under /auth are never compressed. Their answers put secrets (access, refresh and ID tokens,
@@ -18,7 +19,7 @@
  */
 import type { MiddlewareHandler } from 'hono';
 import { chooseCoding, type Coding } from './accept-encoding.ts';
-import { compressedBody } from './compressed-body.ts';
+import { compressedBody, compressSmall, SMALL_BYTES } from './compressed-body.ts';
 import type { AppEnv } from './env.ts';
 
 /** Smaller known bodies go out as they are. */
@@ -52,15 +53,24 @@ export function compressResponses(): MiddlewareHandler<AppEnv> {
     const declared = headers.get('content-length');
     const length = declared === null ? undefined : Number(declared);
     if (length !== undefined && length < MIN_BYTES) return;
-    const body = c.res.body;
-    if (body === null) return;
-    c.res = new Response(compressedBody(body, coding, length), { status: c.res.status, headers });
-    // Hono carries the old headers over: the length was the uncompressed body's.
-    c.res.headers.delete('content-length');
-    c.res.headers.set('content-encoding', coding);
+    const res = c.res;
+    if (res.body === null) return;
+    const out = new Headers(headers);
+    out.set('content-encoding', coding);
     // A strong validator names these exact bytes; the compressed ones are only equivalent (RFC 9110 §8.8.1).
-    const etag = c.res.headers.get('etag');
-    if (etag?.startsWith('"')) c.res.headers.set('etag', `W/${etag}`);
+    const etag = out.get('etag');
+    if (etag?.startsWith('"')) out.set('etag', `W/${etag}`);
+    let body: Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array>;
+    if (length !== undefined && length <= SMALL_BYTES) {
+      body = compressSmall(new Uint8Array(await res.arrayBuffer()), coding);
+      out.set('content-length', String(body.byteLength));
+    } else {
+      body = compressedBody(res.body, coding, length);
+      out.delete('content-length');
+    }
+    // Cleared first: Hono's setter would otherwise rebuild the new response and carry the old one's headers over.
+    c.res = undefined;
+    c.res = new Response(body, { status: res.status, headers: out });
   };
 }
 

@@ -3,11 +3,13 @@
  * and read back as a web stream, pulled only as fast as the client takes it. The whole body is
  * never held compressed, nor read ahead: one slice of input and what it compressed to are in
  * flight at a time. The compressing runs on libuv's thread pool, off the event loop.
+ * A body of at most one slice, whole in memory already, is compressed in one call instead
+ * (compressSmall): a stream's set-up and thread-pool round trips cost more than the work.
  *
  * A body that fails partway fails the compressed stream too — never a clean end — so the
  * server breaks the transfer off unterminated, as it would the body itself.
  */
-import { constants, createBrotliCompress, createGzip, type BrotliCompress, type Gzip } from 'node:zlib';
+import { brotliCompressSync, constants, createBrotliCompress, createGzip, gzipSync, type BrotliCompress, type Gzip, type ZlibOptions, type BrotliOptions } from 'node:zlib';
 import type { Coding } from './accept-encoding.ts';
 
 /**
@@ -22,17 +24,28 @@ const BROTLI_WINDOW_BITS = 20;
 const GZIP_LEVEL = 5;
 /** Input handed to zlib at once: a body that arrives whole (a JSON string) still streams out. */
 const SLICE_BYTES = 64 * 1024;
+/** Bodies up to this size are compressed in one call, on the event loop (under a millisecond). */
+export const SMALL_BYTES = SLICE_BYTES;
+
+const GZIP: ZlibOptions = { level: GZIP_LEVEL };
+const brotli = (sizeHint: number | undefined): BrotliOptions => ({
+  params: {
+    [constants.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY,
+    [constants.BROTLI_PARAM_LGWIN]: BROTLI_WINDOW_BITS,
+    [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT,
+    ...(sizeHint === undefined ? {} : { [constants.BROTLI_PARAM_SIZE_HINT]: sizeHint }),
+  },
+});
 
 function compressor(coding: Coding, sizeHint: number | undefined): BrotliCompress | Gzip {
-  if (coding === 'gzip') return createGzip({ level: GZIP_LEVEL });
-  return createBrotliCompress({
-    params: {
-      [constants.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY,
-      [constants.BROTLI_PARAM_LGWIN]: BROTLI_WINDOW_BITS,
-      [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT,
-      ...(sizeHint === undefined ? {} : { [constants.BROTLI_PARAM_SIZE_HINT]: sizeHint }),
-    },
-  });
+  return coding === 'gzip' ? createGzip(GZIP) : createBrotliCompress(brotli(sizeHint));
+}
+
+/** A body of at most SMALL_BYTES, compressed in one call. */
+export function compressSmall(body: Uint8Array, coding: Coding): Uint8Array<ArrayBuffer> {
+  if (body.byteLength > SMALL_BYTES) throw new RangeError('compressSmall takes at most SMALL_BYTES');
+  const out = coding === 'gzip' ? gzipSync(body, GZIP) : brotliCompressSync(body, brotli(body.byteLength));
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
 /** `body` compressed with `coding`; `sizeHint` is its length when known. */

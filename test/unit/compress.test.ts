@@ -6,16 +6,20 @@ import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import { compressResponses, MIN_BYTES } from '../../src/routes/compress.ts';
+import { SMALL_BYTES } from '../../src/routes/compressed-body.ts';
 import type { AppEnv } from '../../src/routes/env.ts';
 
 const BIG = JSON.stringify({ resourceType: 'Bundle', entry: Array.from({ length: 200 }, (_, i) => ({ resource: { resourceType: 'Patient', id: `p${i}` } })) });
 const JSON_TYPE = 'application/fhir+json; charset=utf-8';
+/** Larger than what is compressed in one call. */
+const LARGE = BIG.repeat(Math.ceil((SMALL_BYTES * 2) / BIG.length));
 
 function app(): Hono<AppEnv> {
   const a = new Hono<AppEnv>();
   a.use(compressResponses());
   a.get('/json', (c) => c.body(BIG, 200, { 'content-type': JSON_TYPE }));
   a.get('/sized', (c) => c.body(BIG, 200, { 'content-type': JSON_TYPE, 'content-length': String(BIG.length) }));
+  a.get('/sized-large', (c) => c.body(LARGE, 200, { 'content-type': JSON_TYPE, 'content-length': String(LARGE.length) }));
   a.get('/small', (c) => c.body('{"resourceType":"Patient"}', 200, { 'content-type': JSON_TYPE, 'content-length': '26' }));
   a.get('/etag', (c) => c.body(BIG, 200, { 'content-type': JSON_TYPE, etag: '"abc"' }));
   a.get('/weak-etag', (c) => c.body(BIG, 200, { 'content-type': JSON_TYPE, etag: 'W/"1"' }));
@@ -44,21 +48,21 @@ function app(): Hono<AppEnv> {
 
 const get = (path: string, acceptEncoding?: string) => app().request(path, { headers: acceptEncoding === undefined ? {} : { 'accept-encoding': acceptEncoding } });
 
-async function decodedText(res: Response): Promise<string> {
-  const bytes = Buffer.from(await res.arrayBuffer());
-  const coding = res.headers.get('content-encoding');
-  return (coding === 'br' ? brotliDecompressSync(bytes) : coding === 'gzip' ? gunzipSync(bytes) : bytes).toString('utf8');
-}
-
 describe('compressResponses', () => {
-  it('compresses JSON, NDJSON and HTML with the coding chosen, declaring no length', async () => {
-    for (const path of ['/json', '/sized', '/ndjson', '/html']) {
+  it('compresses JSON, NDJSON and HTML with the coding chosen: streamed with no length, or in one piece with its length when small and known', async () => {
+    expect(BIG.length).toBeGreaterThan(MIN_BYTES);
+    expect(BIG.length).toBeLessThanOrEqual(SMALL_BYTES);
+    for (const path of ['/json', '/sized', '/sized-large', '/ndjson', '/html']) {
       for (const coding of ['br', 'gzip']) {
         const res = await get(path, coding);
         expect(res.headers.get('content-encoding'), `${path} ${coding}`).toBe(coding);
-        expect(res.headers.get('content-length')).toBeNull();
         expect(res.headers.get('vary')).toBe('Accept-Encoding');
-        expect(await decodedText(res)).toBe(BIG);
+        const declared = res.headers.get('content-length');
+        const bytes = Buffer.from(await res.arrayBuffer());
+        if (path === '/sized') expect(declared).toBe(String(bytes.length));
+        else expect(declared, path).toBeNull();
+        const text = (coding === 'br' ? brotliDecompressSync(bytes) : gunzipSync(bytes)).toString('utf8');
+        expect(text).toBe(path === '/sized-large' ? LARGE : BIG);
       }
     }
   });
