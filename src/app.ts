@@ -1,6 +1,6 @@
 /**
  * createApp(deps): the whole HTTP surface as a Hono app — request ids and access logs, the
- * two FHIR bases, the health endpoint, the contract (/openapi.yaml, /docs), and one error handler that turns anything thrown
+ * two FHIR bases (their answers compressed for clients that accept it), the health endpoint, the contract (/openapi.yaml, /docs), and one error handler that turns anything thrown
  * into an OperationOutcome. No I/O happens at import or construction.
  */
 import { randomUUID } from 'node:crypto';
@@ -21,6 +21,7 @@ import { cspSourceOf } from './auth/smart/pages.ts';
 import { metricsGuard } from './routes/metrics-guard.ts';
 import { clientSource } from './routes/client-source.ts';
 import { corsFor } from './routes/cors.ts';
+import { compressResponses } from './routes/compress.ts';
 import { docsRoutes } from './routes/docs.ts';
 import { requestLimits } from './routes/limits.ts';
 import { addressedAt, hostGuard } from './routes/host-guard.ts';
@@ -84,6 +85,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use(clientSource(services.config.trustedProxies));
   app.use(requestLimits());
   app.use(corsFor(origins));
+  // FHIR JSON, NDJSON and the reference page compressed for clients that accept it; never /auth (BREACH: see compress.ts).
+  const compress = compressResponses();
+  for (const path of ['/fhir/*', '/practices/:practiceId/fhir/*', '/docs']) app.use(path, compress);
   // Every POST and PUT body is limited as it arrives (413 before it is buffered whole).
   app.on(['POST', 'PUT'], '/fhir/*', limitBody(tooLarge));
   app.on(['POST', 'PUT'], '/practices/:practiceId/fhir/*', limitBody(tooLarge));

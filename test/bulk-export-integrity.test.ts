@@ -148,12 +148,16 @@ describe('bulk export files moved between jobs', () => {
     damaged[end] = (damaged[end] ?? 0) ^ 0xff;
     writeFileSync(file, damaged);
     try {
-      const before = svc.logs.length;
-      const res = await fetch(fileUrl, { headers: auth(t) });
-      expect(res.status).toBe(200);
-      // A client reading it sees the transfer fail, never a shorter file that looks whole.
-      await expect(res.text()).rejects.toThrow();
-      expect(svc.logs.slice(before).some((l) => l.msg === 'bulk export file failed its integrity check')).toBe(true);
+      // Compressed too (br, gzip): the compressed stream breaks off with the file, never ends cleanly.
+      for (const coding of ['identity', 'gzip', 'br']) {
+        const before = svc.logs.length;
+        const res = await fetch(fileUrl, { headers: { ...auth(t), 'accept-encoding': coding } });
+        expect(res.status).toBe(200);
+        expect(res.headers.get('content-encoding')).toBe(coding === 'identity' ? null : coding);
+        // A client reading it sees the transfer fail, never a shorter file that looks whole.
+        await expect(res.text()).rejects.toThrow();
+        expect(svc.logs.slice(before).some((l) => l.msg === 'bulk export file failed its integrity check')).toBe(true);
+      }
     } finally {
       writeFileSync(file, bytes);
     }

@@ -1,6 +1,7 @@
 /**
  * Writing FHIR JSON responses: the FHIR media type, `_pretty`, and headers every response
- * carrying patient data needs (no caching anywhere, no MIME sniffing).
+ * carrying patient data needs (no caching anywhere, no MIME sniffing). The length is declared
+ * here, where the text is at hand, so compression (compress.ts) can leave small ones alone.
  */
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
@@ -21,8 +22,11 @@ export function fhirJson(
 ): Response {
   const pretty = new URL(c.req.url).searchParams.get('_pretty') === 'true';
   const json = JSON.stringify(body, null, pretty ? 2 : undefined);
-  return c.body(deferred?.used ? deferred.stream(json) : json, status as ContentfulStatusCode, {
+  // Streamed when it carries documents (its length is then unknown); else whole, with its length.
+  const streamed = deferred?.used === true;
+  return c.body(streamed ? deferred.stream(json) : json, status as ContentfulStatusCode, {
     'content-type': FHIR_JSON,
+    ...(streamed ? {} : { 'content-length': String(Buffer.byteLength(json)) }),
     'cache-control': 'no-store',
     'x-content-type-options': 'nosniff',
     ...headers,

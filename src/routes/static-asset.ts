@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import type { Context } from 'hono';
+import { chooseCoding } from './accept-encoding.ts';
 
 /** A file's bytes as served, with its validator. */
 export interface StaticAsset {
@@ -54,15 +55,6 @@ function notModified(ifNoneMatch: string | undefined, etag: string): boolean {
   });
 }
 
-/** Whether Accept-Encoding lists gzip (or `*`) with a non-zero weight (RFC 9110 §12.5.3). */
-function acceptsGzip(acceptEncoding: string | undefined): boolean {
-  return (acceptEncoding ?? '').split(',').some((item) => {
-    const [coding = '', ...params] = item.split(';').map((s) => s.trim().toLowerCase());
-    const q = params.find((p) => p.startsWith('q='));
-    return (coding === 'gzip' || coding === '*') && (q === undefined || Number(q.slice(2)) > 0);
-  });
-}
-
 /** Answers with the asset: 304 when the client holds it already, gzip when it accepts that. */
 export async function sendAsset(c: Context, asset: StaticAsset, contentType: string, cacheControl: string): Promise<Response> {
   const headers: Record<string, string> = {
@@ -73,6 +65,6 @@ export async function sendAsset(c: Context, asset: StaticAsset, contentType: str
   };
   if (notModified(c.req.header('if-none-match'), asset.etag)) return c.body(null, 304, headers);
   headers['content-type'] = contentType;
-  if (acceptsGzip(c.req.header('accept-encoding'))) return c.body(await asset.gzip(), 200, { ...headers, 'content-encoding': 'gzip' });
+  if (chooseCoding(c.req.header('accept-encoding'), ['gzip']) === 'gzip') return c.body(await asset.gzip(), 200, { ...headers, 'content-encoding': 'gzip' });
   return c.body(asset.body, 200, headers);
 }

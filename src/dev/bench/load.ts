@@ -34,6 +34,8 @@ export interface LoadOptions {
   amount?: number;
   /** One per connection, reused in turn when there are fewer than connections. */
   authorizations: readonly string[];
+  /** Sent with every request besides the Authorization (e.g. Accept-Encoding). */
+  headers?: Readonly<Record<string, string>>;
   timeoutSeconds?: number;
 }
 
@@ -58,7 +60,7 @@ export async function throughputRound(o: LoadOptions): Promise<RoundResult> {
         timeout: o.timeoutSeconds ?? 30,
         setupClient: (client) => {
           const authorization = o.authorizations[next++ % o.authorizations.length];
-          client.setHeaders(authorization === undefined ? {} : { authorization });
+          client.setHeaders({ ...o.headers, ...(authorization === undefined ? {} : { authorization }) });
         },
       },
       (err: unknown, r: autocannon.Result) => (err ? reject(err instanceof Error ? err : new Error('autocannon failed')) : resolve(r)),

@@ -3,6 +3,7 @@
  * values, and "what limits this figure" — from the CPU each process used during the rounds
  * and the facade's CPU profile under the same load.
  */
+import { compressionLines } from './compression.ts';
 import type { SideSummary } from './overhead.ts';
 import type { ProfileSummary } from './profile.ts';
 import type { OverheadEntry } from './run.ts';
@@ -107,6 +108,7 @@ export function overheadSection(e: OverheadEntry, cores: number): string[] {
       ? ['', `**Not like for like:** the facade made ${fixed(f.upstreamCallsPerRequest)} upstream calls per request against the proxy's ${fixed(p.upstreamCallsPerRequest)} — some reuse of upstream answers was still on — so its figures here flatter it.`]
       : []),
     ...(e.result.peakRssBytes === undefined ? [] : ['', `Facade peak RSS over its rounds: **${mb(e.result.peakRssBytes)} MB**.`]),
+    ...compressionLines(e.compression),
     '',
     `${e.result.roundPlan}. Per round (${e.name === 'added-p50' ? 'p50 ms' : 'req/s'}): facade ${rounds(f)}; proxy ${rounds(p)}.`,
     '',

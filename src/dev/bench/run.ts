@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { ServiceProcess } from '../soak/service-process.ts';
 import { appSession, burst, walkPages, type DuplicatesResult, type EconomyDeps, type PagingResult, type Step } from './economy.ts';
 import { judgeDuplicates, judgeOverhead, judgePaging, judgeSession, type Verdict } from './judge.ts';
+import { measureCompression, type CompressionResult } from './compression.ts';
 import { describeMachine, type Machine } from './machine.ts';
 import { runOverhead, type OverheadResult, type RunSettings } from './overhead.ts';
 import type { ProfileSummary } from './profile.ts';
@@ -39,6 +40,8 @@ export interface OverheadEntry {
   result: OverheadResult;
   verdicts: Verdict[];
   profile?: ProfileSummary;
+  /** A gzip-accepting client against one that accepts nothing, when the scenario asks. */
+  compression?: CompressionResult;
 }
 
 export interface EconomyResults {
@@ -94,7 +97,8 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
       const result = await runOverhead(s, own ? { ...deps, facade: own } : deps, o.settings).finally(() => own?.stop());
       const verdicts = judgeOverhead(s, result);
       o.log(`${s.name}: ${verdicts.map((v) => `${v.figure} ${v.value.toFixed(2)}${v.met === undefined ? '' : v.met ? ' (met)' : ' (missed)'}`).join('; ')}`);
-      overhead.push({ name: s.name, title: s.title, request: s.shownAs, connections: s.connections, upstreamLatencyMs: s.upstreamLatencyMs, result, verdicts });
+      const compression = s.compression ? await measureCompression(s, deps, o.settings) : undefined;
+      overhead.push({ name: s.name, title: s.title, request: s.shownAs, connections: s.connections, upstreamLatencyMs: s.upstreamLatencyMs, result, verdicts, ...(compression ? { compression } : {}) });
     }
 
     const economy: EconomyResults = {};

@@ -32,6 +32,8 @@ export interface OverheadScenario {
   figure: Figure;
   /** The target for the figure: a least ratio to the proxy, or a most added p50 (ms). */
   target?: { minRatio?: number; maxAddedP50Ms?: number };
+  /** Also measure a client that accepts gzip against one that accepts nothing: bytes saved, CPU spent (compression.ts). */
+  compression?: boolean;
   /** Also read the facade's peak resident memory over its rounds, against this ceiling (MB) if given. */
   peakRss?: { maxMb?: number };
   /**
@@ -46,6 +48,7 @@ export const OVERHEAD_SCENARIOS: readonly OverheadScenario[] = [
   {
     name: 'patient-search',
     title: 'Patient search, 6 hits',
+    compression: true,
     kind: 'throughput',
     connections: 32,
     upstreamLatencyMs: 0,
@@ -101,6 +104,7 @@ export const OVERHEAD_SCENARIOS: readonly OverheadScenario[] = [
   {
     name: 'docref-10x1mb',
     title: 'DocumentReference search, 10 × 1 MB CCDs at c=8',
+    compression: true,
     kind: 'throughput',
     connections: 8,
     upstreamLatencyMs: 0,
