@@ -1,7 +1,8 @@
 /**
- * A CPU profile of the facade under one overhead scenario: a service of its own started with
- * `--cpu-prof`, warmed up, driven as the scenario drives it, stopped with SIGTERM (which
- * writes the profile), and summed up over the load's window only (profile.ts).
+ * A CPU profile of the facade — or of the hand-written facade — under one overhead scenario:
+ * a server of its own started with `--cpu-prof`, warmed up, driven as the scenario drives it,
+ * stopped with SIGTERM (which writes the profile), and summed up over the load's window only:
+ * by where the code lives (profile.ts) and by stage of the request path (stages.ts).
  */
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,9 @@ import { join } from 'node:path';
 import { sequentialRound, throughputRound } from './load.ts';
 import { summarizeProfile, type ProfileSummary } from './profile.ts';
 import type { OverheadScenario, ScenarioInput } from './scenarios.ts';
+import { startBaselineProcess } from './proxy-process.ts';
 import { startBenchService, type ServiceSettings } from './services.ts';
+import { stageSharesOfFile, type StageShare } from './stages.ts';
 import type { Upstream } from './upstream.ts';
 
 export interface ProfileRun {
@@ -21,10 +24,30 @@ export interface ProfileRun {
   sequentialCount: number;
 }
 
-export async function profileScenario(s: OverheadScenario, r: ProfileRun): Promise<ProfileSummary> {
+export interface ProfiledServer {
+  summary: ProfileSummary;
+  stages: StageShare[];
+}
+
+/** The facade's profile under the scenario. */
+export function profileScenario(s: OverheadScenario, r: ProfileRun): Promise<ProfiledServer> {
+  return profileServer(s, r, (nodeArgs) => startBenchService({ ...r.settings, nodeArgs }));
+}
+
+/** The hand-written facade's (handwritten-main.ts, started with `env`) under the scenario. */
+export function profileHandwritten(s: OverheadScenario, r: ProfileRun, env: Record<string, string>): Promise<ProfiledServer> {
+  return profileServer(s, r, (nodeArgs) => startBaselineProcess('src/dev/bench/handwritten-main.ts', env, nodeArgs));
+}
+
+async function profileServer(
+  s: OverheadScenario,
+  r: ProfileRun,
+  start: (nodeArgs: string[]) => Promise<{ origin: string; stop(): Promise<void> }>,
+): Promise<ProfiledServer> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-prof-'));
   try {
-    const service = await startBenchService({ ...r.settings, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
+    // Sampled every 100 µs (V8's default is 1 ms): the hand-written facade's stages take tens of µs a request.
+    const service = await start(['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${dir}`]);
     let loadMs = 0;
     let tailMs = 0;
     try {
@@ -50,8 +73,8 @@ export async function profileScenario(s: OverheadScenario, r: ProfileRun): Promi
       await r.upstream.setLatency(0);
     }
     const file = (await readdir(dir)).find((f) => f.endsWith('.cpuprofile'));
-    if (file === undefined) throw new Error('the service wrote no CPU profile');
-    return await summarizeProfile(join(dir, file), loadMs, tailMs);
+    if (file === undefined) throw new Error('the server wrote no CPU profile');
+    return { summary: await summarizeProfile(join(dir, file), loadMs, tailMs), stages: await stageSharesOfFile(join(dir, file), loadMs, tailMs) };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
