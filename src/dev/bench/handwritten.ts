@@ -34,28 +34,42 @@ async function upstreamGet(d: Dispatcher, base: string, c: Context, path: string
 // The encounter search's window, as the facade asks it: no start, an end far ahead (all encounters).
 const ENCOUNTER_WINDOW = '?end=2099-12-31T23%3A59%3A59.999Z';
 
-const mapPatient = (id: string, p: Row) => ({
-  resourceType: 'Patient', id,
-  identifier: [{ system: 'urn:nextech:chart-number', value: p.chartNumber }],
-  name: [{ family: p.lastName, given: [p.firstName] }],
-  birthDate: p.dob.slice(0, 10),
-});
-const mapEncounter = (e: Enc, patient: string) => ({
+// Function declarations, not arrows in consts: the profile of tsx's output names only these.
+function mapPatient(id: string, p: Row) {
+  return {
+    resourceType: 'Patient', id,
+    identifier: [{ system: 'urn:nextech:chart-number', value: p.chartNumber }],
+    name: [{ family: p.lastName, given: [p.firstName] }],
+    birthDate: p.dob.slice(0, 10),
+  };
+}
+function mapEncounter(e: Enc, patient: string) {
+  return {
   resourceType: 'Encounter', id: `${patient}-${e.summary.encounterId}`, status: 'finished',
   class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
   type: [{ text: e.summary.type }], subject: { reference: `Patient/${patient}` },
   period: { start: e.summary.encounterDate }, location: [{ location: { display: e.summary.location } }],
-});
-const mapDocumentReference = (e: Enc, patient: string) => ({
+  };
+}
+function mapDocumentReference(e: Enc, patient: string) {
+  return {
   resourceType: 'DocumentReference', id: `${patient}-${e.summary.encounterId}`, status: 'current',
   subject: { reference: `Patient/${patient}` }, date: e.summary.encounterDate,
   content: [{ attachment: { contentType: 'application/xml', data: Buffer.from(e.ccd, 'utf8').toString('base64') } }],
-});
-const serialiseBundle = (c: Context, resources: unknown[]) =>
-  c.body(JSON.stringify({ resourceType: 'Bundle', type: 'searchset', total: resources.length, entry: resources.map((resource) => ({ resource, search: { mode: 'match' } })) }), 200, { 'content-type': 'application/fhir+json' });
+  };
+}
+function serialiseBundle(c: Context, resources: unknown[]) {
+  const entry = resources.map((resource) => ({ resource, search: { mode: 'match' } }));
+  return c.body(JSON.stringify({ resourceType: 'Bundle', type: 'searchset', total: resources.length, entry }), 200, { 'content-type': 'application/fhir+json' });
+}
 
 /** A stable FHIR id for a patient found by name: the table's, else a plain one. */
-const idOfRow = (ids: IdTable, p: Row) => Object.keys(ids).find((k) => ids[k]?.patientId === p.patientId) ?? `p${p.patientId}`;
+function idOfRow(ids: IdTable, p: Row) {
+  return Object.keys(ids).find((k) => ids[k]?.patientId === p.patientId) ?? `p${p.patientId}`;
+}
+function newestFirst(a: Enc, b: Enc) {
+  return b.summary.encounterDate.localeCompare(a.summary.encounterDate);
+}
 
 export function createHandwrittenApp(apiBaseUrl: string, d: Dispatcher, ids: IdTable): Hono {
   const base = apiBaseUrl.replace(/\/+$/, '');
@@ -64,14 +78,18 @@ export function createHandwrittenApp(apiBaseUrl: string, d: Dispatcher, ids: IdT
     const family = c.req.query('family') ?? '';
     const rows = (await upstreamGet(d, base, c, `/search?term=${encodeURIComponent(family)}`)) as Row[];
     const prefix = family.toLowerCase();
-    const matchFamily = (p: Row) => p.lastName.toLowerCase().startsWith(prefix);
+    function matchFamily(p: Row) {
+      return p.lastName.toLowerCase().startsWith(prefix);
+    }
     return serialiseBundle(c, rows.filter(matchFamily).map((p) => mapPatient(idOfRow(ids, p), p)));
   });
   app.get('/Patient/:id', async (c) => {
     const known = ids[c.req.param('id')];
     if (!known) return c.json({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-found' }] }, 404);
     const rows = (await upstreamGet(d, base, c, `/search?term=${encodeURIComponent(known.chartNumber)}`)) as Row[];
-    const matchId = (p: Row) => p.patientId === known.patientId;
+    function matchId(p: Row) {
+      return p.patientId === known?.patientId;
+    }
     const row = rows.find(matchId);
     return row ? c.json(mapPatient(c.req.param('id'), row), 200, { 'content-type': 'application/fhir+json' }) : c.json({ resourceType: 'OperationOutcome' }, 404);
   });
@@ -84,9 +102,11 @@ export function createHandwrittenApp(apiBaseUrl: string, d: Dispatcher, ids: IdT
       upstreamGet(d, base, c, `/search?term=${encodeURIComponent(known.chartNumber)}`) as Promise<Row[]>,
       upstreamGet(d, base, c, `/${known.patientId}/encounters/search${ENCOUNTER_WINDOW}`) as Promise<Enc[]>,
     ]);
-    return rows.some((p) => p.patientId === known.patientId) ? { patient, encounters } : undefined;
+    function matchId(p: Row) {
+      return p.patientId === known?.patientId;
+    }
+    return rows.some(matchId) ? { patient, encounters } : undefined;
   };
-  const newestFirst = (a: Enc, b: Enc) => b.summary.encounterDate.localeCompare(a.summary.encounterDate);
   app.get('/Encounter', async (c) => {
     const l = await listing(c);
     if (!l) return c.json({ resourceType: 'OperationOutcome' }, 404);

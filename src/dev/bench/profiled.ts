@@ -4,7 +4,7 @@
  * stopped with SIGTERM (which writes the profile), and summed up over the load's window only:
  * by where the code lives (profile.ts) and by stage of the request path (stages.ts).
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sequentialRound, throughputRound } from './load.ts';
@@ -31,17 +31,18 @@ export interface ProfiledServer {
 
 /** The facade's profile under the scenario. */
 export function profileScenario(s: OverheadScenario, r: ProfileRun): Promise<ProfiledServer> {
-  return profileServer(s, r, (nodeArgs) => startBenchService({ ...r.settings, nodeArgs }));
+  return profileServer(s, r, 'facade', (nodeArgs) => startBenchService({ ...r.settings, nodeArgs }));
 }
 
 /** The hand-written facade's (handwritten-main.ts, started with `env`) under the scenario. */
 export function profileHandwritten(s: OverheadScenario, r: ProfileRun, env: Record<string, string>): Promise<ProfiledServer> {
-  return profileServer(s, r, (nodeArgs) => startBaselineProcess('src/dev/bench/handwritten-main.ts', env, nodeArgs));
+  return profileServer(s, r, 'handwritten', (nodeArgs) => startBaselineProcess('src/dev/bench/handwritten-main.ts', env, nodeArgs));
 }
 
 async function profileServer(
   s: OverheadScenario,
   r: ProfileRun,
+  label: string,
   start: (nodeArgs: string[]) => Promise<{ origin: string; stop(): Promise<void> }>,
 ): Promise<ProfiledServer> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-prof-'));
@@ -54,11 +55,13 @@ async function profileServer(
       await r.upstream.setLatency(s.upstreamLatencyMs);
       const url = `${service.origin}/practices/${r.settings.practiceId}/fhir/${s.fhirPath(r.input)}`;
       const first = r.authorizations[0] ?? '';
-      const load = (seconds: number, count: number) =>
+      // Answers that take seconds (perConnection scenarios): a fixed number of requests, every one answered, as in the rounds.
+      const amount = (perConnection: number | undefined) => (perConnection === undefined ? {} : { amount: s.connections * perConnection });
+      const load = (seconds: number, count: number, warm = false) =>
         s.kind === 'latency'
           ? sequentialRound(url, count, first)
-          : throughputRound({ url, connections: s.connections, seconds, authorizations: r.authorizations });
-      await load(Math.min(1, r.seconds), 10);
+          : throughputRound({ url, connections: s.connections, seconds, authorizations: r.authorizations, ...amount(warm ? (s.perConnection === undefined ? undefined : 1) : s.perConnection) });
+      await load(Math.min(1, r.seconds), 10, true);
       const t0 = performance.now();
       const result = await load(r.seconds, r.sequentialCount);
       loadMs = performance.now() - t0;
@@ -74,6 +77,9 @@ async function profileServer(
     }
     const file = (await readdir(dir)).find((f) => f.endsWith('.cpuprofile'));
     if (file === undefined) throw new Error('the server wrote no CPU profile');
+    // BENCH_PROFILE_DIR=dir keeps each profile there, to open in a profile viewer.
+    const keep = process.env.BENCH_PROFILE_DIR;
+    if (keep) await copyFile(join(dir, file), join(keep, `${s.name}-${label}-${file}`));
     return { summary: await summarizeProfile(join(dir, file), loadMs, tailMs), stages: await stageSharesOfFile(join(dir, file), loadMs, tailMs) };
   } finally {
     await rm(dir, { recursive: true, force: true });
