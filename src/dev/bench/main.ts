@@ -7,6 +7,7 @@
  * "before" of the report. `--service-root=dir` runs the facade of another project folder —
  * e.g. an older commit exported with `git archive <commit> | tar -x -C dir` (plus a
  * node_modules link) — against the same sandbox, proxy and load, to measure a "before".
+ * BENCH_PROFILE_DIR=dir keeps the CPU profiles (facade and hand-written facade per scenario).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
