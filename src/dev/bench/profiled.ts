@@ -65,7 +65,10 @@ async function profileServer(
       const t0 = performance.now();
       const result = await load(r.seconds, r.sequentialCount);
       loadMs = performance.now() - t0;
-      if (result.non2xx > 0 || result.completed === 0) {
+      // 503 is the facade's document memory budget turning a request away (with Retry-After), as in
+      // its rounds: the profile still shows the others' work. Any other failure spoils it.
+      const failed = Object.entries(result.otherStatuses).filter(([status]) => status !== '503');
+      if (failed.length > 0 || result.errors > 0 || result.completed - result.non2xx === 0) {
         throw new Error(`the profiled load of ${s.name} got ${result.completed} answers, ${JSON.stringify(result.otherStatuses)} not 200`);
       }
       const stopAt = performance.now();
