@@ -40,6 +40,17 @@ export function judgeOverhead(s: OverheadScenario, r: OverheadResult): Verdict[]
       break;
     }
   }
+  const h = r.handwritten;
+  if (h && s.kind === 'throughput') {
+    verdicts.push({ figure: 'facade ÷ hand-written req/s', value: r.facade.reqPerSec / h.reqPerSec });
+  }
+  const fc = r.facade.cpuMsPerRequest.server;
+  const hc = h?.cpuMsPerRequest.server;
+  if (fc !== undefined && hc !== undefined && hc > 0) {
+    const most = s.target?.maxCpuRatioToHandwritten;
+    const value = fc / hc;
+    verdicts.push({ figure: 'facade CPU per request ÷ hand-written\'s', value, ...(most === undefined ? {} : { target: `≤ ${most}×`, met: value <= most }) });
+  }
   const max = s.peakRss?.maxMb;
   if (s.peakRss && r.peakRssBytes !== undefined) {
     const mb = r.peakRssBytes / 1048576;

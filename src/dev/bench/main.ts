@@ -2,11 +2,12 @@
  * `npm run bench [-- --quick] [--scenario=patient-search,paging] [--out=dir] [--no-profile] [--service-root=dir]`:
  * measures the facade against a bare pass-through proxy over the sandbox on this machine
  * (run.ts) and writes `benchmarks.md` and `benchmarks.json` — into docs/ for a full run, into
- * a temporary folder for --quick unless --out is given. A full run takes about 5–6 minutes
- * on 2 cores; --quick about 2. The previous benchmarks.json in the output folder, if any, is the
+ * a temporary folder for --quick unless --out is given. A full run takes about 10 minutes
+ * on 2 cores; --quick about 2 per scenario or so. The previous benchmarks.json in the output folder, if any, is the
  * "before" of the report. `--service-root=dir` runs the facade of another project folder —
  * e.g. an older commit exported with `git archive <commit> | tar -x -C dir` (plus a
  * node_modules link) — against the same sandbox, proxy and load, to measure a "before".
+ * BENCH_PROFILE_DIR=dir keeps the CPU profiles (facade and hand-written facade per scenario).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -1,7 +1,9 @@
 /**
  * Runs one overhead scenario: the FHIR request against the facade and its equivalent
  * against the pass-through proxy — the very Nextech calls the facade made for it, recorded by
- * the upstream on a probe request — in alternating rounds (facade, proxy, facade, proxy…)
+ * the upstream on a probe request — and the same FHIR request against the hand-written facade
+ * (handwritten.ts), which must make the same calls, in alternating rounds (facade, proxy,
+ * hand-written, facade, proxy…)
  * after a warm-up of each, and sums each side up by the medians of its rounds. Per round it
  * also reads the CPU time each process used and the upstream calls made.
  */
@@ -56,6 +58,8 @@ export interface OverheadResult {
   upstreamCalls: string[];
   facade: SideSummary;
   proxy: SideSummary;
+  /** The hand-written facade, when the run had one. */
+  handwritten?: SideSummary;
   /** The facade's resident memory high-water mark over its rounds (bytes), when asked for. */
   peakRssBytes?: number;
 }
@@ -65,7 +69,10 @@ interface Probe {
   calls: string[];
   facadeBytes: number;
   proxyBytes: number;
+  handwrittenBytes?: number;
 }
+
+type SideName = 'facade' | 'proxy' | 'handwritten';
 
 const practiceBase = (side: Side, practiceId: string) => `${side.origin}/practices/${practiceId}`;
 
@@ -77,7 +84,8 @@ async function fetchOk(url: string, authorization: string): Promise<number> {
 }
 
 /** One facade request, the calls it made upstream, and the proxy request making the same calls. */
-async function probe(s: OverheadScenario, input: ScenarioInput, practiceId: string, facade: Side, proxy: Side, upstream: Upstream, authorization: string): Promise<Probe> {
+async function probe(s: OverheadScenario, d: OverheadDeps, authorization: string): Promise<Probe> {
+  const { input, practiceId, facade, proxy, upstream, handwritten } = d;
   await upstream.takeCalls();
   const facadeBytes = await fetchOk(`${practiceBase(facade, practiceId)}/fhir/${s.fhirPath(input)}`, authorization);
   const tally = await upstream.takeCalls(true);
@@ -85,7 +93,17 @@ async function probe(s: OverheadScenario, input: ScenarioInput, practiceId: stri
   if (proxyPath === undefined) throw new Error(`${s.name}: the facade made no upstream call`);
   const proxyBytes = await fetchOk(`${practiceBase(proxy, practiceId)}/${proxyPath}`, authorization);
   await upstream.takeCalls();
-  return { proxyPath, calls: (tally.detail ?? []).map((c) => endpointOf(c.path)), facadeBytes, proxyBytes };
+  let handwrittenBytes: number | undefined;
+  if (handwritten) {
+    handwrittenBytes = await fetchOk(`${practiceBase(handwritten, practiceId)}/fhir/${s.fhirPath(input)}`, authorization);
+    const own = await upstream.takeCalls(true);
+    // The same calls, queries included (in any order): else the baseline does other work.
+    const key = (t: CallTally) => (t.detail ?? []).map((c) => `${c.path}?${new URLSearchParams(c.query).toString()}`).sort().join(' ');
+    // Endpoints only in the message: the queries hold chart numbers.
+    const endpoints = (t: CallTally) => (t.detail ?? []).map((c) => endpointOf(c.path)).join(' + ') || 'none';
+    if (key(own) !== key(tally)) throw new Error(`${s.name}: the hand-written facade's upstream calls (${endpoints(own)}) differ from the facade's (${endpoints(tally)}) in path or query`);
+  }
+  return { proxyPath, calls: (tally.detail ?? []).map((c) => endpointOf(c.path)), facadeBytes, proxyBytes, ...(handwrittenBytes === undefined ? {} : { handwrittenBytes }) };
 }
 
 /**
@@ -150,6 +168,8 @@ export interface OverheadDeps {
   upstream: Upstream;
   facade: Side;
   proxy: Side;
+  /** The hand-written facade, a third side when given. */
+  handwritten?: Side;
   practiceId: string;
   input: ScenarioInput;
   /** One Nextech token per connection, as `Bearer …` headers. */
@@ -161,24 +181,29 @@ export async function runOverhead(s: OverheadScenario, d: OverheadDeps, o: RunSe
   const first = d.authorizations[0] ?? '';
   await d.upstream.setLatency(s.upstreamLatencyMs);
   try {
-    const p = await probe(s, d.input, d.practiceId, d.facade, d.proxy, d.upstream, first);
-    const urls = { facade: `${practiceBase(d.facade, d.practiceId)}/fhir/${s.fhirPath(d.input)}`, proxy: `${practiceBase(d.proxy, d.practiceId)}/${p.proxyPath}` };
+    const p = await probe(s, d, first);
+    const urls: Record<SideName, string> = {
+      facade: `${practiceBase(d.facade, d.practiceId)}/fhir/${s.fhirPath(d.input)}`,
+      proxy: `${practiceBase(d.proxy, d.practiceId)}/${p.proxyPath}`,
+      handwritten: d.handwritten ? `${practiceBase(d.handwritten, d.practiceId)}/fhir/${s.fhirPath(d.input)}` : '',
+    };
+    const sides: SideName[] = d.handwritten ? ['facade', 'proxy', 'handwritten'] : ['facade', 'proxy'];
     const amount = s.perConnection === undefined ? undefined : s.connections * Math.max(1, Math.round(s.perConnection * o.countScale));
-    const round = (side: 'facade' | 'proxy', seconds: number, count: number) => () =>
+    const round = (side: SideName, seconds: number, count: number) => () =>
       s.kind === 'latency'
         ? sequentialRound(urls[side], count, first)
         : throughputRound({ url: urls[side], connections: s.connections, seconds, authorizations: d.authorizations, ...(amount === undefined ? {} : { amount }) });
-    const pid = { facade: d.facade.pid, proxy: d.proxy.pid };
+    const pid: Record<SideName, number> = { facade: d.facade.pid, proxy: d.proxy.pid, handwritten: d.handwritten?.pid ?? 0 };
     const warmCount = Math.max(10, Math.round(o.sequentialCount / 4));
     // A count-based scenario warms up with one request per connection.
-    const warm = (side: 'facade' | 'proxy') =>
+    const warm = (side: SideName) =>
       amount === undefined ? round(side, o.warmupSeconds, warmCount)() : throughputRound({ url: urls[side], connections: s.connections, seconds: 0, amount: s.connections, authorizations: d.authorizations });
-    for (const side of ['facade', 'proxy'] as const) await warm(side);
+    for (const side of sides) await warm(side);
     if (s.peakRss) await resetPeak(d.facade.pid);
-    const measured: Record<'facade' | 'proxy', Measured[]> = { facade: [], proxy: [] };
+    const measured: Record<SideName, Measured[]> = { facade: [], proxy: [], handwritten: [] };
     const rounds = o.rounds;
     for (let r = 0; r < rounds; r++) {
-      for (const side of ['facade', 'proxy'] as const) {
+      for (const side of sides) {
         const m = await measuredRound(round(side, o.seconds, o.sequentialCount), pid[side], d.upstream);
         measured[side].push(m);
         d.log(`${s.name} round ${r + 1}/${rounds} ${side}: ${m.round.reqPerSec.toFixed(0)} req/s, ${(m.round.bytesPerSec / 1048576).toFixed(1)} MB/s, p50 ${m.round.p50Ms.toFixed(2)} ms, non-2xx ${m.round.non2xx}`);
@@ -192,6 +217,7 @@ export async function runOverhead(s: OverheadScenario, d: OverheadDeps, o: RunSe
       upstreamCalls: p.calls,
       facade: summarize(measured.facade, p.facadeBytes),
       proxy: summarize(measured.proxy, p.proxyBytes),
+      ...(p.handwrittenBytes === undefined ? {} : { handwritten: summarize(measured.handwritten, p.handwrittenBytes) }),
       ...(peak === undefined ? {} : { peakRssBytes: peak }),
     };
   } finally {

@@ -1,6 +1,7 @@
 /**
- * Runs the pass-through proxy (proxy-main.ts) as its own process, as the facade runs as its
- * own: each gets its own event loop and its CPU time can be read on its own.
+ * Runs a baseline — the pass-through proxy (proxy-main.ts) or the hand-written facade
+ * (handwritten-main.ts) — as its own process, as the facade runs as its own: each gets its
+ * own event loop and its CPU time can be read on its own.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -14,9 +15,17 @@ export interface ProxyProcess {
 }
 
 export function startProxyProcess(apiBaseUrl: string, startTimeoutMs = 30_000): Promise<ProxyProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/dev/bench/proxy-main.ts'], {
+  return startBaselineProcess('src/dev/bench/proxy-main.ts', { PROXY_UPSTREAM: apiBaseUrl }, [], startTimeoutMs);
+}
+
+/**
+ * Starts `script` (relative to the project root) with `env` and `nodeArgs` (e.g. `--cpu-prof`);
+ * it prints `proxy: {origin}` once listening and stops on SIGTERM.
+ */
+export function startBaselineProcess(script: string, env: Record<string, string>, nodeArgs: readonly string[] = [], startTimeoutMs = 30_000): Promise<ProxyProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', PROXY_UPSTREAM: apiBaseUrl },
+    env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const stop = (): Promise<void> =>
@@ -32,11 +41,11 @@ export function startProxyProcess(apiBaseUrl: string, startTimeoutMs = 30_000): 
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error('the proxy did not start in time'));
+      reject(new Error(`${script} did not start in time`));
     }, startTimeoutMs);
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`the proxy exited (${code ?? 'signal'})`));
+      reject(new Error(`${script} exited (${code ?? 'signal'})`));
     });
     let out = '';
     child.stdout.on('data', (d: Buffer) => {

@@ -7,6 +7,7 @@ import { compressionLines } from './compression.ts';
 import type { SideSummary } from './overhead.ts';
 import type { ProfileSummary } from './profile.ts';
 import type { OverheadEntry } from './run.ts';
+import { stageMicros, STAGES, type StageShare } from './stages.ts';
 
 /** What the numbers alone do not say about a scenario. */
 const NOTES: Readonly<Record<string, string>> = {
@@ -35,24 +36,64 @@ function others(s: SideSummary): string {
   return Object.entries(counts).map(([k, v]) => `${v} × ${k}`).join(', ') || '0';
 }
 
-function sideRows(f: SideSummary, p: SideSummary): string[] {
-  const row = (label: string, a: string, b: string, r = '') => `| ${label} | ${a} | ${b} | ${r} |`;
-  const cpu = (s: SideSummary, k: 'server' | 'upstream' | 'driver') => fixed(s.cpuMsPerRequest[k], 3);
-  const cores = (s: SideSummary) => `${fixed(s.coreShare.server)} / ${fixed(s.coreShare.upstream)} / ${fixed(s.coreShare.driver)}`;
+function sideRows(f: SideSummary, p: SideSummary, h: SideSummary | undefined): string[] {
+  const row = (label: string, a: string, b: string, r = '', c = '', rh = '') =>
+    h ? `| ${label} | ${a} | ${b} | ${r} | ${c} | ${rh} |` : `| ${label} | ${a} | ${b} | ${r} |`;
+  const cpu = (s: SideSummary | undefined, k: 'server' | 'upstream' | 'driver') => (s ? fixed(s.cpuMsPerRequest[k], 3) : '');
+  const cores = (s: SideSummary | undefined) => (s ? `${fixed(s.coreShare.server)} / ${fixed(s.coreShare.upstream)} / ${fixed(s.coreShare.driver)}` : '');
+  const serverCpu = (s: SideSummary | undefined) => s?.cpuMsPerRequest.server ?? NaN;
+  const figure = (label: string, pick: (s: SideSummary) => number, show: (n: number) => string) =>
+    row(label, show(pick(f)), show(pick(p)), ratio(pick(f), pick(p)), h ? show(pick(h)) : '', h ? ratio(pick(f), pick(h)) : '');
   return [
-    '| | facade | proxy | facade ÷ proxy |',
-    '|---|---:|---:|---:|',
-    row('req/s (2xx)', rate(f.reqPerSec), rate(p.reqPerSec), ratio(f.reqPerSec, p.reqPerSec)),
-    row('MB/s received', mb(f.bytesPerSec), mb(p.bytesPerSec), ratio(f.bytesPerSec, p.bytesPerSec)),
-    row('p50 ms', fixed(f.p50Ms), fixed(p.p50Ms), ratio(f.p50Ms, p.p50Ms)),
-    row('p99 ms', fixed(f.p99Ms), fixed(p.p99Ms), ratio(f.p99Ms, p.p99Ms)),
-    row('body bytes of one answer', int(f.responseBytes), int(p.responseBytes), ratio(f.responseBytes, p.responseBytes)),
-    row('answers not 200 / no answer (all rounds)', `${others(f)} / ${f.errors}`, `${others(p)} / ${p.errors}`),
-    row('upstream calls per request', fixed(f.upstreamCallsPerRequest), fixed(p.upstreamCallsPerRequest)),
-    row('CPU ms per request: server', cpu(f, 'server'), cpu(p, 'server'), ratio(f.cpuMsPerRequest.server ?? NaN, p.cpuMsPerRequest.server ?? NaN)),
-    row('CPU ms per request: upstream', cpu(f, 'upstream'), cpu(p, 'upstream')),
-    row('CPU ms per request: load generator', cpu(f, 'driver'), cpu(p, 'driver')),
-    row('cores used: server / upstream / load generator', cores(f), cores(p)),
+    h ? '| | facade | proxy | facade ÷ proxy | hand-written | facade ÷ hand-written |' : '| | facade | proxy | facade ÷ proxy |',
+    h ? '|---|---:|---:|---:|---:|---:|' : '|---|---:|---:|---:|',
+    figure('req/s (2xx)', (s) => s.reqPerSec, rate),
+    figure('MB/s received', (s) => s.bytesPerSec, (n) => mb(n)),
+    figure('p50 ms', (s) => s.p50Ms, (n) => fixed(n)),
+    figure('p99 ms', (s) => s.p99Ms, (n) => fixed(n)),
+    figure('body bytes of one answer', (s) => s.responseBytes, int),
+    row('answers not 200 / no answer (all rounds)', `${others(f)} / ${f.errors}`, `${others(p)} / ${p.errors}`, '', h ? `${others(h)} / ${h.errors}` : ''),
+    row('upstream calls per request', fixed(f.upstreamCallsPerRequest), fixed(p.upstreamCallsPerRequest), '', h ? fixed(h.upstreamCallsPerRequest) : ''),
+    row('CPU ms per request: server', cpu(f, 'server'), cpu(p, 'server'), ratio(serverCpu(f), serverCpu(p)), cpu(h, 'server'), h ? ratio(serverCpu(f), serverCpu(h)) : ''),
+    row('CPU ms per request: upstream', cpu(f, 'upstream'), cpu(p, 'upstream'), '', cpu(h, 'upstream')),
+    row('CPU ms per request: load generator', cpu(f, 'driver'), cpu(p, 'driver'), '', cpu(h, 'driver')),
+    row('cores used: server / upstream / load generator', cores(f), cores(p), '', cores(h)),
+  ];
+}
+
+/**
+ * µs of CPU per request by stage, the facade beside the hand-written facade: each stage's
+ * share of the busy samples of its CPU profile times the CPU per request its rounds used.
+ */
+export function stageRows(facade: readonly StageShare[], facadeCpuMs: number, handwritten?: readonly StageShare[], handwrittenCpuMs?: number): string[] {
+  const f = stageMicros(facade, facadeCpuMs);
+  const h = handwritten && handwrittenCpuMs !== undefined ? stageMicros(handwritten, handwrittenCpuMs) : undefined;
+  const us = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? 'n/a' : Math.round(n).toLocaleString('en-US'));
+  const rows = STAGES.map((stage, i) => {
+    const a = f[i]?.us;
+    const b = h?.[i]?.us;
+    const share = facade[i]?.share ?? 0;
+    const where = (xs: readonly StageShare[] | undefined) => (xs?.[i]?.top ?? []).map((t) => `${t.place} ${pct(t.share)}`).join(', ');
+    return `| ${stage} | ${us(a)} | ${pct(share)} | ${us(b)} | ${a === undefined || b === undefined ? 'n/a' : us(a - b)} | ${where(facade)} | ${where(handwritten)} |`;
+  });
+  const total = (xs: { us: number }[] | undefined) => xs?.reduce((n, x) => n + x.us, 0);
+  return [
+    '| Stage | facade µs/request | facade share | hand-written µs/request | facade − hand-written | facade: mostly in | hand-written: mostly in |',
+    '|---|---:|---:|---:|---:|---|---|',
+    ...rows,
+    `| **all** | **${us(total(f))}** | 100% | **${us(total(h))}** | **${us((total(f) ?? NaN) - (total(h) ?? NaN))}** | | |`,
+  ];
+}
+
+function stageSection(e: OverheadEntry): string[] {
+  const fc = e.result.facade.cpuMsPerRequest.server;
+  if (!e.stages || fc === undefined) return [];
+  const hc = e.result.handwritten?.cpuMsPerRequest.server;
+  return [
+    '',
+    `**CPU per request by stage** (the CPU profiles' samples classified by stage of the request path, \`src/dev/bench/stages.ts\`, times each side's CPU per request over its rounds; at c=1 these include idle-time work):`,
+    '',
+    ...stageRows(e.stages.facade, fc, e.stages.handwritten, hc),
   ];
 }
 
@@ -103,7 +144,7 @@ export function overheadSection(e: OverheadEntry, cores: number): string[] {
     '',
     `\`GET ${e.request}\` at ${e.connections === 1 ? 'one request at a time' : `${e.connections} connections`}${latency}. Upstream calls of one request (both sides): ${e.result.upstreamCalls.join(' + ')}.`,
     '',
-    ...sideRows(f, p),
+    ...sideRows(f, p, e.result.handwritten),
     ...(f.upstreamCallsPerRequest < p.upstreamCallsPerRequest * 0.95
       ? ['', `**Not like for like:** the facade made ${fixed(f.upstreamCallsPerRequest)} upstream calls per request against the proxy's ${fixed(p.upstreamCallsPerRequest)} — some reuse of upstream answers was still on — so its figures here flatter it.`]
       : []),
@@ -116,6 +157,7 @@ export function overheadSection(e: OverheadEntry, cores: number): string[] {
     '',
     ...cpuLines(e, cores),
     ...profileLines(e.profile),
+    ...stageSection(e),
     '',
   ];
 }

@@ -13,11 +13,14 @@ import { measureCompression, type CompressionResult } from './compression.ts';
 import { describeMachine, type Machine } from './machine.ts';
 import { runOverhead, type OverheadResult, type RunSettings } from './overhead.ts';
 import type { ProfileSummary } from './profile.ts';
-import { profileScenario } from './profiled.ts';
-import { startProxyProcess } from './proxy-process.ts';
+import { profileHandwritten, profileScenario } from './profiled.ts';
+import { startBaselineProcess, startProxyProcess } from './proxy-process.ts';
 import { OVERHEAD_SCENARIOS, type EconomyScenario, type ScenarioInput } from './scenarios.ts';
 import { resolveIds, startBenchService, type ServiceSettings } from './services.ts';
+import type { StageShare } from './stages.ts';
 import { startUpstream, type Upstream } from './upstream.ts';
+import type { IdTable } from './handwritten.ts';
+import { ROLES } from './fixtures.ts';
 
 export interface BenchOptions {
   mode: 'full' | 'quick';
@@ -42,6 +45,8 @@ export interface OverheadEntry {
   profile?: ProfileSummary;
   /** A gzip-accepting client against one that accepts nothing, when the scenario asks. */
   compression?: CompressionResult;
+  /** Share of the busy CPU by stage of the request path (stages.ts), of the facade and of the hand-written facade. */
+  stages?: { facade: StageShare[]; handwritten?: StageShare[] };
 }
 
 export interface EconomyResults {
@@ -87,10 +92,15 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
     stops.push(() => proxy.stop());
     const facade = track(await startBenchService(settings));
     const input: ScenarioInput = { ids: await resolveIds(facade.origin, f, single), sixFamily: f.sixFamily };
-    o.log(`upstream, proxy and facade up after ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    // The hand-written facade knows the bench patients' FHIR ids from this table, not from the facade's key.
+    const idTable: IdTable = Object.fromEntries(ROLES.map((role) => [input.ids[role], { patientId: f.patients[role].patientId, chartNumber: f.patients[role].chartNumber }]));
+    const handwrittenEnv = { HANDWRITTEN_UPSTREAM: upstream.apiBaseUrl, HANDWRITTEN_IDS: JSON.stringify(idTable) };
+    const handwritten = await startBaselineProcess('src/dev/bench/handwritten-main.ts', handwrittenEnv);
+    stops.push(() => handwritten.stop());
+    o.log(`upstream, proxy, hand-written facade and facade up after ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
     const overhead: OverheadEntry[] = [];
-    const deps = { upstream, facade, proxy, practiceId: f.practiceId, input, authorizations: perConnection, log: o.log };
+    const deps = { upstream, facade, proxy, handwritten, practiceId: f.practiceId, input, authorizations: perConnection, log: o.log };
     for (const s of OVERHEAD_SCENARIOS.filter((x) => o.only.has(x.name))) {
       // A peak RSS is read on a facade of its own, so it is this scenario's and no earlier one's.
       const own = s.peakRss ? track(await startBenchService(settings)) : undefined;
@@ -138,14 +148,12 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
         const s = OVERHEAD_SCENARIOS.find((x) => x.name === entry.name);
         if (!s) continue;
         o.log(`profiling the facade under ${s.name}`);
-        entry.profile = await profileScenario(s, {
-          settings,
-          upstream,
-          input,
-          authorizations: perConnection,
-          seconds: o.profileSeconds,
-          sequentialCount: o.settings.sequentialCount,
-        });
+        const run = { settings, upstream, input, authorizations: perConnection, seconds: o.profileSeconds, sequentialCount: o.settings.sequentialCount };
+        const service = await profileScenario(s, run);
+        o.log(`profiling the hand-written facade under ${s.name}`);
+        const own = await profileHandwritten(s, run, handwrittenEnv);
+        entry.profile = service.summary;
+        entry.stages = { facade: service.stages, handwritten: own.stages };
       }
     }
     return {
