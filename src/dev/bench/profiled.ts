@@ -4,7 +4,7 @@
  * stopped with SIGTERM (which writes the profile), and summed up over the load's window only:
  * by where the code lives (profile.ts) and by stage of the request path (stages.ts).
  */
-import { copyFile, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sequentialRound, throughputRound } from './load.ts';
@@ -82,7 +82,10 @@ async function profileServer(
     if (file === undefined) throw new Error('the server wrote no CPU profile');
     // BENCH_PROFILE_DIR=dir keeps each profile there, to open in a profile viewer.
     const keep = process.env.BENCH_PROFILE_DIR;
-    if (keep) await copyFile(join(dir, file), join(keep, `${s.name}-${label}-${file}`));
+    if (keep) {
+      await mkdir(keep, { recursive: true });
+      await copyFile(join(dir, file), join(keep, `${s.name}-${label}-${file}`));
+    }
     return { summary: await summarizeProfile(join(dir, file), loadMs, tailMs), stages: await stageSharesOfFile(join(dir, file), loadMs, tailMs) };
   } finally {
     await rm(dir, { recursive: true, force: true });
