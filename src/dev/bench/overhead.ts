@@ -83,10 +83,23 @@ async function fetchOk(url: string, authorization: string): Promise<number> {
   return body.byteLength;
 }
 
+/**
+ * Waits until the upstream has had no call for a while: requests of the rounds just run
+ * (cut off at the end of a timed round) may still be reaching it, and would be counted as
+ * the probe's own calls.
+ */
+async function quiet(upstream: OverheadDeps['upstream']): Promise<void> {
+  for (let i = 0; i < 40; i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    if ((await upstream.takeCalls()).total === 0) return;
+  }
+  throw new Error('the upstream kept receiving calls after the rounds ended');
+}
+
 /** One facade request, the calls it made upstream, and the proxy request making the same calls. */
 async function probe(s: OverheadScenario, d: OverheadDeps, authorization: string): Promise<Probe> {
   const { input, practiceId, facade, proxy, upstream, handwritten } = d;
-  await upstream.takeCalls();
+  await quiet(upstream);
   const facadeBytes = await fetchOk(`${practiceBase(facade, practiceId)}/fhir/${s.fhirPath(input)}`, authorization);
   const tally = await upstream.takeCalls(true);
   const proxyPath = proxyPathFor(tally);
