@@ -21,6 +21,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { UpstreamFailure } from '../errors.ts';
+import { ExpiringMap } from '../expiring-map.ts';
 import { nextechPaths } from './paths.ts';
 
 export interface NegativeCacheOptions {
@@ -36,43 +37,25 @@ const DEFAULT_MAX_ENTRIES = 1_000;
 /** Endpoints whose record failures are remembered. */
 const RECORD_ENDPOINTS: ReadonlySet<string> = new Set([nextechPaths.searchEncounters.name]);
 
-interface Entry {
-  failure: UpstreamFailure;
-  expires: number;
-}
-
 export class NegativeCache {
-  readonly #entries = new Map<string, Entry>();
+  readonly #failures: ExpiringMap<UpstreamFailure>;
 
-  constructor(private readonly opts: NegativeCacheOptions = {}) {}
+  constructor(private readonly opts: NegativeCacheOptions = {}) {
+    this.#failures = new ExpiringMap(opts.maxEntries ?? DEFAULT_MAX_ENTRIES, opts.now ?? Date.now);
+  }
 
   /** The failure remembered for this call, if it is still fresh. */
   get(practiceId: string, callerKey: string, url: URL): UpstreamFailure | undefined {
-    const key = this.#key(practiceId, callerKey, url);
-    const hit = this.#entries.get(key);
-    if (!hit) return undefined;
-    if (hit.expires > this.#now()) return hit.failure;
-    this.#entries.delete(key);
-    return undefined;
+    return this.#failures.get(this.#key(practiceId, callerKey, url));
   }
 
   /** Remembers a record failure of this call to `endpoint` for the TTL (if it names a record). */
   set(endpoint: string, practiceId: string, callerKey: string, url: URL, failure: UpstreamFailure): void {
     if (!RECORD_ENDPOINTS.has(endpoint)) return;
-    const key = this.#key(practiceId, callerKey, url);
-    this.#entries.delete(key);
-    this.#entries.set(key, { failure, expires: this.#now() + (this.opts.ttlMs ?? DEFAULT_TTL_MS) });
-    if (this.#entries.size > (this.opts.maxEntries ?? DEFAULT_MAX_ENTRIES)) {
-      const oldest = this.#entries.keys().next().value;
-      if (oldest !== undefined) this.#entries.delete(oldest);
-    }
+    this.#failures.set(this.#key(practiceId, callerKey, url), failure, this.opts.ttlMs ?? DEFAULT_TTL_MS);
   }
 
   #key(practiceId: string, callerKey: string, url: URL): string {
     return createHash('sha256').update(`${practiceId}\u0000${callerKey}\u0000${url.href}`).digest('base64url').slice(0, 22);
-  }
-
-  #now(): number {
-    return this.opts.now?.() ?? Date.now();
   }
 }

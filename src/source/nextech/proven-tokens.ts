@@ -20,6 +20,7 @@
  * unproven (closed by default), and waits in the shared share as before.
  */
 import { keyedNames, type KeyedNames } from '../../crypto/keys.ts';
+import { ExpiringMap } from '../expiring-map.ts';
 
 /** What the shared store offers here: values with a time to live (src/shared/store.ts). */
 export interface ProvenStore {
@@ -57,24 +58,21 @@ const REFUSED = '0';
 export class ProvenTokens {
   readonly #names: KeyedNames;
   readonly #ttlMs: number;
-  /** Name → what is known of it; insertion order is recency. */
-  readonly #local = new Map<string, Known>();
+  /** Name → what is known of it, until it stops counting as proven; the least recent go first. */
+  readonly #local: ExpiringMap<Known>;
 
   constructor(private readonly opts: ProvenTokensOptions) {
     // Derived, so the secret itself (which also keys other things) never keys these hashes.
     this.#names = keyedNames(opts.keyring, 'nextech-fhir-facade proven tokens v1');
     this.#ttlMs = opts.ttlMs ?? PROVEN_TTL_MS;
+    this.#local = new ExpiringMap(MAX_LOCAL, () => this.#now());
   }
 
   /** Whether Nextech has accepted `token` (here, at another replica, or before a restart). */
   async has(token: string): Promise<boolean> {
     const name = this.#name(token);
     const now = this.#now();
-    let known = this.#local.get(name);
-    if (known !== undefined && known.until <= now) {
-      this.#local.delete(name);
-      known = undefined;
-    }
+    const known = this.#local.get(name);
     if (known !== undefined && known.trusted > now) {
       this.#remember(name, known);
       return true;
@@ -130,12 +128,7 @@ export class ProvenTokens {
   }
 
   #remember(name: string, known: Known): void {
-    this.#local.delete(name);
-    this.#local.set(name, known);
-    if (this.#local.size > MAX_LOCAL) {
-      const oldest = this.#local.keys().next().value;
-      if (oldest !== undefined) this.#local.delete(oldest);
-    }
+    this.#local.set(name, known, known.until - this.#now());
   }
 
   #now(): number {

@@ -11,6 +11,7 @@
  * the /64s of one site finds each of them already refused. Bounded: at most `maxEntries`
  * sources, the least recently refused first out; an entry lasts `ttlMs`.
  */
+import { ExpiringMap } from '../expiring-map.ts';
 
 export interface RefusedSourcesOptions {
   /** How long a refused source queues with the refused (default 60 s). */
@@ -24,43 +25,27 @@ const DEFAULT_TTL_MS = 60_000;
 const DEFAULT_MAX_ENTRIES = 10_000;
 
 export class RefusedSources {
-  /** Source → until when; insertion order is refusal order (oldest first). */
-  readonly #until = new Map<string, number>();
+  readonly #refused: ExpiringMap<true>;
   readonly #ttlMs: number;
-  readonly #max: number;
-  readonly #now: () => number;
 
   constructor(opts: RefusedSourcesOptions = {}) {
     this.#ttlMs = opts.ttlMs ?? DEFAULT_TTL_MS;
-    this.#max = opts.maxEntries ?? DEFAULT_MAX_ENTRIES;
-    this.#now = opts.now ?? Date.now;
+    this.#refused = new ExpiringMap(opts.maxEntries ?? DEFAULT_MAX_ENTRIES, opts.now ?? Date.now);
   }
 
   /** Nextech refused a token `source` passed through. */
   refused(source: string): void {
-    const key = siteOf(source);
-    this.#until.delete(key);
-    this.#until.set(key, this.#now() + this.#ttlMs);
-    while (this.#until.size > this.#max) {
-      const oldest = this.#until.keys().next().value;
-      if (oldest === undefined) break;
-      this.#until.delete(oldest);
-    }
+    this.#refused.set(siteOf(source), true, this.#ttlMs);
   }
 
   /** Whether a token from `source` was refused lately. */
   has(source: string): boolean {
-    const key = siteOf(source);
-    const until = this.#until.get(key);
-    if (until === undefined) return false;
-    if (until > this.#now()) return true;
-    this.#until.delete(key);
-    return false;
+    return this.#refused.get(siteOf(source)) === true;
   }
 
   /** Sources remembered now (for tests). */
   get size(): number {
-    return this.#until.size;
+    return this.#refused.size;
   }
 }
 
