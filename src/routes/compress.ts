@@ -55,17 +55,21 @@ export function compressResponses(): MiddlewareHandler<AppEnv> {
     if (length !== undefined && length < MIN_BYTES) return;
     const res = c.res;
     if (res.body === null) return;
+    const small = length !== undefined && length <= SMALL_BYTES;
+    // Past the bound on compressing streams open at once, the body goes as it is.
+    const streamed = small ? undefined : compressedBody(res.body, coding, length);
+    if (!small && streamed === undefined) return;
     const out = new Headers(headers);
     out.set('content-encoding', coding);
     // A strong validator names these exact bytes; the compressed ones are only equivalent (RFC 9110 §8.8.1).
     const etag = out.get('etag');
     if (etag?.startsWith('"')) out.set('etag', `W/${etag}`);
     let body: Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array>;
-    if (length !== undefined && length <= SMALL_BYTES) {
+    if (streamed === undefined) {
       body = compressSmall(new Uint8Array(await res.arrayBuffer()), coding);
       out.set('content-length', String(body.byteLength));
     } else {
-      body = compressedBody(res.body, coding, length);
+      body = streamed;
       out.delete('content-length');
     }
     // Cleared first: Hono's setter would otherwise rebuild the new response and carry the old one's headers over.

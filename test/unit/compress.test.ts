@@ -6,7 +6,7 @@ import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import { compressResponses, MIN_BYTES } from '../../src/routes/compress.ts';
-import { SMALL_BYTES } from '../../src/routes/compressed-body.ts';
+import { MAX_OPEN_STREAMS, openCompressingStreams, SMALL_BYTES } from '../../src/routes/compressed-body.ts';
 import type { AppEnv } from '../../src/routes/env.ts';
 
 const BIG = JSON.stringify({ resourceType: 'Bundle', entry: Array.from({ length: 200 }, (_, i) => ({ resource: { resourceType: 'Patient', id: `p${i}` } })) });
@@ -98,5 +98,27 @@ describe('compressResponses', () => {
       expect(res.headers.get('content-encoding')).toBe(coding);
       await expect(res.arrayBuffer()).rejects.toThrow('frame refused');
     }
+  });
+
+  it('sends a large answer uncompressed while MAX_OPEN_STREAMS compressing streams are held by clients that do not read, and compresses again once one is let go', async () => {
+    const a = app();
+    const ask = async () => a.request('/sized-large', { headers: { 'accept-encoding': 'br' } });
+    // Answers of the tests above whose bodies were not read hold streams too.
+    const before = openCompressingStreams();
+    const held = await Promise.all(Array.from({ length: MAX_OPEN_STREAMS - before }, ask));
+    expect(held.every((r) => r.headers.get('content-encoding') === 'br')).toBe(true);
+    expect(openCompressingStreams()).toBe(MAX_OPEN_STREAMS);
+    const past = await ask();
+    expect(past.headers.get('content-encoding')).toBeNull();
+    expect(past.headers.get('vary')).toBe('Accept-Encoding');
+    expect(await past.text()).toBe(LARGE);
+    await held[0]!.body!.cancel();
+    await new Promise((r) => setTimeout(r, 50));
+    const again = await ask();
+    expect(again.headers.get('content-encoding')).toBe('br');
+    expect(brotliDecompressSync(Buffer.from(await again.arrayBuffer())).toString()).toBe(LARGE);
+    await Promise.all(held.slice(1).map((r) => r.body!.cancel()));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(openCompressingStreams()).toBeLessThanOrEqual(before);
   });
 });
